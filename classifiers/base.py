@@ -1,0 +1,44 @@
+"""The classifier protocol shared by every backend."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
+
+Scores = dict[str, float]
+"""Per-category probabilities for one text, keyed by Detoxify's category names."""
+
+KNOWN_CATEGORIES: frozenset[str] = frozenset(
+    {
+        "toxicity",
+        "severe_toxicity",
+        "obscene",
+        "threat",
+        "insult",
+        "identity_attack",
+        "sexual_explicit",
+    }
+)
+
+
+class ClassifierLoadError(RuntimeError):
+    """A backend could not be loaded (missing weights, no network, bad files)."""
+
+
+@runtime_checkable
+class Classifier(Protocol):
+    """Scores texts. Implementations are called from a worker thread, never the event loop."""
+
+    @property
+    def name(self) -> str:
+        """The name decisions and ``/healthz`` report, e.g. ``detoxify:unbiased``."""
+        ...
+
+    @property
+    def categories(self) -> tuple[str, ...]:
+        """The categories this backend reports (a subset of the contract's list)."""
+        ...
+
+    def predict(self, texts: Sequence[str]) -> list[Scores]:
+        """Score a batch; one mapping per text, in order."""
+        ...

@@ -1,0 +1,112 @@
+"""``create_app(settings)``: builds the aiohttp application without doing any I/O.
+
+Every resource lives in a ``cleanup_ctx``, started in order and closed in
+reverse: the database (migrations and first guidelines on start), the
+classifier (loaded in a thread, first of the preference list that loads),
+the scorer's worker thread, and the service facade.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from classifiers.base import Classifier
+from classifiers.loader import ClassifierOptions, LoadReport, load_preferred
+from moderation.comments import Moderation
+from moderation.http import comments, operations
+from moderation.http.context import (
+    CLASSIFIER_REPORT,
+    DATABASE,
+    MODERATION,
+    POLICIES,
+    RATE_LIMITER,
+    SCORER,
+    SETTINGS,
+)
+from moderation.http.middleware import errors_middleware
+from moderation.policies import PolicyCache, ensure_guidelines
+from moderation.ratelimit import RateLimiter
+from moderation.scoring import Scorer
+from moderation.settings import Settings
+from moderation.storage.database import Database
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings, *, classifier: Classifier | None = None) -> web.Application:
+    """The service as an aiohttp app. ``classifier`` replaces loading one (tests, tools)."""
+    app = web.Application(
+        middlewares=[errors_middleware], client_max_size=settings.max_body_bytes
+    )
+    app[SETTINGS] = settings
+    app[POLICIES] = PolicyCache()
+    app[RATE_LIMITER] = RateLimiter(
+        {
+            "site": settings.rate_limit_site,
+            "moderator": settings.rate_limit_moderator,
+            "admin": settings.rate_limit_admin,
+        }
+    )
+    app.cleanup_ctx.append(_database)
+    app.cleanup_ctx.append(_classifier(classifier))
+    app.cleanup_ctx.append(_moderation)
+    app.add_routes(operations.routes)
+    app.add_routes(comments.routes)
+    return app
+
+
+async def _database(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    database = Database(
+        settings.effective_database_url,
+        sqlite_synchronous=settings.sqlite_synchronous,
+        pool_size=settings.db_pool_size,
+    )
+    try:
+        await database.upgrade()
+        await ensure_guidelines(database, settings.guidelines)
+        app[DATABASE] = database
+        yield
+    finally:
+        await database.dispose()
+
+
+def _classifier(injected: Classifier | None):  # type: ignore[no-untyped-def]
+    async def context(app: web.Application) -> AsyncIterator[None]:
+        settings = app[SETTINGS]
+        if injected is not None:
+            classifier, report = injected, LoadReport(chosen=injected.name)
+        else:
+            options = ClassifierOptions(
+                preference=settings.classifier,
+                detoxify_checkpoint=settings.detoxify_checkpoint,
+                detoxify_config=settings.detoxify_config,
+                torch_threads=settings.torch_threads or None,
+                download_timeout_s=settings.model_download_timeout_s,
+            )
+            classifier, report = await asyncio.to_thread(load_preferred, options)
+        scorer = Scorer(
+            classifier,
+            max_batch=settings.batch_max_size,
+            max_wait_s=settings.batch_max_wait_ms / 1000,
+            queue_limit=settings.queue_limit,
+            timeout_s=settings.classify_timeout_s,
+        )
+        scorer.start()
+        app[SCORER] = scorer
+        app[CLASSIFIER_REPORT] = report
+        try:
+            yield
+        finally:
+            await scorer.close()
+
+    return context
+
+
+async def _moderation(app: web.Application) -> AsyncIterator[None]:
+    app[MODERATION] = Moderation(db=app[DATABASE], scorer=app[SCORER], policies=app[POLICIES])
+    yield

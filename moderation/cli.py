@@ -1,0 +1,178 @@
+"""Command line: ``serve`` (default), ``keys create``, ``score``, ``db upgrade``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from aiohttp import web
+from sqlalchemy.engine import make_url
+
+from moderation import logs
+from moderation.settings import Settings, SettingsError
+
+log = logging.getLogger("moderation")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="service.py", description="Comment moderation service")
+    commands = parser.add_subparsers(dest="command")
+    commands.add_parser("serve", help="start the HTTP service (the default)")
+    keys = commands.add_parser("keys", help="manage API keys").add_subparsers(dest="keys_command")
+    create = keys.add_parser("create", help="create a key; it is printed once, on the last line")
+    create.add_argument("--role", required=True, choices=["site", "moderator", "admin"])
+    create.add_argument("--name", required=True)
+    score = commands.add_parser("score", help="score a text and show the decision; stores nothing")
+    score.add_argument("text")
+    score.add_argument("--json", action="store_true", help="print JSON")
+    score.add_argument("--tag", action="append", default=[], help="an article tag (repeatable)")
+    db = commands.add_parser("db", help="database schema").add_subparsers(dest="db_command")
+    db.add_parser("upgrade", help="apply all migrations")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    logs.configure(settings.log_level, settings.log_format)
+    command = args.command or "serve"
+    if command == "serve":
+        return serve(settings)
+    if command == "keys":
+        if args.keys_command != "create":
+            build_parser().parse_args(["keys", "--help"])
+        return asyncio.run(create_key(settings, args.role, args.name))
+    if command == "score":
+        return asyncio.run(score(settings, args.text, as_json=args.json, tags=args.tag))
+    if command == "db":
+        return asyncio.run(upgrade(settings))
+    return 2
+
+
+def serve(settings: Settings) -> int:
+    from moderation.app import create_app
+
+    log.info("starting on http://%s:%d", settings.host, settings.port)
+    web.run_app(create_app(settings), host=settings.host, port=settings.port, print=None,
+                access_log=None, shutdown_timeout=30)
+    return 0
+
+
+async def upgrade(settings: Settings) -> int:
+    from moderation.policies import ensure_guidelines
+    from moderation.storage.database import Database
+
+    database = Database(settings.effective_database_url, sqlite_synchronous=settings.sqlite_synchronous)
+    try:
+        await database.upgrade()
+        version = await ensure_guidelines(database, settings.guidelines)
+    finally:
+        await database.dispose()
+    print(f"database is up to date; guidelines version {version} in force")
+    return 0
+
+
+async def create_key(settings: Settings, role: str, name: str) -> int:
+    from moderation.auth import create_key as make, parse_role
+    from moderation.errors import ServiceError
+    from moderation.policies import ensure_guidelines
+    from moderation.storage.database import Database
+
+    database = Database(settings.effective_database_url, sqlite_synchronous=settings.sqlite_synchronous)
+    try:
+        await database.upgrade()
+        await ensure_guidelines(database, settings.guidelines)
+        created = await make(database, name, parse_role(role))
+    except ServiceError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 2
+    finally:
+        await database.dispose()
+    print(f"created {created.key.role.name} key {created.key.id} named {created.key.name!r}")
+    print("store it now: it is shown only this once")
+    print(created.secret)
+    return 0
+
+
+async def score(settings: Settings, text: str, *, as_json: bool, tags: Sequence[str]) -> int:
+    from classifiers.loader import ClassifierOptions, load_preferred
+    from moderation.engine import Context, compile_policy, decide
+    from moderation.guidelines_document import load_toml
+
+    options = ClassifierOptions(
+        preference=settings.classifier,
+        detoxify_checkpoint=settings.detoxify_checkpoint,
+        detoxify_config=settings.detoxify_config,
+        torch_threads=settings.torch_threads or None,
+        download_timeout_s=settings.model_download_timeout_s,
+    )
+    classifier, _ = await asyncio.to_thread(load_preferred, options)
+    policy, source = await _current_policy(settings)
+    if policy is None:
+        policy, source = compile_policy(load_toml(settings.guidelines).to_domain(0)), str(settings.guidelines)
+    try:
+        (scores,) = await asyncio.to_thread(classifier.predict, [text])
+    except Exception as exc:  # scored like the service: unavailable means hold
+        log.error("classifier failed: %s", type(exc).__name__)
+        scores = None
+    verdict = decide(policy, text, scores, classifier.name,
+                     Context(article_tags=frozenset(t.casefold() for t in tags)))
+    result = {
+        "classifier": classifier.name,
+        "scores": scores,
+        "action": verdict.action.value,
+        "reasons": [r.as_dict() for r in verdict.reasons],
+        "message": verdict.message,
+        "guidelines_version": policy.version,
+        "guidelines_source": source,
+    }
+    if as_json:
+        print(json.dumps(result, indent=2))
+        return 0
+    print(f"classifier: {classifier.name}")
+    print("scores:")
+    for category, value in sorted((scores or {}).items(), key=lambda kv: -kv[1]):
+        print(f"  {category:<16} {value:.4f}")
+    if scores is None:
+        print("  (classifier unavailable)")
+    print(f"decision: {verdict.action.value}  (guidelines version {policy.version}, {source})")
+    for reason in verdict.reasons:
+        detail = f"{reason.category} {reason.score:.4f} >= {reason.threshold}" if reason.score is not None else ""
+        print(f"  - {reason.code} {reason.rule or ''} {detail} (guideline {reason.guideline})")
+    print(f"message: {verdict.message}")
+    return 0
+
+
+async def _current_policy(settings: Settings):  # type: ignore[no-untyped-def]
+    """The guidelines in force in the database, without creating or migrating anything."""
+    from moderation.engine import compile_policy
+    from moderation.guidelines_document import GuidelinesDocument
+    from moderation.storage.database import Database
+
+    url = make_url(settings.effective_database_url)
+    if url.get_backend_name() == "sqlite" and not (url.database and Path(url.database).is_file()):
+        return None, None
+    database = Database(settings.effective_database_url)
+    try:
+        async with database.transaction(write=False) as store:
+            version = await store.latest_guidelines_version()
+            found = await store.guidelines(version) if version else None
+        if found is None:
+            return None, None
+        document = GuidelinesDocument.model_validate(found[0])
+        return compile_policy(document.to_domain(version)), "database"
+    except Exception as exc:
+        log.warning("could not read guidelines from the database (%s); using the file",
+                    type(exc).__name__)
+        return None, None
+    finally:
+        await database.dispose()

@@ -1,0 +1,262 @@
+"""The website's side of moderation: submit, batch, read, edit, delete, report, articles.
+
+Scoring happens before the write transaction (a transaction never waits on the
+model); the decision itself is taken inside the transaction that stores the
+comment, with the guidelines, article and author state read in that same
+transaction, so a 201 means the comment and its decision are committed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from classifiers.base import Scores
+from moderation.domain import (
+    Action,
+    Article,
+    ArticleMode,
+    Comment,
+    Status,
+    utcnow,
+)
+from moderation.engine import Context, decide
+from moderation.errors import Conflict, NotFound, ServiceError
+from moderation.policies import PolicyCache
+from moderation.scoring import Scorer
+from moderation.storage.database import Database
+from moderation.storage.store import Store
+
+
+@dataclass(frozen=True, slots=True)
+class NewComment:
+    id: str
+    article_id: str
+    author_id: str
+    text: str
+    author_name: str | None = None
+    parent_id: str | None = None
+    article_tags: tuple[str, ...] = ()
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def digest(self) -> str:
+        return text_digest(self.text)
+
+
+def text_digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Submitted:
+    comment: Comment
+    created: bool
+
+
+@dataclass(slots=True)
+class Moderation:
+    """The service functions, with what they need to run."""
+
+    db: Database
+    scorer: Scorer
+    policies: PolicyCache
+
+    # -- submit ------------------------------------------------------------------------------
+
+    async def submit(self, new: NewComment) -> Submitted:
+        """Moderate and store one comment; idempotent on (id, text)."""
+        async with self.db.transaction(write=False) as store:
+            existing = await self._existing(store, new)
+            if existing is not None:
+                return existing
+            await self._check_open(store, new.article_id)
+        (scores,) = await self.scorer.score([new.text])
+        async with self.db.transaction() as store:
+            return await self._store_new(store, new, scores)
+
+    async def submit_many(self, batch: Sequence[NewComment]) -> list[Submitted | ServiceError]:
+        """Moderate a batch: scored together, stored in one transaction, errors per item."""
+        results: list[Submitted | ServiceError | None] = [None] * len(batch)
+        to_score: list[int] = []
+        async with self.db.transaction(write=False) as store:
+            for index, new in enumerate(batch):
+                try:
+                    existing = await self._existing(store, new)
+                    if existing is None:
+                        await self._check_open(store, new.article_id)
+                        to_score.append(index)
+                    else:
+                        results[index] = existing
+                except ServiceError as error:
+                    results[index] = error
+        scores = await self.scorer.score([batch[i].text for i in to_score])
+        async with self.db.transaction() as store:
+            for index, item_scores in zip(to_score, scores, strict=True):
+                try:
+                    results[index] = await self._store_new(store, batch[index], item_scores)
+                except ServiceError as error:
+                    results[index] = error
+        return [r for r in results if r is not None]
+
+    async def _existing(self, store: Store, new: NewComment) -> Submitted | None:
+        stored_digest = await store.comment_digest(new.id)
+        if stored_digest is None:
+            return None
+        if stored_digest != new.digest:
+            raise Conflict("a comment with this id exists with a different text",
+                           code="comment_exists")
+        comment = await store.comment(new.id)
+        assert comment is not None
+        return Submitted(comment=comment, created=False)
+
+    async def _check_open(self, store: Store, article_id: str) -> Article | None:
+        article = await store.article(article_id)
+        if article is not None and article.mode is ArticleMode.closed:
+            raise Conflict("this article is closed for comments", code="article_closed")
+        return article
+
+    async def _store_new(self, store: Store, new: NewComment, scores: Scores | None) -> Submitted:
+        article = await self._check_open(store, new.article_id)
+        now = utcnow()
+        inserted = await store.insert_comment(
+            comment_id=new.id, article_id=new.article_id, author_id=new.author_id,
+            author_name=new.author_name, parent_id=new.parent_id, text=new.text,
+            text_sha256=new.digest, article_tags=new.article_tags, metadata=new.metadata, at=now,
+        )
+        if not inserted:  # a concurrent request with the same id won the race
+            existing = await self._existing(store, new)
+            assert existing is not None
+            return existing
+        await self._decide(store, new.id, new.author_id, new.text, new.article_tags, article, scores)
+        comment = await store.comment(new.id)
+        assert comment is not None
+        return Submitted(comment=comment, created=True)
+
+    async def _decide(
+        self,
+        store: Store,
+        comment_id: str,
+        author_id: str,
+        text: str,
+        comment_tags: Sequence[str],
+        article: Article | None,
+        scores: Scores | None,
+    ) -> None:
+        policy = await self.policies.current(store)
+        tags = {t.casefold() for t in comment_tags}
+        if article is not None:
+            tags.update(t.casefold() for t in article.tags)
+        context = Context(
+            article_mode=article.mode if article is not None else ArticleMode.auto,
+            article_tags=frozenset(tags),
+            author_status=await store.author_status(author_id),
+        )
+        verdict = decide(policy, text, scores, self.scorer.name, context)
+        await store.record_decision(
+            comment_id, action=verdict.action, by="auto", moderator=None, reasons=verdict.reasons,
+            message=verdict.message, scores=scores, classifier=self.scorer.name,
+            guidelines_version=policy.version, at=utcnow(),
+        )
+
+    # -- read, edit, delete --------------------------------------------------------------------
+
+    async def get(self, comment_id: str) -> Comment:
+        async with self.db.transaction(write=False) as store:
+            comment = await store.comment(comment_id, history=True)
+        if comment is None:
+            raise NotFound("no such comment", code="comment_not_found")
+        return comment
+
+    async def edit(self, comment_id: str, text: str) -> Comment:
+        """The author edited the comment: store the new text and moderate it again."""
+        current = await self.get(comment_id)
+        if current.deleted_at is not None:
+            raise Conflict("this comment was deleted", code="comment_deleted")
+        if current.text == text:
+            return current
+        (scores,) = await self.scorer.score([text])
+        async with self.db.transaction() as store:
+            comment = await store.comment(comment_id, lock=True)
+            if comment is None:
+                raise NotFound("no such comment", code="comment_not_found")
+            if comment.deleted_at is not None:
+                raise Conflict("this comment was deleted", code="comment_deleted")
+            await store.replace_text(comment_id, text, text_digest(text), utcnow())
+            article = await store.article(comment.article_id)
+            await self._decide(store, comment_id, comment.author_id, text, comment.article_tags,
+                               article, scores)
+            edited = await store.comment(comment_id, history=True)
+        assert edited is not None
+        return edited
+
+    async def delete(self, comment_id: str) -> Comment:
+        """The author removed the comment: erase its text, keep its decision history."""
+        async with self.db.transaction() as store:
+            comment = await store.comment(comment_id, lock=True)
+            if comment is None:
+                raise NotFound("no such comment", code="comment_not_found")
+            if comment.deleted_at is None:
+                await store.erase_comment(comment_id, utcnow())
+            deleted = await store.comment(comment_id, history=True)
+        assert deleted is not None
+        return deleted
+
+    # -- reader reports ------------------------------------------------------------------------
+
+    async def report(self, comment_id: str, reporter_id: str, reason: str | None) -> dict[str, Any]:
+        """Record a reader report; enough distinct reporters send an approved comment back."""
+        async with self.db.transaction() as store:
+            comment = await store.comment(comment_id, lock=True)
+            if comment is None:
+                raise NotFound("no such comment", code="comment_not_found")
+            new = await store.add_report(comment_id, reporter_id, reason, utcnow())
+            reporters = await store.reporter_count(comment_id)
+            policy = await self.policies.current(store)
+            requeued = (
+                new
+                and comment.status is Status.approved
+                and comment.deleted_at is None
+                and reporters >= policy.guidelines.report_threshold
+            )
+            if requeued:
+                await self._requeue_for_reports(store, comment, reporters, policy.version,
+                                                policy.guidelines.sections.get("reader_reports"))
+        return {"accepted": True, "counted": new, "reporters": reporters,
+                "status": Status.pending.value if requeued else comment.status.value}
+
+    async def _requeue_for_reports(
+        self, store: Store, comment: Comment, reporters: int, version: int, section: str | None
+    ) -> None:
+        from moderation.domain import Reason
+
+        reason = Reason("reader_reports", Action.hold,
+                        f"{reporters} readers reported this comment", guideline=section)
+        message = "This comment is being reviewed by a moderator after reader reports."
+        previous = comment.decision
+        await store.record_decision(
+            comment.id, action=Action.hold, by="auto", moderator=None, reasons=(reason,),
+            message=message, scores=previous.scores if previous else None,
+            classifier=previous.classifier if previous else None,
+            guidelines_version=version, at=utcnow(), store_scores=False,
+        )
+
+    # -- articles ------------------------------------------------------------------------------
+
+    async def put_article(
+        self, article_id: str, *, mode: ArticleMode, title: str | None, url: str | None,
+        tags: Sequence[str],
+    ) -> tuple[Article, bool]:
+        async with self.db.transaction() as store:
+            return await store.put_article(article_id, mode=mode, title=title, url=url, tags=tags,
+                                           at=utcnow())
+
+    async def check(self, text: str, *, article_tags: Sequence[str] = ()) -> tuple[Scores | None, Any]:
+        """What the guidelines in force would decide for ``text``; stores nothing."""
+        (scores,) = await self.scorer.score([text])
+        async with self.db.transaction(write=False) as store:
+            policy = await self.policies.current(store)
+        context = Context(article_tags=frozenset(t.casefold() for t in article_tags))
+        return scores, (decide(policy, text, scores, self.scorer.name, context), policy.version)

@@ -1,0 +1,144 @@
+"""Community guidelines as data: the domain form of the guidelines document.
+
+The JSON/TOML document (see ``CONTRACT.md`` and ``guidelines/default.toml``) is
+validated at the edge (:mod:`moderation.http.schemas`) and turned into these
+frozen dataclasses, which the decision engine reads.
+
+Thresholds per classifier
+-------------------------
+Backends are not on one scale (the ``linear`` model gives 0.98 to "damn"), so a
+rule may carry ``classifiers``: a map from a classifier name (``"linear"``,
+``"detoxify:unbiased"``) or a family (``"detoxify"``) to its own ``hold_at`` /
+``reject_at``. Lookup order for each of the two values: the exact classifier
+name, then its family (the part before ``:``), then the rule's plain value.
+A key that is present with ``null`` (``false`` in TOML, which has no null)
+disables that threshold for that classifier; an absent key falls back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+CATEGORIES: tuple[str, ...] = (
+    "toxicity",
+    "severe_toxicity",
+    "obscene",
+    "threat",
+    "insult",
+    "identity_attack",
+    "sexual_explicit",
+)
+"""Score categories, with Detoxify's names (the contract's list)."""
+
+SECTION_KEYS: tuple[str, ...] = (
+    "banned_term",
+    "suspect_term",
+    "link",
+    "author",
+    "article",
+    "reader_reports",
+    "classifier_unavailable",
+)
+"""Reasons that are not rules but still cite a guideline section."""
+
+UNSET: object = object()
+
+
+@dataclass(frozen=True, slots=True)
+class ClassifierThresholds:
+    """Thresholds for one classifier; ``None`` = this value is not overridden."""
+
+    hold_at: float | None | object = UNSET
+    reject_at: float | None | object = UNSET
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    id: str
+    category: str
+    title: str
+    guideline: str
+    hold_at: float | None
+    reject_at: float | None
+    classifiers: Mapping[str, ClassifierThresholds] = field(default_factory=dict)
+
+    def thresholds_for(self, classifier: str) -> tuple[float | None, float | None]:
+        """The (hold_at, reject_at) pair in force for ``classifier``."""
+        family = classifier.split(":", 1)[0]
+        hold: float | None | object = UNSET
+        reject: float | None | object = UNSET
+        for key in (classifier, family):
+            specific = self.classifiers.get(key)
+            if specific is None:
+                continue
+            if hold is UNSET:
+                hold = specific.hold_at
+            if reject is UNSET:
+                reject = specific.reject_at
+        return (
+            self.hold_at if hold is UNSET else hold,  # type: ignore[return-value]
+            self.reject_at if reject is UNSET else reject,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class RuleOverride:
+    """Replaces some thresholds of one rule for articles with matching tags."""
+
+    id: str
+    hold_at: float | None | object = UNSET
+    reject_at: float | None | object = UNSET
+    classifiers: Mapping[str, ClassifierThresholds] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Override:
+    article_tags: tuple[str, ...]
+    rules: tuple[RuleOverride, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Guidelines:
+    rules: tuple[Rule, ...]
+    banned_terms: tuple[str, ...] = ()
+    suspect_terms: tuple[str, ...] = ()
+    hold_links: bool = True
+    report_threshold: int = 3
+    claim_seconds: int = 300
+    overrides: tuple[Override, ...] = ()
+    sections: Mapping[str, str] = field(default_factory=dict)
+    version: int = 0
+
+    def rules_for_tags(self, tags: frozenset[str]) -> tuple[Rule, ...]:
+        """The rules with every override whose tags meet ``tags`` applied, in order."""
+        matching = [o for o in self.overrides if tags.intersection(t.casefold() for t in o.article_tags)]
+        if not matching:
+            return self.rules
+        by_id = {rule.id: rule for rule in self.rules}
+        for override in matching:
+            for change in override.rules:
+                base = by_id.get(change.id)
+                if base is None:
+                    continue
+                by_id[change.id] = _apply(base, change)
+        return tuple(by_id[rule.id] for rule in self.rules)
+
+
+def _apply(rule: Rule, change: RuleOverride) -> Rule:
+    classifiers = dict(rule.classifiers)
+    for name, specific in change.classifiers.items():
+        previous = classifiers.get(name, ClassifierThresholds())
+        classifiers[name] = ClassifierThresholds(
+            hold_at=previous.hold_at if specific.hold_at is UNSET else specific.hold_at,
+            reject_at=previous.reject_at if specific.reject_at is UNSET else specific.reject_at,
+        )
+    return Rule(
+        id=rule.id,
+        category=rule.category,
+        title=rule.title,
+        guideline=rule.guideline,
+        hold_at=rule.hold_at if change.hold_at is UNSET else change.hold_at,  # type: ignore[arg-type]
+        reject_at=rule.reject_at if change.reject_at is UNSET else change.reject_at,  # type: ignore[arg-type]
+        classifiers=classifiers,
+    )

@@ -1,0 +1,1 @@
+"""The HTTP edge: pydantic schemas, middlewares and thin handlers."""

@@ -1,0 +1,25 @@
+"""Typed keys for what the application and each request share."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from classifiers.loader import LoadReport
+from moderation.comments import Moderation
+from moderation.domain import ApiKey
+from moderation.policies import PolicyCache
+from moderation.ratelimit import RateLimiter
+from moderation.scoring import Scorer
+from moderation.settings import Settings
+from moderation.storage.database import Database
+
+SETTINGS = web.AppKey("settings", Settings)
+DATABASE = web.AppKey("database", Database)
+SCORER = web.AppKey("scorer", Scorer)
+CLASSIFIER_REPORT = web.AppKey("classifier_report", LoadReport)
+POLICIES = web.AppKey("policies", PolicyCache)
+MODERATION = web.AppKey("moderation", Moderation)
+RATE_LIMITER = web.AppKey("rate_limiter", RateLimiter)
+
+API_KEY = web.RequestKey("api_key", ApiKey)
+REQUEST_ID = web.RequestKey("request_id", str)

@@ -1,0 +1,99 @@
+"""Middlewares: request ids, the contract's error body for every failure, security headers."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from moderation.errors import ServiceError
+from moderation.http.context import REQUEST_ID
+
+log = logging.getLogger("moderation.http")
+
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "body_too_large",
+    415: "unsupported_media_type",
+    422: "validation_failed",
+    429: "rate_limited",
+    503: "not_ready",
+}
+
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+
+
+def error_body(code: str, message: str, details: list[dict[str, object]] | None = None) -> dict[str, object]:
+    error: dict[str, object] = {"code": code, "message": message}
+    if details:
+        error["details"] = details
+    return {"error": error}
+
+
+def error_response(error: ServiceError) -> web.Response:
+    response = web.json_response(
+        error_body(error.code, error.message, error.details), status=error.status
+    )
+    if error.retry_after is not None:
+        response.headers["Retry-After"] = str(max(1, round(error.retry_after)))
+    return response
+
+
+@web.middleware
+async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every failure leaves as ``{"error": {"code", "message"}}``; a 5xx is logged as a bug."""
+    request_id = request.headers.get("X-Request-Id", "")
+    if not (0 < len(request_id) <= 64 and request_id.isascii() and request_id.isprintable()):
+        request_id = secrets.token_hex(8)
+    request[REQUEST_ID] = request_id
+    started = time.perf_counter()
+    try:
+        response = await handler(request)
+    except ServiceError as error:
+        response = error_response(error)
+    except web.HTTPRequestEntityTooLarge:
+        response = web.json_response(
+            error_body("body_too_large", "the request body is too large"), status=413
+        )
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        code = _HTTP_CODES.get(exc.status, "http_error")
+        response = web.json_response(error_body(code, exc.reason), status=exc.status)
+        for name in ("Allow", "Retry-After"):
+            if name in exc.headers:
+                response.headers[name] = exc.headers[name]
+    except Exception:
+        log.exception("unhandled error", extra={"request_id": request_id})
+        response = web.json_response(
+            error_body("internal_error", f"unexpected error; request id {request_id}"), status=500
+        )
+    response.headers["X-Request-Id"] = request_id
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    log.debug(
+        "request",
+        extra={
+            "request_id": request_id,
+            "method": request.method,
+            "route": request.match_info.route.resource.canonical
+            if request.match_info.route.resource
+            else None,
+            "status": response.status,
+            "ms": round((time.perf_counter() - started) * 1000, 2),
+        },
+    )
+    return response

@@ -1,0 +1,98 @@
+"""Reading request bodies: size, UTF-8, JSON, then the pydantic model.
+
+Error details name the field and the problem; they never repeat the input, and
+field names that did not come from our schema are masked.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any, TypeVar
+
+from aiohttp import web
+from pydantic import BaseModel, ValidationError
+
+from moderation.errors import BadRequest, PayloadTooLarge, ValidationFailed
+
+Model = TypeVar("Model", bound=BaseModel)
+
+_SAFE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,40}$")
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(name)
+
+
+async def read_json(request: web.Request) -> Any:
+    """The request's JSON value, or a 400/413 in the contract's error format."""
+    try:
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise PayloadTooLarge("the request body is too large", code="body_too_large") from None
+    if not raw:
+        raise BadRequest("the request needs a JSON body", code="malformed_json")
+    try:
+        decoded = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadRequest("the body is not valid UTF-8", code="invalid_utf8") from None
+    try:
+        value = json.loads(decoded, parse_constant=_reject_constant)
+    except (ValueError, RecursionError):
+        raise BadRequest("the body is not valid JSON", code="malformed_json") from None
+    _check_strings(value, 0)
+    return value
+
+
+def _check_strings(value: Any, depth: int) -> None:
+    if depth > 32:
+        raise BadRequest("the JSON body is nested too deeply", code="malformed_json")
+    if isinstance(value, str):
+        _check_string(value)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_string(key)
+            _check_strings(item, depth + 1)
+    elif isinstance(value, list):
+        for item in value:
+            _check_strings(item, depth + 1)
+
+
+def _check_string(text: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        # JSON \ud800-style escapes decode to lone surrogates, which are not Unicode text.
+        raise BadRequest("the body contains invalid Unicode (lone surrogates)",
+                         code="invalid_unicode") from None
+    if "\x00" in text:
+        raise ValidationFailed("strings must not contain NUL characters", code="validation_failed")
+
+
+def validate(model: type[Model], value: Any) -> Model:
+    """``model`` validated from ``value``, or a 422 listing each field and problem."""
+    try:
+        return model.model_validate(value)
+    except ValidationError as exc:
+        raise ValidationFailed("the request body is not valid", details=describe(exc)) from None
+
+
+def describe(exc: ValidationError) -> list[dict[str, Any]]:
+    details = []
+    for error in exc.errors(include_input=False, include_url=False, include_context=False):
+        path = ".".join(
+            str(part) if isinstance(part, int) or _SAFE_NAME.match(part) else "?"
+            for part in error["loc"]
+        )
+        details.append({"field": path or "(body)", "problem": _problem(error)})
+    return details
+
+
+def _problem(error: Any) -> str:
+    message = str(error["msg"])
+    # pydantic's messages for literals and patterns quote our schema, not the input
+    return message.removeprefix("Value error, ")
+
+
+async def parse(request: web.Request, model: type[Model]) -> Model:
+    return validate(model, await read_json(request))

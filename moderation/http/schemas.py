@@ -1,0 +1,169 @@
+"""Request bodies (pydantic, validated at the edge) and response serialisation.
+
+Limits (also in README "Limits"): ids are 1-200 characters of letters, digits
+and ``. _ : @ -``, starting with a letter or digit; a comment's text is 1 to
+20,000 characters and not blank; ``metadata`` is at most 16 KiB as JSON;
+no string may contain NUL characters.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+from moderation.comments import NewComment
+from moderation.domain import Article, Author, Comment, Decision
+
+MAX_TEXT_CHARS = 20_000
+MAX_METADATA_BYTES = 16 * 1024
+MAX_BATCH = 100
+
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,199}$"
+Id = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=ID_PATTERN)]
+Tag = Annotated[str, StringConstraints(min_length=1, max_length=100, strip_whitespace=True)]
+CommentText = Annotated[str, StringConstraints(min_length=1, max_length=MAX_TEXT_CHARS)]
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=False, frozen=True)
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be blank")
+    return value
+
+
+class CommentIn(_Body):
+    id: Id
+    article_id: Id
+    author_id: Id
+    text: CommentText
+    author_name: Annotated[str, StringConstraints(max_length=200)] | None = None
+    parent_id: Id | None = None
+    article_tags: list[Tag] = Field(default_factory=list, max_length=50)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+    _text = field_validator("text")(_not_blank)
+
+    @field_validator("metadata")
+    @classmethod
+    def _small_metadata(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if len(json.dumps(value, ensure_ascii=False).encode("utf-8")) > MAX_METADATA_BYTES:
+            raise ValueError(f"must be at most {MAX_METADATA_BYTES} bytes as JSON")
+        return value
+
+    def to_domain(self) -> NewComment:
+        return NewComment(
+            id=self.id,
+            article_id=self.article_id,
+            author_id=self.author_id,
+            text=self.text,
+            author_name=self.author_name,
+            parent_id=self.parent_id,
+            article_tags=tuple(self.article_tags),
+            metadata=self.metadata,
+        )
+
+
+class BatchIn(_Body):
+    # Items are validated one by one so that one bad item becomes one error object.
+    comments: list[dict[str, Any]] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+class EditIn(_Body):
+    text: CommentText
+
+    _text = field_validator("text")(_not_blank)
+
+
+class ReportIn(_Body):
+    reporter_id: Id
+    reason: Annotated[str, StringConstraints(max_length=1000)] | None = None
+
+
+class ArticleIn(_Body):
+    title: Annotated[str, StringConstraints(max_length=500)] | None = None
+    url: Annotated[str, StringConstraints(max_length=2000, pattern=r"^https?://\S+$")] | None = None
+    tags: list[Tag] = Field(default_factory=list, max_length=50)
+    mode: Literal["auto", "premoderate", "closed"] = "auto"
+
+
+class CheckIn(_Body):
+    text: CommentText
+    article_tags: list[Tag] = Field(default_factory=list, max_length=50)
+
+    _text = field_validator("text")(_not_blank)
+
+
+# -- responses ---------------------------------------------------------------------------------
+
+
+def timestamp(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    return value.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def decision_json(decision: Decision) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "id": decision.id,
+        "action": decision.action.value,
+        "by": decision.by,
+        "moderator": decision.moderator,
+        "reasons": [reason.as_dict() for reason in decision.reasons],
+        "message": decision.message,
+        "scores": dict(decision.scores),
+        "classifier": decision.classifier,
+        "guidelines_version": decision.guidelines_version,
+        "at": timestamp(decision.at),
+    }
+    if decision.note is not None:
+        data["note"] = decision.note
+    return data
+
+
+def comment_json(comment: Comment, *, history: bool = False) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "id": comment.id,
+        "article_id": comment.article_id,
+        "author_id": comment.author_id,
+        "author_name": comment.author_name,
+        "parent_id": comment.parent_id,
+        "text": comment.text,
+        "status": comment.status.value,
+        "decision": None if comment.decision is None else decision_json(comment.decision),
+        "article_tags": list(comment.article_tags),
+        "metadata": dict(comment.metadata),
+        "created_at": timestamp(comment.created_at),
+        "updated_at": timestamp(comment.updated_at),
+        "deleted_at": timestamp(comment.deleted_at),
+    }
+    if history:
+        data["history"] = [decision_json(d) for d in comment.history]
+    return data
+
+
+def article_json(article: Article) -> dict[str, Any]:
+    return {
+        "id": article.id,
+        "title": article.title,
+        "url": article.url,
+        "tags": list(article.tags),
+        "mode": article.mode.value,
+        "created_at": timestamp(article.created_at),
+        "updated_at": timestamp(article.updated_at),
+    }
+
+
+def author_json(author: Author) -> dict[str, Any]:
+    return {
+        "author_id": author.id,
+        "status": author.status.value,
+        "reason": author.reason,
+        "counts": dict(author.counts),
+        "updated_at": timestamp(author.updated_at),
+    }

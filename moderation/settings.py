@@ -1,0 +1,112 @@
+"""Service configuration from environment variables (a ``.env`` / TOML file may add to them).
+
+Precedence, highest first: the process environment, ``.env`` in the working
+directory (``KEY=value`` lines), then the TOML file named by
+``MODERATION_CONFIG_FILE`` (default ``moderation.toml`` when it exists), whose
+keys are the variable names without the ``MODERATION_`` prefix, in lower case
+(``port = 8080``). Every variable is listed in ``README.md``.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+from classifiers.loader import DEFAULT_PREFERENCE
+
+PREFIX = "MODERATION_"
+
+
+class SettingsError(ValueError):
+    """A configuration value is missing or malformed; the message names the variable."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    data_dir: Path = Path("data")
+    database_url: str = ""
+    classifier: str = DEFAULT_PREFERENCE
+    detoxify_checkpoint: Path | None = None
+    detoxify_config: Path | None = None
+    guidelines: Path = Path(__file__).resolve().parent.parent / "guidelines" / "default.toml"
+    # Limits on what one request may carry (README: "Limits").
+    max_body_bytes: int = 2 * 1024 * 1024
+    max_text_chars: int = 20_000
+    max_batch: int = 100
+    # Inference: one worker thread, micro-batches, bounded queue, per-comment deadline.
+    classify_timeout_s: float = 10.0
+    batch_max_size: int = 32
+    batch_max_wait_ms: float = 2.0
+    queue_limit: int = 2_000
+    torch_threads: int = 0
+    model_download_timeout_s: float = 10.0
+    # SQLite durability: FULL makes "201 = on disk" hold across power loss too.
+    sqlite_synchronous: str = "FULL"
+    db_pool_size: int = 10
+    # Per-key rate limits (requests per second, burst = 2 s worth); 0 disables.
+    rate_limit_site: float = 5_000.0
+    rate_limit_moderator: float = 200.0
+    rate_limit_admin: float = 200.0
+    log_level: str = "INFO"
+    log_format: str = "json"
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'moderation.db').as_posix()}"
+
+    @classmethod
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, *, cwd: Path | None = None
+    ) -> Settings:
+        """Read settings; raises :class:`SettingsError` naming the bad variable."""
+        env = dict(os.environ if environ is None else environ)
+        base = cwd or Path.cwd()
+        merged: dict[str, str] = {}
+        toml_path = Path(env.get(PREFIX + "CONFIG_FILE", str(base / "moderation.toml")))
+        if toml_path.is_file():
+            with toml_path.open("rb") as handle:
+                for key, value in tomllib.load(handle).items():
+                    merged[PREFIX + key.upper()] = str(value)
+        dotenv = base / ".env"
+        if environ is None and dotenv.is_file():
+            merged.update(_read_dotenv(dotenv))
+        merged.update({k: v for k, v in env.items() if k.startswith(PREFIX)})
+        values: dict[str, object] = {}
+        for spec in fields(cls):
+            raw = merged.get(PREFIX + spec.name.upper())
+            if raw is None or raw == "":
+                continue
+            values[spec.name] = _convert(spec.name, str(spec.type), raw)
+        return cls(**values)  # type: ignore[arg-type]
+
+
+def _convert(name: str, kind: str, raw: str) -> object:
+    variable = PREFIX + name.upper()
+    try:
+        if kind == "int":
+            return int(raw)
+        if kind == "float":
+            return float(raw)
+        if kind in ("Path", "Path | None"):
+            return Path(raw).expanduser()
+    except ValueError:
+        raise SettingsError(f"{variable} must be a {kind.split()[0]}, got {raw!r}") from None
+    return raw
+
+
+def _read_dotenv(path: Path) -> dict[str, str]:
+    values: dict[str, str] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, _, value = line.removeprefix("export ").partition("=")
+        values[key.strip()] = value.strip().strip("'\"")
+    return values

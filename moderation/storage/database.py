@@ -1,0 +1,152 @@
+"""Engine, connections, transactions and migrations, for SQLite and PostgreSQL.
+
+SQLite: WAL journal, ``synchronous`` from settings (FULL by default, so a
+committed comment survives power loss), a busy timeout for other processes,
+and write transactions opened with ``BEGIN IMMEDIATE`` so two writers never
+deadlock upgrading a read lock. Writers inside one process also queue on an
+asyncio lock, so they wait without polling SQLite's busy handler.
+
+PostgreSQL: plain ``READ COMMITTED`` transactions through asyncpg; migrations
+take an advisory lock so several processes starting together migrate once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import event, text
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
+
+from moderation.errors import NotReady
+from moderation.storage.store import Store
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+_MIGRATION_LOCK_ID = 0x6D6F6465  # "mode": an arbitrary, fixed advisory-lock key
+
+
+class Database:
+    """Owns the async engine; hands out one :class:`Store` per transaction."""
+
+    def __init__(self, url: str, *, sqlite_synchronous: str = "FULL", pool_size: int = 10) -> None:
+        parsed = make_url(url)
+        self.url = url
+        self.is_sqlite = parsed.get_backend_name() == "sqlite"
+        kwargs: dict[str, Any] = {}
+        if self.is_sqlite:
+            if parsed.database and parsed.database != ":memory:":
+                Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        else:
+            kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+        self.engine: AsyncEngine = create_async_engine(url, **kwargs)
+        self._write_lock = asyncio.Lock()
+        if self.is_sqlite:
+            _configure_sqlite(self.engine, sqlite_synchronous.upper())
+
+    @property
+    def backend(self) -> str:
+        return "sqlite" if self.is_sqlite else self.engine.dialect.name
+
+    async def upgrade(self) -> None:
+        """Apply every Alembic migration not yet applied (``alembic upgrade head``)."""
+        async with self.engine.connect() as conn:
+            if not self.is_sqlite:
+                await conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _MIGRATION_LOCK_ID})
+                await conn.commit()
+            try:
+                await conn.run_sync(_run_upgrade)
+                await conn.commit()
+            finally:
+                if not self.is_sqlite:
+                    await conn.execute(
+                        text("SELECT pg_advisory_unlock(:k)"), {"k": _MIGRATION_LOCK_ID}
+                    )
+                    await conn.commit()
+
+    @contextlib.asynccontextmanager
+    async def transaction(self, *, write: bool = True) -> AsyncIterator[Store]:
+        """One transaction: committed when the block ends, rolled back if it raises."""
+        if self.is_sqlite and write:
+            async with self._write_lock:
+                async with self._session(write=True) as store:
+                    yield store
+        else:
+            async with self._session(write=write) as store:
+                yield store
+
+    @contextlib.asynccontextmanager
+    async def _session(self, *, write: bool) -> AsyncIterator[Store]:
+        bind = self.engine.execution_options(sqlite_write=write) if self.is_sqlite else self.engine
+        try:
+            async with AsyncSession(bind=bind, expire_on_commit=False) as session:
+                async with session.begin():
+                    yield Store(session, dialect=self.engine.dialect.name)
+        except (OperationalError, DBAPIError) as exc:
+            if _is_unavailable(exc):
+                log.error("database unavailable: %s", type(exc.orig).__name__)
+                raise NotReady("the database is unavailable; try again shortly",
+                               code="database_unavailable", retry_after=1) from exc
+            raise
+        except OSError as exc:  # asyncpg raises these when the server is gone
+            log.error("database unavailable: %s", type(exc).__name__)
+            raise NotReady("the database is unavailable; try again shortly",
+                           code="database_unavailable", retry_after=1) from exc
+
+    async def ping(self) -> bool:
+        try:
+            async with self.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+            return True
+        except Exception:
+            return False
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+def _is_unavailable(exc: DBAPIError) -> bool:
+    if exc.connection_invalidated:
+        return True
+    message = str(exc.orig).lower()
+    return any(
+        s in message
+        for s in ("database is locked", "connection", "could not connect", "unable to open")
+    )
+
+
+def _run_upgrade(connection: Connection) -> None:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = connection
+    command.upgrade(config, "head")
+
+
+def _configure_sqlite(engine: AsyncEngine, synchronous: str) -> None:
+    if synchronous not in {"OFF", "NORMAL", "FULL", "EXTRA"}:
+        raise ValueError("MODERATION_SQLITE_SYNCHRONOUS must be OFF, NORMAL, FULL or EXTRA")
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let us issue BEGIN ourselves (pysqlite's implicit transactions defer locks).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA synchronous={synchronous}")
+        cursor.execute("PRAGMA busy_timeout=15000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        immediate = conn.get_execution_options().get("sqlite_write", True)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")

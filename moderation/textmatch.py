@@ -1,0 +1,435 @@
+"""Evasion-resistant matching of guideline terms and links in comment text.
+
+The community guidelines say: *terms match whole words, case-insensitively, after
+Unicode normalisation that defeats zero-width characters, look-alike letters and
+simple leetspeak*; comments with links are held for review. This module is the
+implementation of that sentence. It is pure standard library and every table and
+regular expression is built once, at import or at :class:`TermMatcher`
+construction, because ``find`` and ``find_links`` run for every comment.
+
+Rules chosen (the contract leaves them to us)
+---------------------------------------------
+Folding (shared by :func:`normalize` and :class:`TermMatcher`):
+
+* NFKD, then delete every invisible format character (category ``Cf``: zero-width
+  space/joiners, word joiner, BOM, soft hyphen, bidi controls, tag characters, plus
+  the Hangul fillers that render blank), every combining mark (``Mn``/``Me``, so
+  "ídiot" is "idiot"), then map look-alike letters (Cyrillic, Greek, small capitals,
+  a few stroked Latin letters) to Latin, casefold, and recompose with NFC. NFKD
+  already turns fullwidth and mathematical letters into plain ones. Look-alikes are
+  folded everywhere, not only in mixed-script words, because an all-Cyrillic
+  "іԁіот" is as easy to type as a mixed one; the price is that a Cyrillic or Greek
+  word made only of look-alike letters (Russian "рот") compares equal to its Latin
+  twin ("pot").
+
+Leetspeak (``0 1 3 4 5 7 8 @ $ ! | +`` -> ``o i e a s t b a s i l t``):
+
+* A *run* is a maximal sequence of letters, digits and those symbols. Leet
+  characters are mapped only inside a run that also contains a letter, so plain
+  numbers ("1945", "3 soldiers", "$5", "1337") never become letters.
+* A run that is a number with a unit or ordinal suffix ("3rd", "45s", "80s", "5am",
+  "$5k", "10km") is left alone too, so "45s" is not "ass".
+* ``!`` and ``+`` at the *end* of a run are punctuation ("idiot!", "C++"), not
+  letters.
+
+Spaced-out words (:class:`TermMatcher` only): three or more single characters,
+each separated by exactly one separator character, the same one every time
+("i d i o t", "i.d.i.o.t", "s-c-u-m"), are joined into one word. Mixed or doubled
+separators are not joined, so real prose such as "is cum" or "a scum" stays as
+two words.
+
+Elongation: :func:`normalize` squeezes runs of three or more identical letters to
+two ("stuuuupid" -> "stuupid"). :class:`TermMatcher` does not compare squeezed
+text, because a squeezed "good" can no longer be told from an elongated "gooood";
+instead each term letter becomes a pattern: a single letter matches one copy or
+three or more ("iiiidiot" matches "idiot"), a doubled letter matches two or more
+("asssss" matches "ass", but "as" does not, and "good" does not match "god").
+
+Links: see :func:`find_links`.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable
+
+__all__ = ["TermMatcher", "find_links", "normalize"]
+
+# --------------------------------------------------------------------------- tables
+
+# Source -> Latin. Capitals are listed separately because a capital can look like a
+# different Latin letter than its lower case (Greek Η is "h", η is "n"), and this
+# table is applied before casefolding.
+_LOOKALIKES: dict[str, str] = {
+    # Cyrillic
+    "а": "a", "А": "a", "в": "b", "В": "b", "е": "e", "Е": "e", "к": "k", "К": "k",
+    "м": "m", "М": "m", "н": "h", "Н": "h", "о": "o", "О": "o", "р": "p", "Р": "p",
+    "с": "c", "С": "c", "т": "t", "Т": "t", "у": "y", "У": "y", "х": "x", "Х": "x",
+    "і": "i", "І": "i", "ј": "j", "Ј": "j", "ѕ": "s", "Ѕ": "s", "ԁ": "d", "Ԁ": "d",
+    "һ": "h", "Һ": "h", "ԛ": "q", "Ԛ": "q", "ԝ": "w", "Ԝ": "w", "ӏ": "l", "Ӏ": "i",
+    "ү": "y", "Ү": "y", "ԍ": "g", "Ԍ": "g",
+    # Greek
+    "α": "a", "Α": "a", "β": "b", "Β": "b", "γ": "y", "ε": "e", "Ε": "e", "Ζ": "z",
+    "η": "n", "Η": "h", "ι": "i", "Ι": "i", "κ": "k", "Κ": "k", "Μ": "m", "ν": "v",
+    "Ν": "n", "ο": "o", "Ο": "o", "ρ": "p", "Ρ": "p", "τ": "t", "Τ": "t", "υ": "u",
+    "Υ": "y", "χ": "x", "Χ": "x", "ω": "w",
+    # Armenian
+    "օ": "o", "Օ": "o", "ս": "u", "հ": "h", "ո": "n",
+    # Latin small capitals and IPA letters that render like plain letters
+    "ᴀ": "a", "ʙ": "b", "ᴄ": "c", "ᴅ": "d", "ᴇ": "e", "ꜰ": "f", "ɢ": "g", "ʜ": "h",
+    "ɪ": "i", "ᴊ": "j", "ᴋ": "k", "ʟ": "l", "ᴍ": "m", "ɴ": "n", "ᴏ": "o", "ᴘ": "p",
+    "ʀ": "r", "ꜱ": "s", "ᴛ": "t", "ᴜ": "u", "ᴠ": "v", "ᴡ": "w", "ʏ": "y", "ᴢ": "z",
+    "ɑ": "a", "ɡ": "g", "ı": "i", "ȷ": "j", "ɩ": "i",
+    # Latin letters whose stroke is not a combining mark, so NFKD keeps them
+    "ø": "o", "Ø": "o", "ł": "l", "Ł": "l", "đ": "d", "Đ": "d", "ħ": "h", "Ħ": "h",
+    "ŧ": "t", "Ŧ": "t", "ƀ": "b", "ɨ": "i", "ʉ": "u",
+}  # fmt: skip
+
+# Blank-rendering letters (category Lo, so the Cf sweep misses them); NFKD already
+# maps U+3164 and U+FFA0 to U+1160.
+_EXTRA_INVISIBLE = (0x115F, 0x1160, 0x3164, 0xFFA0)
+
+# Marks and format characters only occur in the BMP, the SMP and plane 14 (tags,
+# variation selectors); planes 2-3 are ideographs. Scanning just those keeps the
+# import-time sweep to a few tens of milliseconds.
+_SCANNED = (range(0x20000), range(0xE0000, 0xE1000))
+
+
+def _invisible_and_marks() -> tuple[list[int], list[int]]:
+    fmt: list[int] = list(_EXTRA_INVISIBLE)
+    marks: list[int] = []
+    for block in _SCANNED:
+        for cp in block:
+            category = unicodedata.category(chr(cp))
+            if category == "Cf":
+                fmt.append(cp)
+            elif category in ("Mn", "Me"):
+                marks.append(cp)
+    return fmt, marks
+
+
+_FORMAT_CHARS, _MARKS = _invisible_and_marks()
+
+_FOLD_TABLE: dict[int, str | None] = str.maketrans(
+    {**dict.fromkeys(_FORMAT_CHARS + _MARKS), **{ord(k): v for k, v in _LOOKALIKES.items()}}
+)
+
+# find_links returns slices of its input, so its tables must keep positions: the
+# deletion happens first, then a strictly one-to-one mapping is used for matching.
+_LINK_DELETE: dict[int, str | None] = str.maketrans(dict.fromkeys(_FORMAT_CHARS))
+_LINK_MAPPING: dict[int, str | None] = {ord(k): v for k, v in _LOOKALIKES.items()}
+# Ideographic full stops: browsers treat them as dots in host names.
+_LINK_MAPPING.update({0x3002: ".", 0xFF61: "."})
+_LINK_MAP: dict[int, str | None] = str.maketrans(_LINK_MAPPING)
+
+_LEET_MAPPING: dict[str, str | None] = {
+    "0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "8": "b",
+    "@": "a", "$": "s", "!": "i", "|": "l", "+": "t",
+}  # fmt: skip
+_LEET: dict[int, str | None] = str.maketrans(_LEET_MAPPING)
+
+# ------------------------------------------------------------------------- folding
+
+# A "word character" for the whole module is a letter or digit; "_" is a separator.
+_W = r"[^\W_]"
+# Characters that can stand for a letter in leetspeak but are punctuation otherwise.
+_SYM = r"[@$!|+]"
+_RUNCH = rf"(?:{_W}|{_SYM})"
+_RUN_START = rf"(?<!{_W})(?<!{_SYM})"
+
+# Runs that contain at least one leet character. The lookbehind anchors the attempt
+# at the start of a run and the possessive quantifiers keep the scan linear.
+_LEET_RUN = re.compile(rf"{_RUN_START}(?=[^\W_0134578]*+[0134578@$!|+]){_RUNCH}++")
+_HAS_LETTER = re.compile(r"[^\W\d_]")
+_NUMBER_WITH_UNIT = re.compile(
+    r"\$?\d+(?:s|st|nd|rd|th|am|pm|k|m|b|x|h|d|g|p|km|kg|cm|mm|ml|gb|mb|tb|kb|mph|kph|hz"
+    r"|khz|mhz|ghz|ft|lb|lbs|oz|yo|yr|yrs|hr|hrs|min|mins|sec|secs|ms|fps|px|pt|mp|v|w|kw"
+    r"|kwh|mah)"
+)
+
+# 3+ single run characters separated by one and the same separator character.
+_SPACED = re.compile(
+    rf"{_RUN_START}{_RUNCH}([^\w@$!|+]|_){_RUNCH}(?:\1{_RUNCH})+(?!{_W})(?!{_SYM})"
+)
+_ELONGATED = re.compile(r"([^\W\d_])\1{2,}")
+
+
+def _fold(text: str) -> str:
+    # NFKD first so that marks are separate characters the table can delete; NFC at
+    # the end recomposes what legitimately needs composing (Hangul syllables).
+    decomposed = unicodedata.normalize("NFKD", text).translate(_FOLD_TABLE)
+    return unicodedata.normalize("NFC", decomposed.casefold())
+
+
+def _leet_run(match: re.Match[str]) -> str:
+    run = match.group()
+    if not _HAS_LETTER.search(run) or _NUMBER_WITH_UNIT.fullmatch(run):
+        return run
+    core = run.rstrip("!+")
+    return core.translate(_LEET) + run[len(core) :]
+
+
+def _unleet(text: str) -> str:
+    return _LEET_RUN.sub(_leet_run, text)
+
+
+def _join_spaced(text: str) -> str:
+    # The match alternates element, separator, element..., so every other character
+    # is the word.
+    return _SPACED.sub(lambda m: m.group()[::2], text)
+
+
+def normalize(text: str) -> str:
+    """Return the canonical, evasion-resistant form of ``text``.
+
+    Steps: NFKD; delete invisible format characters (category Cf, e.g. U+200B,
+    U+200D, U+2060, U+FEFF, U+00AD) and combining marks; map look-alike letters
+    (Cyrillic, Greek, small capitals) to Latin; casefold; NFC; map leetspeak inside
+    runs that contain a letter (not in plain numbers or numbers with a unit such as
+    "3rd", and not a trailing ``!``/``+``); squeeze runs of three or more identical
+    letters to two.
+
+    >>> normalize("Ｙou 1d10t!!! In 1945, 3 soldiers")
+    'you idiot!!! in 1945, 3 soldiers'
+    """
+    return _ELONGATED.sub(r"\1\1", _unleet(_fold(text)))
+
+
+# ------------------------------------------------------------------------- matching
+
+_WORD = re.compile(_W + "+")
+_RUNS = re.compile(r"(.)\1*", re.DOTALL)
+_BEFORE = rf"(?<!{_W})"
+_AFTER = rf"(?!{_W})"
+# Between the words of a multi-word term: any punctuation/space, or none at all so
+# that hashtags and joined spellings ("#whitepower") still match.
+_GAP = r"[\W_]*"
+
+
+def _word_pattern(word: str) -> str:
+    parts: list[str] = []
+    for run in _RUNS.finditer(word):
+        char = re.escape(run.group(1))
+        if not run.group(1).isalpha():
+            parts.append(re.escape(run.group()))
+        elif len(run.group()) == 1:
+            # One copy, or an elongation of three or more; two copies is a different
+            # spelling ("good" is not "god").
+            parts.append(f"{char}(?:{char}{char}+)?")
+        else:
+            parts.append(f"{char}{char}+")
+    return "".join(parts)
+
+
+def _term_forms(term: str) -> list[tuple[str, ...]]:
+    """Word tuples of a term with and without leet mapping; [] if it has no words."""
+    literal = _join_spaced(_fold(term))
+    forms: list[tuple[str, ...]] = []
+    for form in (_unleet(literal), literal):
+        words = tuple(_WORD.findall(form))
+        if words and words not in forms:
+            forms.append(words)
+    return forms
+
+
+class TermMatcher:
+    """Finds configured terms in comments, as whole words, resisting common evasions.
+
+    Text and terms go through the same folding (see the module docstring). The text
+    is searched twice with one precompiled pattern: once with leetspeak mapped and
+    once without, so that mapping can add matches ("1d10t") but never hide one
+    ("idiot!Go" would otherwise read "idiotigo").
+    """
+
+    __slots__ = ("_by_first", "_group_term", "_pattern", "_single", "_terms")
+
+    def __init__(self, terms: Iterable[str]) -> None:
+        """Compile ``terms``; blank terms, duplicates and terms without words are dropped.
+
+        Two terms are duplicates when they fold to the same words; the first
+        spelling is kept and is the one :meth:`find` reports.
+        """
+        self._terms: list[str] = []
+        self._single: list[re.Pattern[str]] = []
+        self._by_first: dict[str, list[int]] = {}
+        self._group_term: dict[int, int] = {}
+        alternatives: list[str] = []
+        seen: set[tuple[str, ...]] = set()
+        for term in terms:
+            forms = _term_forms(term)
+            if not forms or forms[0] in seen:
+                continue
+            seen.add(forms[0])
+            index = len(self._terms)
+            self._terms.append(term)
+            body = "|".join(_GAP.join(map(_word_pattern, words)) for words in forms)
+            self._single.append(re.compile(f"{_BEFORE}(?:{body}){_AFTER}"))
+            for first in {words[0][0] for words in forms}:
+                self._by_first.setdefault(first, []).append(index)
+            # An empty group closes each alternative: match.lastindex then says which
+            # term matched without a second pass.
+            alternatives.append(f"(?:{body}){_AFTER}()")
+            self._group_term[len(alternatives)] = index
+        # Wrapping the alternation in a lookahead makes every match zero-width, so
+        # overlapping terms ("white power" and "power") are all seen.
+        self._pattern: re.Pattern[str] | None = (
+            re.compile(f"{_BEFORE}(?=" + "|".join(alternatives) + ")") if alternatives else None
+        )
+
+    def find(self, text: str) -> list[str]:
+        """Return the configured terms occurring in ``text``.
+
+        Each term is reported once, in its configured spelling, in configuration
+        order. A term occurs when it appears as a whole word (no letter or digit on
+        either side) in the folded text, with the words of a multi-word term
+        separated by any run of spaces/punctuation (or none).
+        """
+        if self._pattern is None:
+            return []
+        plain = _join_spaced(_fold(text))
+        leet = _unleet(plain)
+        found: set[int] = set()
+        for form in (leet, plain) if leet != plain else (plain,):
+            for match in self._pattern.finditer(form):
+                found.add(self._group_term[match.lastindex or 0])
+                start = match.start()
+                # The alternation reports one term per position; others that start
+                # at the same place ("white" under "white power") are checked here.
+                for other in self._by_first.get(form[start], ()):
+                    if other not in found and self._single[other].match(form, start):
+                        found.add(other)
+            if len(found) == len(self._terms):
+                break
+        return [self._terms[index] for index in sorted(found)]
+
+
+# ---------------------------------------------------------------------------- links
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+# TLDs that are not common words: a bare "name.tld" is a link.
+_STRONG_TLDS = _words(
+    """
+    com net org edu gov mil int info biz io co ly tv cc ws fm gl gd su uk eu us
+    de fr nl es pt ch at se dk fi pl cz sk hu ro bg gr ru ua by kz cn jp kr tw hk sg
+    my th vn ph au nz ca mx br ar cl pe ve za ng ke eg ma tr il ir pk bd lk ie lu li
+    xyz top icu tk ml ga cf gq buzz wang vip bid loan men date review stream trade
+    mobi asia tel travel museum aero coop jobs onion
+    """
+)
+# TLDs that are everyday words ("the war.it was", "fine.so what"): a bare name with
+# one of these is a link only with a path or port, a known second level
+# ("bbc.co.in"), an e-mail user, or as a well-known short host.
+_WEAK_TLDS = _words(
+    """
+    it in is me to be by do no so go am as an hi id ai la
+    app dev pro blog news live shop store site online space website page link click
+    fun win one art life world today cool club tech name
+    """
+)
+_TLDS = _STRONG_TLDS | _WEAK_TLDS
+_SECOND_LEVELS = frozenset({"co", "com", "org", "net", "gov", "edu", "ac", "ltd", "plc"})
+_SHORT_HOSTS = frozenset(
+    {"youtu.be", "t.me", "wa.me", "fb.me", "redd.it", "dlvr.it", "lnkd.in", "amzn.to",
+     "instagr.am", "msft.it"}
+)  # fmt: skip
+# A spelled "dot" is also ordinary English ("the dot com bubble").
+_DOT_STOPWORDS = _words(
+    """
+    the a an this that these those his her their our my your its of in on at to for
+    from by with and or but was is are be been first early late old big new no any
+    every some
+    """
+)
+_DOT_COM_PHRASES = re.compile(r"\s+(?:bubble|boom|bust|era|crash|compan|startup|mania|days)", re.I)
+
+_DOT = (
+    r"(?:\.|[ \t]+\.[ \t]+|\s*[\[({<]\s*(?:\.|dot)\s*[\])}>]\s*|\s+dot\s+)"
+)
+_SPELLED_DOT = re.compile(r"\sdot\s", re.I)
+_LABEL = r"[^\W_][\w-]*+"
+_TAIL = r"(?::\d{1,5}(?![\w]))?(?:[/?#][^\s<>\"]*)?"
+_LINK = re.compile(
+    rf"""
+    (?<![\w.@/:+-])
+    (?:
+        (?P<url>(?:https?|ftps?|sftp|hxxps?)://[^\s<>"]+)
+      | (?P<www>www\d{{0,3}}{_DOT}(?:{_LABEL}{_DOT})*{_LABEL}{_TAIL})
+      | (?P<bare>
+            (?P<user>[\w.+-]++@)?
+            (?:{_LABEL}{_DOT})*
+            (?P<sld>{_LABEL}){_DOT}
+            (?P<tld>(?-i:[a-z]{{2,}}+|[A-Z]{{2,}}+))(?!{_W})
+            (?P<tail>{_TAIL})
+        )
+    )
+    """,
+    re.IGNORECASE | re.VERBOSE,
+)
+_TRAILING_PUNCT = ".,;:!?'\"*"
+_CLOSERS = {")": "(", "]": "[", "}": "{", ">": "<"}
+
+
+def _trim(link: str) -> str:
+    # Sentence punctuation after a link is not part of it; a closing bracket is,
+    # when the link opened it (Wikipedia's "Foo_(bar)").
+    while link:
+        last = link[-1]
+        unbalanced = last in _CLOSERS and link.count(last) > link.count(_CLOSERS[last])
+        if last in _TRAILING_PUNCT or unbalanced:
+            link = link[:-1]
+        else:
+            break
+    return link
+
+
+def _bare_domain_is_link(match: re.Match[str]) -> bool:
+    tld = match.group("tld").lower()
+    if tld not in _TLDS:
+        return False
+    sld = match.group("sld").lower()
+    if _SPELLED_DOT.search(match.group("bare")):
+        first = _WORD.match(match.group("bare"))
+        if first is None or first.group().lower() in _DOT_STOPWORDS:
+            return False
+        if _DOT_COM_PHRASES.match(match.string, match.end()):
+            return False
+    if tld in _STRONG_TLDS:
+        return True
+    return bool(
+        match.group("user")
+        or _trim(match.group("tail"))
+        or sld in _SECOND_LEVELS
+        or f"{sld}.{tld}" in _SHORT_HOSTS
+    )
+
+
+def find_links(text: str) -> list[str]:
+    """Return the links in ``text``, in order, as substrings of its cleaned form.
+
+    The cleaned form is ``text`` after NFKC with invisible format characters
+    removed; matching additionally folds look-alike letters, so "ехаmple.соm" in
+    Cyrillic is found. Found are: ``http(s)``/``ftp``/``sftp`` URLs (also defanged
+    ``hxxp``); ``www.`` hosts with any TLD; bare domains with a known TLD
+    ("example.com", "bit.ly/x", "news.co.uk"); e-mail addresses (deliberately: an
+    address is contact/spam the same way a link is); and all of these with the dot
+    written as ``[.]``, ``(.)``, ``[dot]``, `` dot `` or `` . ``.
+
+    Not links: a TLD in mixed case ("the war.It was" is a sentence); a TLD that is
+    also an everyday word ("it", "in", "me", "news"...) unless a path or port
+    follows, it sits under a second level such as ``co``, it is part of an e-mail
+    address, or the host is a well-known short host ("youtu.be"); a spelled "dot"
+    after a stop word ("the dot com bubble").
+    """
+    cleaned = unicodedata.normalize("NFKC", text).translate(_LINK_DELETE)
+    found: list[str] = []
+    for match in _LINK.finditer(cleaned.translate(_LINK_MAP)):
+        if match.group("bare") is not None and not _bare_domain_is_link(match):
+            continue
+        link = _trim(cleaned[match.start() : match.end()])
+        if link:
+            found.append(link)
+    return found

@@ -1,0 +1,160 @@
+"""Every bad input gets a clear 4xx in the contract's error format, never a 5xx."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import Service
+
+
+def assert_error(status: int, body: object, expected_status: int, code: str | None = None) -> None:
+    assert status == expected_status, body
+    assert isinstance(body, dict) and set(body) == {"error"}
+    error = body["error"]
+    assert isinstance(error["code"], str) and error["code"].islower()
+    assert isinstance(error["message"], str) and error["message"]
+    if code is not None:
+        assert error["code"] == code
+
+
+async def raw(service: Service, method: str, path: str, data: bytes, role: str = "site",
+              content_type: str = "application/json") -> tuple[int, object]:
+    headers = service.auth(role) | {"Content-Type": content_type}
+    async with service.client.request(method, path, data=data, headers=headers) as response:
+        return response.status, await response.json()
+
+
+async def test_missing_and_unknown_keys(service: Service) -> None:
+    async with service.client.get("/v1/comments/c-1") as response:
+        assert_error(response.status, await response.json(), 401, "missing_key")
+    async with service.client.get("/v1/comments/c-1", headers={"Authorization": "Bearer nope"}) as r:
+        assert_error(r.status, await r.json(), 401, "invalid_key")
+    async with service.client.get("/v1/comments/c-1", headers={"Authorization": "Basic abc"}) as r:
+        assert_error(r.status, await r.json(), 401)
+
+
+async def test_revoked_key_is_refused_at_once(service: Service) -> None:
+    from moderation.auth import create_key, revoke_key
+    from moderation.domain import Role
+    from moderation.http.context import DATABASE
+
+    database = service.client.app[DATABASE]
+    created = await create_key(database, "temp", Role.site)
+    headers = {"Authorization": f"Bearer {created.secret}"}
+    async with service.client.get("/v1/comments/x", headers=headers) as response:
+        assert response.status == 404
+    await revoke_key(database, created.key.id)
+    async with service.client.get("/v1/comments/x", headers=headers) as response:
+        assert_error(response.status, await response.json(), 401, "invalid_key")
+
+
+async def test_malformed_json(service: Service) -> None:
+    status, body = await raw(service, "POST", "/v1/comments", b'{"id": "c-1", ')
+    assert_error(status, body, 400, "malformed_json")
+    status, body = await raw(service, "POST", "/v1/comments", b"")
+    assert_error(status, body, 400, "malformed_json")
+    status, body = await raw(service, "POST", "/v1/comments", b'{"a": NaN}')
+    assert_error(status, body, 400, "malformed_json")
+
+
+async def test_invalid_utf8(service: Service) -> None:
+    status, body = await raw(service, "POST", "/v1/comments", b'{"text": "\xff\xfe"}')
+    assert_error(status, body, 400, "invalid_utf8")
+
+
+async def test_lone_surrogate_is_refused(service: Service) -> None:
+    data = b'{"id": "c-s", "article_id": "a", "author_id": "u", "text": "bad \\ud800 text"}'
+    status, body = await raw(service, "POST", "/v1/comments", data)
+    assert_error(status, body, 400, "invalid_unicode")
+
+
+async def test_nul_is_refused(service: Service) -> None:
+    data = b'{"id": "c-n", "article_id": "a", "author_id": "u", "text": "nul \\u0000 here"}'
+    status, body = await raw(service, "POST", "/v1/comments", data)
+    assert_error(status, body, 422)
+
+
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [
+        ({"article_id": "a", "author_id": "u", "text": "t"}, "id"),
+        ({"id": "c", "article_id": "a", "author_id": "u"}, "text"),
+        ({"id": 5, "article_id": "a", "author_id": "u", "text": "t"}, "id"),
+        ({"id": "c", "article_id": "a", "author_id": "u", "text": ["t"]}, "text"),
+        ({"id": "c", "article_id": "a", "author_id": "u", "text": "   "}, "text"),
+        ({"id": "c", "article_id": "a", "author_id": "u", "text": "x" * 20_001}, "text"),
+        ({"id": "c/../x", "article_id": "a", "author_id": "u", "text": "t"}, "id"),
+        ({"id": "<script>", "article_id": "a", "author_id": "u", "text": "t"}, "id"),
+        ({"id": "c", "article_id": "a", "author_id": "u", "text": "t", "metadata": []}, "metadata"),
+        ({"id": "c", "article_id": "a", "author_id": "u", "text": "t", "article_tags": "war"},
+         "article_tags"),
+    ],
+)
+async def test_validation_errors_name_the_field(service: Service, payload: dict[str, object],
+                                                field: str) -> None:
+    status, body = await service.call("POST", "/v1/comments", json=payload)
+    assert_error(status, body, 422, "validation_failed")
+    assert isinstance(body, dict)
+    assert any(d["field"].split(".")[0] == field for d in body["error"]["details"])
+
+
+async def test_errors_never_echo_hostile_input(service: Service) -> None:
+    hostile = "<img src=x onerror=alert(1)>"
+    payload = {"id": hostile, "article_id": "a", "author_id": "u", "text": "t", hostile: 1}
+    status, body = await service.call("POST", "/v1/comments", json=payload)
+    assert status == 422
+    assert "onerror" not in str(body)
+    status, body = await service.call("GET", "/v1/comments/%3Cimg%20onerror%3D1%3E")
+    assert status in (404, 422)
+    assert "onerror" not in str(body)
+
+
+async def test_body_wrong_shape(service: Service) -> None:
+    status, body = await service.call("POST", "/v1/comments", json=["not", "an", "object"])
+    assert_error(status, body, 422)
+    status, body = await service.call("POST", "/v1/comments/batch", json={"comments": "x"})
+    assert_error(status, body, 422)
+
+
+async def test_oversized_body(make_service: object) -> None:
+    service = await make_service(max_body_bytes=4096)  # type: ignore[operator]
+    data = b'{"id": "c", "article_id": "a", "author_id": "u", "text": "' + b"x" * 8000 + b'"}'
+    status, body = await raw(service, "POST", "/v1/comments", data)
+    assert_error(status, body, 413, "body_too_large")
+
+
+async def test_unknown_resources(service: Service) -> None:
+    status, body = await service.call("GET", "/v1/comments/c-missing")
+    assert_error(status, body, 404, "comment_not_found")
+    status, body = await service.call("POST", "/v1/comments/c-missing/reports", json={"reporter_id": "r"})
+    assert_error(status, body, 404)
+    status, body = await service.call("GET", "/v1/nothing-here")
+    assert_error(status, body, 404)
+    status, body = await service.call("PATCH", "/v1/comments")
+    assert_error(status, body, 405)
+
+
+async def test_article_validation(service: Service) -> None:
+    status, body = await service.call("PUT", "/v1/articles/a-1", json={"mode": "sometimes"})
+    assert_error(status, body, 422)
+    status, body = await service.call("PUT", "/v1/articles/a-1", json={"url": "javascript:alert(1)"})
+    assert_error(status, body, 422)
+
+
+async def test_rate_limit_gives_retry_after(make_service: object) -> None:
+    service = await make_service(rate_limit_site=1.0)  # type: ignore[operator]
+    statuses = []
+    for _ in range(4):
+        async with service.client.get("/v1/comments/x", headers=service.auth()) as response:
+            statuses.append(response.status)
+            if response.status == 429:
+                assert int(response.headers["Retry-After"]) >= 1
+                assert_error(429, await response.json(), 429, "rate_limited")
+    assert statuses[:2] == [404, 404] and 429 in statuses
+
+
+async def test_security_headers_and_request_id(service: Service) -> None:
+    async with service.client.get("/healthz") as response:
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+        assert response.headers["X-Frame-Options"] == "DENY"
+        assert response.headers["X-Request-Id"]
