@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
@@ -31,10 +30,20 @@ from classifiers.base import KNOWN_CATEGORIES, ClassifierLoadError, Scores
 
 log = logging.getLogger(__name__)
 
-MODELS: tuple[str, ...] = ("original", "unbiased", "multilingual", "original-small", "unbiased-small")
+MODELS: tuple[str, ...] = (
+    "original",
+    "unbiased",
+    "multilingual",
+    "original-small",
+    "unbiased-small",
+)
 
 # Detoxify's own renaming, so every checkpoint reports the contract's names.
-_CLASS_NAMES = {"toxic": "toxicity", "identity_hate": "identity_attack", "severe_toxic": "severe_toxicity"}
+_CLASS_NAMES = {
+    "toxic": "toxicity",
+    "identity_hate": "identity_attack",
+    "severe_toxic": "severe_toxicity",
+}
 
 DOWNLOAD_TIMEOUT_S = 10.0
 
@@ -64,7 +73,9 @@ class DetoxifyClassifier:
         download_timeout_s: float = DOWNLOAD_TIMEOUT_S,
     ) -> None:
         if model not in MODELS:
-            raise ClassifierLoadError(f"unknown Detoxify model {model!r}; known: {', '.join(MODELS)}")
+            raise ClassifierLoadError(
+                f"unknown Detoxify model {model!r}; known: {', '.join(MODELS)}"
+            )
         self._name = f"detoxify:{model}"
         self._batch_size = batch_size
         detoxify = _import_detoxify()
@@ -101,16 +112,15 @@ class DetoxifyClassifier:
     def predict(self, texts: Sequence[str]) -> list[Scores]:
         if not texts:
             return []
-        tokenizer = self._tokenizer
-        encoded = tokenizer(list(texts), add_special_tokens=False, truncation=False, verbose=False)
-        body = self._window - 2  # room for [CLS]/[SEP] (or <s>/</s>)
-        stride = max(1, (body * 3) // 4)  # windows overlap by a quarter
-        pieces: list[tuple[int, list[int]]] = []
-        for owner, ids in enumerate(encoded["input_ids"]):
-            starts = [0] if len(ids) <= body else list(range(0, len(ids) - body + stride, stride))
-            for start in starts:
-                chunk = ids[start : start + body]
-                pieces.append((owner, tokenizer.build_inputs_with_special_tokens(chunk)))
+        # Long texts become overlapping windows (a quarter overlaps) instead of being cut.
+        encoded = self._tokenizer(
+            list(texts),
+            truncation=True,
+            max_length=self._window,
+            stride=self._window // 4,
+            return_overflowing_tokens=True,
+        )
+        pieces = list(zip(encoded["overflow_to_sample_mapping"], encoded["input_ids"], strict=True))
         # Similar lengths together, so a batch wastes little on padding.
         pieces.sort(key=lambda piece: len(piece[1]))
         results: list[Scores] = [{} for _ in texts]
@@ -118,7 +128,9 @@ class DetoxifyClassifier:
         with torch.inference_mode():
             for begin in range(0, len(pieces), self._batch_size):
                 batch = pieces[begin : begin + self._batch_size]
-                inputs = tokenizer.pad({"input_ids": [ids for _, ids in batch]}, return_tensors="pt")
+                inputs = self._tokenizer.pad(
+                    {"input_ids": [ids for _, ids in batch]}, return_tensors="pt"
+                )
                 logits = self._model(**inputs)[0]
                 probabilities = torch.sigmoid(logits).tolist()
                 for (owner, _), row in zip(batch, probabilities, strict=True):
@@ -138,7 +150,9 @@ def _window(config: Any, tokenizer: Any) -> int:
     return max(8, min(limit, positions))
 
 
-def _load_offline(detoxify: Any, checkpoint: Path, config_dir: Path | None) -> tuple[Any, Any, list[str]]:
+def _load_offline(
+    detoxify: Any, checkpoint: Path, config_dir: Path | None
+) -> tuple[Any, Any, list[str]]:
     import torch
 
     if not checkpoint.is_file():
@@ -170,7 +184,9 @@ def _load_offline(detoxify: Any, checkpoint: Path, config_dir: Path | None) -> t
             **arch, state_dict=state_dict, huggingface_config_path=str(config_dir)
         )
     except Exception as exc:
-        raise ClassifierLoadError(f"Detoxify could not build the model from {checkpoint}: {exc}") from exc
+        raise ClassifierLoadError(
+            f"Detoxify could not build the model from {checkpoint}: {exc}"
+        ) from exc
     return model, tokenizer, classes
 
 
@@ -183,13 +199,17 @@ def _ensure_downloaded(url: str, timeout_s: float) -> None:
         return
     target.parent.mkdir(parents=True, exist_ok=True)
     log.info("downloading Detoxify checkpoint %s", url)
+    partial = target.with_name(target.name + ".partial")
     try:
-        with urllib.request.urlopen(url, timeout=timeout_s) as response:  # noqa: S310 - fixed https URL
-            with tempfile.NamedTemporaryFile(dir=target.parent, delete=False) as partial:
-                while block := response.read(1 << 20):
-                    partial.write(block)
-        os.replace(partial.name, target)
+        with (
+            urllib.request.urlopen(url, timeout=timeout_s) as response,
+            partial.open("wb") as out,
+        ):
+            while block := response.read(1 << 20):
+                out.write(block)
+        os.replace(partial, target)
     except Exception as exc:
+        partial.unlink(missing_ok=True)
         raise ClassifierLoadError(
             f"cannot download the Detoxify checkpoint ({type(exc).__name__}: {exc}); offline, set "
             f"MODERATION_DETOXIFY_CHECKPOINT and MODERATION_DETOXIFY_CONFIG"

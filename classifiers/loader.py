@@ -81,7 +81,9 @@ def load_preferred(options: ClassifierOptions) -> tuple[Classifier, LoadReport]:
             )
         else:
             log.warning(
-                "running classifier %s (loaded in %.1fs)", classifier.name, time.monotonic() - started
+                "running classifier %s (loaded in %.1fs)",
+                classifier.name,
+                time.monotonic() - started,
             )
         return classifier, LoadReport(chosen=classifier.name, failures=failures)
     raise ClassifierLoadError(

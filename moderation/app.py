@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
@@ -39,9 +39,7 @@ log = logging.getLogger(__name__)
 
 def create_app(settings: Settings, *, classifier: Classifier | None = None) -> web.Application:
     """The service as an aiohttp app. ``classifier`` replaces loading one (tests, tools)."""
-    app = web.Application(
-        middlewares=[errors_middleware], client_max_size=settings.max_body_bytes
-    )
+    app = web.Application(middlewares=[errors_middleware], client_max_size=settings.max_body_bytes)
     app[SETTINGS] = settings
     app[POLICIES] = PolicyCache()
     app[RATE_LIMITER] = RateLimiter(
@@ -75,7 +73,9 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
         await database.dispose()
 
 
-def _classifier(injected: Classifier | None):  # type: ignore[no-untyped-def]
+def _classifier(
+    injected: Classifier | None,
+) -> Callable[[web.Application], AsyncIterator[None]]:
     async def context(app: web.Application) -> AsyncIterator[None]:
         settings = app[SETTINGS]
         if injected is not None:

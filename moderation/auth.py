@@ -32,7 +32,9 @@ def parse_role(value: str) -> Role:
     try:
         return Role[value]
     except KeyError:
-        raise ValidationFailed("role must be site, moderator or admin", code="invalid_role") from None
+        raise ValidationFailed(
+            "role must be site, moderator or admin", code="invalid_role"
+        ) from None
 
 
 async def create_key(db: Database, name: str, role: Role) -> NewKey:

@@ -14,6 +14,7 @@ from aiohttp import web
 from sqlalchemy.engine import make_url
 
 from moderation import logs
+from moderation.engine import Policy
 from moderation.settings import Settings, SettingsError
 
 log = logging.getLogger("moderation")
@@ -62,8 +63,14 @@ def serve(settings: Settings) -> int:
     from moderation.app import create_app
 
     log.info("starting on http://%s:%d", settings.host, settings.port)
-    web.run_app(create_app(settings), host=settings.host, port=settings.port, print=None,
-                access_log=None, shutdown_timeout=30)
+    web.run_app(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        print=None,
+        access_log=None,
+        shutdown_timeout=30,
+    )
     return 0
 
 
@@ -71,7 +78,9 @@ async def upgrade(settings: Settings) -> int:
     from moderation.policies import ensure_guidelines
     from moderation.storage.database import Database
 
-    database = Database(settings.effective_database_url, sqlite_synchronous=settings.sqlite_synchronous)
+    database = Database(
+        settings.effective_database_url, sqlite_synchronous=settings.sqlite_synchronous
+    )
     try:
         await database.upgrade()
         version = await ensure_guidelines(database, settings.guidelines)
@@ -82,12 +91,15 @@ async def upgrade(settings: Settings) -> int:
 
 
 async def create_key(settings: Settings, role: str, name: str) -> int:
-    from moderation.auth import create_key as make, parse_role
+    from moderation.auth import create_key as make
+    from moderation.auth import parse_role
     from moderation.errors import ServiceError
     from moderation.policies import ensure_guidelines
     from moderation.storage.database import Database
 
-    database = Database(settings.effective_database_url, sqlite_synchronous=settings.sqlite_synchronous)
+    database = Database(
+        settings.effective_database_url, sqlite_synchronous=settings.sqlite_synchronous
+    )
     try:
         await database.upgrade()
         await ensure_guidelines(database, settings.guidelines)
@@ -118,14 +130,22 @@ async def score(settings: Settings, text: str, *, as_json: bool, tags: Sequence[
     classifier, _ = await asyncio.to_thread(load_preferred, options)
     policy, source = await _current_policy(settings)
     if policy is None:
-        policy, source = compile_policy(load_toml(settings.guidelines).to_domain(0)), str(settings.guidelines)
+        policy, source = (
+            compile_policy(load_toml(settings.guidelines).to_domain(0)),
+            str(settings.guidelines),
+        )
     try:
         (scores,) = await asyncio.to_thread(classifier.predict, [text])
     except Exception as exc:  # scored like the service: unavailable means hold
         log.error("classifier failed: %s", type(exc).__name__)
         scores = None
-    verdict = decide(policy, text, scores, classifier.name,
-                     Context(article_tags=frozenset(t.casefold() for t in tags)))
+    verdict = decide(
+        policy,
+        text,
+        scores,
+        classifier.name,
+        Context(article_tags=frozenset(t.casefold() for t in tags)),
+    )
     result = {
         "classifier": classifier.name,
         "scores": scores,
@@ -146,20 +166,28 @@ async def score(settings: Settings, text: str, *, as_json: bool, tags: Sequence[
         print("  (classifier unavailable)")
     print(f"decision: {verdict.action.value}  (guidelines version {policy.version}, {source})")
     for reason in verdict.reasons:
-        detail = f"{reason.category} {reason.score:.4f} >= {reason.threshold}" if reason.score is not None else ""
+        detail = (
+            f"{reason.category} {reason.score:.4f} >= {reason.threshold}"
+            if reason.score is not None
+            else ""
+        )
         print(f"  - {reason.code} {reason.rule or ''} {detail} (guideline {reason.guideline})")
     print(f"message: {verdict.message}")
     return 0
 
 
-async def _current_policy(settings: Settings):  # type: ignore[no-untyped-def]
+def _database_exists(settings: Settings) -> bool:
+    url = make_url(settings.effective_database_url)
+    return url.get_backend_name() != "sqlite" or bool(url.database and Path(url.database).is_file())
+
+
+async def _current_policy(settings: Settings) -> tuple[Policy | None, str | None]:
     """The guidelines in force in the database, without creating or migrating anything."""
     from moderation.engine import compile_policy
     from moderation.guidelines_document import GuidelinesDocument
     from moderation.storage.database import Database
 
-    url = make_url(settings.effective_database_url)
-    if url.get_backend_name() == "sqlite" and not (url.database and Path(url.database).is_file()):
+    if not await asyncio.to_thread(_database_exists, settings):
         return None, None
     database = Database(settings.effective_database_url)
     try:
@@ -171,8 +199,9 @@ async def _current_policy(settings: Settings):  # type: ignore[no-untyped-def]
         document = GuidelinesDocument.model_validate(found[0])
         return compile_policy(document.to_domain(version)), "database"
     except Exception as exc:
-        log.warning("could not read guidelines from the database (%s); using the file",
-                    type(exc).__name__)
+        log.warning(
+            "could not read guidelines from the database (%s); using the file", type(exc).__name__
+        )
         return None, None
     finally:
         await database.dispose()

@@ -106,8 +106,9 @@ class Moderation:
         if stored_digest is None:
             return None
         if stored_digest != new.digest:
-            raise Conflict("a comment with this id exists with a different text",
-                           code="comment_exists")
+            raise Conflict(
+                "a comment with this id exists with a different text", code="comment_exists"
+            )
         comment = await store.comment(new.id)
         assert comment is not None
         return Submitted(comment=comment, created=False)
@@ -122,15 +123,24 @@ class Moderation:
         article = await self._check_open(store, new.article_id)
         now = utcnow()
         inserted = await store.insert_comment(
-            comment_id=new.id, article_id=new.article_id, author_id=new.author_id,
-            author_name=new.author_name, parent_id=new.parent_id, text=new.text,
-            text_sha256=new.digest, article_tags=new.article_tags, metadata=new.metadata, at=now,
+            comment_id=new.id,
+            article_id=new.article_id,
+            author_id=new.author_id,
+            author_name=new.author_name,
+            parent_id=new.parent_id,
+            text=new.text,
+            text_sha256=new.digest,
+            article_tags=new.article_tags,
+            metadata=new.metadata,
+            at=now,
         )
         if not inserted:  # a concurrent request with the same id won the race
             existing = await self._existing(store, new)
             assert existing is not None
             return existing
-        await self._decide(store, new.id, new.author_id, new.text, new.article_tags, article, scores)
+        await self._decide(
+            store, new.id, new.author_id, new.text, new.article_tags, article, scores
+        )
         comment = await store.comment(new.id)
         assert comment is not None
         return Submitted(comment=comment, created=True)
@@ -156,9 +166,16 @@ class Moderation:
         )
         verdict = decide(policy, text, scores, self.scorer.name, context)
         await store.record_decision(
-            comment_id, action=verdict.action, by="auto", moderator=None, reasons=verdict.reasons,
-            message=verdict.message, scores=scores, classifier=self.scorer.name,
-            guidelines_version=policy.version, at=utcnow(),
+            comment_id,
+            action=verdict.action,
+            by="auto",
+            moderator=None,
+            reasons=verdict.reasons,
+            message=verdict.message,
+            scores=scores,
+            classifier=self.scorer.name,
+            guidelines_version=policy.version,
+            at=utcnow(),
         )
 
     # -- read, edit, delete --------------------------------------------------------------------
@@ -186,8 +203,9 @@ class Moderation:
                 raise Conflict("this comment was deleted", code="comment_deleted")
             await store.replace_text(comment_id, text, text_digest(text), utcnow())
             article = await store.article(comment.article_id)
-            await self._decide(store, comment_id, comment.author_id, text, comment.article_tags,
-                               article, scores)
+            await self._decide(
+                store, comment_id, comment.author_id, text, comment.article_tags, article, scores
+            )
             edited = await store.comment(comment_id, history=True)
         assert edited is not None
         return edited
@@ -222,38 +240,66 @@ class Moderation:
                 and reporters >= policy.guidelines.report_threshold
             )
             if requeued:
-                await self._requeue_for_reports(store, comment, reporters, policy.version,
-                                                policy.guidelines.sections.get("reader_reports"))
-        return {"accepted": True, "counted": new, "reporters": reporters,
-                "status": Status.pending.value if requeued else comment.status.value}
+                await self._requeue_for_reports(
+                    store,
+                    comment,
+                    reporters,
+                    policy.version,
+                    policy.guidelines.sections.get("reader_reports"),
+                )
+        return {
+            "accepted": True,
+            "counted": new,
+            "reporters": reporters,
+            "status": Status.pending.value if requeued else comment.status.value,
+        }
 
     async def _requeue_for_reports(
         self, store: Store, comment: Comment, reporters: int, version: int, section: str | None
     ) -> None:
         from moderation.domain import Reason
 
-        reason = Reason("reader_reports", Action.hold,
-                        f"{reporters} readers reported this comment", guideline=section)
+        reason = Reason(
+            "reader_reports",
+            Action.hold,
+            f"{reporters} readers reported this comment",
+            guideline=section,
+        )
         message = "This comment is being reviewed by a moderator after reader reports."
         previous = comment.decision
         await store.record_decision(
-            comment.id, action=Action.hold, by="auto", moderator=None, reasons=(reason,),
-            message=message, scores=previous.scores if previous else None,
+            comment.id,
+            action=Action.hold,
+            by="auto",
+            moderator=None,
+            reasons=(reason,),
+            message=message,
+            scores=previous.scores if previous else None,
             classifier=previous.classifier if previous else None,
-            guidelines_version=version, at=utcnow(), store_scores=False,
+            guidelines_version=version,
+            at=utcnow(),
+            store_scores=False,
         )
 
     # -- articles ------------------------------------------------------------------------------
 
     async def put_article(
-        self, article_id: str, *, mode: ArticleMode, title: str | None, url: str | None,
+        self,
+        article_id: str,
+        *,
+        mode: ArticleMode,
+        title: str | None,
+        url: str | None,
         tags: Sequence[str],
     ) -> tuple[Article, bool]:
         async with self.db.transaction() as store:
-            return await store.put_article(article_id, mode=mode, title=title, url=url, tags=tags,
-                                           at=utcnow())
+            return await store.put_article(
+                article_id, mode=mode, title=title, url=url, tags=tags, at=utcnow()
+            )
 
-    async def check(self, text: str, *, article_tags: Sequence[str] = ()) -> tuple[Scores | None, Any]:
+    async def check(
+        self, text: str, *, article_tags: Sequence[str] = ()
+    ) -> tuple[Scores | None, Any]:
         """What the guidelines in force would decide for ``text``; stores nothing."""
         (scores,) = await self.scorer.score([text])
         async with self.db.transaction(write=False) as store:

@@ -59,48 +59,76 @@ def decide(
 
     if context.author_status is AuthorStatus.banned:
         reasons.append(
-            Reason("author_banned", Action.reject, "this account may no longer comment",
-                   guideline=section("author"))
+            Reason(
+                "author_banned",
+                Action.reject,
+                "this account may no longer comment",
+                guideline=section("author"),
+            )
         )
     elif context.author_status is AuthorStatus.premoderated:
         reasons.append(
-            Reason("author_premoderated", Action.hold,
-                   "comments from this account are reviewed before they are published",
-                   guideline=section("author"))
+            Reason(
+                "author_premoderated",
+                Action.hold,
+                "comments from this account are reviewed before they are published",
+                guideline=section("author"),
+            )
         )
     if context.article_mode is ArticleMode.premoderate:
         reasons.append(
-            Reason("article_premoderated", Action.hold,
-                   "comments on this article are reviewed before they are published",
-                   guideline=section("article"))
+            Reason(
+                "article_premoderated",
+                Action.hold,
+                "comments on this article are reviewed before they are published",
+                guideline=section("article"),
+            )
         )
 
     if scores is None:
         reasons.append(
-            Reason("classifier_unavailable", Action.hold,
-                   "our automatic check is unavailable, so a moderator will review this comment",
-                   guideline=section("classifier_unavailable"))
+            Reason(
+                "classifier_unavailable",
+                Action.hold,
+                "our automatic check is unavailable, so a moderator will review this comment",
+                guideline=section("classifier_unavailable"),
+            )
         )
     else:
-        reasons.extend(threshold_reasons(guidelines.rules_for_tags(context.article_tags), scores,
-                                         classifier))
+        reasons.extend(
+            threshold_reasons(guidelines.rules_for_tags(context.article_tags), scores, classifier)
+        )
 
     banned = policy.banned.find(text)
     if banned:
         reasons.append(
-            Reason("banned_term", Action.reject, "uses language that is never allowed here",
-                   guideline=section("banned_term"), terms=tuple(banned))
+            Reason(
+                "banned_term",
+                Action.reject,
+                "uses language that is never allowed here",
+                guideline=section("banned_term"),
+                terms=tuple(banned),
+            )
         )
     suspect = policy.suspect.find(text)
     if suspect:
         reasons.append(
-            Reason("suspect_term", Action.hold, "uses language a moderator should look at",
-                   guideline=section("suspect_term"), terms=tuple(suspect))
+            Reason(
+                "suspect_term",
+                Action.hold,
+                "uses language a moderator should look at",
+                guideline=section("suspect_term"),
+                terms=tuple(suspect),
+            )
         )
     if guidelines.hold_links and find_links(text):
         reasons.append(
-            Reason("link", Action.hold, "contains a link, which a moderator checks first",
-                   guideline=section("link"))
+            Reason(
+                "link",
+                Action.hold,
+                "contains a link, which a moderator checks first",
+                guideline=section("link"),
+            )
         )
 
     action = max((r.action for r in reasons), key=SEVERITY.__getitem__, default=Action.approve)
@@ -124,8 +152,16 @@ def threshold_reasons(
         else:
             continue
         found.append(
-            Reason("threshold", action, rule.title, rule=rule.id, category=rule.category,
-                   score=score, threshold=threshold, guideline=rule.guideline)
+            Reason(
+                "threshold",
+                action,
+                rule.title,
+                rule=rule.id,
+                category=rule.category,
+                score=score,
+                threshold=threshold,
+                guideline=rule.guideline,
+            )
         )
     return found
 
@@ -138,12 +174,17 @@ def reader_message(action: Action, reasons: Iterable[Reason]) -> str:
     for reason in reasons:
         if reason.action is not action:
             continue
-        text = reason.message[0].lower() + reason.message[1:] if reason.code == "threshold" \
+        text = (
+            reason.message[0].lower() + reason.message[1:]
+            if reason.code == "threshold"
             else reason.message
+        )
         part = f"{text} (guideline {reason.guideline})" if reason.guideline else text
         if part not in cited:
             cited.append(part)
     because = "; ".join(cited)
     if action is Action.reject:
-        return f"Your comment was not published because it breaks our community guidelines: {because}."
+        return (
+            f"Your comment was not published because it breaks our community guidelines: {because}."
+        )
     return f"Your comment is waiting for a moderator's review: {because}."

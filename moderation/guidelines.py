@@ -17,8 +17,10 @@ disables that threshold for that classifier; an absent key falls back.
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Final, Literal
 
 CATEGORIES: tuple[str, ...] = (
     "toxicity",
@@ -42,15 +44,23 @@ SECTION_KEYS: tuple[str, ...] = (
 )
 """Reasons that are not rules but still cite a guideline section."""
 
-UNSET: object = object()
+
+class _Unset(enum.Enum):
+    UNSET = "unset"
+
+
+UNSET: Final = _Unset.UNSET
+"""Marks a threshold an entry does not set (distinct from ``None``, which disables)."""
+
+MaybeThreshold = float | None | Literal[_Unset.UNSET]
 
 
 @dataclass(frozen=True, slots=True)
 class ClassifierThresholds:
     """Thresholds for one classifier; ``None`` = this value is not overridden."""
 
-    hold_at: float | None | object = UNSET
-    reject_at: float | None | object = UNSET
+    hold_at: MaybeThreshold = UNSET
+    reject_at: MaybeThreshold = UNSET
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,19 +76,19 @@ class Rule:
     def thresholds_for(self, classifier: str) -> tuple[float | None, float | None]:
         """The (hold_at, reject_at) pair in force for ``classifier``."""
         family = classifier.split(":", 1)[0]
-        hold: float | None | object = UNSET
-        reject: float | None | object = UNSET
+        hold: MaybeThreshold = UNSET
+        reject: MaybeThreshold = UNSET
         for key in (classifier, family):
             specific = self.classifiers.get(key)
             if specific is None:
                 continue
-            if hold is UNSET:
+            if hold is _Unset.UNSET:
                 hold = specific.hold_at
-            if reject is UNSET:
+            if reject is _Unset.UNSET:
                 reject = specific.reject_at
         return (
-            self.hold_at if hold is UNSET else hold,  # type: ignore[return-value]
-            self.reject_at if reject is UNSET else reject,
+            self.hold_at if hold is _Unset.UNSET else hold,
+            self.reject_at if reject is _Unset.UNSET else reject,
         )
 
 
@@ -87,8 +97,8 @@ class RuleOverride:
     """Replaces some thresholds of one rule for articles with matching tags."""
 
     id: str
-    hold_at: float | None | object = UNSET
-    reject_at: float | None | object = UNSET
+    hold_at: MaybeThreshold = UNSET
+    reject_at: MaybeThreshold = UNSET
     classifiers: Mapping[str, ClassifierThresholds] = field(default_factory=dict)
 
 
@@ -112,7 +122,9 @@ class Guidelines:
 
     def rules_for_tags(self, tags: frozenset[str]) -> tuple[Rule, ...]:
         """The rules with every override whose tags meet ``tags`` applied, in order."""
-        matching = [o for o in self.overrides if tags.intersection(t.casefold() for t in o.article_tags)]
+        matching = [
+            o for o in self.overrides if tags.intersection(t.casefold() for t in o.article_tags)
+        ]
         if not matching:
             return self.rules
         by_id = {rule.id: rule for rule in self.rules}
@@ -130,15 +142,15 @@ def _apply(rule: Rule, change: RuleOverride) -> Rule:
     for name, specific in change.classifiers.items():
         previous = classifiers.get(name, ClassifierThresholds())
         classifiers[name] = ClassifierThresholds(
-            hold_at=previous.hold_at if specific.hold_at is UNSET else specific.hold_at,
-            reject_at=previous.reject_at if specific.reject_at is UNSET else specific.reject_at,
+            hold_at=previous.hold_at if specific.hold_at is _Unset.UNSET else specific.hold_at,
+            reject_at=previous.reject_at if specific.reject_at is _Unset.UNSET else specific.reject_at,
         )
     return Rule(
         id=rule.id,
         category=rule.category,
         title=rule.title,
         guideline=rule.guideline,
-        hold_at=rule.hold_at if change.hold_at is UNSET else change.hold_at,  # type: ignore[arg-type]
-        reject_at=rule.reject_at if change.reject_at is UNSET else change.reject_at,  # type: ignore[arg-type]
+        hold_at=rule.hold_at if change.hold_at is _Unset.UNSET else change.hold_at,
+        reject_at=rule.reject_at if change.reject_at is _Unset.UNSET else change.reject_at,
         classifiers=classifiers,
     )

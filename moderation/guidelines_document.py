@@ -35,7 +35,9 @@ from moderation.guidelines import (
 Threshold = Annotated[float | None, Field(ge=0.0, le=1.0)]
 RuleId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_.-]*$")]
 Term = Annotated[str, Field(min_length=1, max_length=100)]
-ClassifierName = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[a-z0-9][a-z0-9:_.-]*$")]
+ClassifierName = Annotated[
+    str, Field(min_length=1, max_length=100, pattern=r"^[a-z0-9][a-z0-9:_.-]*$")
+]
 
 
 def _false_is_null(value: Any) -> Any:
@@ -196,15 +198,25 @@ class GuidelinesDocument(_Strict):
                     raise ValueError(f"overrides.{index} names unknown rule {change.id}")
                 # The override's thresholds, applied to its rule, must still be ordered.
                 tags = frozenset(t.casefold() for t in override.article_tags)
-                probe = Guidelines(rules=(base[change.id],), overrides=(
-                    Override(article_tags=tuple(override.article_tags), rules=(change.to_domain(),)),
-                ))
+                probe = Guidelines(
+                    rules=(base[change.id],),
+                    overrides=(
+                        Override(
+                            article_tags=tuple(override.article_tags), rules=(change.to_domain(),)
+                        ),
+                    ),
+                )
                 rule = probe.rules_for_tags(tags)[0]
                 names = {"", *rule.classifiers}
                 for name in names:
-                    hold, reject = rule.thresholds_for(name) if name else (rule.hold_at, rule.reject_at)
-                    _check_order(hold, reject,
-                                 f"overrides.{index}: rule {change.id} would hold above its reject")
+                    hold, reject = (
+                        rule.thresholds_for(name) if name else (rule.hold_at, rule.reject_at)
+                    )
+                    _check_order(
+                        hold,
+                        reject,
+                        f"overrides.{index}: rule {change.id} would hold above its reject",
+                    )
         return self
 
     def to_domain(self, version: int = 0) -> Guidelines:

@@ -53,6 +53,8 @@ async def ensure_guidelines(db: Database, path: Path) -> int:
         if version:
             return version
         document = load_toml(path)
-        await store.add_guidelines(1, document.to_json(), "system", utcnow(), f"loaded from {path.name}")
+        await store.add_guidelines(
+            1, document.to_json(), "system", utcnow(), f"loaded from {path.name}"
+        )
     log.info("loaded guidelines version 1 from %s", path)
     return 1

@@ -38,6 +38,9 @@ class RateLimiter:
         bucket.updated = now
         if bucket.tokens < 1:
             wait = (1 - bucket.tokens) / rate
-            raise TooManyRequests("rate limit exceeded for this key", code="rate_limited",
-                                  retry_after=max(1.0, round(wait, 1)))
+            raise TooManyRequests(
+                "rate limit exceeded for this key",
+                code="rate_limited",
+                retry_after=max(1.0, round(wait, 1)),
+            )
         bucket.tokens -= 1

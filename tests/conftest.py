@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -22,7 +24,9 @@ from moderation.settings import Settings
 pytest_plugins = ["tests.tiny_detoxify"]
 
 ROOT = Path(__file__).resolve().parent.parent
-PG_ADMIN_URL = os.environ.get("MODERATION_TEST_POSTGRES", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres")
+PG_ADMIN_URL = os.environ.get(
+    "MODERATION_TEST_POSTGRES", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
+)
 
 
 @pytest.fixture(autouse=True)
@@ -32,7 +36,11 @@ def _no_network(monkeypatch: pytest.MonkeyPatch) -> None:
 
     def guarded(self: socket.socket, address: Any) -> Any:
         host = address[0] if isinstance(address, tuple) else address
-        if isinstance(host, str) and host not in {"127.0.0.1", "::1", "localhost"} and not host.startswith("/"):
+        if (
+            isinstance(host, str)
+            and host not in {"127.0.0.1", "::1", "localhost"}
+            and not host.startswith("/")
+        ):
             raise OSError(f"network access blocked in tests: {host}")
         return real_connect(self, address)
 
@@ -62,15 +70,25 @@ class Service:
     def auth(self, role: str = "site") -> dict[str, str]:
         return {"Authorization": f"Bearer {self.keys[role]}"}
 
-    async def call(self, method: str, path: str, role: str = "site", **kwargs: Any) -> tuple[int, Any]:
+    async def call(
+        self, method: str, path: str, role: str = "site", **kwargs: Any
+    ) -> tuple[int, Any]:
         headers = kwargs.pop("headers", {}) | self.auth(role)
         async with self.client.request(method, path, headers=headers, **kwargs) as response:
-            body = await response.json() if response.content_type == "application/json" else await response.text()
+            body = (
+                await response.json()
+                if response.content_type == "application/json"
+                else await response.text()
+            )
             return response.status, body
 
     async def post_comment(self, **fields: Any) -> tuple[int, Any]:
-        payload = {"id": f"c-{uuid.uuid4().hex[:8]}", "article_id": "a-1", "author_id": "u-1",
-                   "text": "A thoughtful comment."} | fields
+        payload = {
+            "id": f"c-{uuid.uuid4().hex[:8]}",
+            "article_id": "a-1",
+            "author_id": "u-1",
+            "text": "A thoughtful comment.",
+        } | fields
         return await self.call("POST", "/v1/comments", json=payload)
 
 
@@ -105,25 +123,47 @@ def postgres_available() -> bool:
         return False
 
 
-@pytest.fixture
-async def postgres_url() -> AsyncIterator[str]:
-    """A fresh, empty PostgreSQL database for one test; skipped when none answers."""
-    if not postgres_available():
-        pytest.skip("PostgreSQL does not answer on 127.0.0.1:5432")
+def _run_isolated(coro_factory: Callable[[], Awaitable[None]]) -> None:
+    """Run admin SQL on a private loop in a thread (fixtures may already be inside a loop)."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(lambda: asyncio.run(coro_factory())).result()  # type: ignore[arg-type]
+
+
+def _admin_sql(statement: str) -> None:
     from sqlalchemy import text
     from sqlalchemy.ext.asyncio import create_async_engine
 
+    async def run() -> None:
+        admin = create_async_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+        try:
+            async with admin.connect() as conn:
+                await conn.execute(text(statement))
+        finally:
+            await admin.dispose()
+
+    _run_isolated(run)
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for one test; skipped when none answers."""
+    if not postgres_available():
+        pytest.skip("PostgreSQL does not answer on 127.0.0.1:5432")
     name = f"moderation_test_{uuid.uuid4().hex[:10]}"
-    admin = create_async_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
     try:
-        async with admin.connect() as conn:
-            await conn.execute(text(f'CREATE DATABASE "{name}"'))
+        _admin_sql(f'CREATE DATABASE "{name}"')
     except Exception as exc:
-        await admin.dispose()
         pytest.skip(f"cannot create a PostgreSQL test database: {type(exc).__name__}: {exc}")
     try:
         yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
     finally:
-        async with admin.connect() as conn:
-            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        await admin.dispose()
+        _admin_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each backend in turn: a SQLite file, then a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'backend.db'}"
+    url: str = request.getfixturevalue("postgres_url")
+    return url

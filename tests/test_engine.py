@@ -19,19 +19,46 @@ def policy_from(document: dict[str, object]) -> object:
 
 BASE = {
     "rules": [
-        {"id": "no-threats", "category": "threat", "title": "No threats of violence",
-         "guideline": "3", "hold_at": 0.5, "reject_at": 0.9},
-        {"id": "civil", "category": "toxicity", "title": "Keep it civil", "guideline": "1",
-         "hold_at": 0.8, "reject_at": 0.97, "classifiers": {"linear": {"hold_at": 0.9, "reject_at": None}}},
-        {"id": "no-insults", "category": "insult", "title": "No insults", "guideline": "4",
-         "hold_at": None, "reject_at": 0.95},
+        {
+            "id": "no-threats",
+            "category": "threat",
+            "title": "No threats of violence",
+            "guideline": "3",
+            "hold_at": 0.5,
+            "reject_at": 0.9,
+        },
+        {
+            "id": "civil",
+            "category": "toxicity",
+            "title": "Keep it civil",
+            "guideline": "1",
+            "hold_at": 0.8,
+            "reject_at": 0.97,
+            "classifiers": {"linear": {"hold_at": 0.9, "reject_at": None}},
+        },
+        {
+            "id": "no-insults",
+            "category": "insult",
+            "title": "No insults",
+            "guideline": "4",
+            "hold_at": None,
+            "reject_at": 0.95,
+        },
     ],
     "banned_terms": ["badword", "white power"],
     "suspect_terms": ["vermin"],
     "hold_links": True,
-    "sections": {"banned_term": "8", "suspect_term": "8", "link": "9", "author": "11",
-                 "article": "12", "classifier_unavailable": "14"},
-    "overrides": [{"article_tags": ["war crimes"], "rules": [{"id": "no-threats", "hold_at": 0.3}]}],
+    "sections": {
+        "banned_term": "8",
+        "suspect_term": "8",
+        "link": "9",
+        "author": "11",
+        "article": "12",
+        "classifier_unavailable": "14",
+    },
+    "overrides": [
+        {"article_tags": ["war crimes"], "rules": [{"id": "no-threats", "hold_at": 0.3}]}
+    ],
 }
 
 
@@ -49,8 +76,13 @@ def test_below_every_threshold_approves(policy: object) -> None:
 
 @pytest.mark.parametrize(
     ("score", "action"),
-    [(0.49, Action.approve), (0.5, Action.hold), (0.89, Action.hold), (0.9, Action.reject),
-     (1.0, Action.reject)],
+    [
+        (0.49, Action.approve),
+        (0.5, Action.hold),
+        (0.89, Action.hold),
+        (0.9, Action.reject),
+        (1.0, Action.reject),
+    ],
 )
 def test_threshold_boundaries_are_inclusive(policy: object, score: float, action: Action) -> None:
     verdict = decide(policy, "x", {"threat": score}, "detoxify:unbiased")  # type: ignore[arg-type]
@@ -63,7 +95,12 @@ def test_reason_fields_and_message_cite_the_guideline(policy: object) -> None:
     by_rule = {r.rule: r for r in verdict.reasons}
     threat = by_rule["no-threats"]
     assert (threat.code, threat.category, threat.score, threat.threshold, threat.action) == (
-        "threshold", "threat", 0.93, 0.9, Action.reject)
+        "threshold",
+        "threat",
+        0.93,
+        0.9,
+        Action.reject,
+    )
     assert by_rule["civil"].action is Action.hold  # every triggered rule is a reason
     assert "no threats of violence (guideline 3)" in verdict.message
     assert "guideline 1" not in verdict.message  # the message explains the winning outcome
@@ -89,11 +126,23 @@ def test_classifier_specific_thresholds(policy: object) -> None:
 
 
 def test_family_thresholds_apply_to_every_model_of_the_family() -> None:
-    document = BASE | {"rules": [
-        {"id": "civil", "category": "toxicity", "title": "Civil", "guideline": "1",
-         "hold_at": 0.5, "reject_at": 0.6, "classifiers": {"detoxify": {"reject_at": 0.99},
-                                                           "detoxify:original": {"hold_at": 0.7}}},
-    ], "overrides": []}
+    document = BASE | {
+        "rules": [
+            {
+                "id": "civil",
+                "category": "toxicity",
+                "title": "Civil",
+                "guideline": "1",
+                "hold_at": 0.5,
+                "reject_at": 0.6,
+                "classifiers": {
+                    "detoxify": {"reject_at": 0.99},
+                    "detoxify:original": {"hold_at": 0.7},
+                },
+            },
+        ],
+        "overrides": [],
+    }
     policy = policy_from(document)
     assert decide(policy, "x", {"toxicity": 0.65}, "detoxify:unbiased").action is Action.hold  # type: ignore[arg-type]
     assert decide(policy, "x", {"toxicity": 0.65}, "detoxify:original").action is Action.approve  # type: ignore[arg-type]
@@ -130,7 +179,10 @@ def test_article_and_author_context(policy: object) -> None:
     assert (verdict.action, verdict.reasons[0].code) == (Action.hold, "article_premoderated")
     banned = decide(policy, "fine", {}, "linear", Context(author_status=AuthorStatus.banned))  # type: ignore[arg-type]
     assert (banned.action, banned.reasons[0].code, banned.reasons[0].guideline) == (
-        Action.reject, "author_banned", "11")
+        Action.reject,
+        "author_banned",
+        "11",
+    )
     held = decide(policy, "fine", {}, "linear", Context(author_status=AuthorStatus.premoderated))  # type: ignore[arg-type]
     assert (held.action, held.reasons[0].code) == (Action.hold, "author_premoderated")
 
@@ -173,6 +225,10 @@ class TestDefaultGuidelines:
             assert f"## {section}." in text, section
 
     def test_quoting_the_article_is_not_a_threat_on_linear(self, default: object) -> None:
-        verdict = decide(default, "The soldiers were shot while retreating, the article says.",  # type: ignore[arg-type]
-                         {"toxicity": 0.128}, "linear")
+        verdict = decide(
+            default,
+            "The soldiers were shot while retreating, the article says.",  # type: ignore[arg-type]
+            {"toxicity": 0.128},
+            "linear",
+        )
         assert verdict.action is Action.approve

@@ -78,15 +78,17 @@ SPECIAL_TOKENS: tuple[str, ...] = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 _WORD_RE = re.compile(r"[^\W_]+|[^\w\s]|_")
 
 # Architecture and training schedule. The epoch count is fixed (not time-based) so that a
-# given seed always produces the same weights; it takes a few seconds on 2 CPU cores.
+# given seed always produces the same weights; training takes about 2.5 s. It runs on one
+# thread: for matrices this small that is as fast as two, and it keeps the weights
+# bit-identical whatever the machine's core count (thread count changes float summation).
 HIDDEN_SIZE = 32
 NUM_LAYERS = 2
 NUM_HEADS = 2
 INTERMEDIATE_SIZE = 64
-EPOCHS = 100
+EPOCHS = 40
 BATCH_SIZE = 32
-LEARNING_RATE = 1e-3
-TRAIN_THREADS = 2
+LEARNING_RATE = 2e-3
+TRAIN_THREADS = 1
 
 
 @dataclass(frozen=True)
@@ -171,10 +173,12 @@ def _train(
         order = torch.randperm(len(comments), generator=generator)
         for start in range(0, len(order), BATCH_SIZE):
             idx = order[start : start + BATCH_SIZE]
+            # trim the batch to its longest comment: padding is on the right
+            width = int(encoded["attention_mask"][idx].sum(dim=1).max())
             logits = model(
-                input_ids=encoded["input_ids"][idx],
-                attention_mask=encoded["attention_mask"][idx],
-                token_type_ids=encoded["token_type_ids"][idx],
+                input_ids=encoded["input_ids"][idx, :width],
+                attention_mask=encoded["attention_mask"][idx, :width],
+                token_type_ids=encoded["token_type_ids"][idx, :width],
             ).logits
             loss = loss_fn(logits, targets[idx])
             optimizer.zero_grad()

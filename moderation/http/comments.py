@@ -63,9 +63,7 @@ async def submit_batch(request: web.Request) -> web.Response:
         if isinstance(outcome, ServiceError):
             slots[index] = _item_error(outcome)
         else:
-            slots[index] = comment_json(outcome.comment) | {
-                "created": outcome.created
-            }
+            slots[index] = comment_json(outcome.comment) | {"created": outcome.created}
     return web.json_response({"results": slots})
 
 

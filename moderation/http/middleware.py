@@ -36,7 +36,9 @@ SECURITY_HEADERS = {
 }
 
 
-def error_body(code: str, message: str, details: list[dict[str, object]] | None = None) -> dict[str, object]:
+def error_body(
+    code: str, message: str, details: list[dict[str, object]] | None = None
+) -> dict[str, object]:
     error: dict[str, object] = {"code": code, "message": message}
     if details:
         error["details"] = details

@@ -63,8 +63,9 @@ def _check_string(text: str) -> None:
         text.encode("utf-8")
     except UnicodeEncodeError:
         # JSON \ud800-style escapes decode to lone surrogates, which are not Unicode text.
-        raise BadRequest("the body contains invalid Unicode (lone surrogates)",
-                         code="invalid_unicode") from None
+        raise BadRequest(
+            "the body contains invalid Unicode (lone surrogates)", code="invalid_unicode"
+        ) from None
     if "\x00" in text:
         raise ValidationFailed("strings must not contain NUL characters", code="validation_failed")
 

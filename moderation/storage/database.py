@@ -77,9 +77,8 @@ class Database:
     async def transaction(self, *, write: bool = True) -> AsyncIterator[Store]:
         """One transaction: committed when the block ends, rolled back if it raises."""
         if self.is_sqlite and write:
-            async with self._write_lock:
-                async with self._session(write=True) as store:
-                    yield store
+            async with self._write_lock, self._session(write=True) as store:
+                yield store
         else:
             async with self._session(write=write) as store:
                 yield store
@@ -88,19 +87,27 @@ class Database:
     async def _session(self, *, write: bool) -> AsyncIterator[Store]:
         bind = self.engine.execution_options(sqlite_write=write) if self.is_sqlite else self.engine
         try:
-            async with AsyncSession(bind=bind, expire_on_commit=False) as session:
-                async with session.begin():
-                    yield Store(session, dialect=self.engine.dialect.name)
+            async with (
+                AsyncSession(bind=bind, expire_on_commit=False) as session,
+                session.begin(),
+            ):
+                yield Store(session, dialect=self.engine.dialect.name)
         except (OperationalError, DBAPIError) as exc:
             if _is_unavailable(exc):
                 log.error("database unavailable: %s", type(exc.orig).__name__)
-                raise NotReady("the database is unavailable; try again shortly",
-                               code="database_unavailable", retry_after=1) from exc
+                raise NotReady(
+                    "the database is unavailable; try again shortly",
+                    code="database_unavailable",
+                    retry_after=1,
+                ) from exc
             raise
         except OSError as exc:  # asyncpg raises these when the server is gone
             log.error("database unavailable: %s", type(exc).__name__)
-            raise NotReady("the database is unavailable; try again shortly",
-                           code="database_unavailable", retry_after=1) from exc
+            raise NotReady(
+                "the database is unavailable; try again shortly",
+                code="database_unavailable",
+                retry_after=1,
+            ) from exc
 
     async def ping(self) -> bool:
         try:

@@ -43,13 +43,23 @@ class Store:
         self._session = session
         self._dialect = dialect
 
+    async def _insert_ignore(self, table: type[Any], values: Mapping[str, Any]) -> bool:
+        """INSERT that does nothing on a key conflict (race-free on both backends)."""
+        insert = pg_insert if self._dialect == "postgresql" else sqlite_insert
+        result = await self._session.execute(
+            insert(table).values(**values).on_conflict_do_nothing()
+        )
+        return bool(getattr(result, "rowcount", 0))
+
     # -- API keys ---------------------------------------------------------------------------
 
     async def key_by_hash(self, key_hash: str) -> ApiKey | None:
         row = await self._session.scalar(select(ApiKeyRow).where(ApiKeyRow.key_hash == key_hash))
         return None if row is None else _key(row)
 
-    async def add_key(self, key_id: str, name: str, role: Role, key_hash: str, at: datetime) -> ApiKey:
+    async def add_key(
+        self, key_id: str, name: str, role: Role, key_hash: str, at: datetime
+    ) -> ApiKey:
         row = ApiKeyRow(id=key_id, name=name, role=role.name, key_hash=key_hash, created_at=at)
         self._session.add(row)
         await self._session.flush()
@@ -120,17 +130,28 @@ class Store:
         at: datetime,
     ) -> tuple[Article, bool]:
         """Create or replace an article; returns it and whether it was created."""
-        row = await self._session.get(ArticleRow, article_id, with_for_update=True)
-        created = row is None
-        if row is None:
-            row = ArticleRow(id=article_id, created_at=at)
-            self._session.add(row)
-        row.mode, row.title, row.url, row.tags, row.updated_at = mode.value, title, url, list(tags), at
-        await self._session.flush()
+        values = {
+            "mode": mode.value,
+            "title": title,
+            "url": url,
+            "tags": list(tags),
+            "updated_at": at,
+        }
+        created = await self._insert_ignore(
+            ArticleRow, {"id": article_id, "created_at": at, **values}
+        )
+        if not created:
+            await self._session.execute(
+                update(ArticleRow).where(ArticleRow.id == article_id).values(**values)
+            )
+        row = await self._session.get(ArticleRow, article_id, populate_existing=True)
+        assert row is not None
         return _article(row), created
 
     async def author_status(self, author_id: str) -> AuthorStatus:
-        status = await self._session.scalar(select(AuthorRow.status).where(AuthorRow.id == author_id))
+        status = await self._session.scalar(
+            select(AuthorRow.status).where(AuthorRow.id == author_id)
+        )
         return AuthorStatus(status) if status else AuthorStatus.active
 
     async def author(self, author_id: str) -> Author:
@@ -156,12 +177,11 @@ class Store:
     async def set_author(
         self, author_id: str, status: AuthorStatus, reason: str | None, at: datetime
     ) -> None:
-        row = await self._session.get(AuthorRow, author_id, with_for_update=True)
-        if row is None:
-            self._session.add(AuthorRow(id=author_id, status=status.value, reason=reason, updated_at=at))
-        else:
-            row.status, row.reason, row.updated_at = status.value, reason, at
-        await self._session.flush()
+        values = {"status": status.value, "reason": reason, "updated_at": at}
+        if not await self._insert_ignore(AuthorRow, {"id": author_id, **values}):
+            await self._session.execute(
+                update(AuthorRow).where(AuthorRow.id == author_id).values(**values)
+            )
 
     # -- comments and decisions ----------------------------------------------------------------
 
@@ -171,7 +191,9 @@ class Store:
             select(CommentRow.text_sha256).where(CommentRow.id == comment_id)
         )
 
-    async def comment(self, comment_id: str, *, history: bool = False, lock: bool = False) -> Comment | None:
+    async def comment(
+        self, comment_id: str, *, history: bool = False, lock: bool = False
+    ) -> Comment | None:
         row = await self._session.get(CommentRow, comment_id, with_for_update=lock or None)
         if row is None:
             return None
@@ -179,7 +201,9 @@ class Store:
         current: Decision | None = None
         if history:
             rows = await self._session.scalars(
-                select(DecisionRow).where(DecisionRow.comment_id == comment_id).order_by(DecisionRow.id)
+                select(DecisionRow)
+                .where(DecisionRow.comment_id == comment_id)
+                .order_by(DecisionRow.id)
             )
             decisions = [_decision(r) for r in rows]
             current = next((d for d in reversed(decisions) if d.id == row.decision_id), None)
@@ -203,10 +227,9 @@ class Store:
         at: datetime,
     ) -> bool:
         """Insert a new comment row (status pending until decided); False if the id exists."""
-        insert = pg_insert if self._dialect == "postgresql" else sqlite_insert
-        statement = (
-            insert(CommentRow)
-            .values(
+        return await self._insert_ignore(
+            CommentRow,
+            dict(
                 id=comment_id,
                 article_id=article_id,
                 author_id=author_id,
@@ -219,11 +242,8 @@ class Store:
                 status=Status.pending.value,
                 created_at=at,
                 updated_at=at,
-            )
-            .on_conflict_do_nothing(index_elements=["id"])
+            ),
         )
-        result = await self._session.execute(statement)
-        return bool(getattr(result, "rowcount", 0))
 
     async def record_decision(
         self,
@@ -263,11 +283,17 @@ class Store:
             "updated_at": at,
         }
         if store_scores:
-            values.update(scores=dict(scores) if scores is not None else None, classifier=classifier)
-        await self._session.execute(update(CommentRow).where(CommentRow.id == comment_id).values(**values))
+            values.update(
+                scores=dict(scores) if scores is not None else None, classifier=classifier
+            )
+        await self._session.execute(
+            update(CommentRow).where(CommentRow.id == comment_id).values(**values)
+        )
         return _decision(row)
 
-    async def replace_text(self, comment_id: str, text: str, text_sha256: str, at: datetime) -> None:
+    async def replace_text(
+        self, comment_id: str, text: str, text_sha256: str, at: datetime
+    ) -> None:
         await self._session.execute(
             update(CommentRow)
             .where(CommentRow.id == comment_id)
@@ -283,15 +309,19 @@ class Store:
 
     # -- reader reports ------------------------------------------------------------------------
 
-    async def add_report(self, comment_id: str, reporter_id: str, reason: str | None, at: datetime) -> bool:
+    async def add_report(
+        self, comment_id: str, reporter_id: str, reason: str | None, at: datetime
+    ) -> bool:
         """Record a report; False when this reporter already reported this comment."""
-        insert = pg_insert if self._dialect == "postgresql" else sqlite_insert
-        result = await self._session.execute(
-            insert(ReportRow)
-            .values(comment_id=comment_id, reporter_id=reporter_id, reason=reason, created_at=at)
-            .on_conflict_do_nothing(index_elements=["comment_id", "reporter_id"])
+        return await self._insert_ignore(
+            ReportRow,
+            {
+                "comment_id": comment_id,
+                "reporter_id": reporter_id,
+                "reason": reason,
+                "created_at": at,
+            },
         )
-        return bool(getattr(result, "rowcount", 0))
 
     async def reporter_count(self, comment_id: str) -> int:
         value = await self._session.scalar(

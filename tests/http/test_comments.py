@@ -157,7 +157,7 @@ async def test_article_modes(service: Service) -> None:
 async def test_article_tags_apply_overrides(service: Service) -> None:
     """The war override holds identity attacks earlier; linear has no such category."""
     await service.call("PUT", "/v1/articles/a-war", json={"tags": ["War"], "mode": "auto"})
-    status, body = await service.post_comment(article_id="a-war", text="A calm remark.")
+    _, body = await service.post_comment(article_id="a-war", text="A calm remark.")
     assert body["status"] == "approved"
 
 
@@ -182,7 +182,9 @@ async def test_batch_mixes_results_and_errors(service: Service) -> None:
 
 
 async def test_batch_limit(service: Service) -> None:
-    comments = [{"id": f"c{i}", "article_id": "a", "author_id": "u", "text": "t"} for i in range(101)]
+    comments = [
+        {"id": f"c{i}", "article_id": "a", "author_id": "u", "text": "t"} for i in range(101)
+    ]
     status, body = await service.call("POST", "/v1/comments/batch", json={"comments": comments})
     assert status == 422
     assert body["error"]["details"][0]["field"] == "comments"
@@ -204,7 +206,9 @@ async def test_banned_author_rejected_premoderated_held(service: Service) -> Non
 
 
 async def test_check_stores_nothing(service: Service) -> None:
-    status, body = await service.call("POST", "/v1/comments/check", json={"text": "you are an idiot"})
+    status, body = await service.call(
+        "POST", "/v1/comments/check", json={"text": "you are an idiot"}
+    )
     assert status == 200
     assert body["action"] == "hold"
     assert "moderator" in body["message"]

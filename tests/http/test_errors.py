@@ -17,8 +17,14 @@ def assert_error(status: int, body: object, expected_status: int, code: str | No
         assert error["code"] == code
 
 
-async def raw(service: Service, method: str, path: str, data: bytes, role: str = "site",
-              content_type: str = "application/json") -> tuple[int, object]:
+async def raw(
+    service: Service,
+    method: str,
+    path: str,
+    data: bytes,
+    role: str = "site",
+    content_type: str = "application/json",
+) -> tuple[int, object]:
     headers = service.auth(role) | {"Content-Type": content_type}
     async with service.client.request(method, path, data=data, headers=headers) as response:
         return response.status, await response.json()
@@ -27,7 +33,9 @@ async def raw(service: Service, method: str, path: str, data: bytes, role: str =
 async def test_missing_and_unknown_keys(service: Service) -> None:
     async with service.client.get("/v1/comments/c-1") as response:
         assert_error(response.status, await response.json(), 401, "missing_key")
-    async with service.client.get("/v1/comments/c-1", headers={"Authorization": "Bearer nope"}) as r:
+    async with service.client.get(
+        "/v1/comments/c-1", headers={"Authorization": "Bearer nope"}
+    ) as r:
         assert_error(r.status, await r.json(), 401, "invalid_key")
     async with service.client.get("/v1/comments/c-1", headers={"Authorization": "Basic abc"}) as r:
         assert_error(r.status, await r.json(), 401)
@@ -86,12 +94,15 @@ async def test_nul_is_refused(service: Service) -> None:
         ({"id": "c/../x", "article_id": "a", "author_id": "u", "text": "t"}, "id"),
         ({"id": "<script>", "article_id": "a", "author_id": "u", "text": "t"}, "id"),
         ({"id": "c", "article_id": "a", "author_id": "u", "text": "t", "metadata": []}, "metadata"),
-        ({"id": "c", "article_id": "a", "author_id": "u", "text": "t", "article_tags": "war"},
-         "article_tags"),
+        (
+            {"id": "c", "article_id": "a", "author_id": "u", "text": "t", "article_tags": "war"},
+            "article_tags",
+        ),
     ],
 )
-async def test_validation_errors_name_the_field(service: Service, payload: dict[str, object],
-                                                field: str) -> None:
+async def test_validation_errors_name_the_field(
+    service: Service, payload: dict[str, object], field: str
+) -> None:
     status, body = await service.call("POST", "/v1/comments", json=payload)
     assert_error(status, body, 422, "validation_failed")
     assert isinstance(body, dict)
@@ -126,7 +137,9 @@ async def test_oversized_body(make_service: object) -> None:
 async def test_unknown_resources(service: Service) -> None:
     status, body = await service.call("GET", "/v1/comments/c-missing")
     assert_error(status, body, 404, "comment_not_found")
-    status, body = await service.call("POST", "/v1/comments/c-missing/reports", json={"reporter_id": "r"})
+    status, body = await service.call(
+        "POST", "/v1/comments/c-missing/reports", json={"reporter_id": "r"}
+    )
     assert_error(status, body, 404)
     status, body = await service.call("GET", "/v1/nothing-here")
     assert_error(status, body, 404)
@@ -137,7 +150,9 @@ async def test_unknown_resources(service: Service) -> None:
 async def test_article_validation(service: Service) -> None:
     status, body = await service.call("PUT", "/v1/articles/a-1", json={"mode": "sometimes"})
     assert_error(status, body, 422)
-    status, body = await service.call("PUT", "/v1/articles/a-1", json={"url": "javascript:alert(1)"})
+    status, body = await service.call(
+        "PUT", "/v1/articles/a-1", json={"url": "javascript:alert(1)"}
+    )
     assert_error(status, body, 422)
 
 

@@ -1,0 +1,78 @@
+"""The Detoxify backend through Detoxify's own loading code, offline, with tiny checkpoints."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+
+from classifiers.detoxify_backend import DetoxifyClassifier
+from tests.tiny_detoxify import UNBIASED_CLASSES, TinyDetoxify, build_tiny_detoxify
+
+
+@pytest.fixture(scope="module")
+def model(tiny_detoxify: TinyDetoxify) -> DetoxifyClassifier:
+    return DetoxifyClassifier(
+        "original", checkpoint=tiny_detoxify.checkpoint, config_dir=tiny_detoxify.config_dir
+    )
+
+
+def test_loads_without_touching_the_network(
+    tiny_detoxify: TinyDetoxify, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(*_: object, **__: object) -> None:
+        raise AssertionError("the network was touched")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+    classifier = DetoxifyClassifier(
+        "unbiased", checkpoint=tiny_detoxify.checkpoint, config_dir=tiny_detoxify.config_dir
+    )
+    assert classifier.name == "detoxify:unbiased"
+    assert classifier.predict(["hello"])[0]["toxicity"] >= 0.0
+
+
+def test_reports_detoxify_category_names(model: DetoxifyClassifier) -> None:
+    # the original checkpoint's toxic/severe_toxic/identity_hate, renamed as Detoxify does
+    assert set(model.categories) == {
+        "toxicity",
+        "severe_toxicity",
+        "obscene",
+        "threat",
+        "insult",
+        "identity_attack",
+    }
+
+
+def test_trained_model_separates_toxic_from_benign(model: DetoxifyClassifier) -> None:
+    toxic, benign = model.predict(["you are an idiot", "Thank you for this thoughtful article."])
+    assert toxic["toxicity"] > 0.7 > 0.3 > benign["toxicity"]
+
+
+def test_long_text_is_scored_in_windows_not_truncated(model: DetoxifyClassifier) -> None:
+    filler = "The article describes the events of the war in careful detail. " * 40
+    assert len(filler.split()) > 300  # far beyond the tiny model's 64-token window
+    (benign,) = model.predict([filler])
+    (tail,) = model.predict([filler + " you are an idiot"])
+    (alone,) = model.predict(["you are an idiot"])
+    assert benign["toxicity"] < 0.3
+    assert tail["toxicity"] > 0.7
+    assert tail["toxicity"] == pytest.approx(alone["toxicity"], abs=0.2)
+
+
+def test_batch_results_match_single_results(model: DetoxifyClassifier) -> None:
+    texts = ["short", "a much longer comment about the soldiers and the war " * 3, "you idiot"]
+    together = model.predict(texts)
+    for text, scores in zip(texts, together, strict=True):
+        assert model.predict([text])[0] == pytest.approx(scores, abs=1e-4)
+
+
+def test_unbiased_style_checkpoint_keeps_contract_categories(tmp_path: Path) -> None:
+    tiny = build_tiny_detoxify(tmp_path, train=False, classes=[*UNBIASED_CLASSES, "male", "female"])
+    classifier = DetoxifyClassifier(
+        "unbiased", checkpoint=tiny.checkpoint, config_dir=tiny.config_dir
+    )
+    assert "sexual_explicit" in classifier.categories
+    assert "male" not in classifier.categories  # identity subgroup outputs are not categories
+    assert set(classifier.predict(["x"])[0]) == set(classifier.categories)
