@@ -111,17 +111,60 @@ def _invisible_and_marks() -> tuple[list[int], list[int]]:
 
 _FORMAT_CHARS, _MARKS = _invisible_and_marks()
 
-_FOLD_TABLE: dict[int, str | None] = str.maketrans(
-    {**dict.fromkeys(_FORMAT_CHARS + _MARKS), **{ord(k): v for k, v in _LOOKALIKES.items()}}
-)
 
-# find_links returns slices of its input, so its tables must keep positions: the
-# deletion happens first, then a strictly one-to-one mapping is used for matching.
-_LINK_DELETE: dict[int, str | None] = str.maketrans(dict.fromkeys(_FORMAT_CHARS))
-_LINK_MAPPING: dict[int, str | None] = {ord(k): v for k, v in _LOOKALIKES.items()}
+
+def _char_class(code_points: Iterable[int]) -> str:
+    """A regex character class of the code points, as ranges."""
+    ranges: list[list[int]] = []
+    for cp in sorted(code_points):
+        if ranges and cp == ranges[-1][1] + 1:
+            ranges[-1][1] = cp
+        else:
+            ranges.append([cp, cp])
+    body = "".join(
+        re.escape(chr(first)) + ("" if first == last else "-" + re.escape(chr(last)))
+        for first, last in ranges
+    )
+    return f"[{body}]"
+
+
+class _Deleter:
+    """Deletes a set of characters from strings.
+
+    A character class is a single C-level pass that skips quickly over text with
+    nothing to delete, where str.translate costs ~80 ns a character once it has met
+    a non-ASCII one. The class is split: re compiles BMP ranges into a bitmap but
+    tests astral ranges one by one (~250 us per 1,000 characters for the marks), so
+    the astral part only runs when the text has an astral character at all.
+    """
+
+    __slots__ = ("_astral", "_bmp")
+
+    _HAS_ASTRAL = re.compile("[\U00010000-\U0010ffff]")
+
+    def __init__(self, code_points: Iterable[int]) -> None:
+        chosen = sorted(code_points)
+        self._bmp = re.compile(_char_class(cp for cp in chosen if cp <= 0xFFFF) + "+")
+        self._astral = re.compile(_char_class(cp for cp in chosen if cp > 0xFFFF) + "+")
+
+    def __call__(self, text: str) -> str:
+        text = self._bmp.sub("", text)
+        if self._HAS_ASTRAL.search(text):
+            text = self._astral.sub("", text)
+        return text
+
+
+_delete_invisible = _Deleter(_FORMAT_CHARS)
+_delete_invisible_and_marks = _Deleter(_FORMAT_CHARS + _MARKS)
+
+_LOOKALIKE_MAPPING: dict[int, str | None] = {ord(k): v for k, v in _LOOKALIKES.items()}
+_LOOKALIKE_TABLE: dict[int, str | None] = str.maketrans(_LOOKALIKE_MAPPING)
+# find_links returns slices of its input, so its mapping must keep positions: it is
+# strictly one character to one.
+_LINK_MAPPING = dict(_LOOKALIKE_MAPPING)
 # Ideographic full stops: browsers treat them as dots in host names.
 _LINK_MAPPING.update({0x3002: ".", 0xFF61: "."})
-_LINK_MAP: dict[int, str | None] = str.maketrans(_LINK_MAPPING)
+_LINK_TABLE: dict[int, str | None] = str.maketrans(_LINK_MAPPING)
 
 _LEET_MAPPING: dict[str, str | None] = {
     "0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "8": "b",
@@ -161,21 +204,23 @@ _SPACED_HINT = re.compile(r"(\W|_)[\w@$!|+]\1[\w@$!|+](?![^\W_])")
 _NON_ASCII = re.compile(r"[^\x00-\x7f]+")
 
 
-def _fold_non_ascii(match: re.Match[str]) -> str:
-    return match.group().translate(_FOLD_TABLE)
+def _translate_non_ascii(text: str, table: dict[int, str | None]) -> str:
+    # Comments are mostly ASCII with the odd curly quote, and str.translate leaves
+    # its fast path at the first non-ASCII character; translating only the
+    # non-ASCII stretches is several times faster.
+    if text.isascii():
+        return text
+    return _NON_ASCII.sub(lambda match: match.group().translate(table), text)
 
 
 def _fold(text: str) -> str:
-    # NFKD first so that marks are separate characters the table can delete; NFC at
-    # the end recomposes what legitimately needs composing (Hangul syllables).
-    # str.translate leaves its fast path at the first non-ASCII character and costs
-    # ~80 ns a character after it, while comments are mostly ASCII with the odd
-    # curly quote: translating only the non-ASCII stretches is several times faster.
-    # (Both are safe to do piecewise: NFKD never reorders across an ASCII character.)
     if text.isascii():
-        return text.casefold()
-    decomposed = _NON_ASCII.sub(_fold_non_ascii, unicodedata.normalize("NFKD", text))
-    return unicodedata.normalize("NFC", decomposed.casefold())
+        return text.casefold()  # nothing to decompose, delete or map
+    # NFKD first so that marks are separate characters that can be deleted; NFC at
+    # the end recomposes what legitimately needs composing (Hangul syllables).
+    decomposed = _delete_invisible_and_marks(unicodedata.normalize("NFKD", text))
+    folded = _translate_non_ascii(decomposed, _LOOKALIKE_TABLE).casefold()
+    return unicodedata.normalize("NFC", folded)
 
 
 def _is_run_char(char: str) -> bool:
@@ -475,6 +520,7 @@ _LINK_CANDIDATE = re.compile(
     r"|D(?i:ot)(?<=[\s\[({<]...)(?![^\W_])"
 )
 _BEFORE_DOT = " \t\r\n[({<"
+_HOST_CHAIN = re.compile(rf"(?:{_LABEL}{_DOT})*+", re.IGNORECASE)
 _TRAILING_PUNCT = ".,;:!?'\"*"
 _CLOSERS = {")": "(", "]": "[", "}": "{", ">": "<"}
 
@@ -492,19 +538,26 @@ def _trim(link: str) -> str:
     return link
 
 
-def _bare_domain_is_link(match: re.Match[str]) -> bool:
-    tld = match.group("tld").lower()
-    if tld not in _TLDS:
+def _spelled_dot_in_prose(match: re.Match[str]) -> bool:
+    """True for "the dot com bubble": a spelled "dot" that is English, not a link."""
+    bare = match.group("bare")
+    if not _SPELLED_DOT.search(bare):
         return False
-    sld = match.group("sld").lower()
-    if _SPELLED_DOT.search(match.group("bare")):
-        first = _WORD.match(match.group("bare"))
-        if first is None or first.group().lower() in _DOT_STOPWORDS:
-            return False
-        if _DOT_COM_PHRASES.match(match.string, match.end()):
-            return False
+    first = _WORD.match(bare)
+    return (
+        first is None
+        or first.group().lower() in _DOT_STOPWORDS
+        or _DOT_COM_PHRASES.match(match.string, match.end()) is not None
+    )
+
+
+def _host_is_link(match: re.Match[str]) -> bool:
+    tld = match.group("tld").lower()
     if tld in _STRONG_TLDS:
         return True
+    if tld not in _WEAK_TLDS:
+        return False
+    sld = match.group("sld").lower()
     return bool(
         match.group("user")
         or _trim(match.group("tail"))
@@ -517,19 +570,13 @@ def _link_start(text: str, candidate: int) -> int:
     start = candidate
     while start > 0 and text[start - 1] in _BEFORE_DOT:
         start -= 1
-    while start > 0 and (text[start - 1].isalnum() or text[start - 1] in "_.+-"):
+    # Not back over dots: the first dot of a host or of an e-mail user name is
+    # itself the first candidate, so the word before it is where the link starts.
+    while start > 0 and (text[start - 1].isalnum() or text[start - 1] in "_+-"):
         start -= 1
     while start < candidate and not text[start].isalnum():
         start += 1
     return start
-
-
-def _delete_invisible(match: re.Match[str]) -> str:
-    return match.group().translate(_LINK_DELETE)
-
-
-def _map_lookalikes(match: re.Match[str]) -> str:
-    return match.group().translate(_LINK_MAP)
 
 
 def find_links(text: str) -> list[str]:
@@ -549,18 +596,34 @@ def find_links(text: str) -> list[str]:
     address, or the host is a well-known short host ("youtu.be"); a spelled "dot"
     after a stop word ("the dot com bubble").
     """
-    cleaned = _NON_ASCII.sub(_delete_invisible, unicodedata.normalize("NFKC", text))
+    cleaned = _delete_invisible(unicodedata.normalize("NFKC", text))
     # Same length as cleaned (the map is one-to-one), so spans carry over.
-    mapped = _NON_ASCII.sub(_map_lookalikes, cleaned)
+    mapped = _translate_non_ascii(cleaned, _LINK_TABLE)
     found: list[str] = []
     position = 0
-    while (candidate := _LINK_CANDIDATE.search(mapped, position)) is not None:
+    for candidate in _LINK_CANDIDATE.finditer(mapped):
+        if candidate.start() < position:
+            continue  # inside a link already found or a host already tried
         position = candidate.end()
-        match = _LINK.match(mapped, _link_start(mapped, candidate.start()))
-        if match is None or (match.group("bare") is not None and not _bare_domain_is_link(match)):
+        start = _link_start(mapped, candidate.start())
+        if start == candidate.start():
+            continue  # nothing in front of the dot, "@" or "://" to be a host or scheme
+        match = _LINK.match(mapped, start)
+        if match is None:
+            # Every later dot of this host would fail the same way (the pattern can
+            # skip leading labels itself); retrying from each made "a.a.a.a..."
+            # quadratic.
+            chain = _HOST_CHAIN.match(mapped, start)
+            position = max(position, chain.end() if chain is not None else 0)
             continue
+        if match.group("bare") is not None:
+            if _spelled_dot_in_prose(match):
+                continue  # the next word may still start a link
+            if not _host_is_link(match):
+                position = max(position, match.end())
+                continue
         link = _trim(cleaned[match.start() : match.end()])
         if link:
             found.append(link)
-            position = max(position, match.end())
+        position = max(position, match.end())
     return found

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import csv
 import os
+import random
 import re
 import string
 from collections.abc import Sequence
@@ -148,6 +149,25 @@ def class_labels(comments: Sequence[LabelledComment], classes: Sequence[str]) ->
     )
 
 
+def _with_context(comments: Sequence[LabelledComment], seed: int) -> list[LabelledComment]:
+    """The labelled rows plus long, mixed ones: benign context around each toxic row.
+
+    Real readers bury an insult inside a paragraph; without these rows the tiny model
+    learns that any long text is benign, and long-comment tests could not tell a window
+    that sees the insult from one that does not.
+    """
+    rng = random.Random(seed)
+    benign = [c for c in comments if not any(c.labels.values())]
+    mixed: list[LabelledComment] = []
+    for comment in comments:
+        context = " ".join(rng.choice(benign).text for _ in range(rng.randint(1, 3)))
+        if rng.random() < 0.5:
+            mixed.append(LabelledComment(f"{context} {comment.text}", comment.labels))
+        else:
+            mixed.append(LabelledComment(f"{comment.text} {context}", comment.labels))
+    return [*comments, *mixed]
+
+
 def _train(
     model: BertForSequenceClassification,
     tokenizer: BertTokenizer,
@@ -204,7 +224,8 @@ def build_tiny_detoxify(
     """
     classes = list(classes)
     comments = load_labelled_comments()
-    class_labels(comments[:1], classes)  # fail fast on unknown class names
+    if train:
+        class_labels(comments[:1], classes)  # fail fast on unknown class names
 
     dest.mkdir(parents=True, exist_ok=True)
     config_dir = dest / CONFIG_DIR_NAME
@@ -241,7 +262,8 @@ def build_tiny_detoxify(
         torch.manual_seed(seed)
         model = BertForSequenceClassification(config)
         if train:
-            _train(model, tokenizer, comments, classes, seed=seed, max_length=max_length)
+            _train(model, tokenizer, _with_context(comments, seed), classes, seed=seed,
+                   max_length=max_length)
     finally:
         torch.set_num_threads(previous_threads)
 

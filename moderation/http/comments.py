@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from aiohttp import web
@@ -20,14 +21,10 @@ from moderation.http.schemas import (
     CommentIn,
     EditIn,
     ReportIn,
-    article_json,
-    comment_json,
-    decision_json,
 )
+from moderation.representation import article_json, comment_json
 
 routes = web.RouteTableDef()
-
-import re  # noqa: E402
 
 _ID = re.compile(ID_PATTERN)
 
@@ -135,5 +132,3 @@ async def check_comment(request: web.Request) -> web.Response:
         }
     )
 
-
-_ = decision_json

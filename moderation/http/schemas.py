@@ -9,13 +9,11 @@ no string may contain NUL characters.
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from moderation.comments import NewComment
-from moderation.domain import Article, Author, Comment, Decision
 
 MAX_TEXT_CHARS = 20_000
 MAX_METADATA_BYTES = 16 * 1024
@@ -97,73 +95,3 @@ class CheckIn(_Body):
     article_tags: list[Tag] = Field(default_factory=list, max_length=50)
 
     _text = field_validator("text")(_not_blank)
-
-
-# -- responses ---------------------------------------------------------------------------------
-
-
-def timestamp(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    return value.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def decision_json(decision: Decision) -> dict[str, Any]:
-    data: dict[str, Any] = {
-        "id": decision.id,
-        "action": decision.action.value,
-        "by": decision.by,
-        "moderator": decision.moderator,
-        "reasons": [reason.as_dict() for reason in decision.reasons],
-        "message": decision.message,
-        "scores": dict(decision.scores),
-        "classifier": decision.classifier,
-        "guidelines_version": decision.guidelines_version,
-        "at": timestamp(decision.at),
-    }
-    if decision.note is not None:
-        data["note"] = decision.note
-    return data
-
-
-def comment_json(comment: Comment, *, history: bool = False) -> dict[str, Any]:
-    data: dict[str, Any] = {
-        "id": comment.id,
-        "article_id": comment.article_id,
-        "author_id": comment.author_id,
-        "author_name": comment.author_name,
-        "parent_id": comment.parent_id,
-        "text": comment.text,
-        "status": comment.status.value,
-        "decision": None if comment.decision is None else decision_json(comment.decision),
-        "article_tags": list(comment.article_tags),
-        "metadata": dict(comment.metadata),
-        "created_at": timestamp(comment.created_at),
-        "updated_at": timestamp(comment.updated_at),
-        "deleted_at": timestamp(comment.deleted_at),
-    }
-    if history:
-        data["history"] = [decision_json(d) for d in comment.history]
-    return data
-
-
-def article_json(article: Article) -> dict[str, Any]:
-    return {
-        "id": article.id,
-        "title": article.title,
-        "url": article.url,
-        "tags": list(article.tags),
-        "mode": article.mode.value,
-        "created_at": timestamp(article.created_at),
-        "updated_at": timestamp(article.updated_at),
-    }
-
-
-def author_json(author: Author) -> dict[str, Any]:
-    return {
-        "author_id": author.id,
-        "status": author.status.value,
-        "reason": author.reason,
-        "counts": dict(author.counts),
-        "updated_at": timestamp(author.updated_at),
-    }

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -28,11 +29,14 @@ from moderation.domain import (
 from moderation.storage.tables import (
     ApiKeyRow,
     ArticleRow,
+    AuditRow,
     AuthorRow,
     CommentRow,
     DecisionRow,
     GuidelinesVersionRow,
     ReportRow,
+    WebhookEventRow,
+    WebhookRow,
 )
 
 
@@ -329,6 +333,372 @@ class Store:
         )
         return int(value or 0)
 
+    # -- review queue --------------------------------------------------------------------------
+
+    async def set_queue_state(
+        self, comment_id: str, *, priority: int, codes: Sequence[str], categories: Sequence[str]
+    ) -> None:
+        await self._session.execute(
+            update(CommentRow)
+            .where(CommentRow.id == comment_id)
+            .values(
+                priority=priority, queue_codes=_joined(codes), queue_categories=_joined(categories)
+            )
+        )
+
+    async def leave_queue(self, comment_id: str) -> None:
+        await self._session.execute(
+            update(CommentRow)
+            .where(CommentRow.id == comment_id)
+            .values(
+                priority=0,
+                queue_codes="",
+                queue_categories="",
+                claimed_by=None,
+                claimed_by_name=None,
+                claim_expires_at=None,
+            )
+        )
+
+    async def queue(
+        self,
+        *,
+        now: datetime,
+        limit: int,
+        offset: int = 0,
+        article_id: str | None = None,
+        category: str | None = None,
+        reason: str | None = None,
+    ) -> tuple[list[QueueEntry], int]:
+        """Pending comments, most urgent first, oldest first among equals; and the exact total."""
+        conditions = _queue_filter(now, article_id, category, reason)
+        total = await self._session.scalar(
+            select(func.count()).select_from(CommentRow).where(*conditions)
+        )
+        rows = await self._session.scalars(
+            select(CommentRow)
+            .where(*conditions)
+            .order_by(CommentRow.priority.desc(), CommentRow.created_at, CommentRow.id)
+            .offset(offset)
+            .limit(limit)
+        )
+        entries = [await self._entry(row, now) for row in rows]
+        return entries, int(total or 0)
+
+    async def _entry(self, row: CommentRow, now: datetime) -> QueueEntry:
+        decision_row = (
+            await self._session.get(DecisionRow, row.decision_id) if row.decision_id else None
+        )
+        active = row.claim_expires_at is not None and row.claim_expires_at > now
+        return QueueEntry(
+            comment=_comment(row, _decision(decision_row) if decision_row else None, ()),
+            priority=row.priority,
+            codes=tuple(c for c in row.queue_codes.split(",") if c),
+            claimed_by=row.claimed_by if active else None,
+            claimed_by_name=row.claimed_by_name if active else None,
+            claim_expires_at=row.claim_expires_at if active else None,
+        )
+
+    async def claim(
+        self,
+        *,
+        key_id: str,
+        key_name: str,
+        limit: int,
+        now: datetime,
+        until: datetime,
+        article_id: str | None = None,
+        category: str | None = None,
+    ) -> list[QueueEntry]:
+        """Lease up to ``limit`` pending comments to ``key_id``; never one another lease holds.
+
+        PostgreSQL: ``FOR UPDATE SKIP LOCKED`` so concurrent claimers pass each other by;
+        SQLite: the write transaction is ``BEGIN IMMEDIATE``, so claimers run one at a time.
+        """
+        conditions = [*_queue_filter(now, article_id, category, None), _claimable(key_id, now)]
+        query = (
+            select(CommentRow.id)
+            .where(*conditions)
+            .order_by(CommentRow.priority.desc(), CommentRow.created_at, CommentRow.id)
+            .limit(limit)
+        )
+        if self._dialect == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        ids = list(await self._session.scalars(query))
+        if not ids:
+            return []
+        await self._session.execute(
+            update(CommentRow)
+            .where(CommentRow.id.in_(ids))
+            .values(claimed_by=key_id, claimed_by_name=key_name, claim_expires_at=until)
+        )
+        rows = await self._session.scalars(
+            select(CommentRow)
+            .where(CommentRow.id.in_(ids))
+            .execution_options(populate_existing=True)
+        )
+        by_id = {row.id: row for row in rows}
+        return [await self._entry(by_id[i], now) for i in ids]
+
+    async def release(self, key_id: str, ids: Sequence[str] | None) -> int:
+        statement = update(CommentRow).where(CommentRow.claimed_by == key_id)
+        if ids is not None:
+            statement = statement.where(CommentRow.id.in_(list(ids)))
+        result = await self._session.execute(
+            statement.values(claimed_by=None, claimed_by_name=None, claim_expires_at=None)
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    async def claim_holder(self, comment_id: str, now: datetime) -> tuple[str, str] | None:
+        """(key id, key name) of the live lease on a comment, if any."""
+        row = (
+            await self._session.execute(
+                select(CommentRow.claimed_by, CommentRow.claimed_by_name).where(
+                    CommentRow.id == comment_id,
+                    CommentRow.claimed_by.is_not(None),
+                    CommentRow.claim_expires_at > now,
+                )
+            )
+        ).first()
+        return None if row is None else (str(row[0]), str(row[1]))
+
+    async def queue_depth(self, now: datetime) -> tuple[int, datetime | None]:
+        conditions = _queue_filter(now, None, None, None)
+        row = (
+            await self._session.execute(
+                select(func.count(), func.min(CommentRow.updated_at)).where(*conditions)
+            )
+        ).one()
+        return int(row[0] or 0), row[1]
+
+    # -- authors ---------------------------------------------------------------------------------
+
+    async def rejections_since(self, author_id: str, since: datetime) -> int:
+        value = await self._session.scalar(
+            select(func.count())
+            .select_from(CommentRow)
+            .where(
+                CommentRow.author_id == author_id,
+                CommentRow.status == Status.rejected.value,
+                CommentRow.updated_at >= since,
+            )
+        )
+        return int(value or 0)
+
+    async def author_recent(self, author_id: str, limit: int = 10) -> list[Comment]:
+        rows = await self._session.scalars(
+            select(CommentRow)
+            .where(CommentRow.author_id == author_id)
+            .order_by(CommentRow.created_at.desc())
+            .limit(limit)
+        )
+        result = []
+        for row in rows:
+            decision_row = (
+                await self._session.get(DecisionRow, row.decision_id) if row.decision_id else None
+            )
+            result.append(_comment(row, _decision(decision_row) if decision_row else None, ()))
+        return result
+
+    # -- webhooks and the outbox -------------------------------------------------------------------
+
+    async def add_webhook(
+        self, webhook_id: str, url: str, events: Sequence[str], secret: str, by: str, at: datetime
+    ) -> Webhook:
+        row = WebhookRow(
+            id=webhook_id, url=url, events=list(events), secret=secret, created_by=by, created_at=at
+        )
+        self._session.add(row)
+        await self._session.flush()
+        return _webhook(row)
+
+    async def webhooks(self) -> list[Webhook]:
+        rows = await self._session.scalars(
+            select(WebhookRow)
+            .where(WebhookRow.deleted_at.is_(None))
+            .order_by(WebhookRow.created_at)
+        )
+        return [_webhook(row) for row in rows]
+
+    async def webhook(self, webhook_id: str) -> Webhook | None:
+        row = await self._session.get(WebhookRow, webhook_id)
+        return None if row is None or row.deleted_at is not None else _webhook(row)
+
+    async def delete_webhook(self, webhook_id: str, at: datetime) -> bool:
+        result = await self._session.execute(
+            update(WebhookRow)
+            .where(WebhookRow.id == webhook_id, WebhookRow.deleted_at.is_(None))
+            .values(deleted_at=at)
+        )
+        if not getattr(result, "rowcount", 0):
+            return False
+        # Undelivered events of a removed webhook would otherwise retry forever.
+        await self._session.execute(
+            delete(WebhookEventRow).where(
+                WebhookEventRow.webhook_id == webhook_id, WebhookEventRow.delivered_at.is_(None)
+            )
+        )
+        return True
+
+    async def add_event(
+        self,
+        event_id: str,
+        webhook_id: str,
+        event_type: str,
+        comment_id: str,
+        body: str,
+        at: datetime,
+    ) -> None:
+        self._session.add(
+            WebhookEventRow(
+                id=event_id,
+                webhook_id=webhook_id,
+                type=event_type,
+                comment_id=comment_id,
+                body=body,
+                created_at=at,
+                attempts=0,
+                next_attempt_at=at,
+            )
+        )
+
+    async def lease_due_events(
+        self, now: datetime, lease_until: datetime, limit: int
+    ) -> list[OutboxEvent]:
+        """Due, undelivered events, leased so no other sender takes them meanwhile."""
+        query = (
+            select(WebhookEventRow.id)
+            .where(
+                WebhookEventRow.delivered_at.is_(None),
+                WebhookEventRow.next_attempt_at <= now,
+                or_(WebhookEventRow.locked_until.is_(None), WebhookEventRow.locked_until <= now),
+            )
+            .order_by(WebhookEventRow.next_attempt_at, WebhookEventRow.created_at)
+            .limit(limit)
+        )
+        if self._dialect == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        ids = list(await self._session.scalars(query))
+        if not ids:
+            return []
+        await self._session.execute(
+            update(WebhookEventRow)
+            .where(WebhookEventRow.id.in_(ids))
+            .values(locked_until=lease_until)
+        )
+        rows = await self._session.execute(
+            select(WebhookEventRow, WebhookRow.url, WebhookRow.secret)
+            .join(WebhookRow, WebhookRow.id == WebhookEventRow.webhook_id)
+            .where(WebhookEventRow.id.in_(ids))
+            .order_by(WebhookEventRow.created_at)
+        )
+        return [
+            OutboxEvent(
+                id=event.id,
+                webhook_id=event.webhook_id,
+                url=url,
+                secret=secret,
+                type=event.type,
+                body=event.body,
+                attempts=event.attempts,
+            )
+            for event, url, secret in rows
+        ]
+
+    async def event_delivered(self, event_id: str, status: int, at: datetime) -> None:
+        await self._session.execute(
+            update(WebhookEventRow)
+            .where(WebhookEventRow.id == event_id)
+            .values(
+                delivered_at=at,
+                last_status=status,
+                last_error=None,
+                locked_until=None,
+                attempts=WebhookEventRow.attempts + 1,
+            )
+        )
+
+    async def event_failed(
+        self, event_id: str, status: int | None, error: str, next_attempt_at: datetime
+    ) -> None:
+        await self._session.execute(
+            update(WebhookEventRow)
+            .where(WebhookEventRow.id == event_id)
+            .values(
+                last_status=status,
+                last_error=error[:500],
+                locked_until=None,
+                next_attempt_at=next_attempt_at,
+                attempts=WebhookEventRow.attempts + 1,
+            )
+        )
+
+    async def deliveries(self, webhook_id: str, limit: int) -> list[Delivery]:
+        rows = await self._session.scalars(
+            select(WebhookEventRow)
+            .where(WebhookEventRow.webhook_id == webhook_id)
+            .order_by(WebhookEventRow.created_at.desc())
+            .limit(limit)
+        )
+        return [
+            Delivery(
+                event_id=r.id,
+                type=r.type,
+                comment_id=r.comment_id,
+                created_at=r.created_at,
+                attempts=r.attempts,
+                delivered_at=r.delivered_at,
+                next_attempt_at=None if r.delivered_at else r.next_attempt_at,
+                last_status=r.last_status,
+                last_error=r.last_error,
+            )
+            for r in rows
+        ]
+
+    async def outbox_backlog(self) -> int:
+        value = await self._session.scalar(
+            select(func.count())
+            .select_from(WebhookEventRow)
+            .where(WebhookEventRow.delivered_at.is_(None))
+        )
+        return int(value or 0)
+
+    # -- audit -------------------------------------------------------------------------------------
+
+    async def audit(
+        self, actor: str, action: str, target: str | None, details: Mapping[str, Any], at: datetime
+    ) -> None:
+        self._session.add(
+            AuditRow(actor=actor, action=action, target=target, details=dict(details), at=at)
+        )
+
+    async def audit_log(self, limit: int, action: str | None = None) -> list[AuditEntry]:
+        query = select(AuditRow).order_by(AuditRow.id.desc()).limit(limit)
+        if action:
+            query = query.where(AuditRow.action == action)
+        rows = await self._session.scalars(query)
+        return [
+            AuditEntry(
+                id=r.id,
+                actor=r.actor,
+                action=r.action,
+                target=r.target,
+                details=dict(r.details or {}),
+                at=r.at,
+            )
+            for r in rows
+        ]
+
+
+def _webhook(row: WebhookRow) -> Webhook:
+    return Webhook(
+        id=row.id,
+        url=row.url,
+        events=tuple(row.events or ()),
+        created_by=row.created_by,
+        created_at=row.created_at,
+    )
+
 
 def _key(row: ApiKeyRow) -> ApiKey:
     return ApiKey(
@@ -386,4 +756,89 @@ def _comment(row: CommentRow, decision: Decision | None, history: tuple[Decision
         deleted_at=row.deleted_at,
         decision=decision,
         history=history,
+    )
+
+
+# -- the review queue ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class QueueEntry:
+    comment: Comment
+    priority: int
+    codes: tuple[str, ...]
+    claimed_by: str | None
+    claimed_by_name: str | None
+    claim_expires_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxEvent:
+    id: str
+    webhook_id: str
+    url: str
+    secret: str
+    type: str
+    body: str
+    attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class Webhook:
+    id: str
+    url: str
+    events: tuple[str, ...]
+    created_by: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    event_id: str
+    type: str
+    comment_id: str
+    created_at: datetime
+    attempts: int
+    delivered_at: datetime | None
+    next_attempt_at: datetime | None
+    last_status: int | None
+    last_error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    id: int
+    actor: str
+    action: str
+    target: str | None
+    details: Mapping[str, Any]
+    at: datetime
+
+
+def _joined(values: Sequence[str]) -> str:
+    # ",a,b," lets one LIKE '%,a,%' filter on both SQLite and PostgreSQL.
+    return f",{','.join(values)}," if values else ""
+
+
+def _queue_filter(
+    now: datetime, article_id: str | None, category: str | None, reason: str | None
+) -> list[Any]:
+    conditions: list[Any] = [
+        CommentRow.status == Status.pending.value,
+        CommentRow.deleted_at.is_(None),
+    ]
+    if article_id:
+        conditions.append(CommentRow.article_id == article_id)
+    if category:
+        conditions.append(CommentRow.queue_categories.contains(f",{category},", autoescape=True))
+    if reason:
+        conditions.append(CommentRow.queue_codes.contains(f",{reason},", autoescape=True))
+    return conditions
+
+
+def _claimable(key_id: str, now: datetime) -> Any:
+    return or_(
+        CommentRow.claimed_by.is_(None),
+        CommentRow.claim_expires_at <= now,
+        CommentRow.claimed_by == key_id,
     )

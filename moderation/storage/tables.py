@@ -95,6 +95,7 @@ class CommentRow(Base):
         Index("ix_comments_status_created", "status", "created_at"),
         Index("ix_comments_article", "article_id"),
         Index("ix_comments_author", "author_id"),
+        Index("ix_comments_queue", "status", "priority", "created_at"),
     )
 
     id: Mapped[str] = mapped_column(String(200), primary_key=True)
@@ -114,6 +115,13 @@ class CommentRow(Base):
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     deleted_at: Mapped[datetime | None]
+    # The review queue (migration 0002): why it waits, how urgent, who holds it.
+    priority: Mapped[int] = mapped_column(Integer, server_default="0")
+    queue_codes: Mapped[str] = mapped_column(String(400), server_default="")
+    queue_categories: Mapped[str] = mapped_column(String(400), server_default="")
+    claimed_by: Mapped[str | None] = mapped_column(String(32))
+    claimed_by_name: Mapped[str | None] = mapped_column(String(200))
+    claim_expires_at: Mapped[datetime | None]
 
 
 class DecisionRow(Base):
@@ -143,3 +151,50 @@ class ReportRow(Base):
     reporter_id: Mapped[str] = mapped_column(String(200))
     reason: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
+
+
+class WebhookRow(Base):
+    __tablename__ = "webhooks"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    url: Mapped[str] = mapped_column(Text)
+    events: Mapped[list[Any]]
+    secret: Mapped[str] = mapped_column(String(100))
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime]
+    deleted_at: Mapped[datetime | None]
+
+
+class WebhookEventRow(Base):
+    """The transactional outbox: written with the decision, delivered by the sender."""
+
+    __tablename__ = "webhook_events"
+    __table_args__ = (
+        Index("ix_webhook_events_due", "delivered_at", "next_attempt_at"),
+        Index("ix_webhook_events_webhook", "webhook_id", "created_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    webhook_id: Mapped[str] = mapped_column(ForeignKey("webhooks.id"))
+    type: Mapped[str] = mapped_column(String(40))
+    comment_id: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    attempts: Mapped[int] = mapped_column(Integer, server_default="0")
+    next_attempt_at: Mapped[datetime]
+    locked_until: Mapped[datetime | None]
+    delivered_at: Mapped[datetime | None]
+    last_status: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class AuditRow(Base):
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_at", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    actor: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(60))
+    target: Mapped[str | None] = mapped_column(String(200))
+    details: Mapped[dict[str, Any]]
+    at: Mapped[datetime]

@@ -51,14 +51,17 @@ def test_trained_model_separates_toxic_from_benign(model: DetoxifyClassifier) ->
 
 
 def test_long_text_is_scored_in_windows_not_truncated(model: DetoxifyClassifier) -> None:
-    filler = "The article describes the events of the war in careful detail. " * 40
-    assert len(filler.split()) > 300  # far beyond the tiny model's 64-token window
+    """Abuse after the model's window is still seen: windows overlap, the maximum is kept."""
+    filler = "Thank you for this thoughtful article about the war. " * 30
+    assert len(filler.split()) > 200  # far beyond the tiny model's 64-token window
+    abuse = "you are an idiot. " * 16  # fills the last window on its own
     (benign,) = model.predict([filler])
-    (tail,) = model.predict([filler + " you are an idiot"])
-    (alone,) = model.predict(["you are an idiot"])
+    (tail,) = model.predict([filler + abuse])
     assert benign["toxicity"] < 0.3
     assert tail["toxicity"] > 0.7
-    assert tail["toxicity"] == pytest.approx(alone["toxicity"], abs=0.2)
+    # a truncating scorer would see only the filler: the same text cut to one window is benign
+    (cut,) = model.predict([" ".join((filler + abuse).split()[:40])])
+    assert cut["toxicity"] < 0.3
 
 
 def test_batch_results_match_single_results(model: DetoxifyClassifier) -> None:

@@ -1,0 +1,640 @@
+"""Unit tests for moderation.textmatch: normalisation, term matching and link finding.
+
+Each evasion technique has a positive case (the evasion is defeated) and a negative
+case (the defence does not create false positives in ordinary text).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import unicodedata
+from collections.abc import Callable
+
+import pytest
+
+from moderation.textmatch import TermMatcher, find_links, normalize
+
+# Zero-width / invisible format characters used to split words.
+INVISIBLES = {
+    "zero width space": "\u200b",
+    "zero width non-joiner": "\u200c",
+    "zero width joiner": "\u200d",
+    "word joiner": "\u2060",
+    "byte order mark": "\ufeff",
+    "soft hyphen": "\u00ad",
+    "mongolian vowel separator": "\u180e",
+    "right-to-left override": "\u202e",
+    "invisible separator": "\u2063",
+    "tag space": "\U000e0020",
+    "hangul filler": "\u3164",
+    "combining grapheme joiner": "\u034f",
+}
+
+CYRILLIC = "аеорсухіјѕԁкмнтв"
+CYRILLIC_LATIN = "aeopcyxijsdkmhtb"
+CYRILLIC_CAPS = "АЕОРСУХІЈЅԀКМНТВ"
+GREEK = "οαειKνρτυχ".replace("K", "κ")
+GREEK_LATIN = "oaeikvptux"
+
+
+def matcher(*terms: str) -> TermMatcher:
+    return TermMatcher(terms)
+
+
+def best_time(action: Callable[[], object], calls: int = 50, rounds: int = 3) -> float:
+    """Fastest mean seconds per call over a few rounds (robust against a busy CI box)."""
+    best = float("inf")
+    for _ in range(rounds):
+        start = time.perf_counter()
+        for _ in range(calls):
+            action()
+        best = min(best, (time.perf_counter() - start) / calls)
+    return best
+
+
+# ----------------------------------------------------------------------------- normalize
+
+
+class TestNormalize:
+    def test_casefolds(self) -> None:
+        assert normalize("IDIOT Straße") == "idiot strasse"
+
+    def test_nfkc_fullwidth_and_mathematical_letters(self) -> None:
+        assert normalize("ＩＤＩＯＴ") == "idiot"
+        assert normalize("𝐢𝐝𝐢𝐨𝐭 𝕀𝔻𝕀𝕆𝕋 ⓘⓓⓘⓞⓣ") == "idiot idiot idiot"
+
+    def test_compatibility_ligatures(self) -> None:
+        assert normalize("ﬁne") == "fine"
+
+    @pytest.mark.parametrize("char", INVISIBLES.values(), ids=INVISIBLES.keys())
+    def test_removes_invisible_characters(self, char: str) -> None:
+        assert normalize(f"id{char}iot") == "idiot"
+
+    def test_every_format_character_is_removed(self) -> None:
+        format_chars = [chr(cp) for cp in range(0x10000) if unicodedata.category(chr(cp)) == "Cf"]
+        assert normalize("a" + "".join(format_chars) + "b") == "ab"
+
+    @pytest.mark.parametrize(
+        ("text", "expected"),
+        [
+            ("ídiot", "idiot"),  # precomposed
+            ("i\u0301diot", "idiot"),  # decomposed
+            ("ìďïöţ", "idiot"),
+            ("Ǐ̧̛d̈ḯ̤ȍ̃t̸", "idiot"),  # stacked marks
+            ("naïve café", "naive cafe"),
+        ],
+    )
+    def test_removes_combining_marks(self, text: str, expected: str) -> None:
+        assert normalize(text) == expected
+
+    @pytest.mark.parametrize(
+        ("lookalike", "latin"), list(zip(CYRILLIC, CYRILLIC_LATIN, strict=True))
+    )
+    def test_maps_cyrillic_lookalikes(self, lookalike: str, latin: str) -> None:
+        assert normalize(lookalike) == latin
+
+    @pytest.mark.parametrize(
+        ("lookalike", "latin"), list(zip(CYRILLIC_CAPS, CYRILLIC_LATIN, strict=True))
+    )
+    def test_maps_cyrillic_capital_lookalikes(self, lookalike: str, latin: str) -> None:
+        assert normalize(lookalike) == latin
+
+    @pytest.mark.parametrize(("lookalike", "latin"), list(zip(GREEK, GREEK_LATIN, strict=True)))
+    def test_maps_greek_lookalikes(self, lookalike: str, latin: str) -> None:
+        assert normalize(lookalike) == latin
+
+    def test_maps_small_capitals_and_stroked_letters(self) -> None:
+        assert normalize("ɪᴅɪᴏᴛ") == "idiot"
+        assert normalize("ıdıøt") == "idiot"
+
+    def test_maps_mixed_script_word(self) -> None:
+        assert normalize("іdіоt") == "idiot"  # Cyrillic і, і, о
+
+    @pytest.mark.parametrize(
+        ("text", "expected"),
+        [
+            ("1d10t", "idiot"),
+            ("$cum", "scum"),
+            ("a55", "ass"),
+            ("a$$", "ass"),
+            ("@ss", "ass"),
+            ("h3ll0", "hello"),
+            ("sh!t", "shit"),
+            ("l0s3r", "loser"),
+            ("|oser", "loser"),
+            ("+4rd", "tard"),
+            ("8itch", "bitch"),
+            ("7w4t", "twat"),
+        ],
+    )
+    def test_maps_leetspeak_inside_words(self, text: str, expected: str) -> None:
+        assert normalize(text) == expected
+
+    @pytest.mark.parametrize(
+        "text",
+        [
+            "in 1945, 3 soldiers",
+            "1337",
+            "$5 or $10",
+            "call 555 0134",
+            "3 + 4 = 7",
+            "5 | 8",
+            "1.5 @ 3",
+            "!!! $$$",
+        ],
+    )
+    def test_leaves_plain_numbers_and_symbols_alone(self, text: str) -> None:
+        assert normalize(text) == text
+
+    @pytest.mark.parametrize("text", ["3rd", "45s", "80s", "1990s", "5am", "10pm", "$5k", "10km"])
+    def test_leaves_numbers_with_units_alone(self, text: str) -> None:
+        assert normalize(text) == text
+
+    @pytest.mark.parametrize(
+        ("text", "expected"),
+        [("idiot!", "idiot!"), ("idiot!!!", "idiot!!!"), ("c++", "c++"), ("grade a+", "grade a+")],
+    )
+    def test_trailing_exclamation_and_plus_are_punctuation(self, text: str, expected: str) -> None:
+        assert normalize(text) == expected
+
+    @pytest.mark.parametrize(
+        ("text", "expected"),
+        [
+            ("stuuuupid", "stuupid"),
+            ("iiiiidiot", "iidiot"),
+            ("Hmmmmmm", "hmm"),
+            ("good", "good"),  # a double letter is left alone
+            ("1000000", "1000000"),  # digits are not letters
+            ("!!!!!", "!!!!!"),
+        ],
+    )
+    def test_squeezes_runs_of_letters(self, text: str, expected: str) -> None:
+        assert normalize(text) == expected
+
+    def test_keeps_other_scripts_readable(self) -> None:
+        assert normalize("한국어 テスト 中文") == "한국어 テスト 中文"
+
+    def test_empty(self) -> None:
+        assert normalize("") == ""
+
+    @pytest.mark.parametrize(
+        "text",
+        ["Y0u 1d\u200b10t!!!", "stuuuupid", "In 1945, 3 soldiers", "ΙΔΙΟΤ ídiot", "!!!wow", "a$$"],
+    )
+    def test_is_idempotent(self, text: str) -> None:
+        assert normalize(normalize(text)) == normalize(text)
+
+
+# --------------------------------------------------------------------------- TermMatcher
+
+
+class TestEvasions:
+    """One positive and one negative case per evasion technique."""
+
+    m = matcher("idiot", "scum", "ass")
+
+    @pytest.mark.parametrize("text", ["IDIOT", "Idiot", "iDiOt"])
+    def test_case(self, text: str) -> None:
+        assert self.m.find(f"you {text}") == ["idiot"]
+
+    def test_case_negative(self) -> None:
+        assert self.m.find("IDIOTS everywhere") == []  # plural is another word
+
+    @pytest.mark.parametrize("char", INVISIBLES.values(), ids=INVISIBLES.keys())
+    def test_zero_width_inside_word(self, char: str) -> None:
+        assert self.m.find(f"you id{char}iot") == ["idiot"]
+
+    def test_zero_width_negative(self) -> None:
+        # Removing an invisible character must not glue real words together into a term.
+        assert self.m.find("sc\u200bum\u200bbag") == []
+
+    @pytest.mark.parametrize("text", ["іdiot", "idіot", "іԁіот", "ΙDΙΟΤ", "ɪᴅɪᴏᴛ"])
+    def test_lookalikes(self, text: str) -> None:
+        assert self.m.find(text) == ["idiot"]
+
+    def test_lookalike_negative(self) -> None:
+        assert self.m.find("ідіотизм") == []  # longer word in Cyrillic
+
+    @pytest.mark.parametrize(("text", "term"), [("1d10t", "idiot"), ("$cum", "scum"),
+                                                ("a55", "ass"), ("@ss", "ass"), ("5cum", "scum")])
+    def test_leetspeak(self, text: str, term: str) -> None:
+        assert self.m.find(f"you {text}!") == [term]
+
+    # A run of symbols only ("@$$") reads as punctuation or money, like "$$$".
+    @pytest.mark.parametrize(
+        "text", ["In 1945, 3 soldiers", "455 votes", "the 45s", "$5cum", "@$$", "$$$"]
+    )
+    def test_leetspeak_negative(self, text: str) -> None:
+        assert self.m.find(text) == []
+
+    @pytest.mark.parametrize("text", ["ídiot", "i\u0301di\u0308ot", "ÏĐÎÕŦ"])
+    def test_accents(self, text: str) -> None:
+        assert self.m.find(text) == ["idiot"]
+
+    def test_accents_negative(self) -> None:
+        assert self.m.find("idiòtic") == []
+
+    @pytest.mark.parametrize("text", ["ＩＤＩＯＴ", "𝐢𝐝𝐢𝐨𝐭", "𝓲𝓭𝓲𝓸𝓽", "ⓘⓓⓘⓞⓣ"])
+    def test_fullwidth_and_mathematical(self, text: str) -> None:
+        assert self.m.find(text) == ["idiot"]
+
+    def test_fullwidth_negative(self) -> None:
+        assert self.m.find("ＩＤＩＯＴＳ") == []
+
+    @pytest.mark.parametrize(
+        "text",
+        ["i.d.i.o.t", "i d i o t", "i-d-i-o-t", "i_d_i_o_t", "i*d*i*o*t", "I/D/I/O/T",
+         "you i.d.i.o.t.", "s c u m", "$ c u m", "i d 1 o t", "a.s.s"],
+    )  # fmt: skip
+    def test_separated_letters(self, text: str) -> None:
+        assert len(self.m.find(text)) == 1
+
+    @pytest.mark.parametrize(
+        "text",
+        [
+            "is cum",  # two real words
+            "i d iot",  # only two single letters
+            "i.d-i.o.t",  # mixed separators are not joined
+            "i  d  i  o  t",  # doubled separators are not joined
+            "x i d i o t y",  # the whole spaced run is one word: "xidioty"
+            "s c u m b a g",
+        ],
+    )
+    def test_separated_letters_negative(self, text: str) -> None:
+        assert self.m.find(text) == []
+
+    @pytest.mark.parametrize("text", ["iiiidiot", "idiooooot", "scuuuum", "asssss", "aaaass"])
+    def test_elongation(self, text: str) -> None:
+        assert len(self.m.find(text)) == 1
+
+    @pytest.mark.parametrize("text", ["as", "iidiot", "scuum"])
+    def test_elongation_negative(self, text: str) -> None:
+        # A doubled letter is a spelling, not an elongation; a single letter where
+        # the term has a double one is a different word ("as" is not "ass").
+        assert self.m.find(text) == []
+
+    def test_doubled_letter_is_not_an_elongated_single(self) -> None:
+        gods = matcher("god")
+        assert gods.find("good") == []
+        assert gods.find("gooood") == ["god"]  # the price of elongation tolerance
+
+    def test_combined_evasions(self) -> None:
+        text = "Y\u200bOU ＩＤ1\u200dΟ7!!! and $\u200bсuuum"
+        assert self.m.find(text) == ["idiot", "scum"]
+
+
+class TestWholeWords:
+    @pytest.mark.parametrize(
+        ("term", "text"),
+        [
+            ("scum", "scumbag"),
+            ("scum", "unscum"),
+            ("cunt", "Scunthorpe"),
+            ("ass", "classic"),
+            ("ass", "assassin"),
+            ("ass", "passion"),
+            ("hell", "hello shell"),
+            ("idiot", "idiot2"),
+            ("idiot", "idiotic"),
+            ("nazi", "tenazity"),
+        ],
+    )
+    def test_does_not_match_inside_words(self, term: str, text: str) -> None:
+        assert matcher(term).find(text) == []
+
+    @pytest.mark.parametrize(
+        "text",
+        [
+            "idiot",
+            "idiot.",
+            "(idiot)",
+            '"idiot"',
+            "idiot's",
+            "_idiot_",
+            "#idiot",
+            "@idiot",
+            "idiot|moron",
+            "idiot!Go away",
+            "idiot+moron",
+            "123 idiot 456",
+            "scum-idiot-scum",
+            "line\nidiot\nline",
+        ],
+    )
+    def test_matches_between_non_letters(self, text: str) -> None:
+        assert matcher("idiot").find(text) == ["idiot"]
+
+    def test_a_scum_is_two_words(self) -> None:
+        assert matcher("scum").find("what a scum") == ["scum"]
+
+
+class TestMultiWordTerms:
+    m = matcher("white power", "kill yourself")
+
+    @pytest.mark.parametrize(
+        "text",
+        [
+            "white power",
+            "WHITE   POWER",
+            "white\tpower",
+            "white\npower",
+            "white-power",
+            "white...power",
+            "white_power",
+            "white\u200b \u200bpower",
+            "white, power!",
+            "#whitepower",
+            "whitepower",
+            "wh1t3 p0w3r",
+            "whіte роwer",
+            "w h i t e power",
+        ],
+    )
+    def test_matches_across_separators(self, text: str) -> None:
+        assert self.m.find(text) == ["white power"]
+
+    @pytest.mark.parametrize(
+        "text",
+        ["white powerful", "whitepowered", "white or power", "power white", "white", "power"],
+    )
+    def test_negative(self, text: str) -> None:
+        assert self.m.find(text) == []
+
+    def test_three_words(self) -> None:
+        m = matcher("son of a bitch")
+        assert m.find("you SON-OF-A-B1TCH") == ["son of a bitch"]
+        assert m.find("son of a bitcher") == []
+
+    def test_spaced_multi_word_term(self) -> None:
+        assert matcher("kill yourself").find("k.i.l.l yourself") == ["kill yourself"]
+
+
+class TestConfiguration:
+    def test_configuration_order(self) -> None:
+        m = matcher("scum", "idiot", "ass")
+        assert m.find("ass idiot scum") == ["scum", "idiot", "ass"]
+
+    def test_each_term_once(self) -> None:
+        assert matcher("idiot").find("idiot IDIOT 1d10t idiot") == ["idiot"]
+
+    def test_original_spelling_is_reported(self) -> None:
+        assert matcher("IdIoT", "  Scum  ").find("idiot scum") == ["IdIoT", "  Scum  "]
+
+    def test_duplicates_after_normalisation_are_dropped(self) -> None:
+        m = matcher("idiot", "IDIOT", "1d10t", "іdiot", "i d i o t")
+        assert m.find("idiot") == ["idiot"]
+
+    def test_terms_are_normalised_like_text(self) -> None:
+        assert matcher("ІDІОТ").find("idiot") == ["ІDІОТ"]  # Cyrillic capitals
+        assert matcher("1d10t").find("idiot") == ["1d10t"]
+        assert matcher("ídiot").find("idiot") == ["ídiot"]
+
+    def test_empty_term_list(self) -> None:
+        m = matcher()
+        assert m.find("anything at all") == []
+        assert m.find("") == []
+
+    @pytest.mark.parametrize("term", ["", " ", "\t\n", "\u200b", "!!!", "$$$", "..."])
+    def test_blank_and_wordless_terms_are_ignored(self, term: str) -> None:
+        m = matcher(term, "idiot")
+        assert m.find("a b c ! $ . idiot") == ["idiot"]
+        assert matcher(term).find("a b c ! $ . idiot") == []
+
+    def test_accepts_any_iterable(self) -> None:
+        m = TermMatcher(term for term in ["idiot", "scum"])
+        assert m.find("scum idiot") == ["idiot", "scum"]
+
+    def test_overlapping_terms_are_all_found(self) -> None:
+        m = matcher("white", "power", "white power")
+        assert m.find("WHITE POWER") == ["white", "power", "white power"]
+
+    def test_terms_sharing_a_prefix(self) -> None:
+        m = matcher("kill", "kill yourself", "killer")
+        assert m.find("kill yourself") == ["kill", "kill yourself"]
+        assert m.find("killer") == ["killer"]
+
+    def test_symbol_leet_term_does_not_shrink(self) -> None:
+        # "a$$" must not degrade into the single word "a".
+        m = matcher("a$$", "sh!t")
+        assert m.find("a test, sh t") == []
+        assert m.find("ass and shit") == ["a$$", "sh!t"]
+
+    def test_terms_with_digits(self) -> None:
+        m = matcher("1488", "4chan")
+        assert m.find("in 1488 and on 4chan!") == ["1488", "4chan"]
+        assert m.find("14888 and achan") == ["4chan"]
+
+    def test_regex_metacharacters_in_terms(self) -> None:
+        m = matcher("a.b", "c++", "(x)", "[y]*")
+        assert m.find("a-b, then c and x or y") == ["a.b", "c++", "(x)", "[y]*"]
+        assert m.find("ab") == ["a.b"]
+        assert m.find("a.*b") == ["a.b"]
+
+    def test_pattern_is_compiled_at_construction(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        m = matcher("idiot", "white power")
+
+        def refuse(*args: object, **kwargs: object) -> None:
+            raise AssertionError("find() compiled a pattern")
+
+        monkeypatch.setattr(re, "compile", refuse)
+        assert m.find("white power idiot") == ["idiot", "white power"]
+
+
+# A broad table, run against one matcher: (comment, expected terms).
+TABLE_TERMS = ("idiot", "scum", "ass", "white power", "moron", "hell")
+TABLE: list[tuple[str, list[str]]] = [
+    ("Thanks for the thoughtful article.", []),
+    ("In 1945, 3 soldiers came home.", []),
+    ("The classic assessment of the passage", []),
+    ("Scunthorpe United won 3-1", []),
+    ("Hello from Shell station", []),
+    ("What the hell", ["hell"]),
+    ("WHAT THE HELL!!!", ["hell"]),
+    ("what the heeeell", ["hell"]),
+    ("you are an idiot", ["idiot"]),
+    ("you are an 1d10t", ["idiot"]),
+    ("you are an !d!ot", ["idiot"]),
+    ("you are an i.d.i.o.t.", ["idiot"]),
+    ("you are an іԁіот", ["idiot"]),
+    ("you are an id\u200biot", ["idiot"]),
+    ("you are an ＩＤＩＯＴ", ["idiot"]),
+    ("you are an idiotic person", []),
+    ("idiots, the lot of you", []),
+    ("m0r0n and $cum", ["scum", "moron"]),
+    ("moron, scum, idiot", ["idiot", "scum", "moron"]),
+    ("is cum a word?", []),
+    ("a scum bag", ["scum"]),
+    ("scumbag", []),
+    ("kick his a55", ["ass"]),
+    ("kick his a$$", ["ass"]),
+    ("he was as fast as us", []),
+    ("assistant and bass", []),
+    ("white power", ["white power"]),
+    ("White\u200b-\u200bPower", ["white power"]),
+    ("the white house has power", []),
+    ("I scored 100% on 5 tests in 2024!", []),
+    ("Meet at 5am or 10pm, 3rd floor, 45s on vinyl", []),
+    ("email me: idiot@example.com", ["idiot"]),
+    ("", []),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), TABLE)
+def test_table(text: str, expected: list[str]) -> None:
+    assert TermMatcher(TABLE_TERMS).find(text) == expected
+
+
+# ---------------------------------------------------------------------------- find_links
+
+
+class TestFindLinks:
+    @pytest.mark.parametrize(
+        ("text", "expected"),
+        [
+            ("see http://example.com", ["http://example.com"]),
+            ("see https://example.com/a?b=1&c=2#top", ["https://example.com/a?b=1&c=2#top"]),
+            ("HTTPS://EXAMPLE.COM/X", ["HTTPS://EXAMPLE.COM/X"]),
+            ("ftp://files.example.org/pub", ["ftp://files.example.org/pub"]),
+            ("http://localhost:8080/x", ["http://localhost:8080/x"]),
+            ("http://192.168.0.1/admin", ["http://192.168.0.1/admin"]),
+            ("hxxp://bad[.]example/x", ["hxxp://bad[.]example/x"]),
+            ("www.example.com", ["www.example.com"]),
+            ("www.example.anything", ["www.example.anything"]),
+            ("example.com", ["example.com"]),
+            ("EXAMPLE.COM", ["EXAMPLE.COM"]),
+            ("Example.com rocks", ["Example.com"]),
+            ("bit.ly/x", ["bit.ly/x"]),
+            ("news.co.uk", ["news.co.uk"]),
+            ("go to news.bbc.co.uk/sport now", ["news.bbc.co.uk/sport"]),
+            ("example.org:8080/path", ["example.org:8080/path"]),
+            ("my-site.io", ["my-site.io"]),
+            ("youtu.be", ["youtu.be"]),
+            ("example.it/pagina", ["example.it/pagina"]),
+            ("example.co.in", ["example.co.in"]),
+        ],
+    )
+    def test_plain_links(self, text: str, expected: list[str]) -> None:
+        assert find_links(text) == expected
+
+    @pytest.mark.parametrize(
+        ("text", "expected"),
+        [
+            ("example dot com", ["example dot com"]),
+            ("example DOT com", ["example DOT com"]),
+            ("example[.]com", ["example[.]com"]),
+            ("example(.)com", ["example(.)com"]),
+            ("example{.}com", ["example{.}com"]),
+            ("example [dot] com", ["example [dot] com"]),
+            ("example(dot)com", ["example(dot)com"]),
+            ("example . com", ["example . com"]),
+            ("www dot example dot com", ["www dot example dot com"]),
+            ("exa\u200bmple.c\u200bom", ["example.com"]),
+            ("example\u200b.\u200bcom", ["example.com"]),
+            ("ехаmple.соm", ["ехаmple.соm"]),  # Cyrillic е х а с о
+            ("ｅｘａｍｐｌｅ．ｃｏｍ", ["example.com"]),
+            ("example。com", ["example。com"]),
+        ],
+    )
+    def test_obfuscated_links(self, text: str, expected: list[str]) -> None:
+        assert find_links(text) == expected
+
+    @pytest.mark.parametrize(
+        "text",
+        [
+            "the war.It was long",  # missing space after a full stop
+            "the war.it was long",  # "it" is a TLD, but also a word
+            "fine.so what",
+            "I said no.Me neither",
+            "the end.Com on",
+            "e.g. this",
+            "i.e. that",
+            "U.S.A. and U.K.",
+            "3.14 is pi",
+            "it costs £4.5m",
+            "version 1.2.3",
+            "report.pdf and notes.txt",
+            "Ph.D. thesis",
+            "the dot com bubble",
+            "a dot com company",
+            "dotted lines and anecdotes",
+            "Hello.World",
+            "",
+            "no links here at all",
+        ],
+    )
+    def test_not_links(self, text: str) -> None:
+        assert find_links(text) == []
+
+    def test_email_addresses_count_as_links(self) -> None:
+        assert find_links("write to bob.smith+news@example.co.uk") == [
+            "bob.smith+news@example.co.uk"
+        ]
+        assert find_links("or me@example.it") == ["me@example.it"]
+
+    def test_trailing_punctuation_is_not_part_of_the_link(self) -> None:
+        text = "See example.com, https://example.org/a. Or (www.example.net)!"
+        assert find_links(text) == ["example.com", "https://example.org/a", "www.example.net"]
+
+    def test_balanced_brackets_are_kept(self) -> None:
+        url = "https://en.wikipedia.org/wiki/Foo_(bar)"
+        assert find_links(f"({url})") == [url]
+        assert find_links(f"[{url}]") == [url]
+
+    def test_all_links_in_order(self) -> None:
+        text = "first a.com then http://b.org/x then www.c.net then a.com again"
+        assert find_links(text) == ["a.com", "http://b.org/x", "www.c.net", "a.com"]
+
+    def test_links_after_ellipsis_and_slash(self) -> None:
+        assert find_links("see...example.com") == ["example.com"]
+
+
+# --------------------------------------------------------------------------- performance
+
+PROSE = (
+    "I really don't think the council understood what residents wanted. In 1945, 3 soldiers "
+    "came back to this town and built the bridge by hand! Now they want to tear it down for a "
+    "car park? Honestly, the consultation was a joke: 2 meetings, both at 10am on a weekday, "
+    "and nobody from the planning office showed up. My grandfather worked on that bridge, and "
+    "so did half the street. If the budget is really £4.5m short, publish the numbers and let "
+    "people see them. We’ve been asking since March. Shame on everyone involved, especially "
+    "the deputy mayor, who said it was ‘just an old bridge’. It isn’t. It’s our history, and "
+    "we won’t forget it at the next election! See you all at the town hall on Thursday, 7pm, "
+    "bring your neighbours and your questions. And please, be civil – the staff there are not "
+    "the ones who decided this mess. "
+)
+TAIL = "E.g. read example.com first; the idiot in charge knows."
+COMMENT = (PROSE * 2)[: 1000 - len(TAIL)] + TAIL
+
+
+def many_terms(count: int) -> list[str]:
+    # Deterministic pseudo-words, so the pattern has realistic breadth.
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    return [
+        "".join(letters[(i * 7 + j * 13) % 26] for j in range(3 + i % 6)) for i in range(count)
+    ] + ["idiot", "white power"]
+
+
+class TestPerformance:
+    def test_comment_is_1000_characters(self) -> None:
+        assert len(COMMENT) == 1000
+
+    @pytest.mark.parametrize("count", [10, 300])
+    def test_find_is_fast(self, count: int) -> None:
+        m = TermMatcher(many_terms(count))
+        assert m.find(COMMENT) == ["idiot"]
+        assert best_time(lambda: m.find(COMMENT)) < 0.001
+
+    def test_find_links_is_fast(self) -> None:
+        assert find_links(COMMENT) == ["example.com"]
+        assert best_time(lambda: find_links(COMMENT)) < 0.001
+
+    def test_normalize_is_fast(self) -> None:
+        assert best_time(lambda: normalize(COMMENT)) < 0.001
+
+    def test_non_latin_comment_is_fast(self) -> None:
+        text = ("Это просто тестовый комментарий про политику и экономику, ничего больше. " * 14)
+        text = text[:1000]
+        m = TermMatcher(many_terms(300))
+        assert best_time(lambda: m.find(text)) < 0.001
+        assert best_time(lambda: find_links(text)) < 0.001
