@@ -3,7 +3,7 @@
 Every resource lives in a ``cleanup_ctx``, started in order and closed in
 reverse: the database (migrations and first guidelines on start), the
 classifier (loaded in a thread, first of the preference list that loads),
-the scorer's worker thread, and the service facade.
+the scorer's worker thread, the webhook sender, and the service objects.
 """
 
 from __future__ import annotations
@@ -17,22 +17,28 @@ from aiohttp import web
 from classifiers.base import Classifier
 from classifiers.loader import ClassifierOptions, LoadReport, load_preferred
 from moderation.comments import Moderation
-from moderation.http import comments, operations
+from moderation.guidelines_admin import GuidelinesAdmin
+from moderation.http import admin, comments, moderators, operations
 from moderation.http.context import (
     CLASSIFIER_REPORT,
     DATABASE,
+    GUIDELINES_ADMIN,
     MODERATION,
     POLICIES,
     RATE_LIMITER,
+    REVIEW,
     SCORER,
     SETTINGS,
+    WEBHOOK_SENDER,
 )
 from moderation.http.middleware import errors_middleware
 from moderation.policies import PolicyCache, ensure_guidelines
 from moderation.ratelimit import RateLimiter
+from moderation.review import Review
 from moderation.scoring import Scorer
 from moderation.settings import Settings
 from moderation.storage.database import Database
+from moderation.webhooks import WebhookSender
 
 log = logging.getLogger(__name__)
 
@@ -51,9 +57,12 @@ def create_app(settings: Settings, *, classifier: Classifier | None = None) -> w
     )
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_classifier(classifier))
-    app.cleanup_ctx.append(_moderation)
+    app.cleanup_ctx.append(_webhooks)
+    app.cleanup_ctx.append(_services)
     app.add_routes(operations.routes)
     app.add_routes(comments.routes)
+    app.add_routes(moderators.routes)
+    app.add_routes(admin.routes)
     return app
 
 
@@ -107,6 +116,25 @@ def _classifier(
     return context
 
 
-async def _moderation(app: web.Application) -> AsyncIterator[None]:
-    app[MODERATION] = Moderation(db=app[DATABASE], scorer=app[SCORER], policies=app[POLICIES])
+async def _webhooks(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    sender = WebhookSender(
+        app[DATABASE],
+        timeout_s=settings.webhook_timeout_s,
+        poll_s=settings.webhook_poll_s,
+        backoff_base_s=settings.webhook_backoff_base_s,
+    )
+    sender.start()
+    app[WEBHOOK_SENDER] = sender
+    try:
+        yield
+    finally:
+        await sender.close()
+
+
+async def _services(app: web.Application) -> AsyncIterator[None]:
+    database, policies, wake = app[DATABASE], app[POLICIES], app[WEBHOOK_SENDER].wake
+    app[MODERATION] = Moderation(database, app[SCORER], policies, notify=wake)
+    app[REVIEW] = Review(database, policies, notify=wake)
+    app[GUIDELINES_ADMIN] = GuidelinesAdmin(database, policies)
     yield

@@ -37,20 +37,28 @@ def parse_role(value: str) -> Role:
         ) from None
 
 
-async def create_key(db: Database, name: str, role: Role) -> NewKey:
+async def create_key(db: Database, name: str, role: Role, *, actor: str = "cli") -> NewKey:
     name = name.strip()
     if not name or len(name) > 200 or not name.isprintable():
         raise ValidationFailed("a key name is 1 to 200 printable characters", code="invalid_name")
     secret = KEY_PREFIX + secrets.token_urlsafe(32)
     async with db.transaction() as store:
         key = await store.add_key(secrets.token_hex(8), name, role, digest(secret), utcnow())
+        await store.audit(actor, "key.create", key.id, {"name": name, "role": role.name}, utcnow())
     return NewKey(key=key, secret=secret)
 
 
-async def revoke_key(db: Database, key_id: str) -> None:
+async def list_keys(db: Database) -> list[ApiKey]:
+    async with db.transaction(write=False) as store:
+        return await store.list_keys()
+
+
+async def revoke_key(db: Database, key_id: str, *, actor: str = "cli") -> None:
+    """Revoke at once: every process checks the database on every request."""
     async with db.transaction() as store:
         if not await store.revoke_key(key_id, utcnow()):
             raise NotFound("no such active key", code="key_not_found")
+        await store.audit(actor, "key.revoke", key_id, {}, utcnow())
 
 
 async def authenticate(db: Database, authorization: str | None) -> ApiKey:

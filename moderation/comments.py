@@ -9,21 +9,24 @@ transaction, so a 201 means the comment and its decision are committed.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from classifiers.base import Scores
+from moderation import decisions
 from moderation.domain import (
     Action,
     Article,
     ArticleMode,
     Comment,
+    Reason,
     Status,
     utcnow,
 )
 from moderation.engine import Context, decide
 from moderation.errors import Conflict, NotFound, ServiceError
+from moderation.guidelines import Guidelines
 from moderation.policies import PolicyCache
 from moderation.scoring import Scorer
 from moderation.storage.database import Database
@@ -56,6 +59,10 @@ class Submitted:
     created: bool
 
 
+def _nothing() -> None:
+    return None
+
+
 @dataclass(slots=True)
 class Moderation:
     """The service functions, with what they need to run."""
@@ -63,6 +70,7 @@ class Moderation:
     db: Database
     scorer: Scorer
     policies: PolicyCache
+    notify: Callable[[], None] = _nothing
 
     # -- submit ------------------------------------------------------------------------------
 
@@ -139,7 +147,7 @@ class Moderation:
             assert existing is not None
             return existing
         await self._decide(
-            store, new.id, new.author_id, new.text, new.article_tags, article, scores
+            store, new.id, None, new.author_id, new.text, new.article_tags, article, scores
         )
         comment = await store.comment(new.id)
         assert comment is not None
@@ -149,6 +157,7 @@ class Moderation:
         self,
         store: Store,
         comment_id: str,
+        previous: Status | None,
         author_id: str,
         text: str,
         comment_tags: Sequence[str],
@@ -165,8 +174,11 @@ class Moderation:
             author_status=await store.author_status(author_id),
         )
         verdict = decide(policy, text, scores, self.scorer.name, context)
-        await store.record_decision(
+        await decisions.record(
+            store,
             comment_id,
+            previous,
+            policy.guidelines,
             action=verdict.action,
             by="auto",
             moderator=None,
@@ -174,8 +186,7 @@ class Moderation:
             message=verdict.message,
             scores=scores,
             classifier=self.scorer.name,
-            guidelines_version=policy.version,
-            at=utcnow(),
+            on_event=self.notify,
         )
 
     # -- read, edit, delete --------------------------------------------------------------------
@@ -204,7 +215,14 @@ class Moderation:
             await store.replace_text(comment_id, text, text_digest(text), utcnow())
             article = await store.article(comment.article_id)
             await self._decide(
-                store, comment_id, comment.author_id, text, comment.article_tags, article, scores
+                store,
+                comment_id,
+                comment.status,
+                comment.author_id,
+                text,
+                comment.article_tags,
+                article,
+                scores,
             )
             edited = await store.comment(comment_id, history=True)
         assert edited is not None
@@ -240,13 +258,7 @@ class Moderation:
                 and reporters >= policy.guidelines.report_threshold
             )
             if requeued:
-                await self._requeue_for_reports(
-                    store,
-                    comment,
-                    reporters,
-                    policy.version,
-                    policy.guidelines.sections.get("reader_reports"),
-                )
+                await self._requeue_for_reports(store, comment, reporters, policy.guidelines)
         return {
             "accepted": True,
             "counted": new,
@@ -255,30 +267,29 @@ class Moderation:
         }
 
     async def _requeue_for_reports(
-        self, store: Store, comment: Comment, reporters: int, version: int, section: str | None
+        self, store: Store, comment: Comment, reporters: int, guidelines: Guidelines
     ) -> None:
-        from moderation.domain import Reason
-
         reason = Reason(
             "reader_reports",
             Action.hold,
             f"{reporters} readers reported this comment",
-            guideline=section,
+            guideline=guidelines.sections.get("reader_reports"),
         )
-        message = "This comment is being reviewed by a moderator after reader reports."
         previous = comment.decision
-        await store.record_decision(
+        await decisions.record(
+            store,
             comment.id,
+            comment.status,
+            guidelines,
             action=Action.hold,
             by="auto",
             moderator=None,
             reasons=(reason,),
-            message=message,
+            message="This comment is being reviewed by a moderator after reader reports.",
             scores=previous.scores if previous else None,
             classifier=previous.classifier if previous else None,
-            guidelines_version=version,
-            at=utcnow(),
             store_scores=False,
+            on_event=self.notify,
         )
 
     # -- articles ------------------------------------------------------------------------------

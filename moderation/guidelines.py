@@ -109,6 +109,14 @@ class Override:
 
 
 @dataclass(frozen=True, slots=True)
+class AutoPremoderation:
+    """Premoderate an author automatically after ``rejections`` rejected comments in ``days``."""
+
+    rejections: int
+    days: int
+
+
+@dataclass(frozen=True, slots=True)
 class Guidelines:
     rules: tuple[Rule, ...]
     banned_terms: tuple[str, ...] = ()
@@ -118,6 +126,7 @@ class Guidelines:
     claim_seconds: int = 300
     overrides: tuple[Override, ...] = ()
     sections: Mapping[str, str] = field(default_factory=dict)
+    auto_premoderate: AutoPremoderation | None = None
     version: int = 0
 
     def rules_for_tags(self, tags: frozenset[str]) -> tuple[Rule, ...]:
@@ -141,10 +150,9 @@ def _apply(rule: Rule, change: RuleOverride) -> Rule:
     classifiers = dict(rule.classifiers)
     for name, specific in change.classifiers.items():
         previous = classifiers.get(name, ClassifierThresholds())
-        classifiers[name] = ClassifierThresholds(
-            hold_at=previous.hold_at if specific.hold_at is _Unset.UNSET else specific.hold_at,
-            reject_at=previous.reject_at if specific.reject_at is _Unset.UNSET else specific.reject_at,
-        )
+        hold = previous.hold_at if specific.hold_at is _Unset.UNSET else specific.hold_at
+        reject = previous.reject_at if specific.reject_at is _Unset.UNSET else specific.reject_at
+        classifiers[name] = ClassifierThresholds(hold_at=hold, reject_at=reject)
     return Rule(
         id=rule.id,
         category=rule.category,

@@ -25,6 +25,7 @@ from moderation.guidelines import (
     CATEGORIES,
     SECTION_KEYS,
     UNSET,
+    AutoPremoderation,
     ClassifierThresholds,
     Guidelines,
     Override,
@@ -141,6 +142,13 @@ class OverrideDoc(_Strict):
     rules: list[RuleOverrideDoc] = Field(min_length=1, max_length=100)
 
 
+class AutoPremoderationDoc(_Strict):
+    """Off unless set: an author with this many rejected comments in ``days`` is premoderated."""
+
+    rejections: int = Field(ge=1, le=1000)
+    days: int = Field(ge=1, le=365)
+
+
 class GuidelinesDocument(_Strict):
     """The contract's guidelines document (plus ``sections``), as admins send it."""
 
@@ -152,10 +160,13 @@ class GuidelinesDocument(_Strict):
     claim_seconds: int = Field(default=300, ge=10, le=86_400)
     overrides: list[OverrideDoc] = Field(default_factory=list, max_length=200)
     sections: dict[str, str] = Field(default_factory=dict)
+    auto_premoderate: AutoPremoderationDoc | None = None
     # Read-only fields of GET's answer, accepted so GET -> edit -> PUT works; ignored.
     version: int | None = Field(default=None, exclude=True)
     created_by: str | None = Field(default=None, exclude=True)
     created_at: str | None = Field(default=None, exclude=True)
+    note: str | None = Field(default=None, exclude=True)
+    changes: list[Any] | None = Field(default=None, exclude=True)
 
     @field_validator("banned_terms", "suspect_terms")
     @classmethod
@@ -235,6 +246,9 @@ class GuidelinesDocument(_Strict):
                 for o in self.overrides
             ),
             sections=dict(self.sections),
+            auto_premoderate=None
+            if self.auto_premoderate is None
+            else AutoPremoderation(self.auto_premoderate.rejections, self.auto_premoderate.days),
             version=version,
         )
 

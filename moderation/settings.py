@@ -52,6 +52,10 @@ class Settings:
     rate_limit_site: float = 5_000.0
     rate_limit_moderator: float = 200.0
     rate_limit_admin: float = 200.0
+    # Webhook delivery: per-attempt timeout, idle poll, first retry delay (then doubling).
+    webhook_timeout_s: float = 10.0
+    webhook_poll_s: float = 1.0
+    webhook_backoff_base_s: float = 2.0
     log_level: str = "INFO"
     log_format: str = "json"
 

@@ -45,6 +45,16 @@ instead each term letter becomes a pattern: a single letter matches one copy or
 three or more ("iiiidiot" matches "idiot"), a doubled letter matches two or more
 ("asssss" matches "ass", but "as" does not, and "good" does not match "god").
 
+Matching (:class:`TermMatcher`): a term occurs where its words occur with no
+letter or digit on either side; between the words of a multi-word term any run of
+spaces, punctuation and invisible characters is allowed, including none
+("#whitepower"). The comment is searched in two forms, with and without the leet
+mapping, so the mapping can add matches ("1d10t") but never hide one ("idiot!Go"
+alone would read "idiotigo"). Terms get the same folding; those that fold to the
+same words are one term (the first spelling is reported), and terms without any
+letter or digit ("!!!") are ignored. A run of symbols only ("@$$", "$$$") is not
+leetspeak: it reads as punctuation or money.
+
 Links: see :func:`find_links`.
 """
 
@@ -112,7 +122,6 @@ def _invisible_and_marks() -> tuple[list[int], list[int]]:
 _FORMAT_CHARS, _MARKS = _invisible_and_marks()
 
 
-
 def _char_class(code_points: Iterable[int]) -> str:
     """A regex character class of the code points, as ranges."""
     ranges: list[list[int]] = []
@@ -121,6 +130,8 @@ def _char_class(code_points: Iterable[int]) -> str:
             ranges[-1][1] = cp
         else:
             ranges.append([cp, cp])
+    if not ranges:
+        return "(?!)"  # "[]" is not a valid class; this never matches
     body = "".join(
         re.escape(chr(first)) + ("" if first == last else "-" + re.escape(chr(last)))
         for first, last in ranges
@@ -348,33 +359,96 @@ class _Node:
         self.ends: list[int] = []
 
 
-def _trie_pattern(node: _Node, group_terms: list[int]) -> str:
+# Prefix sharing pays off in the first few tokens; below this depth each remaining
+# branch is spelled out in a flat alternation, so that neither this code nor the
+# re compiler (both recursive) nests deeper than this for long or many-prefixed
+# terms.
+_TRIE_DEPTH = 4
+
+
+def _trie_pattern(node: _Node, group_terms: list[int], depth: int = 0) -> str:
     # Python's re tries alternatives one by one, so a flat alternation of N terms
     # costs N attempts at every word start; sharing prefixes makes it ~one per
     # distinct first letter. Each term ends in an empty group, appended to
     # group_terms in the order the groups appear in the pattern, so
     # match.lastindex names the term.
-    alternatives = [
-        token + _trie_pattern(child, group_terms) for token, child in node.children.items()
-    ]
-    for term in node.ends:
-        group_terms.append(term)
-        alternatives.append(f"{_AFTER}()")
+    if depth == _TRIE_DEPTH:
+        alternatives = [suffix + f"{_AFTER}()" for suffix in _flat_suffixes(node, group_terms)]
+    else:
+        alternatives = [
+            token + _trie_pattern(child, group_terms, depth + 1)
+            for token, child in node.children.items()
+        ]
+        for term in node.ends:
+            group_terms.append(term)
+            alternatives.append(f"{_AFTER}()")
     if len(alternatives) == 1:
         return alternatives[0]
     return "(?:" + "|".join(alternatives) + ")"
 
 
+def _flat_suffixes(node: _Node, group_terms: list[int]) -> list[str]:
+    """Every token path from ``node`` to a term end; the terms go to group_terms."""
+    # Iterative, with parent links instead of copied prefixes, so a term thousands
+    # of tokens long costs neither recursion nor quadratic copying.
+    links: list[tuple[str, int]] = []  # (token, index of parent link or -1)
+    stack: list[tuple[_Node, int]] = [(node, -1)]
+    suffixes: list[str] = []
+    while stack:
+        current, link = stack.pop()
+        for term in current.ends:
+            tokens: list[str] = []
+            at = link
+            while at >= 0:
+                tokens.append(links[at][0])
+                at = links[at][1]
+            suffixes.append("".join(reversed(tokens)))
+            group_terms.append(term)
+        for token, child in current.children.items():
+            links.append((token, link))
+            stack.append((child, len(links) - 1))
+    return suffixes
+
+
+_REPEATS = re.compile(r"(.)\1+")
+
+
+def _collapse(words: tuple[str, ...]) -> str:
+    return _REPEATS.sub(r"\1", "".join(words))
+
+
+def _companions(collapsed: list[tuple[str, int]], count: int) -> list[tuple[int, ...]]:
+    """For each term, the other terms that may match at the same position.
+
+    A match's letters and digits, with runs collapsed, spell its term's words with
+    runs collapsed (separators and elongations vanish). Two terms matching from the
+    same position therefore have collapsed spellings one of which is a prefix of
+    the other. In sorted order, the strings starting with a prefix follow it.
+    """
+    related: list[set[int]] = [set() for _ in range(count)]
+    ordered = sorted(collapsed)
+    for position, (prefix, term) in enumerate(ordered):
+        following = position + 1
+        while following < len(ordered) and ordered[following][0].startswith(prefix):
+            other = ordered[following][1]
+            if other != term:
+                related[term].add(other)
+                related[other].add(term)
+            following += 1
+    return [tuple(sorted(others)) for others in related]
+
+
 class TermMatcher:
     """Finds configured terms in comments, as whole words, resisting common evasions.
 
-    Text and terms go through the same folding (see the module docstring). The text
-    is searched with one precompiled pattern, once with leetspeak mapped and, if
-    that changed anything, once without, so that the mapping can add matches
-    ("1d10t") but never hide one ("idiot!Go" would otherwise read "idiotigo").
+    Text and terms go through the same folding (see the module docstring). All
+    patterns are compiled by the constructor: one combined pattern (a trie of all
+    terms) that scans the comment, and one per term, used only at a position where
+    the combined pattern found a term, to see whether a related term ("white"
+    under "white power") matches there too.
     """
 
-    __slots__ = ("_by_first", "_group_term", "_pattern", "_single", "_terms")
+    __slots__ = ("_companions", "_group_term", "_pattern", "_single", "_terms")
 
     def __init__(self, terms: Iterable[str]) -> None:
         """Compile ``terms``; blank terms, duplicates and terms without words are dropped.
@@ -384,7 +458,7 @@ class TermMatcher:
         """
         self._terms: list[str] = []
         self._single: list[re.Pattern[str]] = []
-        self._by_first: dict[str, list[int]] = {}
+        collapsed: list[tuple[str, int]] = []
         root = _Node()
         seen: set[tuple[str, ...]] = set()
         for term in terms:
@@ -403,15 +477,13 @@ class TermMatcher:
                     node = node.children.setdefault(token, _Node())
                 node.ends.append(index)
             self._single.append(re.compile(f"{_BEFORE}(?:{'|'.join(bodies)}){_AFTER}"))
-            for first in {words[0][0] for words in forms}:
-                self._by_first.setdefault(first, []).append(index)
+            collapsed.extend((_collapse(words), index) for words in forms)
+        self._companions = _companions(collapsed, len(self._terms))
         group_terms: list[int] = []
         # The lookahead makes every match zero-width, so overlapping terms ("white
         # power" and "power") are all seen.
         self._pattern: re.Pattern[str] | None = (
-            re.compile(f"{_BEFORE}(?={_trie_pattern(root, group_terms)})")
-            if self._terms
-            else None
+            re.compile(f"{_BEFORE}(?={_trie_pattern(root, group_terms)})") if self._terms else None
         )
         self._group_term: dict[int, int] = {
             group: term for group, term in enumerate(group_terms, start=1)
@@ -432,12 +504,13 @@ class TermMatcher:
         found: set[int] = set()
         for form in (leet, plain) if leet != plain else (plain,):
             for match in self._pattern.finditer(form):
-                found.add(self._group_term[match.lastindex or 0])
-                start = match.start()
-                # The alternation reports one term per position; others that start
-                # at the same place ("white" under "white power") are checked here.
-                for other in self._by_first.get(form[start], ()):
-                    if other not in found and self._single[other].match(form, start):
+                term = self._group_term[match.lastindex or 0]
+                found.add(term)
+                # The alternation reports one term per position; others that can
+                # start at the same place ("white" under "white power") are checked
+                # here.
+                for other in self._companions[term]:
+                    if other not in found and self._single[other].match(form, match.start()):
                         found.add(other)
             if len(found) == len(self._terms):
                 break
@@ -471,7 +544,6 @@ _WEAK_TLDS = _words(
     fun win one art life world today cool club tech name
     """
 )
-_TLDS = _STRONG_TLDS | _WEAK_TLDS
 _SECOND_LEVELS = frozenset({"co", "com", "org", "net", "gov", "edu", "ac", "ltd", "plc"})
 _SHORT_HOSTS = frozenset(
     {"youtu.be", "t.me", "wa.me", "fb.me", "redd.it", "dlvr.it", "lnkd.in", "amzn.to",
@@ -493,7 +565,7 @@ _LABEL = r"[^\W_][\w-]*+"
 _TAIL = r"(?::\d{1,5}(?![\w]))?(?:[/?#][^\s<>\"]*)?"
 _LINK = re.compile(
     rf"""
-    (?<![\w@/:+-])
+    (?<![\w@/+-])
     (?:
         (?P<url>(?:https?|ftps?|sftp|hxxps?)://[^\s<>"]+)
       | (?P<www>www\d{{0,3}}{_DOT}(?:{_LABEL}{_DOT})*{_LABEL}{_TAIL})
@@ -515,7 +587,7 @@ _LINK = re.compile(
 # _link_start), instead of at every position of the comment.
 _LINK_CANDIDATE = re.compile(
     r"\.(?:(?=[^\W_])|(?<=[ \t]\.)(?=[ \t])|(?=\s*[\])}>]))"
-    r"|@|://"
+    r"|@(?<=[\w+-]@)|://(?<=[^\W_]://)"
     r"|d(?i:ot)(?<=[\s\[({<]...)(?![^\W_])"
     r"|D(?i:ot)(?<=[\s\[({<]...)(?![^\W_])"
 )
@@ -601,9 +673,7 @@ def find_links(text: str) -> list[str]:
     mapped = _translate_non_ascii(cleaned, _LINK_TABLE)
     found: list[str] = []
     position = 0
-    for candidate in _LINK_CANDIDATE.finditer(mapped):
-        if candidate.start() < position:
-            continue  # inside a link already found or a host already tried
+    while (candidate := _LINK_CANDIDATE.search(mapped, position)) is not None:
         position = candidate.end()
         start = _link_start(mapped, candidate.start())
         if start == candidate.start():

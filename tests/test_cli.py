@@ -18,11 +18,19 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def run(tmp_path: Path, *args: str, extra_env: dict[str, str] | None = None,
-        timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def run(
+    tmp_path: Path, *args: str, extra_env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
     env = cli_env(tmp_path) | (extra_env or {})
-    return subprocess.run([sys.executable, "service.py", *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=timeout, check=False)
+    return subprocess.run(
+        [sys.executable, "service.py", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
 
 
 def cli_env(tmp_path: Path) -> dict[str, str]:
@@ -73,8 +81,10 @@ def test_score_uses_the_guidelines_in_the_database(tmp_path: Path) -> None:
         (document,) = db.execute("SELECT document FROM guideline_versions").fetchone()
         changed = json.loads(document)
         changed["rules"][0]["classifiers"]["linear"] = {"hold_at": 0.5, "reject_at": 0.6}
-        db.execute("INSERT INTO guideline_versions VALUES (2, ?, 'test', '2026-01-01', NULL)",
-                   (json.dumps(changed),))
+        db.execute(
+            "INSERT INTO guideline_versions VALUES (2, ?, 'test', '2026-01-01', NULL)",
+            (json.dumps(changed),),
+        )
     data = json.loads(run(tmp_path, "score", "--json", "you are an idiot").stdout)
     assert (data["action"], data["guidelines_version"]) == ("reject", 2)
 
@@ -99,13 +109,24 @@ def free_port() -> int:
 
 
 @pytest.mark.parametrize("argv", [[], ["serve"]])
-def test_serve_answers_healthz_with_default_classifier_offline(tmp_path: Path, argv: list[str]) -> None:
+def test_serve_answers_healthz_with_default_classifier_offline(
+    tmp_path: Path, argv: list[str]
+) -> None:
     """No network: the default preference falls back to linear within seconds."""
     port = free_port()
-    env = cli_env(tmp_path) | {"MODERATION_PORT": str(port), "MODERATION_MODEL_DOWNLOAD_TIMEOUT_S": "3"}
+    env = cli_env(tmp_path) | {
+        "MODERATION_PORT": str(port),
+        "MODERATION_MODEL_DOWNLOAD_TIMEOUT_S": "3",
+    }
     del env["MODERATION_CLASSIFIER"]
-    process = subprocess.Popen([sys.executable, "service.py", *argv], cwd=ROOT, env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "service.py", *argv],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         started = time.monotonic()
         body = None

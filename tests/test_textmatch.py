@@ -7,9 +7,7 @@ case (the defence does not create false positives in ordinary text).
 from __future__ import annotations
 
 import re
-import time
 import unicodedata
-from collections.abc import Callable
 
 import pytest
 
@@ -34,23 +32,12 @@ INVISIBLES = {
 CYRILLIC = "аеорсухіјѕԁкмнтв"
 CYRILLIC_LATIN = "aeopcyxijsdkmhtb"
 CYRILLIC_CAPS = "АЕОРСУХІЈЅԀКМНТВ"
-GREEK = "οαειKνρτυχ".replace("K", "κ")
+GREEK = "οαεικνρτυχ"
 GREEK_LATIN = "oaeikvptux"
 
 
 def matcher(*terms: str) -> TermMatcher:
     return TermMatcher(terms)
-
-
-def best_time(action: Callable[[], object], calls: int = 50, rounds: int = 3) -> float:
-    """Fastest mean seconds per call over a few rounds (robust against a busy CI box)."""
-    best = float("inf")
-    for _ in range(rounds):
-        start = time.perf_counter()
-        for _ in range(calls):
-            action()
-        best = min(best, (time.perf_counter() - start) / calls)
-    return best
 
 
 # ----------------------------------------------------------------------------- normalize
@@ -216,8 +203,10 @@ class TestEvasions:
     def test_lookalike_negative(self) -> None:
         assert self.m.find("ідіотизм") == []  # longer word in Cyrillic
 
-    @pytest.mark.parametrize(("text", "term"), [("1d10t", "idiot"), ("$cum", "scum"),
-                                                ("a55", "ass"), ("@ss", "ass"), ("5cum", "scum")])
+    @pytest.mark.parametrize(
+        ("text", "term"),
+        [("1d10t", "idiot"), ("$cum", "scum"), ("a55", "ass"), ("@ss", "ass"), ("5cum", "scum")],
+    )
     def test_leetspeak(self, text: str, term: str) -> None:
         assert self.m.find(f"you {text}!") == [term]
 
@@ -420,6 +409,12 @@ class TestConfiguration:
         assert m.find("a test, sh t") == []
         assert m.find("ass and shit") == ["a$$", "sh!t"]
 
+    def test_terms_matching_the_same_text(self) -> None:
+        m = matcher("ass", "aass", "scum", "sscum")
+        assert m.find("aaass") == ["ass", "aass"]
+        assert m.find("aass") == ["aass"]
+        assert m.find("sssscum") == ["scum", "sscum"]
+
     def test_terms_with_digits(self) -> None:
         m = matcher("1488", "4chan")
         assert m.find("in 1488 and on 4chan!") == ["1488", "4chan"]
@@ -430,6 +425,13 @@ class TestConfiguration:
         assert m.find("a-b, then c and x or y") == ["a.b", "c++", "(x)", "[y]*"]
         assert m.find("ab") == ["a.b"]
         assert m.find("a.*b") == ["a.b"]
+
+    def test_very_long_and_deeply_nested_terms(self) -> None:
+        # Neither the pattern builder nor the re compiler may hit recursion limits.
+        long_term = "".join("abcdefghijklmnopqrstuvwxyz"[i % 26] for i in range(2000))
+        assert matcher(long_term).find(f"so {long_term}!") == [long_term]
+        nested = ["ab" * i for i in range(1, 60)]
+        assert TermMatcher(nested).find("abab ab") == ["ab", "abab"]
 
     def test_pattern_is_compiled_at_construction(self, monkeypatch: pytest.MonkeyPatch) -> None:
         m = matcher("idiot", "white power")
@@ -585,8 +587,16 @@ class TestFindLinks:
         text = "first a.com then http://b.org/x then www.c.net then a.com again"
         assert find_links(text) == ["a.com", "http://b.org/x", "www.c.net", "a.com"]
 
-    def test_links_after_ellipsis_and_slash(self) -> None:
+    def test_links_after_punctuation(self) -> None:
         assert find_links("see...example.com") == ["example.com"]
+        assert find_links("link:example.com") == ["example.com"]
+        assert find_links("and/or example.com") == ["example.com"]
+
+    def test_spelled_dot_after_a_stop_word_can_still_lead_to_a_link(self) -> None:
+        assert find_links("the dot example dot com") == ["example dot com"]
+
+    def test_handles_are_not_links(self) -> None:
+        assert find_links("thanks @example, see you") == []
 
 
 # --------------------------------------------------------------------------- performance
@@ -615,26 +625,43 @@ def many_terms(count: int) -> list[str]:
     ] + ["idiot", "white power"]
 
 
-class TestPerformance:
+class TestLargeAndAdversarialInputs:
+    """Correctness on big and pathological inputs; their speed is measured in bench/."""
+
     def test_comment_is_1000_characters(self) -> None:
         assert len(COMMENT) == 1000
 
     @pytest.mark.parametrize("count", [10, 300])
-    def test_find_is_fast(self, count: int) -> None:
-        m = TermMatcher(many_terms(count))
-        assert m.find(COMMENT) == ["idiot"]
-        assert best_time(lambda: m.find(COMMENT)) < 0.001
+    def test_find_in_a_long_comment(self, count: int) -> None:
+        assert TermMatcher(many_terms(count)).find(COMMENT) == ["idiot"]
 
-    def test_find_links_is_fast(self) -> None:
+    def test_find_links_in_a_long_comment(self) -> None:
         assert find_links(COMMENT) == ["example.com"]
-        assert best_time(lambda: find_links(COMMENT)) < 0.001
 
-    def test_normalize_is_fast(self) -> None:
-        assert best_time(lambda: normalize(COMMENT)) < 0.001
-
-    def test_non_latin_comment_is_fast(self) -> None:
-        text = ("Это просто тестовый комментарий про политику и экономику, ничего больше. " * 14)
-        text = text[:1000]
+    @pytest.mark.parametrize(
+        "text",
+        [
+            "a." * 500,
+            "1.2." * 250,
+            "x dot " * 167,
+            "@" * 1000,
+            "a@b.com " * 125,
+            "http://a.b/c " * 77,
+            "www." * 250,
+            "a " * 500,
+            "a-" * 500,
+            "idiot " * 167,
+            "!" * 1000,
+            "1" * 1000,
+            "\u200b" * 1000,
+            "e\u0301" * 500,
+            "a" + "-" * 998 + "b",
+        ],
+        ids=lambda text: repr(text[:12]),
+    )
+    def test_adversarial_comments_do_not_break_matching(self, text: str) -> None:
         m = TermMatcher(many_terms(300))
-        assert best_time(lambda: m.find(text)) < 0.001
-        assert best_time(lambda: find_links(text)) < 0.001
+        found = m.find(text[:1000])
+        assert found == (["idiot"] if text.startswith("idiot") else [])
+        assert isinstance(find_links(text[:1000]), list)
+        assert isinstance(normalize(text[:1000]), str)

@@ -262,8 +262,14 @@ def build_tiny_detoxify(
         torch.manual_seed(seed)
         model = BertForSequenceClassification(config)
         if train:
-            _train(model, tokenizer, _with_context(comments, seed), classes, seed=seed,
-                   max_length=max_length)
+            _train(
+                model,
+                tokenizer,
+                _with_context(comments, seed),
+                classes,
+                seed=seed,
+                max_length=max_length,
+            )
     finally:
         torch.set_num_threads(previous_threads)
 

@@ -10,7 +10,7 @@ from aiohttp import web
 from moderation.domain import ArticleMode, Role
 from moderation.errors import ServiceError, ValidationFailed
 from moderation.http.access import requires
-from moderation.http.context import MODERATION
+from moderation.http.context import API_KEY, MODERATION
 from moderation.http.middleware import error_body
 from moderation.http.parsing import parse, validate
 from moderation.http.schemas import (
@@ -74,7 +74,8 @@ def _item_error(error: ServiceError) -> dict[str, Any]:
 @requires(Role.site)
 async def get_comment(request: web.Request) -> web.Response:
     comment = await request.app[MODERATION].get(path_id(request))
-    return web.json_response(comment_json(comment, history=True))
+    notes = request[API_KEY].role >= Role.moderator
+    return web.json_response(comment_json(comment, history=True, notes=notes))
 
 
 @routes.put("/v1/comments/{id}")
@@ -131,4 +132,3 @@ async def check_comment(request: web.Request) -> web.Response:
             "guidelines_version": version,
         }
     )
-

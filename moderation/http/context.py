@@ -7,7 +7,10 @@ from aiohttp import web
 from classifiers.loader import LoadReport
 from moderation.comments import Moderation
 from moderation.domain import ApiKey
+from moderation.guidelines_admin import GuidelinesAdmin
 from moderation.policies import PolicyCache
+from moderation.review import Review
+from moderation.webhooks import WebhookSender
 from moderation.ratelimit import RateLimiter
 from moderation.scoring import Scorer
 from moderation.settings import Settings
@@ -20,6 +23,9 @@ CLASSIFIER_REPORT = web.AppKey("classifier_report", LoadReport)
 POLICIES = web.AppKey("policies", PolicyCache)
 MODERATION = web.AppKey("moderation", Moderation)
 RATE_LIMITER = web.AppKey("rate_limiter", RateLimiter)
+REVIEW = web.AppKey("review", Review)
+GUIDELINES_ADMIN = web.AppKey("guidelines_admin", GuidelinesAdmin)
+WEBHOOK_SENDER = web.AppKey("webhook_sender", WebhookSender)
 
 API_KEY = web.RequestKey("api_key", ApiKey)
 REQUEST_ID = web.RequestKey("request_id", str)

@@ -9,6 +9,7 @@ no string may contain NUL characters.
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
@@ -95,3 +96,76 @@ class CheckIn(_Body):
     article_tags: list[Tag] = Field(default_factory=list, max_length=50)
 
     _text = field_validator("text")(_not_blank)
+
+
+class QueueQuery(_Body):
+    limit: int = Field(default=50, ge=1, le=200)
+    offset: int = Field(default=0, ge=0, le=1_000_000)
+    article_id: Id | None = None
+    category: Annotated[str, StringConstraints(pattern=r"^[a-z_]{1,40}$")] | None = None
+    reason: Annotated[str, StringConstraints(pattern=r"^[a-z_]{1,40}$")] | None = None
+
+
+class ClaimIn(_Body):
+    limit: int = Field(default=10, ge=1, le=100)
+    article_id: Id | None = None
+    category: Annotated[str, StringConstraints(pattern=r"^[a-z_]{1,40}$")] | None = None
+
+
+class ReleaseIn(_Body):
+    ids: list[Id] | None = Field(default=None, max_length=500)
+
+
+class DecisionIn(_Body):
+    action: Literal["approve", "reject"]
+    reason: Annotated[str, StringConstraints(max_length=1000)] | None = None
+    note: Annotated[str, StringConstraints(max_length=5000)] | None = None
+
+
+class AuthorIn(_Body):
+    status: Literal["active", "premoderated", "banned"]
+    reason: Annotated[str, StringConstraints(max_length=1000)] | None = None
+
+
+class WebhookIn(_Body):
+    url: Annotated[str, StringConstraints(max_length=2000, pattern=r"^https?://[^\s/?#]+\S*$")]
+    events: list[Literal["comment.approved", "comment.rejected", "comment.held"]] = Field(
+        min_length=1, max_length=3
+    )
+
+
+class KeyIn(_Body):
+    name: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    role: Literal["site", "moderator", "admin"]
+
+
+class ListQuery(_Body):
+    limit: int = Field(default=50, ge=1, le=500)
+
+
+class BacktestIn(_Body):
+    guidelines: dict[str, Any]
+    since: datetime | None = None
+    until: datetime | None = None
+    article_id: Id | None = None
+    tags: list[Tag] = Field(default_factory=list, max_length=50)
+    samples: int = Field(default=20, ge=0, le=200)
+
+
+class SuggestIn(_Body):
+    classifier: Annotated[str, StringConstraints(max_length=100)] | None = None
+    target_precision: float = Field(default=0.95, gt=0.5, le=1.0)
+    min_evidence: int = Field(default=20, ge=1, le=100_000)
+    since: datetime | None = None
+    until: datetime | None = None
+    article_id: Id | None = None
+    tags: list[Tag] = Field(default_factory=list, max_length=50)
+
+
+class AuditQuery(_Body):
+    limit: int = Field(default=100, ge=1, le=1000)
+    action: Annotated[str, StringConstraints(pattern=r"^[a-z_.]{1,60}$")] | None = None
+
+
+class GuidelinesPutQuery(_Body):
+    note: Annotated[str, StringConstraints(max_length=500)] | None = None

@@ -12,6 +12,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from moderation.backtest import Case
 from moderation.domain import (
     STATUS_OF,
     Action,
@@ -288,8 +289,12 @@ class Store:
         }
         if store_scores:
             values.update(
-                scores=dict(scores) if scores is not None else None, classifier=classifier
+                scores=dict(scores) if scores is not None else None,
+                classifier=classifier,
+                auto_action=action.value,
             )
+        if by == "moderator":
+            values["moderator_action"] = action.value
         await self._session.execute(
             update(CommentRow).where(CommentRow.id == comment_id).values(**values)
         )
@@ -633,6 +638,13 @@ class Store:
             )
         )
 
+    async def release_events(self, event_ids: Sequence[str]) -> None:
+        await self._session.execute(
+            update(WebhookEventRow)
+            .where(WebhookEventRow.id.in_(list(event_ids)), WebhookEventRow.delivered_at.is_(None))
+            .values(locked_until=None)
+        )
+
     async def deliveries(self, webhook_id: str, limit: int) -> list[Delivery]:
         rows = await self._session.scalars(
             select(WebhookEventRow)
@@ -662,6 +674,62 @@ class Store:
             .where(WebhookEventRow.delivered_at.is_(None))
         )
         return int(value or 0)
+
+    # -- guidelines administration -----------------------------------------------------------
+
+    async def lock_guidelines(self) -> None:
+        """Serialise guideline writers (SQLite's write transaction already does)."""
+        if self._dialect == "postgresql":
+            await self._session.execute(select(func.pg_advisory_xact_lock(_GUIDELINES_LOCK)))
+
+    async def backtest_cases(self, filters: CaseFilter) -> list[Case]:
+        """Every automatically decided comment, as the backtest needs it (one scan)."""
+        query = (
+            select(
+                CommentRow.id,
+                CommentRow.text,
+                CommentRow.scores,
+                CommentRow.classifier,
+                CommentRow.article_tags,
+                CommentRow.auto_action,
+                CommentRow.moderator_action,
+                CommentRow.created_at,
+                ArticleRow.mode,
+                ArticleRow.tags,
+                AuthorRow.status,
+            )
+            .outerjoin(ArticleRow, ArticleRow.id == CommentRow.article_id)
+            .outerjoin(AuthorRow, AuthorRow.id == CommentRow.author_id)
+            .where(CommentRow.auto_action.is_not(None))
+        )
+        if filters.since is not None:
+            query = query.where(CommentRow.created_at >= filters.since)
+        if filters.until is not None:
+            query = query.where(CommentRow.created_at < filters.until)
+        if filters.article_id is not None:
+            query = query.where(CommentRow.article_id == filters.article_id)
+        wanted = frozenset(t.casefold() for t in filters.tags)
+        cases: list[Case] = []
+        result = await self._session.execute(query)
+        for row in result:
+            tags = frozenset(t.casefold() for t in (*(row[4] or ()), *(row[9] or ())))
+            if wanted and not wanted & tags:
+                continue
+            cases.append(
+                Case(
+                    comment_id=row[0],
+                    text=row[1],
+                    scores=row[2],
+                    classifier=row[3] or "",
+                    article_tags=tags,
+                    article_mode=ArticleMode(row[8]) if row[8] else ArticleMode.auto,
+                    author_status=AuthorStatus(row[10]) if row[10] else AuthorStatus.active,
+                    decided=Action(row[5]),
+                    moderator=Action(row[6]) if row[6] else None,
+                    created_at=row[7],
+                )
+            )
+        return cases
 
     # -- audit -------------------------------------------------------------------------------------
 
@@ -813,6 +881,19 @@ class AuditEntry:
     target: str | None
     details: Mapping[str, Any]
     at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class CaseFilter:
+    """Which stored comments a backtest or suggestion looks at."""
+
+    since: datetime | None = None
+    until: datetime | None = None
+    article_id: str | None = None
+    tags: tuple[str, ...] = ()
+
+
+_GUIDELINES_LOCK = 0x67756964  # "guid": fixed advisory-lock key for guideline versions
 
 
 def _joined(values: Sequence[str]) -> str:

@@ -122,6 +122,9 @@ class CommentRow(Base):
     claimed_by: Mapped[str | None] = mapped_column(String(32))
     claimed_by_name: Mapped[str | None] = mapped_column(String(200))
     claim_expires_at: Mapped[datetime | None]
+    # Latest scoring decision and latest human one, denormalised for fast backtests.
+    auto_action: Mapped[str | None] = mapped_column(String(16))
+    moderator_action: Mapped[str | None] = mapped_column(String(16))
 
 
 class DecisionRow(Base):

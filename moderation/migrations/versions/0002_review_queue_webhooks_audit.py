@@ -72,6 +72,8 @@ def upgrade() -> None:
 
     with op.batch_alter_table("comments", schema=None) as batch_op:
         batch_op.add_column(sa.Column("priority", sa.Integer(), server_default="0", nullable=False))
+        batch_op.add_column(sa.Column("auto_action", sa.String(length=16), nullable=True))
+        batch_op.add_column(sa.Column("moderator_action", sa.String(length=16), nullable=True))
         batch_op.add_column(
             sa.Column("queue_codes", sa.String(length=400), server_default="", nullable=False)
         )
@@ -98,6 +100,8 @@ def downgrade() -> None:
         batch_op.drop_column("queue_categories")
         batch_op.drop_column("queue_codes")
         batch_op.drop_column("priority")
+        batch_op.drop_column("auto_action")
+        batch_op.drop_column("moderator_action")
 
     with op.batch_alter_table("webhook_events", schema=None) as batch_op:
         batch_op.drop_index("ix_webhook_events_webhook")

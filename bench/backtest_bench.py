@@ -1,0 +1,157 @@
+"""Benchmark: backtest() and suggest() on 100,000 synthetic stored comments.
+
+Run from the repository root: ``.venv/bin/python bench/backtest_bench.py [N]``.
+Prints a markdown table of best-of-3 timings, and the engine's own per-comment
+cost for comparison (measured on a slice, extrapolated to N).
+"""
+
+from __future__ import annotations
+
+import random
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from moderation.backtest import Case, backtest, suggest  # noqa: E402
+from moderation.domain import Action, ArticleMode, AuthorStatus  # noqa: E402
+from moderation.engine import Context, compile_policy, decide  # noqa: E402
+from moderation.guidelines import CATEGORIES  # noqa: E402
+from moderation.guidelines_document import load_toml  # noqa: E402
+
+WORDS = (
+    "the a of to and in that is was for on it with as his they be at one have this from "
+    "or had by but what some we can out other were all there when up use your how said "
+    "an each she which do their time if will way about many then them would write like "
+    "so these her long make thing see him two has look more day could go come did number "
+    "government army soldiers war article report minister election vote policy people "
+    "country city village civilians troops attack peace court trial law crime police "
+    "really think agree disagree nonsense brilliant terrible shameful honest journalism "
+    "damn hell stupid idiot liar corrupt coward"
+).split()
+# Rare on purpose: real comments seldom carry terms or links, and the benchmark
+# should pay for the ones that do.
+SPICE = [
+    "vermin",
+    "scum",
+    "v3rm1n",
+    "example.com",
+    "https://news.example.org/a/1",
+    "www.site.net",
+    "U.S.",
+    "3.5%",
+    "e.g.",
+    "gook",
+]
+WIDE = ["\u201cquoted\u201d", "it\u2019s", "caf\u00e9", "\U0001f600", "na\u00efve"]
+TAG_SETS = [(), ("war",), ("politics",), ("war", "military"), ("sports",), ("culture",)]
+
+
+def synthetic_cases(n: int, seed: int = 1) -> list[Case]:
+    rng = random.Random(seed)
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    cases: list[Case] = []
+    for i in range(n):
+        words = [rng.choice(WORDS) for _ in range(rng.randint(5, 60))]
+        if rng.random() < 0.04:
+            words.insert(rng.randrange(len(words)), rng.choice(SPICE))
+        if rng.random() < 0.10:
+            words.insert(rng.randrange(len(words)), rng.choice(WIDE))
+        text: str | None = " ".join(words).capitalize() + rng.choice([".", "!", "?", ""])
+        if rng.random() < 0.02:
+            text = None
+        classifier = "linear" if rng.random() < 0.2 else "detoxify:unbiased"
+        scores: dict[str, float] | None
+        if rng.random() < 0.03:
+            scores = None
+        elif classifier == "linear":
+            scores = {"toxicity": rng.random()}
+        else:
+            scores = {category: rng.random() ** 4 for category in CATEGORIES}
+        decided = rng.choice([Action.approve] * 8 + [Action.hold, Action.reject])
+        moderator: Action | None = None
+        if rng.random() < 0.2:
+            toxic = scores is not None and max(scores.values()) > 0.6
+            moderator = Action.reject if toxic ^ (rng.random() < 0.05) else Action.approve
+        cases.append(
+            Case(
+                comment_id=f"c-{i}",
+                text=text,
+                scores=scores,
+                classifier=classifier,
+                # A fresh frozenset per row, as rows loaded from a database would be.
+                article_tags=frozenset(rng.choice(TAG_SETS)),
+                article_mode=ArticleMode.premoderate if rng.random() < 0.02 else ArticleMode.auto,
+                author_status=rng.choice(
+                    [AuthorStatus.active] * 48 + [AuthorStatus.premoderated, AuthorStatus.banned]
+                ),
+                decided=decided,
+                moderator=moderator,
+                created_at=start + timedelta(seconds=i),
+            )
+        )
+    return cases
+
+
+def best_of(runs: int, action: Callable[[], object]) -> float:
+    best = float("inf")
+    for _ in range(runs):
+        began = time.perf_counter()
+        action()
+        best = min(best, time.perf_counter() - began)
+    return best
+
+
+def main() -> None:
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
+    document = load_toml(ROOT / "guidelines" / "default.toml")
+    proposed = compile_policy(document.to_domain(2))
+    data = document.to_json()
+    data["rules"][0]["hold_at"] = 0.7  # a tweak, as an admin would try
+    current = compile_policy(type(document).model_validate(data).to_domain(1))
+    cases = synthetic_cases(n)
+
+    timings = {
+        "backtest(proposed)": best_of(3, lambda: backtest(proposed, cases)),
+        "backtest(proposed, current=...)": best_of(
+            3, lambda: backtest(proposed, cases, current=current)
+        ),
+        "suggest(classifier='detoxify:unbiased')": best_of(
+            3, lambda: suggest(cases, classifier="detoxify:unbiased")
+        ),
+        "to_json()": best_of(3, lambda: backtest(proposed, cases).to_json()),
+    }
+    timings["to_json()"] -= timings["backtest(proposed)"]
+    probe = cases[: min(n, 5000)]
+    engine = best_of(
+        1,
+        lambda: [
+            decide(
+                proposed,
+                c.text or "",
+                c.scores,
+                c.classifier,
+                Context(c.article_mode, c.article_tags, c.author_status),
+            )
+            for c in probe
+        ],
+    )
+    timings[f"engine.decide per case x {n:,} (extrapolated)"] = engine / len(probe) * n
+
+    result = backtest(proposed, cases).to_json()
+    print(
+        f"{n:,} cases; changed {result['changed']:,}; moderated {result['moderators']['evidence']:,}"
+    )
+    print()
+    print("| step | seconds | µs / case |")
+    print("| --- | ---: | ---: |")
+    for name, seconds in timings.items():
+        print(f"| {name} | {seconds:.3f} | {seconds / n * 1e6:.2f} |")
+
+
+if __name__ == "__main__":
+    main()
