@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 # CPU PyTorch goes in first, pinned: an unpinned torch pulls gigabytes of CUDA.
 TORCH := torch==2.13.0
 
-.PHONY: install serve test lint typecheck check clean
+.PHONY: install chromium serve test lint typecheck check clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -17,12 +17,21 @@ $(STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
+# Browser tests drive Debian's Chromium (Playwright cannot download its own here).
+# Best effort: installed when missing and the machine allows; the tests skip otherwise.
+chromium:
+	@if [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null 2>&1 \
+		|| (apt-get update -q >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null 2>&1) \
+		|| echo "chromium could not be installed: browser tests will be skipped"; \
+	fi
+
 install: $(STAMP)
 
 serve: install
 	$(PY) service.py serve
 
-test: install
+test: install chromium
 	$(PY) -m pytest
 
 lint: install

@@ -18,7 +18,7 @@ from classifiers.base import Classifier
 from classifiers.loader import ClassifierOptions, LoadReport, load_preferred
 from moderation.comments import Moderation
 from moderation.guidelines_admin import GuidelinesAdmin
-from moderation.http import admin, comments, moderators, operations
+from moderation.http import admin, comments, moderators, operations, ui
 from moderation.http.context import (
     CLASSIFIER_REPORT,
     DATABASE,
@@ -63,6 +63,7 @@ def create_app(settings: Settings, *, classifier: Classifier | None = None) -> w
     app.add_routes(comments.routes)
     app.add_routes(moderators.routes)
     app.add_routes(admin.routes)
+    ui.add_routes(app)
     return app
 
 

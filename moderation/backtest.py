@@ -28,6 +28,7 @@ comment, almost all of it the term and link scans. So:
 from __future__ import annotations
 
 import re
+import unicodedata
 from bisect import bisect_right
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -64,10 +65,10 @@ _NO_MODERATOR = -1
 _NAN = float("nan")
 _EMPTY_SCORES: Mapping[str, float] = {}
 
-# Enum members hash through a Python-level __hash__, which costs more than the
-# rest of the per-case work; keying by identity keeps the hot loops in C.
-_SEVERITY_BY_ID: dict[int, int] = {id(action): index for index, action in enumerate(_ACTIONS)}
-_SEVERITY_BY_ID[id(None)] = _NO_MODERATOR
+# Action is a StrEnum, so it hashes and compares as its string, in C: a plain dict
+# lookup through map() is the cheapest way to turn 100,000 of them into numbers.
+_SEVERITY_OF: dict[str | None, int] = {None: _NO_MODERATOR}
+_SEVERITY_OF.update({action.value: index for index, action in enumerate(_ACTIONS)})
 
 # Changed cases are sampled round-robin over these transitions, most consequential
 # first, so a handful of samples shows every kind of change there is.
@@ -312,16 +313,17 @@ def _agreement(moderator: _Int8s, decided: _Int8s, moderated: _Bools) -> Moderat
     return ModeratorAgreement(table=(approve, reject))
 
 
-def _severity_column(actions: Sequence[Action | None]) -> list[int]:
-    known = _SEVERITY_BY_ID.get
-    column = [known(id(action), -2) for action in actions]
-    if -2 in column:
-        # Not one of the Action members (a plain string, say): the slow, exact way.
-        column = [
-            _NO_MODERATOR if action is None else _ACTIONS.index(Action(action))
-            for action in actions
-        ]
-    return column
+def _severity_column(actions: Iterable[Action | None], *, moderator: bool) -> _Int8s:
+    column = list(map(_SEVERITY_OF.get, actions))
+    if None in column:
+        raise ValueError("a decision is not approve, hold or reject")
+    array = np.array(column, dtype=np.int8)
+    if moderator:
+        # A moderator "hold" is not a verdict; only approve/reject are evidence.
+        array[array == _HOLD] = _NO_MODERATOR
+    elif (array < 0).any():
+        raise ValueError("a case has no stored decision")
+    return array
 
 
 class _Frame:
@@ -330,14 +332,8 @@ class _Frame:
     def __init__(self, items: Sequence[Case], policies: Sequence[Policy]) -> None:
         n = len(items)
         self.texts: list[str | None] = list(map(attrgetter("text"), items))
-        self.stored: _Int8s = np.array(
-            _severity_column(list(map(attrgetter("decided"), items))), dtype=np.int8
-        )
-        moderator = _severity_column(list(map(attrgetter("moderator"), items)))
-        # A moderator "hold" is not a verdict; only approve/reject are evidence.
-        self.moderator: _Int8s = np.array(
-            [m if m != _HOLD else _NO_MODERATOR for m in moderator], dtype=np.int8
-        ).reshape(n)
+        self.stored = _severity_column(map(attrgetter("decided"), items), moderator=False)
+        self.moderator = _severity_column(map(attrgetter("moderator"), items), moderator=True)
 
         banned, premoderated = AuthorStatus.banned, AuthorStatus.premoderated
         author = [
@@ -373,11 +369,13 @@ class _Frame:
                 strict=True,
             )
         )
-        numbering: dict[tuple[frozenset[str], str], int] = {}
-        self.group: npt.NDArray[np.intp] = np.array(
-            [numbering.setdefault(key, len(numbering)) for key in keys], dtype=np.intp
-        ).reshape(n)
-        self.keys: list[tuple[frozenset[str], str]] = list(numbering)
+        # Each case names the first case with its pair (one C-level pass), and
+        # np.unique turns those into consecutive group numbers.
+        first: dict[tuple[frozenset[str], str], int] = {}
+        firsts = np.array(list(map(first.setdefault, keys, range(n))), dtype=np.intp)
+        leaders, group = np.unique(firsts, return_inverse=True)
+        self.group: npt.NDArray[np.intp] = group.reshape(n)
+        self.keys: list[tuple[frozenset[str], str]] = [keys[i] for i in leaders.tolist()]
 
     def decide(self, policy: Policy, text_severity: _Int8s) -> _Int8s:
         """Per-case severity index of the action ``decide`` gives under ``policy``."""
@@ -464,20 +462,26 @@ def _samples(
 
 # ------------------------------------------------------------------ term and link checks
 
-# The prefilter works on a *canonical* byte form of every text: ASCII lower case,
-# every leetspeak character mapped to its letter (the textmatch table), every other
-# character deleted (NUL, the text separator, excepted), then runs of one letter
-# squeezed to one. Why this is sound: a term can only match where each of its
-# words matches a stretch of the matcher's folded text; the folding of an ASCII
-# text only lowers case, deletes separators of spaced-out letters (characters
-# that are neither word nor leet characters, which the canonical form deletes
-# too) and maps some leet characters (which the canonical form maps always).
-# So the canonical form of the text contains the canonical form of that stretch,
-# and the stretch matched the word's pattern, where each letter stands for one
-# or more copies: squeezed, it is the squeezed word. Hence: no match unless the
-# text's canonical form contains every word's canonical form (the "needle").
-# Non-ASCII texts go through textmatch.normalize first, which is the matcher's
-# folding plus leet mapping and squeezing that the canonical form repeats anyway.
+# Term prefilter. It works on a *canonical* byte form of every text: ASCII lower
+# case, every leetspeak character mapped to its letter (the textmatch table), every
+# other character deleted (NUL, the text separator, excepted), then runs of one
+# letter squeezed to one. Why this is sound: a term matches only where each of its
+# words matches a stretch of the matcher's folded text. Folding an ASCII text only
+# lowers case, deletes the separators of spaced-out letters (neither word nor
+# leet characters, which the canonical form deletes too) and maps some leet
+# characters (which the canonical form maps always); so the canonical text
+# contains the canonical stretch. The stretch matched the word's pattern, in which
+# each letter stands for one or more copies: squeezed, it is the squeezed word.
+# Hence no match unless the canonical text contains each word's canonical form,
+# and so any piece of it (the "needle").
+#
+# A non-ASCII character is replaced by textmatch.normalize of that character
+# alone. The matcher folds whole texts (NFKD, delete marks and invisible
+# characters, map look-alikes, casefold, NFC), but all of that is per character
+# except the final NFC, and NFC never merges an ASCII character with a neighbour
+# that survives the deletions (checked against the Unicode data: no composition
+# has an ASCII base and a partner other than a mark). Non-ASCII output, which
+# stays, is deleted by the canonical form on both sides.
 _LEET_FROM = b"0134578@$!|+"
 _LEET_TO = b"oieastbasilt"
 _UPPER = bytes(range(ord("A"), ord("Z") + 1))
@@ -488,21 +492,48 @@ _CANON_DELETE = bytes(b for b in range(256) if b not in _CANON_KEEP)
 _LEET_SYMBOLS_TO_SPACE = str.maketrans(dict.fromkeys("@$!|+", " "))
 _TERM_PIECE = re.compile(r"[a-z0-9]+")
 _RUN = re.compile(rb"(.)\1+")
+_NON_ASCII_RUN = re.compile(r"[^\x00-\x7f]+")
 _SEPARATOR = "\x00"
-_SEPARATOR_STANDIN = "\x01"  # a text's own NULs: equally neither word, space nor leet
+_SEPARATOR_STANDIN = "\x01"  # for a text's own NULs: equally neither word, space nor leet
 # bytes.find costs one pass over all texts per needle; past this many needles,
 # matching every text is the cheaper (and simpler) exact path.
 _MAX_NEEDLES = 64
 
-# Link prefilter, for ASCII texts (textmatch.find_links sees them unchanged). Every
-# link the matcher finds contains "://", "www" (any case), or a dot form followed
-# by a top-level domain of two or more letters of one case. The dot forms are ".",
-# " . ", a bracketed "." or "dot", and " dot ": so the text contains "dot" (any
-# case), or a "." that is followed by two letters of one case or preceded by
-# white space or an opening bracket.
+# Link prefilter. Every link textmatch.find_links finds contains "://", "www" (any
+# case), or a dot form followed by a top-level domain of two or more letters of
+# one case. The dot forms are ".", " . ", a bracketed "." or "dot", and " dot ":
+# so the text contains "dot" (any case), or a "." that is followed by two letters
+# of one case or preceded by white space or an opening bracket. find_links reads
+# an ASCII text as it is; for a non-ASCII one it applies NFKC, deletes invisible
+# characters and maps look-alike letters and ideographic full stops, so the rules
+# hold only where every non-ASCII character is inert under that cleaning (see
+# _link_inert); the other texts go straight to find_links.
 _LINK_MARKERS = (b"://", b"www", b"dot")
 _BEFORE_SPACED_DOT = np.zeros(256, dtype=np.bool_)
 _BEFORE_SPACED_DOT[list(b" \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f[({<")] = True
+# Quotes, dashes, brackets, symbols (emoji), marks: never a look-alike letter, a
+# dot or white space. Letters may be look-alikes, and "Po" holds the ideographic
+# full stop, so both are left to find_links.
+_LINK_INERT_CATEGORIES = frozenset(
+    {"Mn", "Mc", "Me", "Pi", "Pf", "Pd", "Ps", "Pe", "Sm", "Sc", "Sk", "So"}
+)
+
+
+def _link_inert(char: str) -> bool:
+    """Whether find_links's cleaning keeps ``char`` as one non-ASCII non-space character."""
+    return (
+        unicodedata.category(char) in _LINK_INERT_CATEGORIES
+        and not char.isspace()
+        and unicodedata.normalize("NFKC", char) == char
+    )
+
+
+class _CharFold(dict[int, str]):
+    """str.translate table: each non-ASCII character's folding, computed on first use."""
+
+    def __missing__(self, code: int) -> str:
+        folded = self[code] = normalize(chr(code))
+        return folded
 
 
 def _needle(term: str) -> bytes | None:
@@ -553,24 +584,31 @@ def _parts_containing(data: bytes, needle: bytes, separators: list[int]) -> list
     return found
 
 
+def _occurrences(data: bytes, marker: bytes) -> list[int]:
+    found: list[int] = []
+    position = data.find(marker)
+    while position >= 0:
+        found.append(position)
+        position = data.find(marker, position + 1)
+    return found
+
+
 class _TextFindings:
     """Which texts contain banned terms, suspect terms and links, per term list.
 
     Shared by the policies of one backtest: equal term lists are matched once.
+    The buffers below are built on first need: all texts joined by NULs (their
+    own NULs replaced), as bytes with "?" for each non-ASCII character.
     """
 
     def __init__(self, texts: Sequence[str | None]) -> None:
         self._texts = texts
         self._links: _Bools | None = None
         self._terms: dict[tuple[str, ...], _Bools] = {}
-        self._built = False
-        self._raw = b""
-        self._raw_separators: npt.NDArray[np.intp] = np.zeros(0, dtype=np.intp)
-        self._ascii_parts = 0
-        self._owners: list[int] = []
+        self._parts: list[str] | None = None
         self._wide: list[int] = []
-        self._canon = b""
-        self._canon_separators: list[int] = []
+        self._raw = b""
+        self._canon: tuple[bytes, list[int]] | None = None
 
     def severities(self, policy: Policy) -> _Int8s:
         """Per case: 2 for a banned term, else 1 for a suspect term or a held link."""
@@ -586,29 +624,32 @@ class _TextFindings:
             severity[self._term_mask(guidelines.banned_terms, policy.banned)] = _REJECT
         return severity
 
-    def _build(self) -> None:
-        if self._built:
-            return
-        self._built = True
-        texts = self._texts
-        n = len(texts)
-        # One buffer: the ASCII texts in case order (others empty), then the
-        # normalised forms of the non-ASCII ones, for the term prefilter.
-        self._wide = [i for i, text in enumerate(texts) if text is not None and not text.isascii()]
-        parts = [text if text is not None and text.isascii() else "" for text in texts]
-        parts.extend(normalize(texts[i] or "") for i in self._wide)
-        self._owners = list(range(n)) + self._wide
-        joined = _SEPARATOR.join(parts)
-        if joined.count(_SEPARATOR) != len(parts) - 1:
-            parts = [p.replace(_SEPARATOR, _SEPARATOR_STANDIN) for p in parts]
+    def _joined(self) -> list[str]:
+        if self._parts is None:
+            parts = ["" if text is None else text for text in self._texts]
             joined = _SEPARATOR.join(parts)
-        self._raw = joined.encode("ascii", "replace")
-        raw = np.frombuffer(self._raw, dtype=np.uint8)
-        self._raw_separators = np.flatnonzero(raw == 0)
-        self._ascii_parts = n
-        self._canon, self._canon_separators = _squeeze(
-            self._raw.translate(_CANON_TABLE, _CANON_DELETE)
-        )
+            if joined.count(_SEPARATOR) != len(parts) - 1:
+                parts = [part.replace(_SEPARATOR, _SEPARATOR_STANDIN) for part in parts]
+                joined = _SEPARATOR.join(parts)
+            self._parts = parts
+            self._wide = [i for i, part in enumerate(parts) if not part.isascii()]
+            self._raw = joined.encode("ascii", "replace")
+        return self._parts
+
+    def _canonical(self) -> tuple[bytes, list[int]]:
+        if self._canon is None:
+            parts = self._joined()
+            source = self._raw
+            if self._wide:
+                fold = _CharFold()
+                wide = _SEPARATOR.join(parts[i] for i in self._wide)
+                folded = _NON_ASCII_RUN.sub(lambda run: run.group().translate(fold), wide)
+                parts = parts.copy()
+                for index, text in zip(self._wide, folded.split(_SEPARATOR), strict=True):
+                    parts[index] = text
+                source = _SEPARATOR.join(parts).encode("ascii", "replace")
+            self._canon = _squeeze(source.translate(_CANON_TABLE, _CANON_DELETE))
+        return self._canon
 
     def _term_mask(self, terms: tuple[str, ...], matcher: TermMatcher) -> _Bools:
         known = self._terms.get(terms)
@@ -620,14 +661,10 @@ class _TextFindings:
         if needles is None:
             candidates = range(len(texts))
         else:
-            self._build()
-            owners = self._owners
+            canon, separators = self._canonical()
             hits: set[int] = set()
             for needle in needles:
-                hits.update(
-                    owners[part]
-                    for part in _parts_containing(self._canon, needle, self._canon_separators)
-                )
+                hits.update(_parts_containing(canon, needle, separators))
             candidates = sorted(hits)
         mask = np.zeros(len(texts), dtype=np.bool_)
         for index in candidates:
@@ -640,37 +677,29 @@ class _TextFindings:
     def _link_mask(self) -> _Bools:
         if self._links is not None:
             return self._links
-        self._build()
-        texts = self._texts
-        end = (
-            int(self._raw_separators[self._ascii_parts - 1])
-            if self._ascii_parts <= self._raw_separators.size
-            else len(self._raw)
-        )
-        positions: list[npt.NDArray[np.intp]] = []
-        lowered = self._raw[:end].lower()
-        for marker in _LINK_MARKERS:
-            found: list[int] = []
-            at = lowered.find(marker)
-            while at >= 0:
-                found.append(at)
-                at = lowered.find(marker, at + 1)
-            positions.append(np.array(found, dtype=np.intp))
-        # Pad so that every dot has a byte before it and two after it.
-        padded = np.frombuffer(b"\x00" + self._raw[:end] + b"\x00\x00", dtype=np.uint8)
+        parts = self._joined()
+        raw = self._raw
+        lowered = raw.lower()
+        positions = [np.array(_occurrences(lowered, m), dtype=np.intp) for m in _LINK_MARKERS]
+        # Padded so that every dot has a byte before it and two after it.
+        padded = np.frombuffer(b"\x00" + raw + b"\x00\x00", dtype=np.uint8)
         dots = np.flatnonzero(padded == ord("."))
-        first, second = padded[dots + 1], padded[dots + 2]
-        lower = (
-            (first >= ord("a")) & (first <= ord("z")) & (second >= ord("a")) & (second <= ord("z"))
-        )
-        upper = (
-            (first >= ord("A")) & (first <= ord("Z")) & (second >= ord("A")) & (second <= ord("Z"))
-        )
-        linky = lower | upper | _BEFORE_SPACED_DOT[padded[dots - 1]]
-        positions.append(dots[linky] - 1)
-        parts = np.searchsorted(self._raw_separators, np.concatenate(positions), side="right")
-        candidates = set(parts.tolist())
-        candidates.update(self._wide)  # non-ASCII texts: the matcher's own cleaning
+        one, two = padded[dots + 1], padded[dots + 2]
+        lower = (one >= 97) & (one <= 122) & (two >= 97) & (two <= 122)
+        upper = (one >= 65) & (one <= 90) & (two >= 65) & (two <= 90)
+        positions.append(dots[lower | upper | _BEFORE_SPACED_DOT[padded[dots - 1]]] - 1)
+        separators = np.flatnonzero(np.frombuffer(raw, dtype=np.uint8) == 0)
+        found = np.searchsorted(separators, np.concatenate(positions), side="right")
+        candidates = set(found.tolist())
+        if self._wide:
+            wide = _SEPARATOR.join(parts[i] for i in self._wide)
+            risky = sorted(
+                char for char in set("".join(_NON_ASCII_RUN.findall(wide))) if not _link_inert(char)
+            )
+            if risky:
+                pattern = re.compile("[" + "".join(map(re.escape, risky)) + "]")
+                candidates.update(i for i in self._wide if pattern.search(parts[i]))
+        texts = self._texts
         mask = np.zeros(len(texts), dtype=np.bool_)
         for index in sorted(candidates):
             text = texts[index]

@@ -21,6 +21,7 @@ from moderation.domain import (
     AuthorStatus,
     Comment,
     Reason,
+    Status,
     utcnow,
 )
 from moderation.errors import Conflict, NotFound
@@ -121,6 +122,14 @@ class Review:
             decided = await store.comment(comment_id, history=True)
         assert decided is not None
         return decided
+
+    async def recent(
+        self, *, limit: int, status: Status | None, article_id: str | None, author_id: str | None
+    ) -> list[Comment]:
+        async with self.db.transaction(write=False) as store:
+            return await store.recent_comments(
+                limit=limit, status=status, article_id=article_id, author_id=author_id
+            )
 
     async def author(self, author_id: str) -> tuple[Author, list[Comment]]:
         async with self.db.transaction(write=False) as store:

@@ -9,12 +9,12 @@ from moderation.comments import Moderation
 from moderation.domain import ApiKey
 from moderation.guidelines_admin import GuidelinesAdmin
 from moderation.policies import PolicyCache
-from moderation.review import Review
-from moderation.webhooks import WebhookSender
 from moderation.ratelimit import RateLimiter
+from moderation.review import Review
 from moderation.scoring import Scorer
 from moderation.settings import Settings
 from moderation.storage.database import Database
+from moderation.webhooks import WebhookSender
 
 SETTINGS = web.AppKey("settings", Settings)
 DATABASE = web.AppKey("database", Database)

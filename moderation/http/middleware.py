@@ -11,6 +11,7 @@ from aiohttp.typedefs import Handler
 
 from moderation.errors import ServiceError
 from moderation.http.context import REQUEST_ID
+from moderation.http.ui import CONTENT_SECURITY_POLICY
 
 log = logging.getLogger("moderation.http")
 
@@ -86,6 +87,8 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
     response.headers["X-Request-Id"] = request_id
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
+    if request.path.startswith("/ui"):
+        response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
     log.debug(
         "request",
         extra={

@@ -4,12 +4,19 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from moderation.domain import Action, AuthorStatus, Role
+from moderation.domain import Action, AuthorStatus, Role, Status
 from moderation.http.access import requires
 from moderation.http.comments import path_id
 from moderation.http.context import API_KEY, REVIEW
 from moderation.http.parsing import parse, validate
-from moderation.http.schemas import AuthorIn, ClaimIn, DecisionIn, QueueQuery, ReleaseIn
+from moderation.http.schemas import (
+    AuthorIn,
+    ClaimIn,
+    DecisionIn,
+    QueueQuery,
+    RecentQuery,
+    ReleaseIn,
+)
 from moderation.representation import author_with_history_json, comment_json, queue_item_json
 from moderation.review import QueueFilter
 
@@ -55,6 +62,20 @@ async def decide(request: web.Request) -> web.Response:
         request[API_KEY], comment_id, Action(body.action), body.reason, body.note
     )
     return web.json_response(comment_json(comment, history=True, notes=True))
+
+
+@routes.get("/v1/comments")
+@requires(Role.moderator)
+async def recent(request: web.Request) -> web.Response:
+    """Recently decided comments, newest first, with optional filters."""
+    query = validate(RecentQuery, dict(request.query))
+    comments = await request.app[REVIEW].recent(
+        limit=query.limit,
+        status=Status(query.status) if query.status else None,
+        article_id=query.article_id,
+        author_id=query.author_id,
+    )
+    return web.json_response({"items": [comment_json(c, notes=True) for c in comments]})
 
 
 @routes.get("/v1/authors/{id}")

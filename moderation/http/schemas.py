@@ -169,3 +169,10 @@ class AuditQuery(_Body):
 
 class GuidelinesPutQuery(_Body):
     note: Annotated[str, StringConstraints(max_length=500)] | None = None
+
+
+class RecentQuery(_Body):
+    limit: int = Field(default=50, ge=1, le=500)
+    status: Literal["approved", "pending", "rejected"] | None = None
+    article_id: Id | None = None
+    author_id: Id | None = None

@@ -476,6 +476,41 @@ class Store:
         ).one()
         return int(row[0] or 0), row[1]
 
+    async def recent_comments(
+        self,
+        *,
+        limit: int,
+        status: Status | None = None,
+        article_id: str | None = None,
+        author_id: str | None = None,
+    ) -> list[Comment]:
+        """Most recently decided comments first (the moderators' "decided" view)."""
+        query = (
+            select(CommentRow).order_by(CommentRow.updated_at.desc(), CommentRow.id).limit(limit)
+        )
+        if status is not None:
+            query = query.where(CommentRow.status == status.value)
+        if article_id is not None:
+            query = query.where(CommentRow.article_id == article_id)
+        if author_id is not None:
+            query = query.where(CommentRow.author_id == author_id)
+        rows = list(await self._session.scalars(query))
+        ids = [row.decision_id for row in rows if row.decision_id is not None]
+        decided = (
+            {
+                d.id: _decision(d)
+                for d in await self._session.scalars(
+                    select(DecisionRow).where(DecisionRow.id.in_(ids))
+                )
+            }
+            if ids
+            else {}
+        )
+        return [
+            _comment(row, decided.get(row.decision_id) if row.decision_id else None, ())
+            for row in rows
+        ]
+
     # -- authors ---------------------------------------------------------------------------------
 
     async def rejections_since(self, author_id: str, since: datetime) -> int:

@@ -1,0 +1,244 @@
+"""Several real service processes on one database: claims, guidelines, keys, webhooks.
+
+PostgreSQL is the deployment for several processes (docs/deploy.md); the
+claim test also runs on one shared SQLite file, which is safe on one machine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from tests.conftest import ROOT
+from tests.test_cli import cli_env, free_port
+
+
+@dataclass
+class Cluster:
+    urls: list[str]
+    keys: dict[str, str]
+    env: dict[str, str]
+
+    def headers(self, role: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.keys[role]}"}
+
+
+def _cli(env: dict[str, str], *args: str) -> str:
+    result = subprocess.run(
+        [sys.executable, "service.py", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    return result.stdout.strip().splitlines()[-1]
+
+
+def start_cluster(env: dict[str, str], count: int) -> Iterator[Cluster]:
+    keys = {
+        role: _cli(env, "keys", "create", "--role", role, "--name", f"{role}-key")
+        for role in ("site", "moderator", "admin")
+    }
+    processes = []
+    urls = []
+    try:
+        for _ in range(count):
+            port = free_port()
+            process_env = env | {"MODERATION_PORT": str(port)}
+            processes.append(
+                subprocess.Popen(
+                    [sys.executable, "service.py", "serve"],
+                    cwd=ROOT,
+                    env=process_env,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
+            urls.append(f"http://127.0.0.1:{port}")
+        deadline = time.monotonic() + 90
+        for url in urls:
+            while True:
+                try:
+                    import urllib.request
+
+                    with urllib.request.urlopen(url + "/healthz", timeout=1) as response:
+                        if json.loads(response.read())["status"] == "ok":
+                            break
+                except OSError:
+                    pass
+                assert time.monotonic() < deadline, "a service process did not start"
+                time.sleep(0.2)
+        yield Cluster(urls=urls, keys=keys, env=env)
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+@pytest.fixture(params=["postgresql", "sqlite"])
+def cluster(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Cluster]:
+    env = cli_env(tmp_path) | {
+        "MODERATION_WEBHOOK_POLL_S": "0.1",
+        "MODERATION_WEBHOOK_BACKOFF_BASE_S": "0.1",
+    }
+    if request.param == "postgresql":
+        env["MODERATION_DATABASE_URL"] = request.getfixturevalue("postgres_url")
+    yield from start_cluster(env, 3)
+
+
+@pytest.fixture
+def pg_cluster(tmp_path: Path, postgres_url: str) -> Iterator[Cluster]:
+    env = cli_env(tmp_path) | {
+        "MODERATION_DATABASE_URL": postgres_url,
+        "MODERATION_WEBHOOK_POLL_S": "0.1",
+        "MODERATION_WEBHOOK_BACKOFF_BASE_S": "0.1",
+    }
+    yield from start_cluster(env, 3)
+
+
+async def request(
+    session: aiohttp.ClientSession, method: str, url: str, headers: dict[str, str], **kwargs: Any
+) -> tuple[int, Any]:
+    async with session.request(method, url, headers=headers, **kwargs) as response:
+        return response.status, await response.json()
+
+
+async def test_concurrent_claims_across_processes(cluster: Cluster) -> None:
+    async with aiohttp.ClientSession() as session:
+        site = cluster.headers("site")
+        for i in range(30):
+            status, body = await request(
+                session,
+                "POST",
+                cluster.urls[i % 3] + "/v1/comments",
+                site,
+                json={
+                    "id": f"c-{i:02d}",
+                    "article_id": "a",
+                    "author_id": "u",
+                    "text": "you are an idiot",
+                },
+            )
+            assert (status, body["status"]) == (201, "pending")
+        moderators = []
+        for i in range(12):
+            status, created = await request(
+                session,
+                "POST",
+                cluster.urls[0] + "/v1/keys",
+                cluster.headers("admin"),
+                json={"name": f"mod-{i}", "role": "moderator"},
+            )
+            assert status == 201
+            moderators.append({"Authorization": f"Bearer {created['key']}"})
+        results = await asyncio.gather(
+            *[
+                request(
+                    session,
+                    "POST",
+                    cluster.urls[i % 3] + "/v1/queue/claim",
+                    headers,
+                    json={"limit": 3},
+                )
+                for i, headers in enumerate(moderators)
+            ]
+        )
+    assert all(status == 200 for status, _ in results)
+    claimed = [item["id"] for _, body in results for item in body["items"]]
+    assert len(claimed) == len(set(claimed)) == 30
+
+
+async def test_guidelines_and_key_revocation_take_effect_everywhere(pg_cluster: Cluster) -> None:
+    admin, site = pg_cluster.headers("admin"), pg_cluster.headers("site")
+    first, second, third = pg_cluster.urls
+    async with aiohttp.ClientSession() as session:
+        text = {"article_id": "a", "author_id": "u", "text": "you are an idiot"}
+        status, body = await request(
+            session, "POST", second + "/v1/comments", site, json={"id": "c-before", **text}
+        )
+        assert body["status"] == "pending"
+        _, current = await request(session, "GET", first + "/v1/guidelines", admin)
+        current["rules"][0]["classifiers"]["linear"] = {"hold_at": 0.5, "reject_at": 0.9}
+        status, changed = await request(
+            session, "PUT", first + "/v1/guidelines", admin, json=current
+        )
+        assert status == 200
+        for url, cid in ((second, "c-after-2"), (third, "c-after-3")):
+            status, body = await request(
+                session, "POST", url + "/v1/comments", site, json={"id": cid, **text}
+            )
+            assert body["status"] == "rejected"
+            assert body["decision"]["guidelines_version"] == changed["version"]
+        status, created = await request(
+            session, "POST", first + "/v1/keys", admin, json={"name": "temp", "role": "site"}
+        )
+        temp = {"Authorization": f"Bearer {created['key']}"}
+        status, _ = await request(session, "GET", third + "/v1/comments/c-before", temp)
+        assert status == 200
+        status, _ = await request(session, "DELETE", first + f"/v1/keys/{created['id']}", admin)
+        assert status == 200
+        for url in (second, third):
+            status, body = await request(session, "GET", url + "/v1/comments/c-before", temp)
+            assert status == 401
+
+
+async def test_each_webhook_event_is_delivered_once(
+    pg_cluster: Cluster, aiohttp_server: Any
+) -> None:
+    received: list[str] = []
+
+    async def hook(request: web.Request) -> web.Response:
+        received.append(json.loads(await request.read())["id"])
+        return web.Response(text="ok")
+
+    app = web.Application()
+    app.router.add_post("/hook", hook)
+    server = await aiohttp_server(app)
+    async with aiohttp.ClientSession() as session:
+        status, _ = await request(
+            session,
+            "POST",
+            pg_cluster.urls[0] + "/v1/webhooks",
+            pg_cluster.headers("admin"),
+            json={
+                "url": str(server.make_url("/hook")),
+                "events": ["comment.approved", "comment.held", "comment.rejected"],
+            },
+        )
+        assert status == 201
+        for i in range(30):
+            await request(
+                session,
+                "POST",
+                pg_cluster.urls[i % 3] + "/v1/comments",
+                pg_cluster.headers("site"),
+                json={
+                    "id": f"c-{i}",
+                    "article_id": "a",
+                    "author_id": "u",
+                    "text": "A calm remark.",
+                },
+            )
+    deadline = time.monotonic() + 20
+    while len(set(received)) < 30 and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+    await asyncio.sleep(0.5)
+    assert len(set(received)) == 30
+    assert len(received) == 30  # no duplicates in normal operation
