@@ -17,12 +17,14 @@ from aiohttp import web
 from classifiers.base import Classifier
 from classifiers.loader import ClassifierOptions, LoadReport, load_preferred
 from moderation.comments import Moderation
+from moderation.decisions import Observers
 from moderation.guidelines_admin import GuidelinesAdmin
-from moderation.http import admin, comments, moderators, operations, ui
+from moderation.http import admin, comments, moderators, operations, perspective, ui
 from moderation.http.context import (
     CLASSIFIER_REPORT,
     DATABASE,
     GUIDELINES_ADMIN,
+    METRICS,
     MODERATION,
     POLICIES,
     RATE_LIMITER,
@@ -32,6 +34,7 @@ from moderation.http.context import (
     WEBHOOK_SENDER,
 )
 from moderation.http.middleware import errors_middleware
+from moderation.metrics import Metrics
 from moderation.policies import PolicyCache, ensure_guidelines
 from moderation.ratelimit import RateLimiter
 from moderation.review import Review
@@ -48,6 +51,7 @@ def create_app(settings: Settings, *, classifier: Classifier | None = None) -> w
     app = web.Application(middlewares=[errors_middleware], client_max_size=settings.max_body_bytes)
     app[SETTINGS] = settings
     app[POLICIES] = PolicyCache()
+    app[METRICS] = Metrics()
     app[RATE_LIMITER] = RateLimiter(
         {
             "site": settings.rate_limit_site,
@@ -63,6 +67,7 @@ def create_app(settings: Settings, *, classifier: Classifier | None = None) -> w
     app.add_routes(comments.routes)
     app.add_routes(moderators.routes)
     app.add_routes(admin.routes)
+    app.add_routes(perspective.routes)
     ui.add_routes(app)
     return app
 
@@ -105,6 +110,7 @@ def _classifier(
             max_wait_s=settings.batch_max_wait_ms / 1000,
             queue_limit=settings.queue_limit,
             timeout_s=settings.classify_timeout_s,
+            observe=app[METRICS].batch,
         )
         scorer.start()
         app[SCORER] = scorer
@@ -134,8 +140,9 @@ async def _webhooks(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _services(app: web.Application) -> AsyncIterator[None]:
-    database, policies, wake = app[DATABASE], app[POLICIES], app[WEBHOOK_SENDER].wake
-    app[MODERATION] = Moderation(database, app[SCORER], policies, notify=wake)
-    app[REVIEW] = Review(database, policies, notify=wake)
+    database, policies = app[DATABASE], app[POLICIES]
+    observers = Observers(events_written=app[WEBHOOK_SENDER].wake, decided=app[METRICS].decided)
+    app[MODERATION] = Moderation(database, app[SCORER], policies, observers=observers)
+    app[REVIEW] = Review(database, policies, observers=observers)
     app[GUIDELINES_ADMIN] = GuidelinesAdmin(database, policies)
     yield

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from bisect import bisect_right
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -58,6 +57,7 @@ __all__ = [
 _Int8s = npt.NDArray[np.int8]
 _Floats = npt.NDArray[np.float64]
 _Bools = npt.NDArray[np.bool_]
+_Positions = npt.NDArray[np.intp]
 
 _ACTIONS: tuple[Action, Action, Action] = (Action.approve, Action.hold, Action.reject)
 _APPROVE, _HOLD, _REJECT = 0, 1, 2  # severity indices, as moderation.domain.SEVERITY
@@ -362,20 +362,20 @@ class _Frame:
 
         # Thresholds depend on (article tags, classifier) only, and real data has
         # few distinct pairs: number them and resolve each pair once per policy.
-        keys = list(
-            zip(
-                map(attrgetter("article_tags"), items),
-                map(attrgetter("classifier"), items),
-                strict=True,
-            )
-        )
-        # Each case names the first case with its pair (one C-level pass), and
-        # np.unique turns those into consecutive group numbers.
-        first: dict[tuple[frozenset[str], str], int] = {}
-        firsts = np.array(list(map(first.setdefault, keys, range(n))), dtype=np.intp)
-        leaders, group = np.unique(firsts, return_inverse=True)
-        self.group: npt.NDArray[np.intp] = group.reshape(n)
-        self.keys: list[tuple[frozenset[str], str]] = [keys[i] for i in leaders.tolist()]
+        # Each case names the first case with its tags and the first with its
+        # classifier (C-level passes that build no tuples, which would wake the
+        # garbage collector over every case object), and np.unique numbers the pairs.
+        tags: list[frozenset[str]] = list(map(attrgetter("article_tags"), items))
+        names: list[str] = list(map(attrgetter("classifier"), items))
+        first_tags: dict[frozenset[str], int] = {}
+        first_name: dict[str, int] = {}
+        pair = np.array(list(map(first_tags.setdefault, tags, range(n))), dtype=np.int64) * n
+        pair += np.array(list(map(first_name.setdefault, names, range(n))), dtype=np.int64)
+        pairs, group = np.unique(pair, return_inverse=True)
+        self.group: npt.NDArray[np.intp] = group.reshape(n).astype(np.intp)
+        self.keys: list[tuple[frozenset[str], str]] = [
+            (tags[p // n], names[p % n]) for p in pairs.tolist()
+        ]
 
     def decide(self, policy: Policy, text_severity: _Int8s) -> _Int8s:
         """Per-case severity index of the action ``decide`` gives under ``policy``."""
@@ -492,12 +492,12 @@ _CANON_DELETE = bytes(b for b in range(256) if b not in _CANON_KEEP)
 _LEET_SYMBOLS_TO_SPACE = str.maketrans(dict.fromkeys("@$!|+", " "))
 _TERM_PIECE = re.compile(r"[a-z0-9]+")
 _RUN = re.compile(rb"(.)\1+")
-_NON_ASCII_RUN = re.compile(r"[^\x00-\x7f]+")
+_NON_ASCII_RUNS = re.compile(r"([^\x00-\x7f]+)")
 _SEPARATOR = "\x00"
 _SEPARATOR_STANDIN = "\x01"  # for a text's own NULs: equally neither word, space nor leet
-# bytes.find costs one pass over all texts per needle; past this many needles,
-# matching every text is the cheaper (and simpler) exact path.
+# Past this many needles (per term list) the matchers just see every text.
 _MAX_NEEDLES = 64
+_PAIR_SAMPLE = 1 << 20
 
 # Link prefilter. Every link textmatch.find_links finds contains "://", "www" (any
 # case), or a dot form followed by a top-level domain of two or more letters of
@@ -529,10 +529,14 @@ def _link_inert(char: str) -> bool:
 
 
 class _CharFold(dict[int, str]):
-    """str.translate table: each non-ASCII character's folding, computed on first use."""
+    """str.translate table: each non-ASCII character's folding, computed on first use.
+
+    What stays non-ASCII becomes "?" (deleted by the canonical form anyway), so the
+    joined texts stay one byte a character.
+    """
 
     def __missing__(self, code: int) -> str:
-        folded = self[code] = normalize(chr(code))
+        folded = self[code] = normalize(chr(code)).encode("ascii", "replace").decode("ascii")
         return folded
 
 
@@ -550,6 +554,7 @@ def _needle(term: str) -> bytes | None:
 
 
 def _needles(terms: Iterable[str]) -> list[bytes] | None:
+    """Needles for a term list (none for an empty one); None where some term has none."""
     found: set[bytes] = set()
     for term in terms:
         needle = _needle(term)
@@ -561,26 +566,50 @@ def _needles(terms: Iterable[str]) -> list[bytes] | None:
     return sorted(kept) if len(kept) <= _MAX_NEEDLES else None
 
 
-def _squeeze(data: bytes) -> tuple[bytes, list[int]]:
-    """``data`` with runs of one byte squeezed (NULs kept), and the NUL positions."""
+def _squeeze(data: bytes) -> npt.NDArray[np.uint8]:
+    """``data`` with every run of one byte squeezed to one byte, NULs excepted."""
     raw = np.frombuffer(data, dtype=np.uint8)
     keep = np.empty(raw.size, dtype=np.bool_)
     keep[:1] = True
     np.not_equal(raw[1:], raw[:-1], out=keep[1:])
-    keep |= raw == 0  # empty texts leave adjacent separators, each one counts
-    squeezed = raw[keep]
-    return squeezed.tobytes(), np.flatnonzero(squeezed == 0).tolist()
+    keep |= raw == 0  # empty texts leave adjacent separators, and each one counts
+    return raw[keep]
 
 
-def _parts_containing(data: bytes, needle: bytes, separators: list[int]) -> list[int]:
-    found: list[int] = []
-    position = data.find(needle)
-    while position >= 0:
-        part = bisect_right(separators, position)
-        found.append(part)
-        if part >= len(separators):
-            break
-        position = data.find(needle, separators[part])  # one hit per text is enough
+def _needle_hits(canon: npt.NDArray[np.uint8], needles: Sequence[bytes]) -> list[_Positions]:
+    """Per needle, the positions in ``canon`` where it starts.
+
+    One pass for all needles instead of one bytes.find pass each: every needle is
+    anchored on its rarest pair of adjacent bytes (counted on a slice of the
+    data), one table lookup per position marks where any anchor occurs, and only
+    those positions are checked byte by byte.
+    """
+    if canon.size < 2 or not needles:
+        return [np.zeros(0, dtype=np.intp) for _ in needles]
+    pairs = canon[:-1].astype(np.uint16)
+    pairs <<= 8
+    pairs |= canon[1:]
+    counts = np.bincount(pairs[:_PAIR_SAMPLE], minlength=1 << 16)
+    slots: dict[int, int] = {}
+    anchors: list[tuple[bytes, int, int]] = []
+    for needle in needles:
+        codes = [(needle[i] << 8) | needle[i + 1] for i in range(len(needle) - 1)]
+        offset = min(range(len(codes)), key=lambda i: int(counts[codes[i]]))
+        anchors.append((needle, offset, slots.setdefault(codes[offset], len(slots) + 1)))
+    table = np.zeros(1 << 16, dtype=np.uint8)  # _MAX_NEEDLES keeps slots below 256
+    for code, slot in slots.items():
+        table[code] = slot
+    marks = table[pairs]
+    where = np.flatnonzero(marks)
+    kinds = marks[where]
+    found: list[_Positions] = []
+    for needle, offset, slot in anchors:
+        starts = where[kinds == slot] - offset
+        starts = starts[(starts >= 0) & (starts <= canon.size - len(needle))]
+        for index, byte in enumerate(needle):
+            if index not in (offset, offset + 1):
+                starts = starts[canon[starts + index] == byte]
+        found.append(starts)
     return found
 
 
@@ -607,8 +636,9 @@ class _TextFindings:
         self._terms: dict[tuple[str, ...], _Bools] = {}
         self._parts: list[str] | None = None
         self._wide: list[int] = []
+        self._wide_pieces: list[str] = []
         self._raw = b""
-        self._canon: tuple[bytes, list[int]] | None = None
+        self._canon: tuple[npt.NDArray[np.uint8], _Positions] | None = None
 
     def severities(self, policy: Policy) -> _Int8s:
         """Per case: 2 for a banned term, else 1 for a suspect term or a held link."""
@@ -618,66 +648,91 @@ class _TextFindings:
             return severity
         if guidelines.hold_links:
             severity[self._link_mask()] = _HOLD
-        if guidelines.suspect_terms:
-            severity[self._term_mask(guidelines.suspect_terms, policy.suspect)] = _HOLD
-        if guidelines.banned_terms:
-            severity[self._term_mask(guidelines.banned_terms, policy.banned)] = _REJECT
+        suspect, banned = self._term_masks(
+            [(guidelines.suspect_terms, policy.suspect), (guidelines.banned_terms, policy.banned)]
+        )
+        severity[suspect] = _HOLD
+        severity[banned] = _REJECT
         return severity
 
     def _joined(self) -> list[str]:
         if self._parts is None:
-            parts = ["" if text is None else text for text in self._texts]
+            texts = self._texts
+            parts = ["" if text is None else text for text in texts]
+            self._wide = [i for i, part in enumerate(parts) if not part.isascii()]
+            for index in self._wide:
+                # One byte a character keeps the joined string compact and its
+                # encoding a copy; "?" stands for every non-ASCII character.
+                parts[index] = parts[index].encode("ascii", "replace").decode("ascii")
             joined = _SEPARATOR.join(parts)
             if joined.count(_SEPARATOR) != len(parts) - 1:
                 parts = [part.replace(_SEPARATOR, _SEPARATOR_STANDIN) for part in parts]
                 joined = _SEPARATOR.join(parts)
             self._parts = parts
-            self._wide = [i for i, part in enumerate(parts) if not part.isascii()]
-            self._raw = joined.encode("ascii", "replace")
+            self._raw = joined.encode("ascii")
+            if self._wide:
+                # The non-ASCII texts once more, as they are, split into ASCII
+                # stretches (even places) and non-ASCII runs (odd places).
+                wide = _SEPARATOR.join(
+                    (texts[i] or "").replace(_SEPARATOR, _SEPARATOR_STANDIN) for i in self._wide
+                )
+                self._wide_pieces = _NON_ASCII_RUNS.split(wide)
         return self._parts
 
-    def _canonical(self) -> tuple[bytes, list[int]]:
+    def _canonical(self) -> tuple[npt.NDArray[np.uint8], _Positions]:
+        """The canonical buffer and its separators' positions.
+
+        Its parts are the texts in case order, then the folded non-ASCII texts
+        again (see _owner); a non-ASCII text's own part, with "?" for those
+        characters, can only add candidates, never hide one.
+        """
         if self._canon is None:
-            parts = self._joined()
+            self._joined()
             source = self._raw
             if self._wide:
                 fold = _CharFold()
-                wide = _SEPARATOR.join(parts[i] for i in self._wide)
-                folded = _NON_ASCII_RUN.sub(lambda run: run.group().translate(fold), wide)
-                parts = parts.copy()
-                for index, text in zip(self._wide, folded.split(_SEPARATOR), strict=True):
-                    parts[index] = text
-                source = _SEPARATOR.join(parts).encode("ascii", "replace")
-            self._canon = _squeeze(source.translate(_CANON_TABLE, _CANON_DELETE))
+                pieces = self._wide_pieces.copy()
+                pieces[1::2] = [run.translate(fold) for run in pieces[1::2]]
+                source += b"\x00" + "".join(pieces).encode("ascii")
+            canon = _squeeze(source.translate(_CANON_TABLE, _CANON_DELETE))
+            self._canon = canon, np.flatnonzero(canon == 0)
         return self._canon
 
-    def _term_mask(self, terms: tuple[str, ...], matcher: TermMatcher) -> _Bools:
-        known = self._terms.get(terms)
-        if known is not None:
-            return known
+    def _owner(self, part: int) -> int:
+        n = len(self._texts)
+        return part if part < n else self._wide[part - n]
+
+    def _term_masks(self, lists: Sequence[tuple[tuple[str, ...], TermMatcher]]) -> list[_Bools]:
+        """Per term list: which texts its matcher finds a term in."""
         texts = self._texts
-        needles = _needles(terms)
-        candidates: Iterable[int]
-        if needles is None:
-            candidates = range(len(texts))
-        else:
+        todo = {terms: matcher for terms, matcher in lists if terms not in self._terms}
+        plans = {terms: _needles(terms) for terms in todo}
+        wanted = sorted({needle for needles in plans.values() for needle in needles or ()})
+        by_needle: dict[bytes, set[int]] = {}
+        if wanted:
             canon, separators = self._canonical()
-            hits: set[int] = set()
-            for needle in needles:
-                hits.update(_parts_containing(canon, needle, separators))
-            candidates = sorted(hits)
-        mask = np.zeros(len(texts), dtype=np.bool_)
-        for index in candidates:
-            text = texts[index]
-            if text and matcher.find(text):
-                mask[index] = True
-        self._terms[terms] = mask
-        return mask
+            for needle, positions in zip(wanted, _needle_hits(canon, wanted), strict=True):
+                parts = np.searchsorted(separators, positions, side="right")
+                by_needle[needle] = {self._owner(part) for part in set(parts.tolist())}
+        for terms, matcher in todo.items():
+            needles = plans[terms]
+            candidates: Iterable[int]
+            if needles is None:
+                candidates = range(len(texts))  # no sound prefilter: ask the matcher
+            else:
+                candidates = sorted(set().union(*(by_needle[n] for n in needles)))
+            mask = np.zeros(len(texts), dtype=np.bool_)
+            for index in candidates:
+                text = texts[index]
+                if text and matcher.find(text):
+                    mask[index] = True
+            self._terms[terms] = mask
+        return [self._terms[terms] for terms, _ in lists]
 
     def _link_mask(self) -> _Bools:
         if self._links is not None:
             return self._links
-        parts = self._joined()
+        self._joined()
         raw = self._raw
         lowered = raw.lower()
         positions = [np.array(_occurrences(lowered, m), dtype=np.intp) for m in _LINK_MARKERS]
@@ -692,13 +747,11 @@ class _TextFindings:
         found = np.searchsorted(separators, np.concatenate(positions), side="right")
         candidates = set(found.tolist())
         if self._wide:
-            wide = _SEPARATOR.join(parts[i] for i in self._wide)
-            risky = sorted(
-                char for char in set("".join(_NON_ASCII_RUN.findall(wide))) if not _link_inert(char)
-            )
+            runs = "".join(self._wide_pieces[1::2])
+            risky = sorted(char for char in set(runs) if not _link_inert(char))
             if risky:
                 pattern = re.compile("[" + "".join(map(re.escape, risky)) + "]")
-                candidates.update(i for i in self._wide if pattern.search(parts[i]))
+                candidates.update(i for i in self._wide if pattern.search(self._texts[i] or ""))
         texts = self._texts
         mask = np.zeros(len(texts), dtype=np.bool_)
         for index in sorted(candidates):

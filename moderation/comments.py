@@ -9,7 +9,7 @@ transaction, so a 201 means the comment and its decision are committed.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,10 +59,6 @@ class Submitted:
     created: bool
 
 
-def _nothing() -> None:
-    return None
-
-
 @dataclass(slots=True)
 class Moderation:
     """The service functions, with what they need to run."""
@@ -70,7 +66,7 @@ class Moderation:
     db: Database
     scorer: Scorer
     policies: PolicyCache
-    notify: Callable[[], None] = _nothing
+    observers: decisions.Observers = field(default_factory=decisions.Observers)
 
     # -- submit ------------------------------------------------------------------------------
 
@@ -186,7 +182,7 @@ class Moderation:
             message=verdict.message,
             scores=scores,
             classifier=self.scorer.name,
-            on_event=self.notify,
+            observers=self.observers,
         )
 
     # -- read, edit, delete --------------------------------------------------------------------
@@ -289,7 +285,7 @@ class Moderation:
             scores=previous.scores if previous else None,
             classifier=previous.classifier if previous else None,
             store_scores=False,
-            on_event=self.notify,
+            observers=self.observers,
         )
 
     # -- articles ------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import secrets
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 
 from moderation.domain import (
@@ -33,6 +34,19 @@ from moderation.domain import (
 from moderation.guidelines import Guidelines
 from moderation.representation import comment_json
 from moderation.storage.store import Store
+
+
+def _ignore(*_: object) -> None:
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class Observers:
+    """Who hears about recorded decisions, once their transaction has committed."""
+
+    events_written: Callable[[], None] = _ignore
+    decided: Callable[[Action, str, tuple[str, ...]], None] = _ignore
+
 
 CATEGORY_WEIGHT: Mapping[str, float] = {
     "severe_toxicity": 1.0,
@@ -85,7 +99,7 @@ async def record(
     classifier: str | None,
     note: str | None = None,
     store_scores: bool = True,
-    on_event: Callable[[], None] | None = None,
+    observers: Observers | None = None,
 ) -> Decision:
     """Append a decision and apply its consequences; ``previous`` is the status before it."""
     now = utcnow()
@@ -114,8 +128,11 @@ async def record(
         )
     else:
         await store.leave_queue(comment_id)
-    if status is not previous and await _emit(store, comment_id, status) and on_event:
-        on_event()
+    if status is not previous and await _emit(store, comment_id, status) and observers:
+        store.after_commit(observers.events_written)
+    if observers is not None:
+        codes = tuple(sorted({r.code for r in reasons}))
+        store.after_commit(lambda: observers.decided(action, by, codes))
     if action is Action.reject and guidelines.auto_premoderate is not None:
         await _maybe_premoderate(store, comment_id, guidelines)
     return decision

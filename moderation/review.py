@@ -9,8 +9,8 @@ automatic decision, except one another key's live lease holds (409).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from moderation import decisions
@@ -30,10 +30,6 @@ from moderation.storage.database import Database
 from moderation.storage.store import QueueEntry
 
 
-def _nothing() -> None:
-    return None
-
-
 @dataclass(frozen=True, slots=True)
 class QueueFilter:
     article_id: str | None = None
@@ -45,7 +41,7 @@ class QueueFilter:
 class Review:
     db: Database
     policies: PolicyCache
-    notify: Callable[[], None] = _nothing
+    observers: decisions.Observers = field(default_factory=decisions.Observers)
 
     async def queue(
         self, filters: QueueFilter, *, limit: int, offset: int = 0
@@ -117,7 +113,7 @@ class Review:
                 classifier=previous.classifier if previous else None,
                 note=note,
                 store_scores=False,
-                on_event=self.notify,
+                observers=self.observers,
             )
             decided = await store.comment(comment_id, history=True)
         assert decided is not None

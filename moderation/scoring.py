@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -58,6 +58,7 @@ class Scorer:
         max_wait_s: float = 0.002,
         queue_limit: int = 2000,
         timeout_s: float = 10.0,
+        observe: Callable[[int, float], None] | None = None,
     ) -> None:
         self.classifier = classifier
         self.max_batch = max(1, max_batch)
@@ -65,6 +66,7 @@ class Scorer:
         self.queue_limit = max(1, queue_limit)
         self.timeout_s = timeout_s
         self.stats = ScorerStats()
+        self._observe = observe
         self._queue: asyncio.Queue[_Job] = asyncio.Queue()
         self._queued_texts = 0
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="classifier")
@@ -156,7 +158,10 @@ class Scorer:
                         job.future.set_result(part)
             finally:
                 self._queued_texts -= sum(len(job.texts) for job in picked)
-                self.stats.busy_seconds += time.perf_counter() - started
+                elapsed = time.perf_counter() - started
+                self.stats.busy_seconds += elapsed
+                if self._observe is not None:
+                    self._observe(len(texts), elapsed)
                 self.stats.batches += 1
                 self.stats.texts += len(texts)
                 self.stats.batch_sizes.append(len(texts))

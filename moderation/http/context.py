@@ -8,6 +8,7 @@ from classifiers.loader import LoadReport
 from moderation.comments import Moderation
 from moderation.domain import ApiKey
 from moderation.guidelines_admin import GuidelinesAdmin
+from moderation.metrics import Metrics
 from moderation.policies import PolicyCache
 from moderation.ratelimit import RateLimiter
 from moderation.review import Review
@@ -26,6 +27,7 @@ RATE_LIMITER = web.AppKey("rate_limiter", RateLimiter)
 REVIEW = web.AppKey("review", Review)
 GUIDELINES_ADMIN = web.AppKey("guidelines_admin", GuidelinesAdmin)
 WEBHOOK_SENDER = web.AppKey("webhook_sender", WebhookSender)
+METRICS = web.AppKey("metrics", Metrics)
 
 API_KEY = web.RequestKey("api_key", ApiKey)
 REQUEST_ID = web.RequestKey("request_id", str)

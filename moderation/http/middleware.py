@@ -10,7 +10,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from moderation.errors import ServiceError
-from moderation.http.context import REQUEST_ID
+from moderation.http.context import METRICS, REQUEST_ID
 from moderation.http.ui import CONTENT_SECURITY_POLICY
 
 log = logging.getLogger("moderation.http")
@@ -89,16 +89,18 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         response.headers.setdefault(name, value)
     if request.path.startswith("/ui"):
         response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+    resource = request.match_info.route.resource
+    route = resource.canonical if resource is not None else "unmatched"
+    elapsed = time.perf_counter() - started
+    request.app[METRICS].request(route, request.method, response.status, elapsed)
     log.debug(
         "request",
         extra={
             "request_id": request_id,
             "method": request.method,
-            "route": request.match_info.route.resource.canonical
-            if request.match_info.route.resource
-            else None,
+            "route": route,
             "status": response.status,
-            "ms": round((time.perf_counter() - started) * 1000, 2),
+            "ms": round(elapsed * 1000, 2),
         },
     )
     return response

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST
 
-from moderation.http.context import CLASSIFIER_REPORT, DATABASE, SCORER
+from moderation import operations
+from moderation.http.context import CLASSIFIER_REPORT, DATABASE, METRICS, SCORER
 
 routes = web.RouteTableDef()
 
@@ -27,3 +29,20 @@ async def healthz(request: web.Request) -> web.Response:
         body["error"] = {"code": "database_unavailable", "message": "the database does not answer"}
         return web.json_response(body, status=503, headers={"Retry-After": "1"})
     return web.json_response(body)
+
+
+@routes.get("/metrics")
+async def metrics(request: web.Request) -> web.Response:
+    """Prometheus text format: requests, decisions, queue, classifier, webhooks."""
+    snapshot = await operations.snapshot(request.app[DATABASE])
+    scorer = request.app[SCORER]
+    body = request.app[METRICS].render(
+        queue=snapshot.queue_depth,
+        oldest=snapshot.oldest_pending,
+        now=snapshot.at,
+        backlog=snapshot.webhook_backlog,
+        classifier_queue=scorer.queued,
+        failures=scorer.stats.failures,
+        timeouts=scorer.stats.timeouts,
+    )
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})

@@ -87,11 +87,12 @@ class Database:
     async def _session(self, *, write: bool) -> AsyncIterator[Store]:
         bind = self.engine.execution_options(sqlite_write=write) if self.is_sqlite else self.engine
         try:
-            async with (
-                AsyncSession(bind=bind, expire_on_commit=False) as session,
-                session.begin(),
-            ):
-                yield Store(session, dialect=self.engine.dialect.name)
+            async with AsyncSession(bind=bind, expire_on_commit=False) as session:
+                async with session.begin():
+                    store = Store(session, dialect=self.engine.dialect.name)
+                    yield store
+                for callback in store.committed_callbacks:
+                    callback()
         except (OperationalError, DBAPIError) as exc:
             if _is_unavailable(exc):
                 log.error("database unavailable: %s", type(exc.orig).__name__)

@@ -1,0 +1,751 @@
+// Admin tab: guidelines editor with a backtest preview before saving,
+// a score histogram with the lines drawn, versions and restore, keys, webhooks.
+
+import { api, ApiError, describeError, path, query } from "./api.js";
+import { byId, clear, h } from "./dom.js";
+import {
+  actionLabel,
+  categoryLabel,
+  dateTime,
+  describeReason,
+  plural,
+  score,
+  sortCategories,
+  truncate,
+} from "./format.js";
+import { thresholdsFromGuidelines } from "./thresholds.js";
+import { announce, confirmDialog } from "./widgets.js";
+
+const READ_ONLY = ["version", "created_by", "created_at", "note", "changes"];
+const ACTIONS = ["approve", "hold", "reject"];
+const STATUS_COLOURS = { approved: "#2f7d4f", pending: "#5b6fd6", rejected: "#8a2d3b" };
+const LINE_COLOURS = { hold: "#b45309", reject: "#c81e1e" };
+
+const state = {
+  ctx: null,
+  current: null, // the guidelines in force, as GET returned them
+  draft: null, // the edited document
+  jsonError: null,
+  fieldErrors: new Set(),
+  previewed: null, // JSON of the draft the last backtest ran on
+  comments: null, // for the histogram
+  loaded: false,
+};
+
+export function initAdmin(ctx) {
+  state.ctx = ctx;
+  byId("gl-preview").addEventListener("click", preview);
+  byId("gl-save").addEventListener("click", save);
+  byId("gl-reset").addEventListener("click", () => {
+    if (state.current) startDraft(state.current);
+    announce("Edits discarded.");
+  });
+  byId("gl-json").addEventListener("input", onJsonInput);
+  byId("hist-category").addEventListener("change", drawHistogram);
+  byId("hist-reload").addEventListener("click", loadComments);
+  byId("admin-reload").addEventListener("click", () => loadAll());
+  for (const id of ["gl-hold-links", "gl-report-threshold", "gl-claim-seconds"]) {
+    byId(id).addEventListener("input", onGeneralInput);
+  }
+  window.addEventListener("resize", () => {
+    if (state.comments && !byId("admin-view").hidden) drawHistogram();
+  });
+}
+
+export function showAdmin() {
+  if (!state.loaded) loadAll();
+  else drawHistogram();
+}
+
+export function resetAdmin() {
+  state.current = null;
+  state.draft = null;
+  state.comments = null;
+  state.previewed = null;
+  state.loaded = false;
+  for (const id of ["rules-rows", "overrides-rows", "versions-rows", "keys-rows", "webhooks-rows", "backtest-result", "gl-errors"]) {
+    clear(byId(id));
+  }
+  byId("gl-json").value = "";
+  byId("backtest-section").hidden = true;
+}
+
+async function loadAll() {
+  state.loaded = true;
+  await Promise.all([loadGuidelines(), loadVersions(), loadKeys(), loadWebhooks(), loadComments()]);
+}
+
+function failed(error) {
+  if (!(error instanceof ApiError && error.status === 401)) announce(describeError(error), "error");
+}
+
+// -- guidelines: load, draft, edit ---------------------------------------------------------
+
+async function loadGuidelines() {
+  try {
+    const current = await api("GET", "/v1/guidelines");
+    setCurrent(current);
+  } catch (error) {
+    failed(error);
+  }
+}
+
+function setCurrent(current) {
+  state.current = current;
+  state.ctx.guidelines = current;
+  byId("gl-version").textContent = `version ${current.version}`;
+  byId("gl-meta").textContent =
+    `In force since ${dateTime(current.created_at)}, by ${current.created_by || "unknown"}` +
+    (current.note ? ` · “${current.note}”` : "");
+  startDraft(current);
+}
+
+function strip(document) {
+  const copy = structuredClone(document);
+  for (const key of READ_ONLY) delete copy[key];
+  return copy;
+}
+
+function startDraft(document) {
+  state.draft = strip(document);
+  state.jsonError = null;
+  state.previewed = null;
+  state.fieldErrors.clear();
+  showErrors([]);
+  byId("backtest-section").hidden = true;
+  renderEditor();
+  writeJson();
+  updateButtons();
+  drawHistogram();
+}
+
+function isDirty() {
+  return state.current !== null && JSON.stringify(state.draft) !== JSON.stringify(strip(state.current));
+}
+
+function updateButtons() {
+  const draftJson = JSON.stringify(state.draft);
+  const invalid = state.jsonError !== null || state.fieldErrors.size > 0;
+  const dirty = isDirty();
+  byId("gl-preview").disabled = invalid || !state.draft;
+  byId("gl-save").disabled = invalid || !dirty || state.previewed !== draftJson;
+  let hint;
+  if (invalid) hint = "Fix the marked values first.";
+  else if (!dirty) hint = "No changes yet: edit a threshold to see what it would change.";
+  else if (state.previewed !== draftJson) hint = "Run the preview to see what these changes would do; saving comes after.";
+  else hint = "Preview is up to date. Save makes this the new version, in force at once.";
+  byId("gl-save-hint").textContent = hint;
+}
+
+function draftChanged({ json = true } = {}) {
+  if (json) writeJson();
+  updateButtons();
+  drawHistogram();
+}
+
+function writeJson() {
+  byId("gl-json").value = JSON.stringify(state.draft, null, 2);
+  byId("gl-json-error").hidden = true;
+  byId("gl-json").removeAttribute("aria-invalid");
+}
+
+function onJsonInput() {
+  const field = byId("gl-json");
+  try {
+    const parsed = JSON.parse(field.value);
+    if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed) || !Array.isArray(parsed.rules)) {
+      throw new Error("the document must be an object with a rules list");
+    }
+    state.draft = parsed;
+    state.jsonError = null;
+    field.removeAttribute("aria-invalid");
+    byId("gl-json-error").hidden = true;
+    state.fieldErrors.clear();
+    renderEditor();
+  } catch (error) {
+    state.jsonError = error.message;
+    field.setAttribute("aria-invalid", "true");
+    const message = byId("gl-json-error");
+    message.hidden = false;
+    message.textContent = `Not valid JSON: ${error.message}`;
+  }
+  draftChanged({ json: false });
+}
+
+function onGeneralInput() {
+  const draft = state.draft;
+  if (!draft) return;
+  draft.hold_links = byId("gl-hold-links").checked;
+  setNumber(draft, "report_threshold", byId("gl-report-threshold").value);
+  setNumber(draft, "claim_seconds", byId("gl-claim-seconds").value);
+  draftChanged();
+}
+
+function setNumber(target, key, raw) {
+  const text = String(raw).trim();
+  if (text === "") delete target[key];
+  else target[key] = Number(text);
+}
+
+/**
+ * Parse a threshold typed by the admin. ``plain`` (a rule's own value): blank
+ * means "no line" (null). Otherwise (a per-classifier or override value): blank
+ * means "inherit" (the key is removed) and "off" means "no line" (null).
+ */
+function parseThreshold(raw, plain) {
+  const text = String(raw).trim().toLowerCase();
+  if (text === "") return { ok: true, value: plain ? null : undefined };
+  if (["off", "never", "none", "null", "false"].includes(text)) return { ok: true, value: null };
+  const value = Number(text.replace(",", "."));
+  if (!Number.isFinite(value)) return { ok: false, message: "a number from 0 to 1, or blank" };
+  if (value < 0 || value > 1) return { ok: false, message: "must be between 0 and 1" };
+  return { ok: true, value };
+}
+
+function showThreshold(value, plain) {
+  if (value === undefined) return "";
+  if (value === null) return plain ? "" : "off";
+  return String(value);
+}
+
+function thresholdInput(target, key, field, label, plain) {
+  const input = h("input", {
+    type: "text",
+    inputmode: "decimal",
+    class: "threshold",
+    value: showThreshold(target[key], plain),
+    placeholder: plain ? "never" : "inherit",
+    "aria-label": label,
+    "data-field": field,
+    autocomplete: "off",
+    spellcheck: "false",
+  });
+  input.addEventListener("input", () => {
+    const parsed = parseThreshold(input.value, plain);
+    if (!parsed.ok) {
+      input.setAttribute("aria-invalid", "true");
+      input.title = parsed.message;
+      state.fieldErrors.add(field);
+    } else {
+      input.removeAttribute("aria-invalid");
+      input.removeAttribute("title");
+      state.fieldErrors.delete(field);
+      if (parsed.value === undefined) delete target[key];
+      else target[key] = parsed.value;
+    }
+    draftChanged();
+  });
+  return input;
+}
+
+function renderEditor() {
+  const draft = state.draft;
+  const rows = clear(byId("rules-rows"));
+  (draft.rules || []).forEach((rule, i) => {
+    const name = rule.id || `rule ${i + 1}`;
+    rows.append(
+      h(
+        "tr",
+        { class: "rule-row", "data-rule": rule.id },
+        h("th", { scope: "row" }, h("span", { class: "rule-title" }, rule.title || name), h("span", { class: "mono small" }, name)),
+        h("td", {}, categoryLabel(rule.category)),
+        h("td", {}, h("span", { class: "muted" }, "all")),
+        h("td", {}, thresholdInput(rule, "hold_at", `rules.${i}.hold_at`, `${name}: hold at`, true)),
+        h("td", {}, thresholdInput(rule, "reject_at", `rules.${i}.reject_at`, `${name}: reject at`, true)),
+      ),
+    );
+    for (const [classifier, specific] of Object.entries(rule.classifiers || {})) {
+      rows.append(
+        h(
+          "tr",
+          { class: "classifier-row", "data-rule": rule.id, "data-classifier": classifier },
+          h("th", { scope: "row", class: "muted small" }, `↳ ${name}`),
+          h("td", {}, ""),
+          h("td", { class: "mono" }, classifier),
+          h("td", {}, thresholdInput(specific, "hold_at", `rules.${i}.classifiers.${classifier}.hold_at`, `${name}, ${classifier}: hold at`, false)),
+          h("td", {}, thresholdInput(specific, "reject_at", `rules.${i}.classifiers.${classifier}.reject_at`, `${name}, ${classifier}: reject at`, false)),
+        ),
+      );
+    }
+  });
+
+  const overrides = clear(byId("overrides-rows"));
+  (draft.overrides || []).forEach((override, i) => {
+    (override.rules || []).forEach((change, j) => {
+      overrides.append(
+        h(
+          "tr",
+          {},
+          h("td", {}, (override.article_tags || []).join(", ")),
+          h("th", { scope: "row", class: "mono" }, change.id),
+          h("td", {}, thresholdInput(change, "hold_at", `overrides.${i}.rules.${j}.hold_at`, `override ${i + 1}, ${change.id}: hold at`, false)),
+          h("td", {}, thresholdInput(change, "reject_at", `overrides.${i}.rules.${j}.reject_at`, `override ${i + 1}, ${change.id}: reject at`, false)),
+        ),
+      );
+    });
+  });
+  if (!overrides.children.length) {
+    overrides.append(h("tr", {}, h("td", { colspan: 4, class: "muted" }, "No overrides (add them in the JSON).")));
+  }
+
+  byId("gl-hold-links").checked = draft.hold_links !== false;
+  byId("gl-report-threshold").value = draft.report_threshold ?? "";
+  byId("gl-claim-seconds").value = draft.claim_seconds ?? "";
+  fillCategories();
+  markErrors();
+}
+
+// -- validation messages (422) -------------------------------------------------------------
+
+function fieldName(field) {
+  const parts = String(field || "").split(".");
+  if (parts[0] === "rules" && /^\d+$/.test(parts[1] || "")) {
+    const rule = state.draft && state.draft.rules && state.draft.rules[Number(parts[1])];
+    const rest = parts.slice(2).join(".");
+    return `Rule ${rule && rule.id ? `“${rule.id}”` : Number(parts[1]) + 1}${rest ? `, ${rest}` : ""}`;
+  }
+  if (parts[0] === "overrides" && /^\d+$/.test(parts[1] || "")) {
+    return `Override ${Number(parts[1]) + 1}${parts.length > 2 ? `, ${parts.slice(2).join(".")}` : ""}`;
+  }
+  return field || "The document";
+}
+
+let serverErrors = [];
+
+function showErrors(details) {
+  serverErrors = details;
+  const box = clear(byId("gl-errors"));
+  box.hidden = !details.length;
+  if (details.length) {
+    box.append(
+      h("p", {}, h("strong", {}, "The service refused these guidelines:")),
+      h("ul", {}, details.map((d) => h("li", { "data-field": d.field || "" }, `${fieldName(d.field)}: ${d.problem}`))),
+    );
+  }
+  markErrors();
+}
+
+function markErrors() {
+  for (const input of document.querySelectorAll("#guidelines-section [data-field]")) {
+    if (input.tagName !== "INPUT") continue;
+    const field = input.dataset.field;
+    const bad = serverErrors.some((d) => d.field && (field === d.field || field.startsWith(`${d.field}.`)));
+    if (bad) input.setAttribute("aria-invalid", "true");
+    else if (!state.fieldErrors.has(field)) input.removeAttribute("aria-invalid");
+  }
+}
+
+function handleGuidelinesError(error) {
+  if (error instanceof ApiError && error.status === 422) {
+    const details = error.details.length ? error.details : [{ field: "", problem: error.message }];
+    showErrors(details);
+    announce(`The guidelines are not valid: ${plural(details.length, "problem")}. See the list above the table.`, "error");
+    byId("gl-errors").scrollIntoView({ block: "nearest" });
+  } else {
+    failed(error);
+  }
+}
+
+// -- preview (backtest) and save -----------------------------------------------------------
+
+async function preview() {
+  const draftJson = JSON.stringify(state.draft);
+  const button = byId("gl-preview");
+  button.disabled = true;
+  button.setAttribute("aria-busy", "true");
+  try {
+    const result = await api("POST", "/v1/guidelines/backtest", { guidelines: state.draft, samples: 20 });
+    showErrors([]);
+    state.previewed = draftJson;
+    renderBacktest(result);
+    announce(`Preview: ${plural(result.changed, "stored comment")} of ${result.total} would be decided differently.`, "success");
+  } catch (error) {
+    handleGuidelinesError(error);
+  } finally {
+    button.removeAttribute("aria-busy");
+    updateButtons();
+  }
+}
+
+async function save() {
+  if (state.previewed !== JSON.stringify(state.draft)) {
+    announce("Run the preview first.", "error");
+    return;
+  }
+  const note = byId("gl-note").value.trim();
+  const button = byId("gl-save");
+  button.disabled = true;
+  try {
+    const saved = await api("PUT", `/v1/guidelines${query({ note })}`, state.draft);
+    byId("gl-note").value = "";
+    setCurrent(saved);
+    announce(`Saved: guidelines version ${saved.version} is in force.`, "success");
+    loadVersions();
+  } catch (error) {
+    handleGuidelinesError(error);
+  } finally {
+    updateButtons();
+  }
+}
+
+function matrixTable(matrix, caption, rowsLabel) {
+  const total = (row) => ACTIONS.reduce((n, to) => n + (matrix[row]?.[to] ?? 0), 0);
+  const columnTotal = (to) => ACTIONS.reduce((n, from) => n + (matrix[from]?.[to] ?? 0), 0);
+  return h(
+    "table",
+    { class: "matrix" },
+    h("caption", {}, caption),
+    h(
+      "thead",
+      {},
+      h("tr", {}, h("th", { scope: "col" }, rowsLabel), ACTIONS.map((a) => h("th", { scope: "col" }, `→ ${actionLabel(a)}`)), h("th", { scope: "col" }, "Total")),
+    ),
+    h(
+      "tbody",
+      {},
+      ACTIONS.map((from) =>
+        h(
+          "tr",
+          {},
+          h("th", { scope: "row" }, actionLabel(from)),
+          ACTIONS.map((to) => {
+            const n = matrix[from]?.[to] ?? 0;
+            const kind = from === to ? "same" : n > 0 ? "changed" : "zero";
+            return h("td", { class: `cell-${kind}`, "data-from": from, "data-to": to }, String(n));
+          }),
+          h("td", { class: "total" }, String(total(from))),
+        ),
+      ),
+      h("tr", { class: "totals" }, h("th", { scope: "row" }, "Proposed"), ACTIONS.map((to) => h("td", { class: "total" }, String(columnTotal(to)))), h("td", {}, "")),
+    ),
+  );
+}
+
+function percent(value) {
+  return typeof value === "number" ? `${Math.round(value * 1000) / 10}%` : "–";
+}
+
+function renderBacktest(result) {
+  byId("backtest-section").hidden = false;
+  const box = clear(byId("backtest-result"));
+  box.append(
+    h(
+      "p",
+      { class: "headline" },
+      h("strong", { class: "big", id: "bt-changed" }, String(result.changed)),
+      ` of ${result.total} stored comments would be decided differently than they were.`,
+    ),
+  );
+  if (result.current) {
+    box.append(
+      h("p", {}, h("strong", { id: "bt-changed-current" }, String(result.current.changed)),
+        " differ from what the guidelines in force would decide today: the effect of this edit alone."),
+    );
+  }
+  box.append(matrixTable(result.matrix, "Decided then (rows) → proposed (columns)", "Then"));
+  if (result.current) box.append(matrixTable(result.current.matrix, "Guidelines in force (rows) → proposed (columns)", "Now"));
+
+  const moderators = result.moderators || {};
+  if (moderators.evidence) {
+    const stored = moderators.stored || {};
+    const proposed = moderators.proposed || {};
+    box.append(
+      h("h4", {}, `Against ${plural(moderators.evidence, "moderator decision")}`),
+      h(
+        "table",
+        { class: "agreement" },
+        h("thead", {}, h("tr", {}, h("th", { scope: "col" }, ""), h("th", { scope: "col" }, "Then"), h("th", { scope: "col" }, "Proposed"))),
+        h(
+          "tbody",
+          {},
+          h("tr", {}, h("th", { scope: "row" }, "Agreement"), h("td", {}, percent(stored.agreement)), h("td", {}, percent(proposed.agreement))),
+          h("tr", {}, h("th", { scope: "row" }, "Auto-reject precision"), h("td", {}, percent(stored.auto_reject?.precision)), h("td", {}, percent(proposed.auto_reject?.precision))),
+          h("tr", {}, h("th", { scope: "row" }, "Auto-approve precision"), h("td", {}, percent(stored.auto_approve?.precision)), h("td", {}, percent(proposed.auto_approve?.precision))),
+          h("tr", {}, h("th", { scope: "row" }, "Held for review"), h("td", {}, String(stored.held ?? "–")), h("td", {}, String(proposed.held ?? "–"))),
+        ),
+      ),
+    );
+  } else {
+    box.append(h("p", { class: "muted small" }, "No moderator decisions yet to compare with."));
+  }
+
+  if (result.samples && result.samples.length) {
+    box.append(
+      h("h4", {}, "Examples of changes"),
+      h(
+        "ul",
+        { class: "samples" },
+        result.samples.map((sample) =>
+          h(
+            "li",
+            {},
+            h("span", { class: "mono" }, sample.comment_id),
+            " ",
+            h("span", { class: `badge action-${sample.from}` }, actionLabel(sample.from)),
+            " → ",
+            h("span", { class: `badge action-${sample.to}` }, actionLabel(sample.to)),
+            sample.reasons && sample.reasons.length
+              ? h("span", { class: "muted small" }, ` ${truncate(sample.reasons.map(describeReason).join("; "), 160)}`)
+              : null,
+          ),
+        ),
+      ),
+    );
+  }
+  drawHistogram();
+}
+
+// -- histogram -----------------------------------------------------------------------------
+
+async function loadComments() {
+  try {
+    const body = await api("GET", `/v1/comments${query({ limit: 500 })}`);
+    state.comments = body.items || [];
+    fillCategories();
+    drawHistogram();
+  } catch (error) {
+    failed(error);
+  }
+}
+
+function fillCategories() {
+  const select = byId("hist-category");
+  const names = new Set((state.draft?.rules || []).map((rule) => rule.category));
+  for (const comment of state.comments || []) {
+    for (const name of Object.keys(comment.decision?.scores || {})) names.add(name);
+  }
+  const previous = select.value;
+  const sorted = sortCategories(names);
+  const existing = [...select.options].map((o) => o.value);
+  if (existing.join() === sorted.join()) return;
+  clear(select);
+  for (const name of sorted) select.append(h("option", { value: name }, categoryLabel(name)));
+  // Start on the category with the most scores (for `linear`, toxicity).
+  const counts = (name) => (state.comments || []).filter((c) => typeof c.decision?.scores?.[name] === "number").length;
+  select.value = sorted.includes(previous) ? previous : sorted.reduce((best, n) => (counts(n) > counts(best) ? n : best), sorted[0] || "");
+}
+
+function dominantClassifier(comments) {
+  const counts = new Map();
+  for (const c of comments) counts.set(c.decision.classifier, (counts.get(c.decision.classifier) || 0) + 1);
+  let best = null;
+  for (const [name, n] of counts) if (best === null || n > counts.get(best)) best = name;
+  return best;
+}
+
+function drawHistogram() {
+  const canvas = byId("histogram");
+  const summary = byId("hist-summary");
+  const category = byId("hist-category").value;
+  if (!state.comments || !category || byId("admin-view").hidden) return;
+  const scored = state.comments.filter((c) => typeof c.decision?.scores?.[category] === "number");
+  const classifier = dominantClassifier(scored);
+  const lines = {
+    now: state.current ? thresholdsFromGuidelines(state.current, classifier, [])[category] || {} : {},
+    proposed: state.draft ? thresholdsFromGuidelines(state.draft, classifier, [])[category] || {} : {},
+  };
+
+  const bins = 20;
+  const counts = Array.from({ length: bins }, () => ({ approved: 0, pending: 0, rejected: 0 }));
+  for (const c of scored) {
+    const value = c.decision.scores[category];
+    const bin = Math.min(bins - 1, Math.max(0, Math.floor(value * bins)));
+    counts[bin][c.status] = (counts[bin][c.status] || 0) + 1;
+  }
+  const heights = counts.map((b) => b.approved + b.pending + b.rejected);
+  const max = Math.max(1, ...heights);
+
+  const ratio = window.devicePixelRatio || 1;
+  const width = Math.max(300, canvas.clientWidth || 600);
+  const height = Math.max(160, canvas.clientHeight || 220);
+  canvas.width = Math.round(width * ratio);
+  canvas.height = Math.round(height * ratio);
+  const g = canvas.getContext("2d");
+  g.setTransform(ratio, 0, 0, ratio, 0, 0);
+  g.clearRect(0, 0, width, height);
+  const pad = { left: 36, right: 12, top: 26, bottom: 24 };
+  const plotW = width - pad.left - pad.right;
+  const plotH = height - pad.top - pad.bottom;
+  const x = (v) => pad.left + v * plotW;
+  const y = (n) => pad.top + plotH - (n / max) * plotH;
+
+  g.font = "12px system-ui, sans-serif";
+  g.fillStyle = "#4b5563";
+  g.strokeStyle = "#d1d5db";
+  g.lineWidth = 1;
+  g.textAlign = "right";
+  g.textBaseline = "middle";
+  for (const n of [0, Math.round(max / 2), max]) {
+    g.beginPath();
+    g.moveTo(pad.left, y(n) + 0.5);
+    g.lineTo(width - pad.right, y(n) + 0.5);
+    g.stroke();
+    g.fillText(String(n), pad.left - 6, y(n));
+  }
+  g.textAlign = "center";
+  g.textBaseline = "top";
+  for (const v of [0, 0.25, 0.5, 0.75, 1]) g.fillText(v.toFixed(2), x(v), height - pad.bottom + 6);
+
+  const barW = plotW / bins;
+  counts.forEach((bin, i) => {
+    let base = 0;
+    for (const status of ["approved", "pending", "rejected"]) {
+      const n = bin[status] || 0;
+      if (!n) continue;
+      g.fillStyle = STATUS_COLOURS[status];
+      g.fillRect(x(i / bins) + 1, y(base + n), barW - 2, y(base) - y(base + n));
+      base += n;
+    }
+  });
+
+  const drawLine = (value, kind, proposed) => {
+    if (typeof value !== "number") return;
+    g.save();
+    g.strokeStyle = LINE_COLOURS[kind];
+    g.lineWidth = proposed ? 2.5 : 1.5;
+    g.setLineDash(proposed ? [] : [5, 4]);
+    g.beginPath();
+    g.moveTo(x(value), pad.top - 4);
+    g.lineTo(x(value), height - pad.bottom);
+    g.stroke();
+    if (proposed) {
+      g.fillStyle = LINE_COLOURS[kind];
+      g.textAlign = value > 0.85 ? "right" : "left";
+      g.textBaseline = "bottom";
+      g.font = "bold 12px system-ui, sans-serif";
+      g.fillText(`${kind} ${score(value)}`, x(value) + (value > 0.85 ? -4 : 4), pad.top - 6 + (kind === "reject" ? 0 : 0));
+    }
+    g.restore();
+  };
+  drawLine(lines.now.hold, "hold", false);
+  drawLine(lines.now.reject, "reject", false);
+  drawLine(lines.proposed.hold, "hold", true);
+  drawLine(lines.proposed.reject, "reject", true);
+
+  const above = (value) => (typeof value === "number" ? scored.filter((c) => c.decision.scores[category] >= value).length : 0);
+  const describe = (which) => {
+    const l = lines[which];
+    const hold = typeof l.hold === "number" ? `hold ${score(l.hold)} (${above(l.hold)} at or above)` : "no hold line";
+    const reject = typeof l.reject === "number" ? `reject ${score(l.reject)} (${above(l.reject)} at or above)` : "no reject line";
+    return `${hold}, ${reject}`;
+  };
+  const text =
+    `${plural(scored.length, "recent comment")} with a ${categoryLabel(category).toLowerCase()} score` +
+    (classifier ? ` (classifier ${classifier}, lines without tag overrides)` : "") +
+    `. In force: ${describe("now")}. Proposed: ${describe("proposed")}.`;
+  summary.textContent = text;
+  canvas.setAttribute("aria-label", `Histogram of ${categoryLabel(category)} scores. ${text}`);
+}
+
+// -- versions, keys, webhooks --------------------------------------------------------------
+
+function changeText(change) {
+  const value = (v) => truncate(JSON.stringify(v), 40);
+  if (change.change === "added") return `${change.path} added: ${value(change.to)}`;
+  if (change.change === "removed") return `${change.path} removed (was ${value(change.from)})`;
+  return `${change.path}: ${value(change.from)} → ${value(change.to)}`;
+}
+
+async function loadVersions() {
+  const rows = byId("versions-rows");
+  try {
+    const body = await api("GET", "/v1/guidelines/versions");
+    const versions = [...(body.versions || [])].sort((a, b) => b.version - a.version);
+    const newest = versions.length ? versions[0].version : null;
+    clear(rows);
+    for (const version of versions) {
+      const changes = version.changes || [];
+      rows.append(
+        h(
+          "tr",
+          { "data-version": version.version },
+          h("th", { scope: "row" }, `v${version.version}`, version.version === newest ? h("span", { class: "badge current-badge" }, "in force") : null),
+          h("td", {}, dateTime(version.created_at)),
+          h("td", {}, version.created_by || "–"),
+          h("td", {}, version.note || ""),
+          h(
+            "td",
+            { class: "small" },
+            changes.length
+              ? h("ul", { class: "changes" }, changes.slice(0, 4).map((c) => h("li", {}, changeText(c))),
+                  changes.length > 4 ? h("li", { class: "muted" }, `and ${changes.length - 4} more`) : null)
+              : h("span", { class: "muted" }, "–"),
+          ),
+          h(
+            "td",
+            {},
+            version.version === newest
+              ? null
+              : h("button", { type: "button", class: "secondary", on: { click: () => restore(version.version) } }, `Restore v${version.version}`),
+          ),
+        ),
+      );
+    }
+  } catch (error) {
+    failed(error);
+  }
+}
+
+async function restore(number) {
+  const ok = await confirmDialog(
+    `Restore version ${number}? It becomes a new version and is in force for every comment decided from now on.`,
+    `Restore v${number}`,
+  );
+  if (!ok) return;
+  try {
+    const restored = await api("POST", path`/v1/guidelines/versions/${number}/restore`);
+    setCurrent(restored);
+    announce(`Restored version ${number} as version ${restored.version}.`, "success");
+    loadVersions();
+  } catch (error) {
+    handleGuidelinesError(error);
+  }
+}
+
+async function loadKeys() {
+  const rows = byId("keys-rows");
+  try {
+    const body = await api("GET", "/v1/keys");
+    clear(rows);
+    for (const key of body.keys || []) {
+      rows.append(
+        h(
+          "tr",
+          { class: key.revoked_at ? "revoked" : null },
+          h("th", { scope: "row" }, key.name),
+          h("td", {}, h("span", { class: `badge role-${key.role}` }, key.role)),
+          h("td", { class: "mono small" }, key.id),
+          h("td", {}, dateTime(key.created_at)),
+          h("td", {}, key.last_used_at ? dateTime(key.last_used_at) : "never"),
+          h("td", {}, key.revoked_at ? `revoked ${dateTime(key.revoked_at)}` : "active"),
+        ),
+      );
+    }
+  } catch (error) {
+    failed(error);
+  }
+}
+
+async function loadWebhooks() {
+  const rows = byId("webhooks-rows");
+  try {
+    const body = await api("GET", "/v1/webhooks");
+    clear(rows);
+    const hooks = body.webhooks || [];
+    if (!hooks.length) rows.append(h("tr", {}, h("td", { colspan: 4, class: "muted" }, "No webhooks.")));
+    for (const hook of hooks) {
+      rows.append(
+        h(
+          "tr",
+          {},
+          h("th", { scope: "row", class: "mono small break" }, hook.url),
+          h("td", {}, (hook.events || []).join(", ")),
+          h("td", {}, hook.created_by || "–"),
+          h("td", {}, dateTime(hook.created_at)),
+        ),
+      );
+    }
+  } catch (error) {
+    failed(error);
+  }
+}

@@ -1,0 +1,164 @@
+// Words for codes, numbers and times.
+
+export const CATEGORIES = [
+  "toxicity",
+  "severe_toxicity",
+  "obscene",
+  "threat",
+  "insult",
+  "identity_attack",
+  "sexual_explicit",
+];
+
+const CATEGORY_LABELS = {
+  toxicity: "Toxicity",
+  severe_toxicity: "Severe toxicity",
+  obscene: "Obscenity",
+  threat: "Threat",
+  insult: "Insult",
+  identity_attack: "Identity attack",
+  sexual_explicit: "Sexually explicit",
+};
+
+export function categoryLabel(category) {
+  return CATEGORY_LABELS[category] || String(category).replaceAll("_", " ");
+}
+
+/** Category names in the contract's order, unknown ones last. */
+export function sortCategories(names) {
+  const rank = (name) => {
+    const index = CATEGORIES.indexOf(name);
+    return index === -1 ? CATEGORIES.length : index;
+  };
+  return [...names].sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
+}
+
+export function score(value) {
+  return typeof value === "number" && Number.isFinite(value) ? value.toFixed(2) : "–";
+}
+
+const SHORT_REASONS = {
+  threshold: "Score over a line",
+  banned_term: "Banned term",
+  suspect_term: "Suspect term",
+  link: "Link",
+  author_banned: "Author banned",
+  author_premoderated: "Author on pre-moderation",
+  article_premoderated: "Article pre-moderated",
+  reader_reports: "Reader reports",
+  classifier_unavailable: "No scores",
+  moderator: "Moderator",
+};
+
+export function shortReason(code) {
+  return SHORT_REASONS[code] || String(code).replaceAll("_", " ");
+}
+
+function terms(reason) {
+  return Array.isArray(reason.terms) && reason.terms.length ? `: ${reason.terms.join(", ")}` : "";
+}
+
+/** One reason of a decision, in plain words. */
+export function describeReason(reason) {
+  const line = reason.action === "reject" ? "reject" : "hold";
+  switch (reason.code) {
+    case "threshold": {
+      const rule = reason.message || reason.rule || "a rule";
+      return (
+        `${categoryLabel(reason.category)} score ${score(reason.score)} reached the ${line} line ` +
+        `${score(reason.threshold)} of “${rule}”`
+      );
+    }
+    case "banned_term":
+      return `Contains a banned term${terms(reason)}`;
+    case "suspect_term":
+      return `Contains a word that needs a human look${terms(reason)}`;
+    case "link":
+      return "Contains a link: check where it leads";
+    case "author_banned":
+      return "The author is banned";
+    case "author_premoderated":
+      return "The author is on pre-moderation: every comment is reviewed";
+    case "article_premoderated":
+      return "The article is pre-moderated: every comment is reviewed";
+    case "reader_reports":
+      return "Readers reported it";
+    case "classifier_unavailable":
+      return "The classifier was unavailable, so there are no scores";
+    case "moderator":
+      return `Moderator: ${reason.message || (reason.action === "reject" ? "rejected" : "approved")}`;
+    default:
+      return `${shortReason(reason.code)}${reason.message ? `: ${reason.message}` : ""}`;
+  }
+}
+
+/** The server's own words for a reason, when they add something to ours. */
+export function reasonDetail(reason) {
+  if (reason.code === "threshold" || reason.code === "moderator") {
+    return reason.guideline ? `Guideline ${reason.guideline}` : "";
+  }
+  const parts = [];
+  if (reason.message) parts.push(reason.message);
+  if (reason.guideline) parts.push(`guideline ${reason.guideline}`);
+  return parts.join(" · ");
+}
+
+export const STATUS_LABELS = { approved: "Approved", pending: "Pending", rejected: "Rejected" };
+export const ACTION_LABELS = { approve: "Approve", hold: "Hold", reject: "Reject" };
+
+export function statusLabel(status) {
+  return STATUS_LABELS[status] || String(status);
+}
+
+export function actionLabel(action) {
+  return ACTION_LABELS[action] || String(action);
+}
+
+/** "just now", "4 min", "2 h 5 min", "3 d 4 h". */
+export function duration(ms) {
+  const minutes = Math.floor(Math.max(0, ms) / 60000);
+  if (minutes < 1) return "under a minute";
+  if (minutes < 60) return `${minutes} min`;
+  const hours = Math.floor(minutes / 60);
+  if (hours < 24) return minutes % 60 ? `${hours} h ${minutes % 60} min` : `${hours} h`;
+  const days = Math.floor(hours / 24);
+  return hours % 24 ? `${days} d ${hours % 24} h` : `${days} d`;
+}
+
+export function since(iso, now = Date.now()) {
+  const at = Date.parse(iso);
+  return Number.isNaN(at) ? "–" : duration(now - at);
+}
+
+export function ago(iso, now = Date.now()) {
+  const at = Date.parse(iso);
+  if (Number.isNaN(at)) return "–";
+  return now - at < 60000 ? "just now" : `${duration(now - at)} ago`;
+}
+
+export function dateTime(iso) {
+  const at = Date.parse(iso);
+  if (Number.isNaN(at)) return "–";
+  return new Date(at).toLocaleString(undefined, {
+    year: "numeric",
+    month: "short",
+    day: "numeric",
+    hour: "2-digit",
+    minute: "2-digit",
+  });
+}
+
+export function time(iso) {
+  const at = Date.parse(iso);
+  if (Number.isNaN(at)) return "–";
+  return new Date(at).toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit" });
+}
+
+export function plural(n, one, many = `${one}s`) {
+  return `${n} ${n === 1 ? one : many}`;
+}
+
+export function truncate(text, length) {
+  const value = String(text ?? "");
+  return value.length > length ? `${value.slice(0, length - 1)}…` : value;
+}

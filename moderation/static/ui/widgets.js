@@ -1,0 +1,203 @@
+// Pieces shared by the views: the status line, a confirmation dialog,
+// badges, reasons, score bars and decision histories.
+
+import { byId, clear, h, svg } from "./dom.js";
+import {
+  actionLabel,
+  categoryLabel,
+  dateTime,
+  describeReason,
+  reasonDetail,
+  score,
+  sortCategories,
+  statusLabel,
+} from "./format.js";
+
+let statusTimer = null;
+
+/** Say something in the status line (an aria-live region); errors stay until replaced. */
+export function announce(message, kind = "info") {
+  const polite = byId("status");
+  const urgent = byId("alert");
+  clearTimeout(statusTimer);
+  const target = kind === "error" ? urgent : polite;
+  const other = kind === "error" ? polite : urgent;
+  other.textContent = "";
+  other.hidden = true;
+  target.hidden = false;
+  target.dataset.kind = kind;
+  target.textContent = message;
+  if (kind !== "error") {
+    statusTimer = setTimeout(() => {
+      target.textContent = "";
+      target.hidden = true;
+    }, 8000);
+  }
+}
+
+export function clearAnnouncements() {
+  for (const id of ["status", "alert"]) {
+    const region = byId(id);
+    region.textContent = "";
+    region.hidden = true;
+  }
+}
+
+/** A modal yes/no question; resolves to true when confirmed. */
+export function confirmDialog(question, confirmLabel = "Confirm") {
+  const dialog = byId("confirm-dialog");
+  byId("confirm-text").textContent = question;
+  const yes = byId("confirm-yes");
+  yes.textContent = confirmLabel;
+  return new Promise((resolve) => {
+    const done = () => {
+      dialog.removeEventListener("close", done);
+      resolve(dialog.returnValue === "yes");
+    };
+    dialog.returnValue = "";
+    dialog.addEventListener("close", done);
+    dialog.showModal();
+    byId("confirm-no").focus();
+  });
+}
+
+export function statusBadge(status) {
+  return h("span", { class: ["badge", `status-${status}`] }, statusLabel(status));
+}
+
+export function actionBadge(action) {
+  return h("span", { class: ["badge", `action-${action}`] }, actionLabel(action));
+}
+
+export function tagList(tags) {
+  if (!tags || !tags.length) return h("span", { class: "muted" }, "no tags");
+  return h(
+    "ul",
+    { class: "tags", "aria-label": "Article tags" },
+    tags.map((tag) => h("li", { class: "tag" }, tag)),
+  );
+}
+
+export function reasonList(reasons) {
+  if (!reasons || !reasons.length) return h("p", { class: "muted" }, "No reasons recorded.");
+  return h(
+    "ul",
+    { class: "reasons" },
+    reasons.map((reason) => {
+      const detail = reasonDetail(reason);
+      return h(
+        "li",
+        { class: ["reason", `reason-${reason.action || "hold"}`], "data-code": reason.code },
+        h("span", { class: "reason-text" }, describeReason(reason)),
+        detail ? h("span", { class: "reason-detail" }, detail) : null,
+      );
+    }),
+  );
+}
+
+function marker(value, kind) {
+  if (typeof value !== "number") return null;
+  const x = Math.min(100, Math.max(0, value * 100));
+  return svg("line", {
+    class: `mark mark-${kind}`,
+    x1: x,
+    x2: x,
+    y1: 0,
+    y2: 12,
+    "vector-effect": "non-scaling-stroke",
+  });
+}
+
+function lineText(entry) {
+  const parts = [];
+  if (entry && typeof entry.hold === "number") parts.push(`hold ${score(entry.hold)}`);
+  if (entry && typeof entry.reject === "number") parts.push(`reject ${score(entry.reject)}`);
+  return parts.length ? parts.join(" · ") : "no line known";
+}
+
+/**
+ * A bar per score category, with the hold (amber) and reject (red) lines drawn
+ * where they are known. ``thresholds``: ``{category: {hold, reject}}``.
+ */
+export function scoreBars(scores, thresholds = {}) {
+  const names = sortCategories(Object.keys(scores || {}));
+  if (!names.length) return h("p", { class: "muted" }, "No scores: the classifier did not score this comment.");
+  return h(
+    "ul",
+    { class: "score-bars" },
+    names.map((name) => {
+      const value = scores[name];
+      const entry = thresholds[name];
+      let level = "low";
+      if (entry && typeof entry.reject === "number" && value >= entry.reject) level = "reject";
+      else if (entry && typeof entry.hold === "number" && value >= entry.hold) level = "hold";
+      const width = Math.min(100, Math.max(0, value * 100));
+      return h(
+        "li",
+        { class: ["score-row", `level-${level}`], "data-category": name },
+        h("span", { class: "score-name" }, categoryLabel(name)),
+        svg(
+          "svg",
+          {
+            class: "score-bar",
+            viewBox: "0 0 100 12",
+            preserveAspectRatio: "none",
+            "aria-hidden": "true",
+            focusable: "false",
+          },
+          svg("rect", { class: "track", x: 0, y: 0, width: 100, height: 12 }),
+          svg("rect", { class: "fill", x: 0, y: 2, width, height: 8 }),
+          marker(entry && entry.hold, "hold"),
+          marker(entry && entry.reject, "reject"),
+        ),
+        h("span", { class: "score-value" }, score(value)),
+        h("span", { class: "score-lines" }, lineText(entry)),
+      );
+    }),
+  );
+}
+
+/** A comment's decisions, oldest first, with who, why and private notes. */
+export function historyList(history) {
+  if (!history || !history.length) return h("p", { class: "muted" }, "No decisions recorded.");
+  return h(
+    "ol",
+    { class: "history" },
+    history.map((decision) =>
+      h(
+        "li",
+        { class: "history-entry" },
+        h(
+          "div",
+          { class: "history-head" },
+          actionBadge(decision.action),
+          h(
+            "span",
+            {},
+            decision.by === "moderator" ? `by ${decision.moderator || "a moderator"}` : "automatic",
+          ),
+          h("time", { datetime: decision.at }, dateTime(decision.at)),
+          decision.guidelines_version ? h("span", { class: "muted" }, `guidelines v${decision.guidelines_version}`) : null,
+        ),
+        reasonList(decision.reasons),
+        decision.note ? h("p", { class: "note" }, h("strong", {}, "Private note: "), decision.note) : null,
+        decision.message ? h("p", { class: "muted small" }, "Told the author: ", decision.message) : null,
+      ),
+    ),
+  );
+}
+
+/** A <dl> from [label, value] pairs (values may be nodes). */
+export function definitionList(pairs, className = "meta") {
+  const list = h("dl", { class: className });
+  for (const [label, value] of pairs) {
+    if (value === null || value === undefined) continue;
+    list.append(h("dt", {}, label), h("dd", {}, value));
+  }
+  return list;
+}
+
+export function emptyInto(element, ...children) {
+  clear(element);
+  for (const child of children) if (child) element.append(child);
+}

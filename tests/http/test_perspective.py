@@ -1,0 +1,440 @@
+"""The Perspective-compatible endpoint, driven with Perspective's documented bodies.
+
+Request and response examples are quoted from Perspective's public documentation:
+
+- [REF] https://github.com/conversationai/perspectiveapi/blob/master/api_reference.md
+  ("AnalyzeComment example" and the request/response field tables);
+- [QUICKSTART] https://github.com/conversationai/perspectiveapi/blob/master/quickstart.md
+  (step 5, the curl request);
+- [SPAN] the ``SpanScore`` schema of the commentanalyzer v1alpha1 discovery document, e.g.
+  https://docs.rs/google-commentanalyzer1_alpha1/latest/google_commentanalyzer1_alpha1/api/struct.SpanScore.html
+  ("The values are the UTF-16 codepoint range. 'end' is exclusive.");
+- [CORAL] what Coral Talk sends: ``formatBody`` in coralproject/talk
+  server/src/core/server/services/perspective/perspective.ts.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import pytest
+from sqlalchemy import func, select
+
+from classifiers.base import Scores
+from moderation.http.context import DATABASE, SCORER
+from moderation.storage.tables import AuditRow, CommentRow, DecisionRow
+from tests.conftest import Service, ServiceFactory
+
+PATH = "/v1alpha1/comments:analyze"
+
+# [REF] "AnalyzeComment example": a request for the TOXICITY and UNSUBSTANTIAL models.
+DOCUMENTED_REQUEST: dict[str, Any] = {
+    "comment": {"text": "What kind of idiot name is foo? Sorry, I like your name."},
+    "languages": ["en"],
+    "requestedAttributes": {"TOXICITY": {}, "UNSUBSTANTIAL": {}},
+}
+
+# [REF] the documented response to DOCUMENTED_REQUEST. (Its text says the second span is
+# [32, 56), the JSON says 55; the comment is 56 characters long.)
+DOCUMENTED_RESPONSE: dict[str, Any] = {
+    "attributeScores": {
+        "TOXICITY": {"summaryScore": {"value": 0.8627961, "type": "PROBABILITY"}},
+        "UNSUBSTANTIAL": {
+            "spanScores": [
+                {"begin": 0, "end": 31, "score": {"value": 0.52690625, "type": "PROBABILITY"}},
+                {"begin": 32, "end": 55, "score": {"value": 0.9106685, "type": "PROBABILITY"}},
+            ],
+            "summaryScore": {"value": 0.69036055, "type": "PROBABILITY"},
+        },
+    },
+    "languages": ["en"],
+}
+
+# [QUICKSTART] step 5: the curl request body.
+QUICKSTART_REQUEST: dict[str, Any] = {
+    "comment": {"text": "what kind of idiot name is foo?"},
+    "languages": ["en"],
+    "requestedAttributes": {"TOXICITY": {}},
+}
+
+# [QUICKSTART] step 5: the documented response (trimmed there to these fields).
+QUICKSTART_RESPONSE: dict[str, Any] = {
+    "attributeScores": {
+        "TOXICITY": {"summaryScore": {"value": 0.9014498, "type": "PROBABILITY"}},
+    },
+    "languages": ["en"],
+}
+
+# [CORAL] formatBody for "comments:analyze": what Coral POSTs to <endpoint>/comments:analyze?key=
+CORAL_REQUEST: dict[str, Any] = {
+    "comment": {"text": "You are an idiot and everyone knows it."},
+    "doNotStore": True,
+    "requestedAttributes": {"TOXICITY": {}},
+    "languages": ["en"],
+}
+
+SEVEN = {
+    "TOXICITY": "toxicity",
+    "SEVERE_TOXICITY": "severe_toxicity",
+    "IDENTITY_ATTACK": "identity_attack",
+    "INSULT": "insult",
+    "PROFANITY": "obscene",
+    "THREAT": "threat",
+    "SEXUALLY_EXPLICIT": "sexual_explicit",
+}
+
+
+class AllSeven:
+    """Reports every category; a distinct value per category, high when 'idiot' is present."""
+
+    name = "fake:all-seven"
+    categories = tuple(SEVEN.values())
+    HIGH: ClassVar[dict[str, float]] = {
+        "toxicity": 0.9,
+        "severe_toxicity": 0.4,
+        "identity_attack": 0.05,
+        "insult": 0.8,
+        "obscene": 0.3,
+        "threat": 0.02,
+        "sexual_explicit": 0.01,
+    }
+
+    def __init__(self) -> None:
+        self.calls: list[list[str]] = []
+
+    def predict(self, texts: Sequence[str]) -> list[Scores]:
+        self.calls.append(list(texts))
+        return [
+            {c: v if "idiot" in t.lower() else v / 10 for c, v in self.HIGH.items()} for t in texts
+        ]
+
+
+class Broken:
+    name = "broken"
+    categories = ("toxicity",)
+
+    def predict(self, texts: Sequence[str]) -> list[Scores]:
+        raise RuntimeError("weights corrupted")
+
+
+async def analyze(
+    service: Service,
+    body: Any = None,
+    *,
+    key: str | None = "site",
+    path: str = PATH,
+    headers: dict[str, str] | None = None,
+    data: bytes | None = None,
+) -> tuple[int, Any, dict[str, str]]:
+    """POST like a Perspective client: the key (a role name here) in ``?key=``."""
+    params = {"key": service.keys.get(key, key)} if key is not None else {}
+    kwargs: dict[str, Any] = {"data": data} if data is not None else {"json": body}
+    async with service.client.post(path, params=params, headers=headers or {}, **kwargs) as r:
+        return r.status, await r.json(), dict(r.headers)
+
+
+def shape(value: Any) -> Any:
+    """The structure of a JSON value with leaves replaced by their types."""
+    if isinstance(value, dict):
+        return {k: shape(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [shape(value[0])] if value else []
+    return "number" if isinstance(value, int | float) else type(value).__name__
+
+
+def assert_google_error(status: int, body: Any, code: int, google_status: str) -> str:
+    assert status == code, body
+    assert set(body) == {"error"}
+    error = body["error"]
+    assert set(error) == {"code", "message", "status"}
+    assert error["code"] == code and error["status"] == google_status
+    assert isinstance(error["message"], str) and error["message"]
+    return str(error["message"])
+
+
+async def count_rows(service: Service) -> dict[str, int]:
+    counts = {}
+    async with service.client.app[DATABASE].engine.connect() as conn:
+        for row in (CommentRow, DecisionRow, AuditRow):
+            counts[row.__tablename__] = (
+                await conn.execute(select(func.count()).select_from(row))
+            ).scalar_one()
+    return counts
+
+
+async def test_quickstart_single_attribute(service: Service) -> None:
+    status, body, _ = await analyze(service, QUICKSTART_REQUEST)
+    assert status == 200, body
+    assert shape(body) == shape(QUICKSTART_RESPONSE | {"detectedLanguages": ["en"]})
+    summary = body["attributeScores"]["TOXICITY"]["summaryScore"]
+    assert summary["type"] == "PROBABILITY"
+    # the classifier's own probability, unmodified
+    expected = await service.client.app[SCORER].score([QUICKSTART_REQUEST["comment"]["text"]])
+    assert expected[0] is not None
+    assert summary["value"] == expected[0]["toxicity"]
+    assert body["languages"] == ["en"]
+    assert "clientToken" not in body
+
+
+async def test_documented_example_with_our_attributes_and_spans(
+    make_service: ServiceFactory,
+) -> None:
+    fake = AllSeven()
+    service = await make_service(classifier_instance=fake)
+    request = DOCUMENTED_REQUEST | {
+        "requestedAttributes": {"TOXICITY": {}, "INSULT": {}},
+        "spanAnnotations": True,
+    }
+    status, body, _ = await analyze(service, request)
+    assert status == 200, body
+    documented = DOCUMENTED_RESPONSE["attributeScores"]["UNSUBSTANTIAL"]
+    for name in ("TOXICITY", "INSULT"):
+        assert shape(body["attributeScores"][name]) == shape(documented)
+    toxicity = body["attributeScores"]["TOXICITY"]
+    assert toxicity["summaryScore"] == {"value": 0.9, "type": "PROBABILITY"}
+    spans = toxicity["spanScores"]
+    # the spans the documentation describes: [0, 31) and [32, 56)
+    assert [(s["begin"], s["end"]) for s in spans] == [(0, 31), (32, 56)]
+    text = request["comment"]["text"]
+    assert [text[s["begin"] : s["end"]] for s in spans] == [
+        "What kind of idiot name is foo?",
+        "Sorry, I like your name.",
+    ]
+    assert [s["score"]["value"] for s in spans] == [0.9, pytest.approx(0.09)]
+    # the whole text and each sentence in one batch call to the classifier
+    assert fake.calls == [[text, "What kind of idiot name is foo?", "Sorry, I like your name."]]
+
+
+async def test_several_attributes_map_to_our_categories(make_service: ServiceFactory) -> None:
+    service = await make_service(classifier_instance=AllSeven())
+    request = {
+        "comment": {"text": "you idiot", "type": "PLAIN_TEXT"},
+        "requestedAttributes": {name: {} for name in SEVEN},
+        "clientToken": "comment:c-42",
+    }
+    status, body, _ = await analyze(service, request)
+    assert status == 200, body
+    assert set(body["attributeScores"]) == set(SEVEN)
+    for name, category in SEVEN.items():
+        entry = body["attributeScores"][name]
+        assert entry == {"summaryScore": {"value": AllSeven.HIGH[category], "type": "PROBABILITY"}}
+    assert body["attributeScores"]["PROFANITY"]["summaryScore"]["value"] == 0.3  # obscene
+    assert body["clientToken"] == "comment:c-42"
+    assert body["languages"] == ["en"]
+
+
+async def test_score_threshold_omits_low_scores(make_service: ServiceFactory) -> None:
+    service = await make_service(classifier_instance=AllSeven())
+    request = {
+        "comment": {"text": DOCUMENTED_REQUEST["comment"]["text"]},
+        "requestedAttributes": {
+            "TOXICITY": {"scoreType": "PROBABILITY", "scoreThreshold": 0.5},
+            "THREAT": {"scoreType": "PROBABILITY", "scoreThreshold": 0.5},
+            "INSULT": {"scoreThreshold": 0.8},
+        },
+        "spanAnnotations": True,
+    }
+    status, body, _ = await analyze(service, request)
+    assert status == 200, body
+    assert set(body["attributeScores"]) == {"TOXICITY", "INSULT"}  # THREAT 0.02 < 0.5
+    # span scores below the threshold are left out as well
+    spans = body["attributeScores"]["TOXICITY"]["spanScores"]
+    assert [(s["begin"], s["end"], s["score"]["value"]) for s in spans] == [(0, 31, 0.9)]
+    assert body["attributeScores"]["INSULT"]["summaryScore"]["value"] == 0.8  # at = kept
+
+
+async def test_span_offsets_are_utf16_code_units(make_service: ServiceFactory) -> None:
+    service = await make_service(classifier_instance=AllSeven())
+    text = "I 😀 you.  You idiot!\nBye"
+    request = {"comment": {"text": text}, "requestedAttributes": {"TOXICITY": {}}}
+    status, body, _ = await analyze(service, request | {"spanAnnotations": True})
+    assert status == 200, body
+    spans = body["attributeScores"]["TOXICITY"]["spanScores"]
+    units = text.encode("utf-16-le")
+    pieces = [units[2 * s["begin"] : 2 * s["end"]].decode("utf-16-le") for s in spans]
+    assert pieces == ["I 😀 you.", "You idiot!", "Bye"]
+    assert [(s["begin"], s["end"]) for s in spans] == [(0, 9), (11, 21), (22, 25)]
+    # without spanAnnotations there are no spans
+    status, body, _ = await analyze(service, request)
+    assert "spanScores" not in body["attributeScores"]["TOXICITY"]
+
+
+async def test_documented_request_with_unknown_attribute_is_400(service: Service) -> None:
+    status, body, _ = await analyze(service, DOCUMENTED_REQUEST)
+    message = assert_google_error(status, body, 400, "INVALID_ARGUMENT")
+    assert message == "Attribute UNSUBSTANTIAL does not exist."
+
+
+async def test_attribute_linear_does_not_report_is_400(service: Service) -> None:
+    request = {"comment": {"text": "hello"}, "requestedAttributes": {"SEVERE_TOXICITY": {}}}
+    status, body, _ = await analyze(service, request)
+    message = assert_google_error(status, body, 400, "INVALID_ARGUMENT")
+    assert message == "Attribute SEVERE_TOXICITY does not exist."
+    status, body, _ = await analyze(
+        service, request | {"requestedAttributes": {"TOXICITY": {}, "PROFANITY": {}}}
+    )
+    assert assert_google_error(status, body, 400, "INVALID_ARGUMENT") == (
+        "Attribute PROFANITY does not exist."
+    )
+
+
+async def test_missing_key_is_403(service: Service) -> None:
+    status, body, _ = await analyze(service, QUICKSTART_REQUEST, key=None)
+    assert_google_error(status, body, 403, "PERMISSION_DENIED")
+    status, body, _ = await analyze(service, QUICKSTART_REQUEST, key="")
+    assert_google_error(status, body, 403, "PERMISSION_DENIED")
+
+
+async def test_bad_key_is_400(service: Service) -> None:
+    status, body, _ = await analyze(service, QUICKSTART_REQUEST, key="AIzaSy-not-ours")
+    message = assert_google_error(status, body, 400, "INVALID_ARGUMENT")
+    assert message == "API key not valid. Please pass a valid API key."
+    headers = {"Authorization": "Basic abc"}
+    status, body, _ = await analyze(service, QUICKSTART_REQUEST, key=None, headers=headers)
+    assert_google_error(status, body, 400, "INVALID_ARGUMENT")
+
+
+async def test_revoked_key_is_400(service: Service) -> None:
+    from moderation.auth import create_key, revoke_key
+    from moderation.domain import Role
+
+    database = service.client.app[DATABASE]
+    created = await create_key(database, "coral", Role.site)
+    status, _, _ = await analyze(service, QUICKSTART_REQUEST, key=created.secret)
+    assert status == 200
+    await revoke_key(database, created.key.id)
+    status, body, _ = await analyze(service, QUICKSTART_REQUEST, key=created.secret)
+    assert_google_error(status, body, 400, "INVALID_ARGUMENT")
+
+
+async def test_key_in_authorization_header(service: Service) -> None:
+    for role in ("site", "moderator", "admin"):
+        status, body, _ = await analyze(
+            service, QUICKSTART_REQUEST, key=None, headers=service.auth(role)
+        )
+        assert status == 200, body
+        assert "TOXICITY" in body["attributeScores"]
+
+
+async def test_do_not_store_writes_nothing(make_service: ServiceFactory) -> None:
+    service = await make_service(classifier_instance=AllSeven())
+    before = await count_rows(service)
+    for do_not_store in (True, False):
+        status, body, _ = await analyze(service, CORAL_REQUEST | {"doNotStore": do_not_store})
+        assert status == 200, body
+    assert await count_rows(service) == before
+    assert before["comments"] == 0
+
+
+async def test_coral_request_on_coral_url(service: Service) -> None:
+    # Coral joins its "Custom endpoint" setting and "/comments:analyze", then sets ?key=.
+    endpoint = "/v1alpha1"
+    status, body, _ = await analyze(service, CORAL_REQUEST, path=f"{endpoint}/comments:analyze")
+    assert status == 200, body
+    value = body["attributeScores"]["TOXICITY"]["summaryScore"]["value"]
+    assert 0.0 <= value <= 1.0
+
+
+async def test_colon_url_routes(service: Service) -> None:
+    from moderation.http import perspective
+
+    resource = service.client.app.router.resources()
+    assert any(r.canonical == PATH for r in resource)
+    assert perspective.PATH == PATH
+    for path in (PATH, "/v1alpha1/comments%3Aanalyze"):
+        status, body, _ = await analyze(service, QUICKSTART_REQUEST, path=path)
+        assert status == 200, (path, body)
+    async with service.client.get(PATH) as response:
+        assert response.status == 405  # the route exists; only POST is served
+    status, _, _ = await analyze(service, QUICKSTART_REQUEST, path="/v1alpha1/comments:nope")
+    assert status == 404
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        (b'{"comment": {"text": "hi"}, ', "JSON"),
+        (b"", "JSON"),
+        (b'{"comment": {"text": "caf\xe9"}, "requestedAttributes": {"TOXICITY": {}}}', "UTF-8"),
+        (b'["not", "an", "object"]', "object"),
+        (b'{"requestedAttributes": {"TOXICITY": {}}}', "comment"),
+        (b'{"comment": {}, "requestedAttributes": {"TOXICITY": {}}}', "comment.text"),
+        (b'{"comment": {"text": ""}, "requestedAttributes": {"TOXICITY": {}}}', "empty"),
+        (b'{"comment": {"text": "hi"}}', "attribute"),
+        (b'{"comment": {"text": "hi"}, "requestedAttributes": {}}', "attribute"),
+        (b'{"comment": {"text": 5}, "requestedAttributes": {"TOXICITY": {}}}', "comment.text"),
+        (
+            b'{"comment": {"text": "hi", "type": "HTML"}, "requestedAttributes": {"TOXICITY": {}}}',
+            "comment.type",
+        ),
+        (
+            b'{"comment": {"text": "hi"}, "requestedAttributes": {"TOXICITY": '
+            b'{"scoreThreshold": 2}}}',
+            "scoreThreshold",
+        ),
+        (
+            b'{"comment": {"text": "hi"}, "requestedAttributes": {"TOXICITY": '
+            b'{"scoreType": "STD_DEV_SCORE"}}}',
+            "scoreType",
+        ),
+        (b'{"comment": {"text": "\\ud800"}, "requestedAttributes": {"TOXICITY": {}}}', "Unicode"),
+    ],
+)
+async def test_bad_bodies_are_400_in_perspective_shape(
+    service: Service, data: bytes, expected: str
+) -> None:
+    headers = {"Content-Type": "application/json"}
+    status, body, _ = await analyze(service, data=data, headers=headers)
+    message = assert_google_error(status, body, 400, "INVALID_ARGUMENT")
+    assert expected in message
+
+
+async def test_extra_and_ignored_fields_are_accepted(service: Service) -> None:
+    request = QUICKSTART_REQUEST | {
+        "comment": {"text": "hello there", "type": "PLAIN_TEXT", "someFutureField": 1},
+        "context": {"entries": [{"text": "the article", "type": "PLAIN_TEXT"}]},
+        "requestedAttributes": {"TOXICITY": {"scoreType": "PROBABILITY", "futureOption": True}},
+        "languages": ["de"],
+        "doNotStore": True,
+        "spanAnnotations": False,
+        "clientToken": "tok",
+        "sessionId": "session-1",
+        "communityId": "Coral:https://example.org",
+    }
+    status, body, _ = await analyze(service, request)
+    assert status == 200, body
+    assert body["languages"] == ["de"]
+    assert body["clientToken"] == "tok"
+
+
+async def test_classifier_unavailable_is_503(make_service: ServiceFactory) -> None:
+    service = await make_service(classifier_instance=Broken())
+    status, body, _ = await analyze(service, QUICKSTART_REQUEST)
+    assert_google_error(status, body, 503, "UNAVAILABLE")
+
+
+async def test_rate_limit_is_429_resource_exhausted(make_service: ServiceFactory) -> None:
+    service = await make_service(rate_limit_site=1)
+    statuses = []
+    for _ in range(4):
+        status, body, headers = await analyze(service, QUICKSTART_REQUEST)
+        statuses.append(status)
+    assert statuses[0] == 200 and statuses[-1] == 429
+    assert_google_error(status, body, 429, "RESOURCE_EXHAUSTED")
+    assert int(headers["Retry-After"]) >= 1
+
+
+async def test_key_is_never_logged(service: Service, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    secret = service.keys["site"]
+    await analyze(service, QUICKSTART_REQUEST)
+    await analyze(service, data=b"{not json", headers={"Content-Type": "application/json"})
+    await analyze(service, {"comment": {"text": "x"}, "requestedAttributes": {"NOPE": {}}})
+    # aiohttp.access is the test server's access log; the service runs with access_log=None.
+    records = [r for r in caplog.records if r.name != "aiohttp.access"]
+    assert records  # the request log did run
+    for record in records:
+        assert secret not in record.getMessage()
+        assert secret not in repr(record.__dict__)
