@@ -19,7 +19,7 @@ from classifiers.loader import ClassifierOptions, LoadReport, load_preferred
 from moderation.comments import Moderation
 from moderation.decisions import Observers
 from moderation.guidelines_admin import GuidelinesAdmin
-from moderation.http import admin, comments, moderators, operations, perspective, ui
+from moderation.http import admin, comments, moderators, openapi, operations, perspective, ui
 from moderation.http.context import (
     CLASSIFIER_REPORT,
     DATABASE,
@@ -64,6 +64,7 @@ def create_app(settings: Settings, *, classifier: Classifier | None = None) -> w
     app.cleanup_ctx.append(_webhooks)
     app.cleanup_ctx.append(_services)
     app.add_routes(operations.routes)
+    app.add_routes(openapi.routes)
     app.add_routes(comments.routes)
     app.add_routes(moderators.routes)
     app.add_routes(admin.routes)

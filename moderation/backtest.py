@@ -512,19 +512,31 @@ _LINK_MARKERS = (b"://", b"www", b"dot")
 _BEFORE_SPACED_DOT = np.zeros(256, dtype=np.bool_)
 _BEFORE_SPACED_DOT[list(b" \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f[({<")] = True
 # Quotes, dashes, brackets, symbols (emoji), marks: never a look-alike letter, a
-# dot or white space. Letters may be look-alikes, and "Po" holds the ideographic
-# full stop, so both are left to find_links.
+# dot or white space ("Po" holds the ideographic full stop, so it is left out).
 _LINK_INERT_CATEGORIES = frozenset(
     {"Mn", "Mc", "Me", "Pi", "Pf", "Pd", "Ps", "Pe", "Sm", "Sc", "Sk", "So"}
 )
 
 
 def _link_inert(char: str) -> bool:
-    """Whether find_links's cleaning keeps ``char`` as one non-ASCII non-space character."""
+    """Whether find_links's cleaning keeps ``char`` one non-ASCII, non-space character.
+
+    Then it plays the part of the "?" that stands for it in the prefilter (no
+    rule looks at more than it being neither ASCII nor space, and no non-ASCII
+    character matches "w", "d", "o" or "t" ignoring case). A letter qualifies
+    when it has no decomposition and textmatch.normalize, which applies the same
+    look-alike table, leaves nothing ASCII of it; letters with accents are left
+    to find_links, which is exact.
+    """
+    if char.isspace() or unicodedata.normalize("NFKC", char) != char:
+        return False
+    category = unicodedata.category(char)
+    if category in _LINK_INERT_CATEGORIES:
+        return True
     return (
-        unicodedata.category(char) in _LINK_INERT_CATEGORIES
-        and not char.isspace()
-        and unicodedata.normalize("NFKC", char) == char
+        category.startswith("L")
+        and not unicodedata.decomposition(char)
+        and not any(c.isascii() for c in normalize(char))
     )
 
 

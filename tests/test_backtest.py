@@ -310,6 +310,16 @@ LINK_VARIANTS = [
     "www",
     "x.io",
     "x. io",
+    "\u201cexample.com\u201d",
+    "x.c\u0301om",
+    "\u4e2d\u6587.com",
+    "\u0436.org",
+    "foo(\u3000.\u3000)com",
+    "foo\u00a0dot\u00a0com",
+    "w\u0131w.x",
+    "\u03bfk.com",  # Greek omicron
+    "caf\u00e9.fr",
+    "x\u2014y.net",
 ]
 FILLERS = ["!", "?", ".", ",", "...", " - ", "\n", "\x00", "“quoted”", "😀", "3", "45s", "_", "@"]
 TAGS = ["war", "war crimes", "conflict", "military", "sports", "politics", "culture"]
