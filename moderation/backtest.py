@@ -513,16 +513,16 @@ _SEPARATOR_STANDIN = "\x01"  # for a text's own NULs: equally neither word, spac
 _MAX_NEEDLES = 64
 _PAIR_SAMPLE = 1 << 20
 
-# Link prefilter. Every link textmatch.find_links finds contains "://", "www" (any
-# case), or a dot form followed by a top-level domain of two or more letters of
-# one case. The dot forms are ".", " . ", a bracketed "." or "dot", and " dot ":
-# so the text contains "dot" (any case), or a "." that is followed by two letters
-# of one case or preceded by white space or an opening bracket. find_links reads
-# an ASCII text as it is; for a non-ASCII one it applies NFKC, deletes invisible
-# characters and maps look-alike letters and ideographic full stops, so the rules
-# hold only where every non-ASCII character is inert under that cleaning (see
-# _link_inert); the other texts go straight to find_links.
-_LINK_MARKERS = (b"://", b"www", b"dot")
+# Link prefilter. Every link textmatch.find_links finds contains "://" or a dot
+# form: ".", " . ", a bracketed "." or "dot", or " dot " (any case). A "www" link
+# has one right after "www" and at most three digits; any other link has one
+# right before a top-level domain of two or more letters of one case. So the text
+# contains "://" or "dot", or a "." that is followed by two letters of one case,
+# preceded by white space or an opening bracket, or preceded by "www" and up to
+# three digits. find_links reads an ASCII text as it is; a non-ASCII one after
+# NFKC, deleting invisible characters and mapping look-alike letters and
+# ideographic full stops, so the rules hold only where every non-ASCII character
+# is inert under that cleaning (see _link_inert); other texts go to find_links.
 _BEFORE_SPACED_DOT = np.zeros(256, dtype=np.bool_)
 _BEFORE_SPACED_DOT[list(b" \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f[({<")] = True
 # Quotes, dashes, brackets, symbols (emoji), marks: never a look-alike letter, a
@@ -760,15 +760,28 @@ class _TextFindings:
             return self._links
         self._joined()
         raw = self._raw
-        lowered = raw.lower()
-        positions = [np.array(_occurrences(lowered, m), dtype=np.intp) for m in _LINK_MARKERS]
-        # Padded so that every dot has a byte before it and two after it.
-        padded = np.frombuffer(b"\x00" + raw + b"\x00\x00", dtype=np.uint8)
+        positions = [
+            np.array(_occurrences(raw, b"://"), dtype=np.intp),
+            np.array(_occurrences(raw.lower(), b"dot"), dtype=np.intp),
+        ]
+        # Padded so that every dot has six bytes before it and two after it.
+        padded = np.frombuffer(b"\x00" * 6 + raw + b"\x00\x00", dtype=np.uint8)
         dots = np.flatnonzero(padded == ord("."))
         one, two = padded[dots + 1], padded[dots + 2]
-        lower = (one >= 97) & (one <= 122) & (two >= 97) & (two <= 122)
-        upper = (one >= 65) & (one <= 90) & (two >= 65) & (two <= 90)
-        positions.append(dots[lower | upper | _BEFORE_SPACED_DOT[padded[dots - 1]]] - 1)
+        linky = (one >= 97) & (one <= 122) & (two >= 97) & (two <= 122)
+        linky |= (one >= 65) & (one <= 90) & (two >= 65) & (two <= 90)
+        linky |= _BEFORE_SPACED_DOT[padded[dots - 1]]
+        # "www" (any case) and up to three digits right before the dot; the other
+        # dot forms after "www" are caught above or by "dot".
+        digits = np.ones(dots.size, dtype=np.bool_)
+        for gap in range(4):
+            www = digits.copy()
+            for back in range(gap + 1, gap + 4):
+                www &= padded[dots - back] | 0x20 == ord("w")
+            linky |= www
+            before = padded[dots - gap - 1]
+            digits &= (before >= ord("0")) & (before <= ord("9"))
+        positions.append(dots[linky] - 6)
         separators = np.flatnonzero(np.frombuffer(raw, dtype=np.uint8) == 0)
         found = np.searchsorted(separators, np.concatenate(positions), side="right")
         candidates = set(found.tolist())

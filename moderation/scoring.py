@@ -42,6 +42,7 @@ class ScorerStats:
     texts: int = 0
     failures: int = 0
     timeouts: int = 0
+    restarts: int = 0
     last_error: str | None = None
     busy_seconds: float = 0.0
     batch_sizes: list[int] = field(default_factory=list)
@@ -142,7 +143,20 @@ class Scorer:
             texts = [text for job in jobs for text in job.texts]
             started = time.perf_counter()
             try:
-                results = await loop.run_in_executor(self._executor, self._predict, texts)
+                results = await asyncio.wait_for(
+                    loop.run_in_executor(self._executor, self._predict, texts), self.timeout_s * 2
+                )
+            except TimeoutError as exc:
+                # A hung model would block every later batch: abandon its thread, start anew.
+                self.stats.failures += 1
+                self.stats.restarts += 1
+                self.stats.last_error = "hung"
+                log.error("classifier hung for %.1fs; restarting its worker", self.timeout_s * 2)
+                self._executor.shutdown(wait=False, cancel_futures=True)
+                self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="classifier")
+                for job in jobs:
+                    if not job.future.done():
+                        job.future.set_exception(exc)
             except Exception as exc:
                 self.stats.failures += 1
                 self.stats.last_error = type(exc).__name__

@@ -104,3 +104,32 @@ async def test_empty_input() -> None:
         assert await scorer.score([]) == []
     finally:
         await scorer.close()
+
+
+class Hanging:
+    name = "hanging"
+    categories = ("toxicity",)
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.release = threading.Event()
+
+    def predict(self, texts: Sequence[str]) -> list[Scores]:
+        self.calls += 1
+        if self.calls == 1:
+            self.release.wait(5)  # the first batch hangs
+        return [{"toxicity": 0.1} for _ in texts]
+
+
+async def test_hung_worker_is_replaced() -> None:
+    model = Hanging()
+    scorer = Scorer(model, timeout_s=0.1)
+    scorer.start()
+    try:
+        assert await scorer.score(["stuck"]) == [None]
+        await asyncio.sleep(0.25)  # the batch passes twice the deadline: a new worker
+        assert scorer.stats.restarts == 1
+        assert await scorer.score(["fine"]) == [{"toxicity": 0.1}]
+    finally:
+        model.release.set()
+        await scorer.close()

@@ -1,0 +1,536 @@
+"""The moderators' web page (/ui/), driven in a real Chromium through Playwright.
+
+The service runs on a real TCP port (aiohttp's TestServer behind the
+``make_service`` fixture); the page talks to it exactly as in production. The
+undo delay is shortened with ``?undo=<ms>`` (never anything that puts the key in
+a URL). Set ``UI_SCREENSHOT=/path/to/file.png`` to also write a screenshot of
+the queue view (``test_queue_screenshot``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import shutil
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import Service
+
+CHROMIUM = Path("/usr/bin/chromium")
+
+pytestmark = pytest.mark.skipif(
+    not CHROMIUM.exists(), reason="browser tests need Debian's Chromium at /usr/bin/chromium"
+)
+playwright_api = pytest.importorskip(
+    "playwright.async_api", reason="browser tests need the playwright Python package"
+)
+async_playwright = playwright_api.async_playwright
+expect = playwright_api.expect
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+TIMEOUT_MS = 10_000
+UNSAFE_SINKS = re.compile(
+    r"\.(inner|outer)HTML\b|insertAdjacentHTML|document\.write|\beval\(|new Function|setAttribute\(\s*[\"'](style|on)"
+)
+XSS_TEXT = (
+    'you are an idiot <script>window.__xss=1</script> and <img src=x onerror="window.__xss=2">'
+)
+
+
+@dataclass
+class Page:
+    """A browser page on the service, with everything it logged."""
+
+    page: Any
+    base: str
+    console_errors: list[tuple[str, str]] = field(default_factory=list)
+    page_errors: list[str] = field(default_factory=list)
+    request_urls: list[str] = field(default_factory=list)
+
+    async def open(self, undo_ms: int | None = 0) -> None:
+        url = self.base if undo_ms is None else f"{self.base}?undo={undo_ms}"
+        await self.page.goto(url)
+        await expect(self.page.locator("#signin-view")).to_be_visible()
+
+    async def sign_in(self, key: str) -> None:
+        await self.page.fill("#api-key", key)
+        await self.page.press("#api-key", "Enter")
+        await expect(self.page.locator("#session")).to_be_visible()
+
+    def assert_clean(self, allowed: set[tuple[int, str]] = frozenset()) -> None:  # type: ignore[assignment]
+        """No script error, no CSP report, no failed request beyond the ``allowed`` ones.
+
+        Chromium logs every 4xx answer to fetch() as a console error; ``allowed``
+        names the expected ones as (status, path) pairs, e.g. the 403 that tells a
+        moderator key from an admin key.
+        """
+        assert self.page_errors == []
+        unexpected = []
+        for text, url in self.console_errors:
+            expected = any(
+                f"status of {status}" in text and url.split("?")[0].endswith(path)
+                for status, path in allowed
+            )
+            if not expected:
+                unexpected.append((text, url))
+        assert unexpected == []
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Any]:
+    async with async_playwright() as playwright:
+        chromium = await playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS
+        )
+        try:
+            yield chromium
+        finally:
+            await chromium.close()
+
+
+@pytest.fixture
+async def make_page(browser: Any, service: Service) -> Callable[[], Awaitable[Page]]:
+    async def make() -> Page:
+        context = await browser.new_context(viewport={"width": 1366, "height": 860})
+        context.set_default_timeout(TIMEOUT_MS)
+        page = await context.new_page()
+        wrapped = Page(page=page, base=str(service.client.make_url("/ui/")))
+        page.on(
+            "console",
+            lambda msg: (
+                wrapped.console_errors.append((msg.text, msg.location.get("url", "")))
+                if msg.type == "error"
+                else None
+            ),
+        )
+        page.on("pageerror", lambda error: wrapped.page_errors.append(str(error)))
+        page.on("request", lambda request: wrapped.request_urls.append(request.url))
+        return wrapped
+
+    return make
+
+
+async def held(service: Service, comment_id: str, text: str = "you are an idiot", **kw: Any) -> None:
+    status, body = await service.post_comment(id=comment_id, text=text, **kw)
+    assert status == 201 and body["status"] == "pending", body
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 10.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not await check():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.05)
+
+
+async def comment(service: Service, comment_id: str) -> dict[str, Any]:
+    status, body = await service.call("GET", f"/v1/comments/{comment_id}", role="moderator")
+    assert status == 200, body
+    return body  # type: ignore[no-any-return]
+
+
+MODERATOR_PROBE = {(403, "/v1/guidelines")}
+
+
+# -- serving -------------------------------------------------------------------------------
+
+
+async def test_ui_is_served_with_a_strict_csp(service: Service) -> None:
+    async with service.client.get("/ui/") as response:
+        assert response.status == 200
+        csp = response.headers["Content-Security-Policy"]
+        html = await response.text()
+    assert "default-src 'none'" in csp and "script-src 'self'" in csp
+    assert "unsafe-inline" not in csp
+    assert '<script type="module" src="app.js">' in html
+    assert "<style" not in html and " style=" not in html and "onclick" not in html
+    for asset in ("app.js", "api.js", "queue.js", "admin.js", "style.css"):
+        async with service.client.get(f"/ui/{asset}") as response:
+            assert response.status == 200, asset
+            assert "Content-Security-Policy" in response.headers
+            kind = "javascript" if asset.endswith(".js") else "css"
+            assert kind in response.headers["Content-Type"]
+    ui_dir = Path(__file__).resolve().parents[2] / "moderation" / "static" / "ui"
+    for script in ui_dir.glob("*.js"):
+        source = script.read_text()
+        assert not UNSAFE_SINKS.search(source), script.name
+
+
+# -- signing in and out --------------------------------------------------------------------
+
+
+async def test_unknown_key_is_refused(make_page: Callable[[], Awaitable[Page]]) -> None:
+    ui = await make_page()
+    await ui.open()
+    await ui.page.fill("#api-key", "not-a-real-key")
+    await ui.page.click("#signin-button")
+    await expect(ui.page.locator("#signin-error")).to_contain_text("not accepted")
+    await expect(ui.page.locator("#session")).to_be_hidden()
+    assert await ui.page.evaluate("sessionStorage.length") == 0
+    ui.assert_clean({(401, "/v1/queue")})
+
+
+async def test_moderator_signs_in_and_out(
+    service: Service, make_page: Callable[[], Awaitable[Page]]
+) -> None:
+    await held(service, "c-1")
+    ui = await make_page()
+    await ui.open()
+    key = service.keys["moderator"]
+    await ui.sign_in(key)
+    page = ui.page
+    await expect(page.locator("#whoami")).to_have_text("Moderator")
+    await expect(page.locator("#admin-tab")).to_be_hidden()
+    await expect(page.locator(".queue-entry")).to_have_count(1)
+    assert await page.evaluate("Object.values(sessionStorage)") == [key]
+    # The claim is the moderator's.
+    _, queue = await service.call("GET", "/v1/queue", role="moderator")
+    assert queue["items"][0]["claim"]["by"] == "test-moderator"
+
+    # A reload keeps the session (sessionStorage), without asking again.
+    await page.reload()
+    await expect(page.locator("#session")).to_be_visible()
+
+    await page.click("#sign-out")
+    await expect(page.locator("#signin-view")).to_be_visible()
+    await expect(page.locator("#session")).to_be_hidden()
+    await expect(page.locator(".queue-entry")).to_have_count(0)
+    assert await page.evaluate("sessionStorage.length") == 0
+    # Signing out hands the batch back.
+    _, queue = await service.call("GET", "/v1/queue", role="moderator")
+    assert queue["items"][0]["claim"] is None
+    assert all(key not in url for url in ui.request_urls)
+    assert key not in page.url
+    ui.assert_clean(MODERATOR_PROBE)
+
+
+# -- the queue -----------------------------------------------------------------------------
+
+
+async def test_queue_shows_claimed_comments_with_context(
+    service: Service, make_page: Callable[[], Awaitable[Page]]
+) -> None:
+    await held(service, "c-insult", author_id="u-7", article_tags=["politics"])
+    await held(service, "c-link", text="see example.com", author_id="u-8")
+    await service.post_comment(id="c-old", text="A calm remark.", author_id="u-7")
+    ui = await make_page()
+    await ui.open()
+    await ui.sign_in(service.keys["moderator"])
+    page = ui.page
+    entries = page.locator(".queue-entry")
+    await expect(entries).to_have_count(2)
+    # Highest priority first: the insult, selected.
+    await expect(entries.first).to_have_attribute("aria-current", "true")
+    detail = page.locator("#queue-detail")
+    await expect(detail.locator(".comment-text")).to_have_text("you are an idiot")
+    await expect(detail).to_contain_text("politics")
+    await expect(detail.locator(".reason")).to_contain_text("reached the hold line 0.90")
+    await expect(detail.locator(".priority-badge")).to_contain_text("Priority")
+    await expect(detail.locator(".waiting")).to_contain_text("Waiting")
+    # Score bar with the hold line from the reason (a moderator cannot read guidelines).
+    bar = detail.locator('.score-row[data-category="toxicity"]')
+    await expect(bar).to_contain_text("hold 0.90")
+    await expect(bar.locator("line.mark-hold")).to_have_count(1)
+    # The author's record.
+    author = detail.locator(".author")
+    await expect(author).to_contain_text("1 approved")
+    await expect(author).to_contain_text("c-old")
+    # j moves to the link comment, k back.
+    await page.keyboard.press("j")
+    await expect(detail.locator(".comment-text")).to_have_text("see example.com")
+    await expect(detail.locator(".reason")).to_contain_text("Contains a link")
+    await page.keyboard.press("k")
+    await expect(detail.locator(".comment-text")).to_have_text("you are an idiot")
+    # ? lists the shortcuts.
+    await page.keyboard.press("?")
+    await expect(page.locator("#help-dialog")).to_be_visible()
+    await page.keyboard.press("Escape")
+    await expect(page.locator("#help-dialog")).to_be_hidden()
+    ui.assert_clean(MODERATOR_PROBE)
+
+
+async def test_approve_with_the_keyboard(
+    service: Service, make_page: Callable[[], Awaitable[Page]]
+) -> None:
+    await held(service, "c-1")
+    await held(service, "c-2", text="see example.com")
+    ui = await make_page()
+    await ui.open(undo_ms=300)
+    await ui.sign_in(service.keys["moderator"])
+    page = ui.page
+    detail = page.locator("#queue-detail")
+    await expect(detail.locator("article")).to_have_attribute("data-id", "c-1")
+    await page.keyboard.press("a")
+    # The next comment comes up at once, before the decision is even sent.
+    await expect(detail.locator("article")).to_have_attribute("data-id", "c-2")
+    await expect(page.locator("#undo-bar")).to_be_visible()
+
+    async def approved() -> bool:
+        return (await comment(service, "c-1"))["status"] == "approved"
+
+    await eventually(approved)
+    decided = await comment(service, "c-1")
+    assert decided["decision"]["by"] == "moderator"
+    assert decided["decision"]["moderator"] == "test-moderator"
+    await expect(page.locator("#undo-bar")).to_be_hidden()
+    assert (await comment(service, "c-2"))["status"] == "pending"
+    ui.assert_clean(MODERATOR_PROBE)
+
+
+async def test_reject_with_a_reason_and_note(
+    service: Service, make_page: Callable[[], Awaitable[Page]]
+) -> None:
+    await held(service, "c-1")
+    ui = await make_page()
+    await ui.open(undo_ms=0)
+    await ui.sign_in(service.keys["moderator"])
+    page = ui.page
+    await expect(page.locator("#queue-detail article")).to_have_attribute("data-id", "c-1")
+    await page.fill("#decision-note", "second insult this week")
+    await page.locator("#queue-detail").focus()
+    await page.keyboard.press("r")
+    reason = page.locator("#decision-reason")
+    await expect(reason).to_be_focused()
+    await expect(page.locator("#armed-hint")).to_contain_text("Enter to confirm")
+    await page.keyboard.type("Personal attack on another reader")
+    await page.keyboard.press("Enter")
+
+    async def rejected() -> bool:
+        return (await comment(service, "c-1"))["status"] == "rejected"
+
+    await eventually(rejected)
+    decision = (await comment(service, "c-1"))["decision"]
+    assert decision["by"] == "moderator" and decision["action"] == "reject"
+    assert decision["reasons"][0]["message"] == "Personal attack on another reader"
+    assert decision["note"] == "second insult this week"
+    # The batch is done and the queue is empty.
+    await expect(page.locator("#queue-detail")).to_contain_text("All caught up")
+    ui.assert_clean(MODERATOR_PROBE)
+
+
+async def test_undo_cancels_the_decision(
+    service: Service, make_page: Callable[[], Awaitable[Page]]
+) -> None:
+    await held(service, "c-1")
+    await held(service, "c-2", text="see example.com")
+    ui = await make_page()
+    await ui.open(undo_ms=1500)
+    await ui.sign_in(service.keys["moderator"])
+    page = ui.page
+    detail = page.locator("#queue-detail article")
+    await expect(detail).to_have_attribute("data-id", "c-1")
+    await page.keyboard.press("a")
+    await expect(detail).to_have_attribute("data-id", "c-2")
+    await page.click("#undo-button")
+    await expect(detail).to_have_attribute("data-id", "c-1")
+    await expect(page.locator(".queue-entry")).to_have_count(2)
+    await expect(page.locator("#undo-bar")).to_be_hidden()
+    await asyncio.sleep(2.0)  # past the delay: nothing may have been sent
+    body = await comment(service, "c-1")
+    assert body["status"] == "pending"
+    assert [d["by"] for d in body["history"]] == ["auto"]
+    ui.assert_clean(MODERATOR_PROBE)
+
+
+async def test_comment_markup_is_shown_as_text_and_never_runs(
+    service: Service, make_page: Callable[[], Awaitable[Page]]
+) -> None:
+    await held(
+        service,
+        "c-xss",
+        text=XSS_TEXT,
+        author_name='<img src=x onerror="window.__xss=3">',
+        article_tags=["<b onmouseover=window.__xss=4>war</b>"],
+    )
+    ui = await make_page()
+    await ui.open()
+    await ui.sign_in(service.keys["moderator"])
+    page = ui.page
+    text = page.locator("#queue-detail .comment-text")
+    await expect(text).to_have_text(XSS_TEXT)
+    await expect(page.locator("#queue-list")).to_contain_text("<script>window.__xss=1</script>")
+    await expect(page.locator("#queue-detail")).to_contain_text('<img src=x onerror="window.__xss=3">')
+    await expect(page.locator("#queue-detail .tag")).to_have_text(
+        "<b onmouseover=window.__xss=4>war</b>"
+    )
+    # Also in the decided view, with its history.
+    await page.click("#decided-tab")
+    await page.locator("#decided-rows button", has_text="c-xss").click()
+    await expect(page.locator("#decided-detail .comment-text")).to_have_text(XSS_TEXT)
+    await page.locator("#decided-detail .tag").hover()
+    assert await page.evaluate("typeof window.__xss") == "undefined"
+    assert await page.locator("main img, main script, main b").count() == 0
+    ui.assert_clean(MODERATOR_PROBE)
+
+
+# -- decided view --------------------------------------------------------------------------
+
+
+async def test_decided_view_filters_history_and_overturn(
+    service: Service, make_page: Callable[[], Awaitable[Page]]
+) -> None:
+    await service.post_comment(id="c-ok", text="A calm remark.", author_id="u-1")
+    await held(service, "c-held", author_id="u-2")
+    status, _ = await service.call(
+        "POST", "/v1/comments/c-held/decision", role="moderator", json={"action": "approve"}
+    )
+    assert status == 200
+    ui = await make_page()
+    await ui.open()
+    await ui.sign_in(service.keys["moderator"])
+    page = ui.page
+    await page.click("#decided-tab")
+    rows = page.locator("#decided-rows tr")
+    await expect(rows).to_have_count(2)
+    await page.fill("#f-author", "u-2")
+    await page.click("#f-apply")
+    await expect(rows).to_have_count(1)
+    await rows.first.click()
+    detail = page.locator("#decided-detail")
+    history = detail.locator(".history-entry")
+    await expect(history).to_have_count(2)
+    await expect(history.nth(0)).to_contain_text("automatic")
+    await expect(history.nth(1)).to_contain_text("by test-moderator")
+    await page.fill("#overturn-reason", "Insults another reader")
+    await detail.get_by_role("button", name="Overturn: reject").click()
+    await expect(history).to_have_count(3)
+    body = await comment(service, "c-held")
+    assert body["status"] == "rejected"
+    assert body["decision"]["reasons"][0]["message"] == "Insults another reader"
+    await expect(rows.first).to_contain_text("Rejected")
+    ui.assert_clean(MODERATOR_PROBE)
+
+
+# -- admin ---------------------------------------------------------------------------------
+
+
+async def test_admin_edits_a_threshold_previews_and_saves(
+    service: Service, make_page: Callable[[], Awaitable[Page]]
+) -> None:
+    await held(service, "c-1")  # toxicity ~1.0 on linear: held at 0.9
+    await held(service, "c-2", text="what the hell")
+    await service.post_comment(id="c-3", text="A calm remark.")
+    ui = await make_page()
+    await ui.open()
+    await ui.sign_in(service.keys["admin"])
+    page = ui.page
+    await expect(page.locator("#whoami")).to_have_text("Admin")
+    await page.click("#admin-tab")
+    await expect(page.locator("#gl-version")).to_have_text("version 1")
+    await expect(page.locator("#keys-rows tr")).to_have_count(3)
+    await expect(page.locator("#webhooks-rows")).to_contain_text("No webhooks")
+    await expect(page.locator("#hist-summary")).to_contain_text("3 recent comments")
+    await expect(page.get_by_role("button", name="Save as new version")).to_be_disabled()
+
+    # A 422 is shown field by field: hold above reject.
+    await page.get_by_label("keep-it-civil: reject at").fill("0.5")
+    await page.click("#gl-preview")
+    await expect(page.locator("#gl-errors")).to_contain_text("keep-it-civil")
+    await expect(page.locator("#gl-errors")).to_contain_text("hold_at must not be above reject_at")
+    await page.get_by_label("keep-it-civil: reject at").fill("0.97")
+
+    # Raise the linear hold line above every stored score: both held comments
+    # would be approved now.
+    await page.get_by_label("keep-it-civil, linear: hold at").fill("0.99999999")
+    await expect(page.locator("#hist-summary")).to_contain_text("Proposed: hold 1.00")
+    await page.click("#gl-preview")
+    await expect(page.locator("#gl-errors")).to_be_hidden()
+    await expect(page.locator("#bt-changed")).to_have_text("1")
+    await expect(page.locator("#bt-changed-current")).to_have_text("1")
+    cell = page.locator('.matrix').first.locator('td[data-from="hold"][data-to="approve"]')
+    await expect(cell).to_have_text("1")
+    await page.fill("#gl-note", "linear: hold only near-certain toxicity")
+    await page.click("#gl-save")
+    await expect(page.locator("#gl-version")).to_have_text("version 2")
+    await expect(page.locator("#versions-rows tr")).to_have_count(2)
+    await expect(page.locator("#versions-rows")).to_contain_text("0.9 → 0.99999999")
+
+    status, guidelines = await service.call("GET", "/v1/guidelines", role="admin")
+    assert status == 200 and guidelines["version"] == 2
+    assert guidelines["note"] == "linear: hold only near-certain toxicity"
+    civil = next(r for r in guidelines["rules"] if r["id"] == "keep-it-civil")
+    assert civil["classifiers"]["linear"]["hold_at"] == 0.99999999
+    assert civil["reject_at"] == 0.97
+
+    # Restore version 1 (through the confirmation dialog).
+    await page.get_by_role("button", name="Restore v1").click()
+    await page.click("#confirm-yes")
+    await expect(page.locator("#gl-version")).to_have_text("version 3")
+    _, guidelines = await service.call("GET", "/v1/guidelines", role="admin")
+    civil = next(r for r in guidelines["rules"] if r["id"] == "keep-it-civil")
+    assert civil["classifiers"]["linear"]["hold_at"] == 0.9
+    ui.assert_clean()
+
+
+async def test_admin_queue_marks_lines_from_the_guidelines(
+    service: Service, make_page: Callable[[], Awaitable[Page]]
+) -> None:
+    await held(service, "c-link", text="see example.com")
+    ui = await make_page()
+    await ui.open()
+    await ui.sign_in(service.keys["admin"])
+    bar = ui.page.locator('#queue-detail .score-row[data-category="toxicity"]')
+    # No threshold reason on this comment, yet the admin sees the linear lines.
+    await expect(bar).to_contain_text("hold 0.90")
+    await expect(bar.locator("line.mark-hold")).to_have_count(1)
+    await expect(bar.locator("line.mark-reject")).to_have_count(0)  # linear never rejects
+    ui.assert_clean()
+
+
+# -- screenshot ----------------------------------------------------------------------------
+
+
+@pytest.mark.skipif(not os.environ.get("UI_SCREENSHOT"), reason="set UI_SCREENSHOT=path.png")
+async def test_queue_screenshot(
+    service: Service, make_page: Callable[[], Awaitable[Page]]
+) -> None:
+    """Writes a screenshot of the queue view to $UI_SCREENSHOT (for the docs)."""
+    await service.call(
+        "PUT",
+        "/v1/articles/a-1",
+        json={"title": "Ceasefire talks resume", "tags": ["war", "politics"], "mode": "auto"},
+    )
+    await service.post_comment(id="c-1041", text="Thanks for the reporting.", author_id="u-77")
+    await service.post_comment(id="c-1042", text="Good piece.", author_id="u-77")
+    await held(
+        service,
+        "c-1043",
+        text="You are an idiot if you believe a word of this. Read a book for once.",
+        author_id="u-77",
+        article_tags=["war", "politics"],
+    )
+    await held(
+        service,
+        "c-1044",
+        text="The full transcript is at example.com/transcript, worth reading before commenting.",
+        author_id="u-12",
+    )
+    await held(service, "c-1045", text="What the hell is wrong with these people?", author_id="u-3")
+    await service.post_comment(id="c-1046", text="Those vermin should be gone.", author_id="u-9")
+    ui = await make_page()
+    await ui.open()
+    await ui.sign_in(service.keys["moderator"])
+    await expect(ui.page.locator(".queue-entry")).to_have_count(4)
+    await expect(ui.page.locator("#queue-detail .author")).to_contain_text("approved")
+    target = Path(os.environ["UI_SCREENSHOT"])
+    target.parent.mkdir(parents=True, exist_ok=True)
+    await ui.page.screenshot(path=str(target))
+    assert target.stat().st_size > 10_000
+    ui.assert_clean(MODERATOR_PROBE)
+
+
+def test_chromium_is_found() -> None:
+    assert shutil.which(str(CHROMIUM)) is not None

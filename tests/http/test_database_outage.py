@@ -1,0 +1,28 @@
+"""The database goes away: 503 with a clear error, /healthz degraded, recovery by itself."""
+
+from __future__ import annotations
+
+from tests.conftest import ServiceFactory, _admin_sql
+
+
+async def test_postgres_outage_is_503_and_recovers(make_service: ServiceFactory,
+                                                   postgres_url: str) -> None:
+    service = await make_service(database_url=postgres_url)
+    status, _ = await service.post_comment(id="c-1", text="Before the outage.")
+    assert status == 201
+    name = postgres_url.rsplit("/", 1)[-1]
+    _admin_sql(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+    _admin_sql(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'")
+    try:
+        status, body = await service.post_comment(id="c-2", text="During the outage.")
+        assert status == 503, body
+        assert body["error"]["code"] == "database_unavailable"
+        async with service.client.get("/healthz") as response:
+            assert response.status == 503
+            assert (await response.json())["database"] == "unavailable"
+    finally:
+        _admin_sql(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+    status, body = await service.post_comment(id="c-2", text="During the outage.")
+    assert status == 201, body
+    async with service.client.get("/healthz") as response:
+        assert response.status == 200
