@@ -394,37 +394,52 @@ class _Frame:
     def decide(self, policy: Policy, text_severity: _Int8s) -> _Int8s:
         """Per-case severity index of the action ``decide`` gives under ``policy``."""
         severity = np.maximum(self.base, text_severity)
-        rules = policy.guidelines.rules
-        holds, rejects = _threshold_tables(policy, self.keys)
-        for index, rule in enumerate(rules):
-            scores = self.columns[rule.category]
-            hold = holds[:, index][self.group]
-            reject = rejects[:, index][self.group]
-            np.maximum(severity, (scores >= hold).view(np.int8), out=severity)
-            severity[scores >= reject] = _REJECT
+        for category, holds, rejects in _threshold_checks(policy, self.keys):
+            scores = self.columns[category]
+            np.maximum(severity, (scores >= holds[self.group]).view(np.int8), out=severity)
+            severity[scores >= rejects[self.group]] = _REJECT
         return severity
 
 
-def _threshold_tables(
+def _threshold_checks(
     policy: Policy, keys: Sequence[tuple[frozenset[str], str]]
-) -> tuple[_Floats, _Floats]:
-    """(hold_at, reject_at) per (tags, classifier) group and rule; NaN = no threshold."""
+) -> list[tuple[str, _Floats, _Floats]]:
+    """Per rule: its category and (hold_at, reject_at) per (tags, classifier) group.
+
+    NaN stands for "no threshold": it compares false with every score. A rule
+    whose category differs between groups (possible only with duplicate rule ids,
+    which validated guidelines never have) gives one check per category.
+    """
     guidelines = policy.guidelines
     shape = (len(keys), len(guidelines.rules))
     holds = np.full(shape, np.nan)
     rejects = np.full(shape, np.nan)
+    categories = [[rule.category for rule in guidelines.rules] for _ in keys]
     by_tags: dict[frozenset[str], tuple[Rule, ...]] = {}
     for row, (tags, classifier) in enumerate(keys):
         rules = by_tags.get(tags)
         if rules is None:
             rules = by_tags[tags] = guidelines.rules_for_tags(tags)
         for column, rule in enumerate(rules):
+            categories[row][column] = rule.category
             hold, reject = rule.thresholds_for(classifier)
             if hold is not None:
                 holds[row, column] = hold
             if reject is not None:
                 rejects[row, column] = reject
-    return holds, rejects
+    checks: list[tuple[str, _Floats, _Floats]] = []
+    for column in range(shape[1]):
+        names = np.array([row[column] for row in categories], dtype=object)
+        for category in dict.fromkeys(names.tolist()):
+            other = names != category
+            checks.append(
+                (
+                    category,
+                    np.where(other, np.nan, holds[:, column]),
+                    np.where(other, np.nan, rejects[:, column]),
+                )
+            )
+    return checks
 
 
 def _samples(
@@ -777,7 +792,7 @@ class _TextFindings:
         for gap in range(4):
             www = digits.copy()
             for back in range(gap + 1, gap + 4):
-                www &= padded[dots - back] | 0x20 == ord("w")
+                www &= (padded[dots - back] | 0x20) == ord("w")
             linky |= www
             before = padded[dots - gap - 1]
             digits &= (before >= ord("0")) & (before <= ord("9"))

@@ -29,6 +29,7 @@ from moderation.errors import Conflict, NotFound, ServiceError
 from moderation.guidelines import Guidelines
 from moderation.policies import PolicyCache
 from moderation.scoring import Scorer
+from moderation.shadow import ShadowCache, decide_in_shadow
 from moderation.storage.database import Database
 from moderation.storage.store import Store
 
@@ -67,6 +68,7 @@ class Moderation:
     scorer: Scorer
     policies: PolicyCache
     observers: decisions.Observers = field(default_factory=decisions.Observers)
+    shadow: ShadowCache = field(default_factory=ShadowCache)
 
     # -- submit ------------------------------------------------------------------------------
 
@@ -170,6 +172,9 @@ class Moderation:
             author_status=await store.author_status(author_id),
         )
         verdict = decide(policy, text, scores, self.scorer.name, context)
+        await decide_in_shadow(
+            store, self.shadow, comment_id, text, scores, self.scorer.name, context, verdict.action
+        )
         await decisions.record(
             store,
             comment_id,

@@ -170,3 +170,6 @@ class ApiKey:
 def utcnow() -> datetime:
     """The current time, timezone-aware UTC (the only clock the service reads)."""
     return datetime.now(UTC)
+
+
+ACTIONS: tuple[str, ...] = tuple(action.value for action in Action)

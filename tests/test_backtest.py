@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ import pytest
 from moderation.backtest import Case, backtest, decide_many, suggest
 from moderation.domain import Action, ArticleMode, AuthorStatus
 from moderation.engine import Context, Policy, compile_policy, decide
+from moderation.guidelines import Guidelines, Override, Rule, RuleOverride
 from moderation.guidelines_document import GuidelinesDocument, load_toml
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -277,6 +279,8 @@ LINK_VARIANTS = [
     "Example.COM",
     "www.test.it",
     "WWW.x.y",
+    "wWw123.x9",
+    "www1.1",
     "http://a",
     "hxxps://x.y/z",
     "bit.ly/x",
@@ -453,6 +457,39 @@ def test_same_actions_as_the_engine_on_default_guidelines() -> None:
     policy = compile_policy(load_toml(ROOT / "guidelines" / "default.toml").to_domain(1))
     cases = [random_case(rng, i) for i in range(1500)]
     assert decide_many(policy, cases) == [engine_action(policy, c) for c in cases]
+
+
+def test_duplicate_rule_ids_and_overrides_match_the_engine() -> None:
+    # Validation refuses duplicate ids, but the engine still defines what they mean.
+    rules = (
+        Rule("x", "threat", "Threats", "3", 0.5, 0.9),
+        Rule("x", "insult", "Insults", "4", 0.6, None),
+    )
+    guidelines = Guidelines(
+        rules=rules,
+        overrides=(Override(article_tags=("war",), rules=(RuleOverride(id="x", hold_at=0.1),)),),
+    )
+    policy = compile_policy(guidelines)
+    rng = random.Random(3)
+    cases = [
+        case(
+            f"d{i}",
+            {"threat": rng.random(), "insult": rng.random()},
+            A,
+            tags=frozenset(rng.sample(["war", "sports"], rng.randint(0, 1))),
+        )
+        for i in range(300)
+    ]
+    assert decide_many(policy, cases) == [engine_action(policy, c) for c in cases]
+
+
+def test_many_terms_fall_back_to_the_matcher_for_every_text() -> None:
+    terms = [f"word{chr(97 + i // 26)}{chr(97 + i % 26)}" for i in range(100)]
+    policy = compile_policy(Guidelines(rules=(), suspect_terms=tuple(terms), hold_links=False))
+    cases = [case(f"t{i}", None, A, text=f"some wordb{chr(97 + i % 26)} here") for i in range(40)]
+    cases += [case("plain", None, A, text="nothing to see"), case("none", None, A, text=None)]
+    scored = [replace(c, scores={}) for c in cases]
+    assert decide_many(policy, scored) == [H] * 40 + [A, A]
 
 
 # ----------------------------------------------------------------------------- suggest

@@ -6,7 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
-from moderation import audit, auth, webhooks
+from moderation import audit, auth, shadow, webhooks
 from moderation.domain import Role
 from moderation.errors import ValidationFailed
 from moderation.guidelines_admin import Version
@@ -20,6 +20,7 @@ from moderation.http.schemas import (
     GuidelinesPutQuery,
     KeyIn,
     ListQuery,
+    ShadowIn,
     SuggestIn,
     WebhookIn,
 )
@@ -30,7 +31,7 @@ from moderation.representation import (
     timestamp,
     webhook_json,
 )
-from moderation.storage.store import CaseFilter
+from moderation.storage.store import CaseFilter, ShadowRun
 
 routes = web.RouteTableDef()
 
@@ -119,6 +120,51 @@ async def suggest(request: web.Request) -> web.Response:
             "suggestions": [s.to_json() for s in suggestions],
         }
     )
+
+
+@routes.put("/v1/guidelines/shadow")
+@requires(Role.admin)
+async def start_shadow(request: web.Request) -> web.Response:
+    """Run proposed guidelines beside the live ones on every new comment."""
+    body = await parse(request, ShadowIn)
+    document = validate(GuidelinesDocument, body.guidelines)
+    run = await shadow.start(request.app[DATABASE], request[API_KEY], document, body.note)
+    return web.json_response(_shadow_run_json(run), status=201)
+
+
+@routes.get("/v1/guidelines/shadow")
+@requires(Role.admin)
+async def shadow_report(request: web.Request) -> web.Response:
+    query = validate(ListQuery, dict(request.query))
+    result = await shadow.report(request.app[DATABASE], min(query.limit, 100))
+    return web.json_response(
+        _shadow_run_json(result.run)
+        | {
+            "total": result.total,
+            "disagreements": result.disagreements,
+            "matrix": result.matrix,
+            "samples": [s | {"at": timestamp(s["at"])} for s in result.samples],
+        }
+    )
+
+
+@routes.delete("/v1/guidelines/shadow")
+@requires(Role.admin)
+async def stop_shadow(request: web.Request) -> web.Response:
+    await shadow.stop(request.app[DATABASE], request[API_KEY])
+    return web.json_response({"stopped": True})
+
+
+def _shadow_run_json(run: ShadowRun) -> dict[str, Any]:
+    return {
+        "run": run.id,
+        "active": run.stopped_at is None,
+        "note": run.note,
+        "started_by": run.started_by,
+        "started_at": timestamp(run.started_at),
+        "stopped_at": timestamp(run.stopped_at),
+        "guidelines": dict(run.document),
+    }
 
 
 # -- webhooks --------------------------------------------------------------------------------

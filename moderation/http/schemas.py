@@ -176,3 +176,8 @@ class RecentQuery(_Body):
     status: Literal["approved", "pending", "rejected"] | None = None
     article_id: Id | None = None
     author_id: Id | None = None
+
+
+class ShadowIn(_Body):
+    guidelines: dict[str, Any]
+    note: Annotated[str, StringConstraints(max_length=500)] | None = None

@@ -37,6 +37,8 @@ from moderation.storage.tables import (
     DecisionRow,
     GuidelinesVersionRow,
     ReportRow,
+    ShadowDecisionRow,
+    ShadowRunRow,
     UTCDateTime,
     WebhookEventRow,
     WebhookRow,
@@ -796,6 +798,87 @@ class Store:
             )
         return cases
 
+    # -- shadow mode ---------------------------------------------------------------------------
+
+    async def active_shadow_run(self) -> ShadowRun | None:
+        row = await self._session.scalar(
+            select(ShadowRunRow)
+            .where(ShadowRunRow.stopped_at.is_(None))
+            .order_by(ShadowRunRow.id.desc())
+            .limit(1)
+        )
+        return None if row is None else _shadow_run(row)
+
+    async def start_shadow_run(
+        self, document: Mapping[str, Any], note: str | None, by: str, at: datetime
+    ) -> ShadowRun:
+        await self.stop_shadow_runs(at)
+        row = ShadowRunRow(document=dict(document), note=note, started_by=by, started_at=at)
+        self._session.add(row)
+        await self._session.flush()
+        return _shadow_run(row)
+
+    async def stop_shadow_runs(self, at: datetime) -> int:
+        result = await self._session.execute(
+            update(ShadowRunRow).where(ShadowRunRow.stopped_at.is_(None)).values(stopped_at=at)
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    async def latest_shadow_run(self) -> ShadowRun | None:
+        row = await self._session.scalar(
+            select(ShadowRunRow).order_by(ShadowRunRow.id.desc()).limit(1)
+        )
+        return None if row is None else _shadow_run(row)
+
+    async def add_shadow_decision(
+        self,
+        run_id: int,
+        comment_id: str,
+        live: Action,
+        shadow: Action,
+        reasons: Sequence[Reason],
+        at: datetime,
+    ) -> None:
+        self._session.add(
+            ShadowDecisionRow(
+                run_id=run_id,
+                comment_id=comment_id,
+                live_action=live.value,
+                shadow_action=shadow.value,
+                reasons=[r.as_dict() for r in reasons],
+                at=at,
+            )
+        )
+
+    async def shadow_counts(self, run_id: int) -> dict[tuple[str, str], int]:
+        rows = await self._session.execute(
+            select(ShadowDecisionRow.live_action, ShadowDecisionRow.shadow_action, func.count())
+            .where(ShadowDecisionRow.run_id == run_id)
+            .group_by(ShadowDecisionRow.live_action, ShadowDecisionRow.shadow_action)
+        )
+        return {(live, shadow): int(count) for live, shadow, count in rows}
+
+    async def shadow_disagreements(self, run_id: int, limit: int) -> list[dict[str, Any]]:
+        rows = await self._session.scalars(
+            select(ShadowDecisionRow)
+            .where(
+                ShadowDecisionRow.run_id == run_id,
+                ShadowDecisionRow.live_action != ShadowDecisionRow.shadow_action,
+            )
+            .order_by(ShadowDecisionRow.id.desc())
+            .limit(limit)
+        )
+        return [
+            {
+                "comment_id": r.comment_id,
+                "live": r.live_action,
+                "shadow": r.shadow_action,
+                "shadow_reasons": list(r.reasons or ()),
+                "at": r.at,
+            }
+            for r in rows
+        ]
+
     # -- audit -------------------------------------------------------------------------------------
 
     async def audit(
@@ -946,6 +1029,27 @@ class AuditEntry:
     target: str | None
     details: Mapping[str, Any]
     at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ShadowRun:
+    id: int
+    document: Mapping[str, Any]
+    note: str | None
+    started_by: str
+    started_at: datetime
+    stopped_at: datetime | None
+
+
+def _shadow_run(row: ShadowRunRow) -> ShadowRun:
+    return ShadowRun(
+        id=row.id,
+        document=dict(row.document),
+        note=row.note,
+        started_by=row.started_by,
+        started_at=row.started_at,
+        stopped_at=row.stopped_at,
+    )
 
 
 @dataclass(frozen=True, slots=True)

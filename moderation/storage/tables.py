@@ -201,3 +201,29 @@ class AuditRow(Base):
     target: Mapped[str | None] = mapped_column(String(200))
     details: Mapped[dict[str, Any]]
     at: Mapped[datetime]
+
+
+class ShadowRunRow(Base):
+    """Proposed guidelines run beside the live ones (shadow mode)."""
+
+    __tablename__ = "shadow_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    document: Mapped[dict[str, Any]]
+    note: Mapped[str | None] = mapped_column(Text)
+    started_by: Mapped[str] = mapped_column(String(200))
+    started_at: Mapped[datetime]
+    stopped_at: Mapped[datetime | None]
+
+
+class ShadowDecisionRow(Base):
+    __tablename__ = "shadow_decisions"
+    __table_args__ = (Index("ix_shadow_decisions_run", "run_id", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("shadow_runs.id"))
+    comment_id: Mapped[str] = mapped_column(String(200))
+    live_action: Mapped[str] = mapped_column(String(16))
+    shadow_action: Mapped[str] = mapped_column(String(16))
+    reasons: Mapped[list[Any]]
+    at: Mapped[datetime]

@@ -348,10 +348,14 @@ async def test_undo_cancels_the_decision(
 async def test_comment_markup_is_shown_as_text_and_never_runs(
     service: Service, make_page: Callable[[], Awaitable[Page]]
 ) -> None:
+    # A premoderated article holds every comment, whatever its scores.
+    status, _ = await service.call("PUT", "/v1/articles/a-xss", json={"mode": "premoderate"})
+    assert status == 201
     await held(
         service,
         "c-xss",
         text=XSS_TEXT,
+        article_id="a-xss",
         author_name='<img src=x onerror="window.__xss=3">',
         article_tags=["<b onmouseover=window.__xss=4>war</b>"],
     )
@@ -362,6 +366,7 @@ async def test_comment_markup_is_shown_as_text_and_never_runs(
     text = page.locator("#queue-detail .comment-text")
     await expect(text).to_have_text(XSS_TEXT)
     await expect(page.locator("#queue-list")).to_contain_text("<script>window.__xss=1</script>")
+    await expect(page.locator("#queue-detail .reason")).to_contain_text("pre-moderated")
     await expect(page.locator("#queue-detail")).to_contain_text('<img src=x onerror="window.__xss=3">')
     await expect(page.locator("#queue-detail .tag")).to_have_text(
         "<b onmouseover=window.__xss=4>war</b>"
@@ -448,10 +453,12 @@ async def test_admin_edits_a_threshold_previews_and_saves(
     await expect(page.locator("#hist-summary")).to_contain_text("Proposed: hold 1.00")
     await page.click("#gl-preview")
     await expect(page.locator("#gl-errors")).to_be_hidden()
-    await expect(page.locator("#bt-changed")).to_have_text("1")
-    await expect(page.locator("#bt-changed-current")).to_have_text("1")
-    cell = page.locator('.matrix').first.locator('td[data-from="hold"][data-to="approve"]')
-    await expect(cell).to_have_text("1")
+    await expect(page.locator("#bt-changed")).to_have_text("2")
+    await expect(page.locator("#bt-changed-current")).to_have_text("2")
+    matrix = page.locator(".matrix").first
+    await expect(matrix.locator('td[data-from="hold"][data-to="approve"]')).to_have_text("2")
+    await expect(matrix.locator('td[data-from="approve"][data-to="approve"]')).to_have_text("1")
+    await expect(page.get_by_role("button", name="Save as new version")).to_be_enabled()
     await page.fill("#gl-note", "linear: hold only near-certain toxicity")
     await page.click("#gl-save")
     await expect(page.locator("#gl-version")).to_have_text("version 2")
@@ -472,7 +479,7 @@ async def test_admin_edits_a_threshold_previews_and_saves(
     _, guidelines = await service.call("GET", "/v1/guidelines", role="admin")
     civil = next(r for r in guidelines["rules"] if r["id"] == "keep-it-civil")
     assert civil["classifiers"]["linear"]["hold_at"] == 0.9
-    ui.assert_clean()
+    ui.assert_clean({(422, "/v1/guidelines/backtest")})  # the invalid edit above
 
 
 async def test_admin_queue_marks_lines_from_the_guidelines(
