@@ -48,7 +48,7 @@ def case(
         author_status=author,
         decided=decided,
         moderator=moderator,
-        created_at=T0 + timedelta(minutes=len(comment_id)),
+        created_at=T0,
     )
 
 
@@ -75,7 +75,8 @@ SMALL = {
 
 def small_cases() -> list[Case]:
     return [
-        #    id    scores            stored   moderator      proposed (threat: hold 0.5, reject 0.8)
+        # id, scores, stored decision, moderator decision; then the proposed decision
+        # (threat: hold at 0.5, reject at 0.8)
         case("c1", {"threat": 0.1}, A, A),  # approve
         case("c2", {"threat": 0.6}, A, R),  # hold
         case("c3", {"threat": 0.9}, H, R),  # reject
@@ -222,11 +223,12 @@ def test_samples_are_capped_and_spread() -> None:
 
 # ---------------------------------------------------------------- equivalence with decide
 
-WORDS = (
+PROSE = (
     "the war was terrible and the soldiers were shot while retreating "
     "I think this article is good but the government lied again about the army "
     "what the hell damn crap news report says civilians "
-).split()
+)
+WORDS = PROSE.split()
 TERM_VARIANTS = [
     "vermin",
     "VERMIN",
@@ -348,11 +350,11 @@ def random_text(rng: random.Random) -> str | None:
     pieces: list[str] = []
     for _ in range(rng.randint(1, 14)):
         kind = rng.random()
-        if kind < 0.6:
+        if kind < 0.8:
             pieces.append(rng.choice(WORDS))
-        elif kind < 0.72:
+        elif kind < 0.86:
             pieces.append(rng.choice(TERM_VARIANTS))
-        elif kind < 0.84:
+        elif kind < 0.92:
             pieces.append(rng.choice(LINK_VARIANTS))
         else:
             pieces.append(rng.choice(FILLERS))
@@ -365,8 +367,9 @@ def random_scores(rng: random.Random, classifier: str) -> dict[str, float] | Non
         return None
     if classifier == "linear":
         return {"toxicity": rng.choice([rng.random(), 0.9, 0.97, 1.0])}
-    chosen = [c for c in ALL_CATEGORIES if rng.random() < 0.8]
-    return {c: rng.choice([rng.random(), rng.random() ** 3, 0.5, 0.85, 0.25]) for c in chosen}
+    chosen = [c for c in ALL_CATEGORIES if rng.random() < 0.6]
+    # Mostly low, as real scores are, with exact threshold values now and then.
+    return {c: rng.choice([rng.random() ** 6] * 6 + [rng.random(), 0.5, 0.85]) for c in chosen}
 
 
 def random_case(rng: random.Random, index: int) -> Case:
@@ -392,7 +395,7 @@ def random_case(rng: random.Random, index: int) -> Case:
 def random_policy(rng: random.Random) -> Policy:
     document = load_toml(ROOT / "guidelines" / "default.toml").to_json()
     for rule in document["rules"]:
-        hold = rng.choice([None, round(rng.random(), 2)])
+        hold = rng.choice([None, round(rng.uniform(0.3, 1.0), 2)])
         reject = rng.choice([None, round(rng.uniform(hold or 0.0, 1.0), 2)])
         rule["hold_at"], rule["reject_at"] = hold, reject
         if rng.random() < 0.4:

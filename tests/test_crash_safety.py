@@ -21,9 +21,13 @@ from tests.test_cli import cli_env, free_port
 
 def start(env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
-    process = subprocess.Popen([sys.executable, "service.py", "serve"], cwd=ROOT,
-                               env=env | {"MODERATION_PORT": str(port)},
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [sys.executable, "service.py", "serve"],
+        cwd=ROOT,
+        env=env | {"MODERATION_PORT": str(port)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while True:
@@ -37,14 +41,21 @@ def start(env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
 
 
 def site_key(env: dict[str, str]) -> str:
-    result = subprocess.run([sys.executable, "service.py", "keys", "create", "--role", "site",
-                             "--name", "www"], cwd=ROOT, env=env, capture_output=True, text=True,
-                            timeout=60, check=True)
+    result = subprocess.run(
+        [sys.executable, "service.py", "keys", "create", "--role", "site", "--name", "www"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
     return result.stdout.strip().splitlines()[-1]
 
 
-async def burst(url: str, key: str, count: int, on_acknowledged: int,
-                action: object) -> tuple[set[str], list[int]]:
+async def burst(
+    url: str, key: str, count: int, on_acknowledged: int, action: object
+) -> tuple[set[str], list[int]]:
     """POST ``count`` comments 16 at a time; call ``action`` once enough were acknowledged."""
     acknowledged: set[str] = set()
     statuses: list[int] = []
@@ -55,10 +66,16 @@ async def burst(url: str, key: str, count: int, on_acknowledged: int,
         nonlocal fired
         async with semaphore:
             try:
-                async with session.post(url + "/v1/comments", json={
-                    "id": f"c-{i}", "article_id": "a", "author_id": "u",
-                    "text": f"Comment number {i} about the report."},
-                    headers={"Authorization": f"Bearer {key}"}) as response:
+                async with session.post(
+                    url + "/v1/comments",
+                    json={
+                        "id": f"c-{i}",
+                        "article_id": "a",
+                        "author_id": "u",
+                        "text": f"Comment number {i} about the report.",
+                    },
+                    headers={"Authorization": f"Bearer {key}"},
+                ) as response:
                     statuses.append(response.status)
                     if response.status in (200, 201):
                         acknowledged.add(f"c-{i}")
@@ -80,7 +97,8 @@ def check_database(data_dir: Path, acknowledged: set[str]) -> None:
         half = db.execute("SELECT count(*) FROM comments WHERE decision_id IS NULL").fetchone()[0]
         orphans = db.execute(
             "SELECT count(*) FROM comments c LEFT JOIN decisions d ON d.id = c.decision_id "
-            "WHERE d.id IS NULL").fetchone()[0]
+            "WHERE d.id IS NULL"
+        ).fetchone()[0]
     assert acknowledged <= stored, f"lost: {sorted(acknowledged - stored)[:5]}"
     assert half == 0 and orphans == 0
 
@@ -90,7 +108,9 @@ async def test_kill_9_loses_no_acknowledged_comment(tmp_path: Path) -> None:
     key = site_key(env)
     process, url = start(env)
     try:
-        acknowledged, _ = await burst(url, key, 400, 60, lambda: process.send_signal(signal.SIGKILL))
+        acknowledged, _ = await burst(
+            url, key, 400, 60, lambda: process.send_signal(signal.SIGKILL)
+        )
     finally:
         process.kill()
         process.wait(timeout=30)
@@ -101,8 +121,9 @@ async def test_kill_9_loses_no_acknowledged_comment(tmp_path: Path) -> None:
     try:
         async with aiohttp.ClientSession() as session:
             for comment_id in sorted(acknowledged)[:50]:
-                async with session.get(url + f"/v1/comments/{comment_id}",
-                                       headers={"Authorization": f"Bearer {key}"}) as response:
+                async with session.get(
+                    url + f"/v1/comments/{comment_id}", headers={"Authorization": f"Bearer {key}"}
+                ) as response:
                     body = await response.json()
                     assert response.status == 200 and body["decision"]["action"] == "approve"
     finally:
@@ -114,8 +135,9 @@ async def test_sigterm_drains_and_exits_cleanly(tmp_path: Path) -> None:
     env = cli_env(tmp_path)
     key = site_key(env)
     process, url = start(env)
-    acknowledged, statuses = await burst(url, key, 300, 40,
-                                         lambda: process.send_signal(signal.SIGTERM))
+    acknowledged, statuses = await burst(
+        url, key, 300, 40, lambda: process.send_signal(signal.SIGTERM)
+    )
     assert process.wait(timeout=60) == 0
     assert all(status in (200, 201) for status in statuses), set(statuses)
     check_database(tmp_path / "data", acknowledged)

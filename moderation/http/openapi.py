@@ -155,6 +155,7 @@ class Operation:
     body: type[BaseModel] | None = None
     query: type[BaseModel] | None = None
     errors: tuple[int, ...] = (400, 401, 403, 404, 413, 422, 429)
+    also: tuple[int, ...] = ()  # other success statuses with the same body
 
 
 OPERATIONS: tuple[Operation, ...] = (
@@ -167,6 +168,7 @@ OPERATIONS: tuple[Operation, ...] = (
         CommentOut,
         schemas.CommentIn,
         errors=(400, 401, 403, 409, 413, 422, 429),
+        also=(200,),
     ),
     Operation(
         "post",
@@ -229,6 +231,7 @@ OPERATIONS: tuple[Operation, ...] = (
         200,
         ArticleOut,
         schemas.ArticleIn,
+        also=(201,),
     ),
     Operation(
         "get",
@@ -415,16 +418,19 @@ def build() -> dict[str, Any]:
             "summary": op.summary,
             "operationId": _operation_id(op),
             "responses": {
-                str(op.ok): {
-                    "description": "OK",
-                    "content": {"application/json": {"schema": ref(op.response or Anything)}},
+                **{
+                    str(code): {
+                        "description": "OK",
+                        "content": {"application/json": {"schema": ref(op.response or Anything)}},
+                    }
+                    for code in (op.ok, *op.also)
                 },
                 **{
                     str(code): {
                         "description": "Error",
                         "content": {"application/json": {"schema": error}},
                     }
-                    for code in op.errors
+                    for code in sorted({*op.errors, 503} if op.role else set(op.errors))
                 },
             },
         }

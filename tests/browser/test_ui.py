@@ -123,7 +123,9 @@ async def make_page(browser: Any, service: Service) -> Callable[[], Awaitable[Pa
     return make
 
 
-async def held(service: Service, comment_id: str, text: str = "you are an idiot", **kw: Any) -> None:
+async def held(
+    service: Service, comment_id: str, text: str = "you are an idiot", **kw: Any
+) -> None:
     status, body = await service.post_comment(id=comment_id, text=text, **kw)
     assert status == 201 and body["status"] == "pending", body
 
@@ -367,7 +369,9 @@ async def test_comment_markup_is_shown_as_text_and_never_runs(
     await expect(text).to_have_text(XSS_TEXT)
     await expect(page.locator("#queue-list")).to_contain_text("<script>window.__xss=1</script>")
     await expect(page.locator("#queue-detail .reason")).to_contain_text("pre-moderated")
-    await expect(page.locator("#queue-detail")).to_contain_text('<img src=x onerror="window.__xss=3">')
+    await expect(page.locator("#queue-detail")).to_contain_text(
+        '<img src=x onerror="window.__xss=3">'
+    )
     await expect(page.locator("#queue-detail .tag")).to_have_text(
         "<b onmouseover=window.__xss=4>war</b>"
     )
@@ -450,7 +454,7 @@ async def test_admin_edits_a_threshold_previews_and_saves(
     # Raise the linear hold line above every stored score: both held comments
     # would be approved now.
     await page.get_by_label("keep-it-civil, linear: hold at").fill("0.99999999")
-    await expect(page.locator("#hist-summary")).to_contain_text("Proposed: hold 1.00")
+    await expect(page.locator("#hist-summary")).to_contain_text("Proposed: hold 0.99999999")
     await page.click("#gl-preview")
     await expect(page.locator("#gl-errors")).to_be_hidden()
     await expect(page.locator("#bt-changed")).to_have_text("2")
@@ -501,9 +505,7 @@ async def test_admin_queue_marks_lines_from_the_guidelines(
 
 
 @pytest.mark.skipif(not os.environ.get("UI_SCREENSHOT"), reason="set UI_SCREENSHOT=path.png")
-async def test_queue_screenshot(
-    service: Service, make_page: Callable[[], Awaitable[Page]]
-) -> None:
+async def test_queue_screenshot(service: Service, make_page: Callable[[], Awaitable[Page]]) -> None:
     """Writes a screenshot of the queue view to $UI_SCREENSHOT (for the docs)."""
     await service.call(
         "PUT",
@@ -526,7 +528,10 @@ async def test_queue_screenshot(
         author_id="u-12",
     )
     await held(service, "c-1045", text="What the hell is wrong with these people?", author_id="u-3")
-    await service.post_comment(id="c-1046", text="Those vermin should be gone.", author_id="u-9")
+    for reporter in ("r-1", "r-2", "r-3"):
+        await service.call(
+            "POST", "/v1/comments/c-1042/reports", json={"reporter_id": reporter, "reason": "spam"}
+        )
     ui = await make_page()
     await ui.open()
     await ui.sign_in(service.keys["moderator"])

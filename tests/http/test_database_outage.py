@@ -5,8 +5,9 @@ from __future__ import annotations
 from tests.conftest import ServiceFactory, _admin_sql
 
 
-async def test_postgres_outage_is_503_and_recovers(make_service: ServiceFactory,
-                                                   postgres_url: str) -> None:
+async def test_postgres_outage_is_503_and_recovers(
+    make_service: ServiceFactory, postgres_url: str
+) -> None:
     service = await make_service(database_url=postgres_url)
     status, _ = await service.post_comment(id="c-1", text="Before the outage.")
     assert status == 201

@@ -6,8 +6,9 @@ from tests.conftest import ServiceFactory
 from tests.tiny_detoxify import TinyDetoxify
 
 
-async def test_toxic_rejected_benign_approved(make_service: ServiceFactory,
-                                              tiny_detoxify: TinyDetoxify) -> None:
+async def test_toxic_rejected_benign_approved(
+    make_service: ServiceFactory, tiny_detoxify: TinyDetoxify
+) -> None:
     service = await make_service(
         classifier="detoxify:original,linear",
         detoxify_checkpoint=tiny_detoxify.checkpoint,
@@ -38,9 +39,20 @@ async def test_toxic_rejected_benign_approved(make_service: ServiceFactory,
     assert quoted["status"] == "approved", quoted["decision"]["reasons"]
 
     # the batch endpoint feeds the same scorer
-    status, body = await service.call("POST", "/v1/comments/batch", json={"comments": [
-        {"id": "b-1", "article_id": "a", "author_id": "u", "text": "I will kill you"},
-        {"id": "b-2", "article_id": "a", "author_id": "u", "text": "A careful and fair report."},
-    ]})
+    status, body = await service.call(
+        "POST",
+        "/v1/comments/batch",
+        json={
+            "comments": [
+                {"id": "b-1", "article_id": "a", "author_id": "u", "text": "I will kill you"},
+                {
+                    "id": "b-2",
+                    "article_id": "a",
+                    "author_id": "u",
+                    "text": "A careful and fair report.",
+                },
+            ]
+        },
+    )
     assert [r["decision"]["action"] for r in body["results"]][1] == "approve"
     assert body["results"][0]["decision"]["action"] in {"hold", "reject"}

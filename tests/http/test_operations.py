@@ -40,6 +40,9 @@ async def test_metrics(service: Service) -> None:
     assert 'moderation_decisions_total{action="hold",by="auto",reason="threshold"} 1.0' in text
     assert 'moderation_decisions_total{action="approve",by="auto",reason="none"} 1.0' in text
     assert "moderation_queue_depth 1.0" in text
-    assert 'moderation_http_requests_total{method="POST",route="/v1/comments",status="201"} 2.0' in text
+    assert (
+        'moderation_http_requests_total{method="POST",route="/v1/comments",status="201"} 2.0'
+        in text
+    )
     assert "moderation_classifier_batch_size_count" in text
     assert "moderation_webhook_backlog 0.0" in text

@@ -11,8 +11,12 @@ async def test_shadow_run_records_disagreements_without_changing_live(service: S
     _, current = await service.call("GET", "/v1/guidelines", role="admin")
     proposal = dict(current)
     proposal["rules"][0]["classifiers"]["linear"] = {"hold_at": 0.5, "reject_at": 0.9}
-    status, run = await service.call("PUT", "/v1/guidelines/shadow", role="admin",
-                                     json={"guidelines": proposal, "note": "stricter"})
+    status, run = await service.call(
+        "PUT",
+        "/v1/guidelines/shadow",
+        role="admin",
+        json={"guidelines": proposal, "note": "stricter"},
+    )
     assert status == 201 and run["active"] is True
 
     _, toxic = await service.post_comment(id="c-1", text="you are an idiot")
@@ -41,9 +45,11 @@ async def test_shadow_run_records_disagreements_without_changing_live(service: S
 
 
 async def test_shadow_rejects_invalid_guidelines(service: Service) -> None:
-    status, body = await service.call("PUT", "/v1/guidelines/shadow", role="admin",
-                                      json={"guidelines": {"rules": []}})
+    status, body = await service.call(
+        "PUT", "/v1/guidelines/shadow", role="admin", json={"guidelines": {"rules": []}}
+    )
     assert status == 422
-    status, _ = await service.call("PUT", "/v1/guidelines/shadow", role="moderator",
-                                   json={"guidelines": {}})
+    status, _ = await service.call(
+        "PUT", "/v1/guidelines/shadow", role="moderator", json={"guidelines": {}}
+    )
     assert status == 403

@@ -9,8 +9,8 @@ import {
   dateTime,
   describeReason,
   plural,
-  score,
   sortCategories,
+  threshold,
   truncate,
 } from "./format.js";
 import { thresholdsFromGuidelines } from "./thresholds.js";
@@ -137,8 +137,17 @@ function updateButtons() {
   byId("gl-save-hint").textContent = hint;
 }
 
-function draftChanged({ json = true } = {}) {
+function draftChanged({ json = true, field = null } = {}) {
   if (json) writeJson();
+  if (field !== null && serverErrors.length) {
+    // The admin is fixing it: drop the messages about this field.
+    showErrors(serverErrors.filter((d) => !(d.field && (field === d.field || field.startsWith(`${d.field}.`)))));
+  } else if (field === null && serverErrors.length && !json) {
+    showErrors([]);
+  }
+  const stale = state.previewed !== null && state.previewed !== JSON.stringify(state.draft);
+  byId("backtest-section").classList.toggle("stale", stale);
+  byId("backtest-stale").hidden = !stale;
   updateButtons();
   drawHistogram();
 }
@@ -233,7 +242,7 @@ function thresholdInput(target, key, field, label, plain) {
       if (parsed.value === undefined) delete target[key];
       else target[key] = parsed.value;
     }
-    draftChanged();
+    draftChanged({ field });
   });
   return input;
 }
@@ -360,6 +369,8 @@ async function preview() {
     renderBacktest(result);
     announce(`Preview: ${plural(result.changed, "stored comment")} of ${result.total} would be decided differently.`, "success");
   } catch (error) {
+    state.previewed = null;
+    byId("backtest-section").hidden = true;
     handleGuidelinesError(error);
   } finally {
     button.removeAttribute("aria-busy");
@@ -427,6 +438,8 @@ function percent(value) {
 
 function renderBacktest(result) {
   byId("backtest-section").hidden = false;
+  byId("backtest-section").classList.remove("stale");
+  byId("backtest-stale").hidden = true;
   const box = clear(byId("backtest-result"));
   box.append(
     h(
@@ -613,7 +626,7 @@ function drawHistogram() {
       g.textAlign = value > 0.85 ? "right" : "left";
       g.textBaseline = "bottom";
       g.font = "bold 12px system-ui, sans-serif";
-      g.fillText(`${kind} ${score(value)}`, x(value) + (value > 0.85 ? -4 : 4), pad.top - 6 + (kind === "reject" ? 0 : 0));
+      g.fillText(`${kind} ${threshold(value)}`, x(value) + (value > 0.85 ? -4 : 4), pad.top - 6 + (kind === "reject" ? 0 : 0));
     }
     g.restore();
   };
@@ -625,8 +638,8 @@ function drawHistogram() {
   const above = (value) => (typeof value === "number" ? scored.filter((c) => c.decision.scores[category] >= value).length : 0);
   const describe = (which) => {
     const l = lines[which];
-    const hold = typeof l.hold === "number" ? `hold ${score(l.hold)} (${above(l.hold)} at or above)` : "no hold line";
-    const reject = typeof l.reject === "number" ? `reject ${score(l.reject)} (${above(l.reject)} at or above)` : "no reject line";
+    const hold = typeof l.hold === "number" ? `hold ${threshold(l.hold)} (${above(l.hold)} at or above)` : "no hold line";
+    const reject = typeof l.reject === "number" ? `reject ${threshold(l.reject)} (${above(l.reject)} at or above)` : "no reject line";
     return `${hold}, ${reject}`;
   };
   const text =

@@ -161,6 +161,10 @@ function init() {
     signIn(key);
   });
   byId("sign-out").addEventListener("click", () => signOut());
+  byId("alert-close").addEventListener("click", () => {
+    byId("alert-box").hidden = true;
+    byId("alert").textContent = "";
+  });
   byId("help-button").addEventListener("click", openHelp);
   byId("help-close").addEventListener("click", () => byId("help-dialog").close());
   byId("confirm-yes").addEventListener("click", () => byId("confirm-dialog").close("yes"));

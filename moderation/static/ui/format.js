@@ -37,6 +37,14 @@ export function score(value) {
   return typeof value === "number" && Number.isFinite(value) ? value.toFixed(2) : "–";
 }
 
+/** A threshold as the admin wrote it: 0.9 -> "0.90", 0.995 stays "0.995". */
+export function threshold(value) {
+  if (typeof value !== "number" || !Number.isFinite(value)) return "–";
+  const text = String(value);
+  if (/^\d+(\.\d{1,2})?$/.test(text)) return value.toFixed(2);
+  return text.length <= 12 ? text : value.toPrecision(8);
+}
+
 const SHORT_REASONS = {
   threshold: "Score over a line",
   banned_term: "Banned term",
@@ -66,7 +74,7 @@ export function describeReason(reason) {
       const rule = reason.message || reason.rule || "a rule";
       return (
         `${categoryLabel(reason.category)} score ${score(reason.score)} reached the ${line} line ` +
-        `${score(reason.threshold)} of “${rule}”`
+        `${threshold(reason.threshold)} of “${rule}”`
       );
     }
     case "banned_term":

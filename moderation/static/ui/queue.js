@@ -13,7 +13,7 @@
 // else 5000; 0 sends at once (tests use a short delay).
 
 import { api, ApiError, describeError, path, query } from "./api.js";
-import { byId, clear, h } from "./dom.js";
+import { append, byId, clear, h } from "./dom.js";
 import {
   ago,
   dateTime,
@@ -119,7 +119,7 @@ async function claim({ force = false } = {}) {
     } finally {
       setBusy(false);
       state.claiming = null;
-      render();
+      renderKeepingFocus();
       schedulePoll();
     }
   })();
@@ -187,7 +187,7 @@ function renderList() {
         class: "queue-entry",
         "aria-current": selected ? "true" : null,
         "data-id": item.id,
-        on: { click: () => select(index, { focusDetail: false }) },
+        on: { click: () => select(index) },
       },
       h("span", { class: "entry-top" },
         h("span", { class: "priority", title: "Priority" }, `P${item.priority ?? "–"}`),
@@ -369,7 +369,8 @@ async function loadAuthor(item, box) {
   const standing = h("select", { id: "author-standing" },
     ["active", "premoderated", "banned"].map((value) =>
       h("option", { value, selected: value === author.status }, value === "premoderated" ? "pre-moderated" : value)));
-  box.replaceChildren(
+  append(
+    clear(box),
     h("h3", { id: "author-heading" }, "Author ", h("span", { class: "mono" }, author.author_id)),
     h(
       "p",
@@ -431,14 +432,29 @@ function refreshTimes() {
 
 // -- selection and keyboard ----------------------------------------------------------------
 
-function select(index, { focusDetail = true } = {}) {
-  if (!state.items.length) return;
-  state.selected = Math.max(0, Math.min(index, state.items.length - 1));
-  disarm();
+/**
+ * Re-render without losing the keyboard focus: the list and the detail are
+ * rebuilt, so focus that was in one of them goes to the selected entry or to
+ * the detail pane; focus elsewhere (the page itself, usually) stays put.
+ */
+function renderKeepingFocus() {
+  const active = document.activeElement;
+  const inList = byId("queue-list").contains(active);
+  const inDetail = byId("queue-detail").contains(active);
   render();
   const entry = document.querySelector(`#queue-list li:nth-child(${state.selected + 1}) button`);
   if (entry) entry.scrollIntoView({ block: "nearest" });
-  if (focusDetail) byId("queue-detail").focus({ preventScroll: true });
+  if (inList && entry) entry.focus({ preventScroll: true });
+  else if ((inList || inDetail) && !byId("queue-detail").contains(document.activeElement)) {
+    byId("queue-detail").focus({ preventScroll: true });
+  }
+}
+
+function select(index) {
+  if (!state.items.length) return;
+  state.selected = Math.max(0, Math.min(index, state.items.length - 1));
+  disarm();
+  renderKeepingFocus();
 }
 
 function arm(action) {
@@ -507,8 +523,7 @@ function act(action) {
   pending.timer = setTimeout(() => send(pending), delay);
   state.pending.push(pending);
   state.renderedId = null;
-  render();
-  byId("queue-detail").focus({ preventScroll: true });
+  renderKeepingFocus();
   const verb = action === "approve" ? "Approved" : "Rejected";
   const next = state.items[state.selected];
   announce(`${verb} ${item.id}.${next ? ` Now showing ${next.id}.` : ""}${delay ? " Press u to undo." : ""}`, "success");
@@ -543,7 +558,7 @@ async function send(pending, { keepalive = false } = {}) {
     } finally {
       state.pending = state.pending.filter((p) => p !== pending);
       showUndo();
-      if (state.visible) render();
+      if (state.visible) renderKeepingFocus();
       if (!state.items.length && !state.pending.length) claim();
     }
   })();
@@ -563,9 +578,8 @@ function undo() {
   state.items.splice(index, 0, pending.item);
   state.selected = index;
   state.renderedId = null;
-  render();
+  renderKeepingFocus();
   showUndo();
-  byId("queue-detail").focus({ preventScroll: true });
   announce(`Undone: ${pending.item.id} is back, nothing was sent.`, "success");
 }
 

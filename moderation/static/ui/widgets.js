@@ -10,37 +10,41 @@ import {
   reasonDetail,
   score,
   sortCategories,
+  threshold,
   statusLabel,
 } from "./format.js";
 
 let statusTimer = null;
 
-/** Say something in the status line (an aria-live region); errors stay until replaced. */
+/** Say something in a status toast (an aria-live region); errors stay until dismissed. */
 export function announce(message, kind = "info") {
   const polite = byId("status");
-  const urgent = byId("alert");
+  const alertBox = byId("alert-box");
   clearTimeout(statusTimer);
-  const target = kind === "error" ? urgent : polite;
-  const other = kind === "error" ? polite : urgent;
-  other.textContent = "";
-  other.hidden = true;
-  target.hidden = false;
-  target.dataset.kind = kind;
-  target.textContent = message;
-  if (kind !== "error") {
-    statusTimer = setTimeout(() => {
-      target.textContent = "";
-      target.hidden = true;
-    }, 8000);
+  if (kind === "error") {
+    polite.textContent = "";
+    polite.hidden = true;
+    alertBox.hidden = false;
+    byId("alert").textContent = message;
+    return;
   }
+  alertBox.hidden = true;
+  byId("alert").textContent = "";
+  polite.hidden = false;
+  polite.dataset.kind = kind;
+  polite.textContent = message;
+  statusTimer = setTimeout(() => {
+    polite.textContent = "";
+    polite.hidden = true;
+  }, 6000);
 }
 
 export function clearAnnouncements() {
-  for (const id of ["status", "alert"]) {
-    const region = byId(id);
-    region.textContent = "";
-    region.hidden = true;
-  }
+  clearTimeout(statusTimer);
+  byId("status").textContent = "";
+  byId("status").hidden = true;
+  byId("alert").textContent = "";
+  byId("alert-box").hidden = true;
 }
 
 /** A modal yes/no question; resolves to true when confirmed. */
@@ -110,8 +114,8 @@ function marker(value, kind) {
 
 function lineText(entry) {
   const parts = [];
-  if (entry && typeof entry.hold === "number") parts.push(`hold ${score(entry.hold)}`);
-  if (entry && typeof entry.reject === "number") parts.push(`reject ${score(entry.reject)}`);
+  if (entry && typeof entry.hold === "number") parts.push(`hold ${threshold(entry.hold)}`);
+  if (entry && typeof entry.reject === "number") parts.push(`reject ${threshold(entry.reject)}`);
   return parts.length ? parts.join(" · ") : "no line known";
 }
 
