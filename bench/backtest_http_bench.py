@@ -106,8 +106,8 @@ async def main(count: int, repeats: int) -> None:
         [
             "| comments | seeding (s) | backtest request, best (s) | median (s) | changed |",
             "| ---: | ---: | ---: | ---: | ---: |",
-            f"| {count:,} | {seeded:.1f} | {min(timings):.3f} | {sorted(timings)[len(timings) // 2]:.3f}"
-            f" | {result['changed']:,} |",
+            f"| {count:,} | {seeded:.1f} | {min(timings):.3f} "
+            f"| {sorted(timings)[len(timings) // 2]:.3f} | {result['changed']:,} |",
         ]
     )
     machine = f"{platform.processor() or platform.machine()}, Python {platform.python_version()}"

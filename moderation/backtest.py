@@ -632,6 +632,8 @@ def _needle_hits(canon: npt.NDArray[np.uint8], needles: Sequence[bytes]) -> list
     """
     if canon.size < 2 or not needles:
         return [np.zeros(0, dtype=np.intp) for _ in needles]
+    if len(needles) > 255:  # anchors are numbered in one byte
+        return _needle_hits(canon, needles[:255]) + _needle_hits(canon, needles[255:])
     pairs = canon[:-1].astype(np.uint16)
     pairs <<= 8
     pairs |= canon[1:]
@@ -642,7 +644,7 @@ def _needle_hits(canon: npt.NDArray[np.uint8], needles: Sequence[bytes]) -> list
         codes = [(needle[i] << 8) | needle[i + 1] for i in range(len(needle) - 1)]
         offset = min(range(len(codes)), key=lambda i: int(counts[codes[i]]))
         anchors.append((needle, offset, slots.setdefault(codes[offset], len(slots) + 1)))
-    table = np.zeros(1 << 16, dtype=np.uint8)  # _MAX_NEEDLES keeps slots below 256
+    table = np.zeros(1 << 16, dtype=np.uint8)
     for code, slot in slots.items():
         table[code] = slot
     marks = table[pairs]

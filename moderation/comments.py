@@ -16,10 +16,12 @@ from typing import Any
 from classifiers.base import Scores
 from moderation import decisions
 from moderation.domain import (
+    STATUS_OF,
     Action,
     Article,
     ArticleMode,
     Comment,
+    Decision,
     Reason,
     Status,
     utcnow,
@@ -73,39 +75,28 @@ class Moderation:
     # -- submit ------------------------------------------------------------------------------
 
     async def submit(self, new: NewComment) -> Submitted:
-        """Moderate and store one comment; idempotent on (id, text)."""
-        async with self.db.transaction(write=False) as store:
-            existing = await self._existing(store, new)
-            if existing is not None:
-                return existing
-            await self._check_open(store, new.article_id)
+        """Moderate and store one comment; idempotent on (id, text).
+
+        Scores first, then one write transaction that inserts (or finds the existing
+        comment), checks the article and decides. A retried submission is scored again
+        and then answered with the stored comment: retries are rare, and skipping a
+        read transaction on every new comment is worth more.
+        """
         (scores,) = await self.scorer.score([new.text])
         async with self.db.transaction() as store:
             return await self._store_new(store, new, scores)
 
     async def submit_many(self, batch: Sequence[NewComment]) -> list[Submitted | ServiceError]:
         """Moderate a batch: scored together, stored in one transaction, errors per item."""
-        results: list[Submitted | ServiceError | None] = [None] * len(batch)
-        to_score: list[int] = []
-        async with self.db.transaction(write=False) as store:
-            for index, new in enumerate(batch):
-                try:
-                    existing = await self._existing(store, new)
-                    if existing is None:
-                        await self._check_open(store, new.article_id)
-                        to_score.append(index)
-                    else:
-                        results[index] = existing
-                except ServiceError as error:
-                    results[index] = error
-        scores = await self.scorer.score([batch[i].text for i in to_score])
+        results: list[Submitted | ServiceError] = []
+        scores = await self.scorer.score([new.text for new in batch])
         async with self.db.transaction() as store:
-            for index, item_scores in zip(to_score, scores, strict=True):
+            for new, item_scores in zip(batch, scores, strict=True):
                 try:
-                    results[index] = await self._store_new(store, batch[index], item_scores)
+                    results.append(await self._store_new(store, new, item_scores))
                 except ServiceError as error:
-                    results[index] = error
-        return [r for r in results if r is not None]
+                    results.append(error)
+        return results
 
     async def _existing(self, store: Store, new: NewComment) -> Submitted | None:
         stored_digest = await store.comment_digest(new.id)
@@ -140,15 +131,27 @@ class Moderation:
             metadata=new.metadata,
             at=now,
         )
-        if not inserted:  # a concurrent request with the same id won the race
+        if not inserted:  # stored before: a retry, a duplicate in a batch, or a race
             existing = await self._existing(store, new)
             assert existing is not None
             return existing
-        await self._decide(
+        decision = await self._decide(
             store, new.id, None, new.author_id, new.text, new.article_tags, article, scores
         )
-        comment = await store.comment(new.id)
-        assert comment is not None
+        comment = Comment(
+            id=new.id,
+            article_id=new.article_id,
+            author_id=new.author_id,
+            text=new.text,
+            status=STATUS_OF[decision.action],
+            created_at=now,
+            updated_at=decision.at,
+            author_name=new.author_name,
+            parent_id=new.parent_id,
+            article_tags=new.article_tags,
+            metadata=new.metadata,
+            decision=decision,
+        )
         return Submitted(comment=comment, created=True)
 
     async def _decide(
@@ -161,7 +164,7 @@ class Moderation:
         comment_tags: Sequence[str],
         article: Article | None,
         scores: Scores | None,
-    ) -> None:
+    ) -> Decision:
         policy = await self.policies.current(store)
         tags = {t.casefold() for t in comment_tags}
         if article is not None:
@@ -175,7 +178,7 @@ class Moderation:
         await decide_in_shadow(
             store, self.shadow, comment_id, text, scores, self.scorer.name, context, verdict.action
         )
-        await decisions.record(
+        return await decisions.record(
             store,
             comment_id,
             previous,

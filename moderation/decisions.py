@@ -33,7 +33,7 @@ from moderation.domain import (
 )
 from moderation.guidelines import Guidelines
 from moderation.representation import comment_json
-from moderation.storage.store import Store
+from moderation.storage.store import QueueState, Store
 
 
 def _ignore(*_: object) -> None:
@@ -102,7 +102,16 @@ async def record(
     observers: Observers | None = None,
 ) -> Decision:
     """Append a decision and apply its consequences; ``previous`` is the status before it."""
-    now = utcnow()
+    status = STATUS_OF[action]
+    queue: QueueState | None = None
+    if status is Status.pending:
+        # A new comment has no reports yet: skip the count.
+        reporters = await store.reporter_count(comment_id) if previous is not None else 0
+        queue = QueueState(
+            priority=priority(reasons, reporters),
+            codes=tuple(sorted({r.code for r in reasons})),
+            categories=tuple(sorted({r.category for r in reasons if r.category})),
+        )
     decision = await store.record_decision(
         comment_id,
         action=action,
@@ -113,21 +122,11 @@ async def record(
         scores=scores,
         classifier=classifier,
         guidelines_version=guidelines.version,
-        at=now,
+        at=utcnow(),
         note=note,
         store_scores=store_scores,
+        queue=queue,
     )
-    status = STATUS_OF[action]
-    if status is Status.pending:
-        reporters = await store.reporter_count(comment_id)
-        await store.set_queue_state(
-            comment_id,
-            priority=priority(reasons, reporters),
-            codes=sorted({r.code for r in reasons}),
-            categories=sorted({r.category for r in reasons if r.category}),
-        )
-    else:
-        await store.leave_queue(comment_id)
     if status is not previous and await _emit(store, comment_id, status) and observers:
         store.after_commit(observers.events_written)
     if observers is not None:

@@ -275,8 +275,13 @@ class Store:
         at: datetime,
         note: str | None = None,
         store_scores: bool = True,
+        queue: QueueState | None = None,
     ) -> Decision:
-        """Append a decision to the history and make it the comment's current one."""
+        """Append a decision to the history and make it the comment's current one.
+
+        The same UPDATE puts the comment in the review queue (``queue``) or takes it
+        out, dropping any claim on it.
+        """
         row = DecisionRow(
             comment_id=comment_id,
             action=action.value,
@@ -305,6 +310,21 @@ class Store:
             )
         if by == "moderator":
             values["moderator_action"] = action.value
+        if queue is not None:
+            values.update(
+                priority=queue.priority,
+                queue_codes=_joined(queue.codes),
+                queue_categories=_joined(queue.categories),
+            )
+        else:
+            values.update(
+                priority=0,
+                queue_codes="",
+                queue_categories="",
+                claimed_by=None,
+                claimed_by_name=None,
+                claim_expires_at=None,
+            )
         await self._session.execute(
             update(CommentRow).where(CommentRow.id == comment_id).values(**values)
         )
@@ -349,31 +369,6 @@ class Store:
         return int(value or 0)
 
     # -- review queue --------------------------------------------------------------------------
-
-    async def set_queue_state(
-        self, comment_id: str, *, priority: int, codes: Sequence[str], categories: Sequence[str]
-    ) -> None:
-        await self._session.execute(
-            update(CommentRow)
-            .where(CommentRow.id == comment_id)
-            .values(
-                priority=priority, queue_codes=_joined(codes), queue_categories=_joined(categories)
-            )
-        )
-
-    async def leave_queue(self, comment_id: str) -> None:
-        await self._session.execute(
-            update(CommentRow)
-            .where(CommentRow.id == comment_id)
-            .values(
-                priority=0,
-                queue_codes="",
-                queue_categories="",
-                claimed_by=None,
-                claimed_by_name=None,
-                claim_expires_at=None,
-            )
-        )
 
     async def queue(
         self,
@@ -1029,6 +1024,15 @@ class AuditEntry:
     target: str | None
     details: Mapping[str, Any]
     at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class QueueState:
+    """Why and how urgently a pending comment waits (``decisions.priority``)."""
+
+    priority: int
+    codes: tuple[str, ...]
+    categories: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)

@@ -576,7 +576,7 @@ function drawHistogram() {
   const g = canvas.getContext("2d");
   g.setTransform(ratio, 0, 0, ratio, 0, 0);
   g.clearRect(0, 0, width, height);
-  const pad = { left: 36, right: 12, top: 26, bottom: 24 };
+  const pad = { left: 36, right: 20, top: 26, bottom: 24 };
   const plotW = width - pad.left - pad.right;
   const plotH = height - pad.top - pad.bottom;
   const x = (v) => pad.left + v * plotW;

@@ -70,7 +70,7 @@ async function signIn(key, { restoring = false } = {}) {
     ctx.guidelines = who.guidelines;
     byId("api-key").value = "";
     enterApp();
-    if (!restoring) announce(`Signed in with a ${who.role} key.`, "success");
+    if (!restoring) announce(`Signed in with ${who.role === "admin" ? "an admin" : "a moderator"} key.`, "success");
   } catch (failure) {
     if (restoring) forgetKey();
     error.textContent = signInMessage(failure);

@@ -24,7 +24,7 @@ export function initDecided(ctx) {
 }
 
 export function showDecided() {
-  if (!state.loaded) load();
+  load();
 }
 
 export function resetDecided() {

@@ -253,10 +253,19 @@ function renderDetail(item) {
   });
   const note = h("textarea", { id: "decision-note", rows: 2, maxlength: 5000 });
   const hint = h("p", { id: "decision-hint", class: "hint" }, "Shortcuts: a approve · r reject · j/k next/previous · ? all");
+  const confirmArmed = () => {
+    if (state.armed) {
+      act(state.armed);
+      return;
+    }
+    const armedHint = document.getElementById("armed-hint");
+    armedHint.hidden = false;
+    armedHint.textContent = "Choose Approve or Reject (or press Esc, then a or r).";
+  };
   const onEnter = (event) => {
     if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
       event.preventDefault();
-      act(state.armed || "reject");
+      confirmArmed();
     } else if (event.key === "Escape") {
       event.preventDefault();
       disarm();
@@ -267,7 +276,7 @@ function renderDetail(item) {
   note.addEventListener("keydown", (event) => {
     if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
       event.preventDefault();
-      act(state.armed || "reject");
+      confirmArmed();
     } else if (event.key === "Escape") {
       event.preventDefault();
       disarm();
