@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from datetime import timedelta
 from dataclasses import dataclass
 
 from moderation.domain import ApiKey, Role, utcnow
@@ -16,6 +17,7 @@ from moderation.errors import Forbidden, NotFound, Unauthorized, ValidationFaile
 from moderation.storage.database import Database
 
 KEY_PREFIX = "mod_"
+LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +81,11 @@ async def authenticate_token(db: Database, token: str) -> ApiKey:
         key = await store.key_by_hash(digest(token))
     if key is None or key.revoked_at is not None:
         raise Unauthorized("unknown or revoked API key", code="invalid_key")
+    now = utcnow()
+    if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:
+        # "Last used" to the minute: one write per key per minute, not one per request.
+        async with db.transaction() as store:
+            await store.touch_key(key.id, now)
     return key
 
 
