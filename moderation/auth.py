@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import timedelta
 from dataclasses import dataclass
+from datetime import timedelta
 
 from moderation.domain import ApiKey, Role, utcnow
 from moderation.errors import Forbidden, NotFound, Unauthorized, ValidationFailed

@@ -86,7 +86,7 @@ _TRANSITIONS: tuple[tuple[int, int], ...] = (
 )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: 100,000 of these are built per backtest
 class Case:
     """One stored comment, as the storage layer hands it over.
 

@@ -93,7 +93,7 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
     route = resource.canonical if resource is not None else "unmatched"
     elapsed = time.perf_counter() - started
     request.app[METRICS].request(route, request.method, response.status, elapsed)
-    log.debug(
+    log.info(
         "request",
         extra={
             "request_id": request_id,

@@ -15,6 +15,9 @@ routes = web.RouteTableDef()
 async def healthz(request: web.Request) -> web.Response:
     """``{"status", "classifier", "database"}``; 503 with the same fields when degraded."""
     database_ok = await request.app[DATABASE].ping()
+    backlog = (
+        (await operations.snapshot(request.app[DATABASE])).webhook_backlog if database_ok else None
+    )
     scorer = request.app[SCORER]
     report = request.app[CLASSIFIER_REPORT]
     body: dict[str, object] = {
@@ -24,6 +27,7 @@ async def healthz(request: web.Request) -> web.Response:
         "database_backend": request.app[DATABASE].backend,
         "classifier_fallbacks": [{"classifier": n, "error": why} for n, why in report.failures],
         "classifier_queue": scorer.queued,
+        "outbox": {"undelivered": backlog},
     }
     if not database_ok:
         body["error"] = {"code": "database_unavailable", "message": "the database does not answer"}

@@ -1078,7 +1078,8 @@ def _json_list(raw: Any) -> tuple[str, ...]:
 
 def _as_utc(value: Any) -> datetime:
     if isinstance(value, str):
-        value = datetime.fromisoformat(value)
+        # SQLite keeps naive UTC text; parsing it with its offset is the cheap path.
+        return datetime.fromisoformat(value + "+00:00" if len(value) <= 26 else value)
     assert isinstance(value, datetime)
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
