@@ -24,6 +24,7 @@ from moderation.domain import (
     Decision,
     Reason,
     Status,
+    Verdict,
     utcnow,
 )
 from moderation.engine import Context, decide
@@ -54,6 +55,16 @@ class NewComment:
 
 def text_digest(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Checked:
+    """A draft's would-be decision (the nudge before posting)."""
+
+    verdict: Verdict
+    scores: Scores | None
+    classifier: str
+    guidelines_version: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -312,12 +323,11 @@ class Moderation:
                 article_id, mode=mode, title=title, url=url, tags=tags, at=utcnow()
             )
 
-    async def check(
-        self, text: str, *, article_tags: Sequence[str] = ()
-    ) -> tuple[Scores | None, Any]:
+    async def check(self, text: str, *, article_tags: Sequence[str] = ()) -> Checked:
         """What the guidelines in force would decide for ``text``; stores nothing."""
         (scores,) = await self.scorer.score([text])
         async with self.db.transaction(write=False) as store:
             policy = await self.policies.current(store)
         context = Context(article_tags=frozenset(t.casefold() for t in article_tags))
-        return scores, (decide(policy, text, scores, self.scorer.name, context), policy.version)
+        verdict = decide(policy, text, scores, self.scorer.name, context)
+        return Checked(verdict, scores, self.scorer.name, policy.version)

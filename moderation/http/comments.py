@@ -119,16 +119,14 @@ async def put_article(request: web.Request) -> web.Response:
 async def check_comment(request: web.Request) -> web.Response:
     """A nudge before posting: what the guidelines would decide; nothing is stored."""
     body = await parse(request, CheckIn)
-    scores, (verdict, version) = await request.app[MODERATION].check(
-        body.text, article_tags=body.article_tags
-    )
+    checked = await request.app[MODERATION].check(body.text, article_tags=body.article_tags)
     return web.json_response(
         {
-            "action": verdict.action.value,
-            "reasons": [reason.as_dict() for reason in verdict.reasons],
-            "message": verdict.message,
-            "scores": scores or {},
-            "classifier": request.app[MODERATION].scorer.name,
-            "guidelines_version": version,
+            "action": checked.verdict.action.value,
+            "reasons": [reason.as_dict() for reason in checked.verdict.reasons],
+            "message": checked.verdict.message,
+            "scores": checked.scores or {},
+            "classifier": checked.classifier,
+            "guidelines_version": checked.guidelines_version,
         }
     )
