@@ -49,10 +49,6 @@ export function forgetKey() {
   }
 }
 
-export function hasKey() {
-  return currentKey !== null;
-}
-
 /** Called (once per failing request) when the key stops working mid-session. */
 export function onUnauthorized(handler) {
   unauthorizedHandler = handler;

@@ -91,6 +91,8 @@ function enterApp() {
   byId("api-key").removeAttribute("aria-invalid");
   document.body.dataset.role = ctx.role;
   showView("queue");
+  // The sign-in field just disappeared: start keyboard users at the content.
+  byId("main").focus({ preventScroll: true });
 }
 
 async function signOut(message = "Signed out.") {

@@ -30,7 +30,6 @@ import {
   definitionList,
   reasonList,
   scoreBars,
-  statusBadge,
   tagList,
 } from "./widgets.js";
 
@@ -568,7 +567,7 @@ async function send(pending, { keepalive = false } = {}) {
       state.pending = state.pending.filter((p) => p !== pending);
       showUndo();
       if (state.visible) renderKeepingFocus();
-      if (!state.items.length && !state.pending.length) claim();
+      if (state.visible && !state.items.length && !state.pending.length) claim();
     }
   })();
   return pending.done;
@@ -621,8 +620,3 @@ export async function flushPending({ keepalive = false } = {}) {
   const all = [...state.pending];
   await Promise.allSettled(all.map((p) => send(p, { keepalive })));
 }
-
-export function pendingCount() {
-  return state.pending.length;
-}
-

@@ -1,7 +1,7 @@
 // Pieces shared by the views: the status line, a confirmation dialog,
 // badges, reasons, score bars and decision histories.
 
-import { byId, clear, h, svg } from "./dom.js";
+import { byId, h, svg } from "./dom.js";
 import {
   actionLabel,
   categoryLabel,
@@ -199,9 +199,4 @@ export function definitionList(pairs, className = "meta") {
     list.append(h("dt", {}, label), h("dd", {}, value));
   }
   return list;
-}
-
-export function emptyInto(element, ...children) {
-  clear(element);
-  for (const child of children) if (child) element.append(child);
 }
