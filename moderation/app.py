@@ -41,6 +41,7 @@ from moderation.review import Review
 from moderation.scoring import Scorer
 from moderation.settings import Settings
 from moderation.storage.database import Database
+from moderation.storage.group_commit import GroupCommit
 from moderation.webhooks import WebhookSender
 
 log = logging.getLogger(__name__)
@@ -103,6 +104,8 @@ def _classifier(
                 detoxify_config=settings.detoxify_config,
                 torch_threads=settings.torch_threads or None,
                 download_timeout_s=settings.model_download_timeout_s,
+                detoxify_runtime=settings.detoxify_runtime,
+                onnx_cache_dir=settings.onnx_cache_dir or settings.data_dir / "onnx-cache",
             )
             classifier, report = await asyncio.to_thread(load_preferred, options)
         scorer = Scorer(
@@ -141,9 +144,19 @@ async def _webhooks(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _services(app: web.Application) -> AsyncIterator[None]:
-    database, policies = app[DATABASE], app[POLICIES]
+    settings, database, policies = app[SETTINGS], app[DATABASE], app[POLICIES]
     observers = Observers(events_written=app[WEBHOOK_SENDER].wake, decided=app[METRICS].decided)
-    app[MODERATION] = Moderation(database, app[SCORER], policies, observers=observers)
+    # SQLite commits one writer at a time: submissions that arrive together share a commit.
+    writer = GroupCommit(database) if database.is_sqlite and settings.group_commit else None
+    if writer is not None:
+        writer.start()
+    app[MODERATION] = Moderation(
+        database, app[SCORER], policies, observers=observers, writer=writer
+    )
     app[REVIEW] = Review(database, policies, observers=observers)
     app[GUIDELINES_ADMIN] = GuidelinesAdmin(database, policies)
-    yield
+    try:
+        yield
+    finally:
+        if writer is not None:
+            await writer.close()

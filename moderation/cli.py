@@ -126,6 +126,8 @@ async def score(settings: Settings, text: str, *, as_json: bool, tags: Sequence[
         detoxify_config=settings.detoxify_config,
         torch_threads=settings.torch_threads or None,
         download_timeout_s=settings.model_download_timeout_s,
+        detoxify_runtime=settings.detoxify_runtime,
+        onnx_cache_dir=settings.onnx_cache_dir or settings.data_dir / "onnx-cache",
     )
     classifier, _ = await asyncio.to_thread(load_preferred, options)
     policy, source = await _current_policy(settings)

@@ -34,6 +34,7 @@ from moderation.policies import PolicyCache
 from moderation.scoring import Scorer
 from moderation.shadow import ShadowCache, decide_in_shadow
 from moderation.storage.database import Database
+from moderation.storage.group_commit import GroupCommit
 from moderation.storage.store import Store
 
 
@@ -82,6 +83,7 @@ class Moderation:
     policies: PolicyCache
     observers: decisions.Observers = field(default_factory=decisions.Observers)
     shadow: ShadowCache = field(default_factory=ShadowCache)
+    writer: GroupCommit | None = None  # None: one transaction per submission
 
     # -- submit ------------------------------------------------------------------------------
 
@@ -94,6 +96,8 @@ class Moderation:
         read transaction on every new comment is worth more.
         """
         (scores,) = await self.scorer.score([new.text])
+        if self.writer is not None:
+            return await self.writer.run(lambda store: self._store_new(store, new, scores))
         async with self.db.transaction() as store:
             return await self._store_new(store, new, scores)
 

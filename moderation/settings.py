@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from classifiers.loader import DEFAULT_PREFERENCE
+from classifiers.loader import DEFAULT_PREFERENCE, DEFAULT_RUNTIME
 
 PREFIX = "MODERATION_"
 
@@ -43,11 +43,18 @@ class Settings:
     batch_max_size: int = 32
     batch_max_wait_ms: float = 2.0
     queue_limit: int = 2_000
+    # Model intra-op threads (PyTorch or ONNX Runtime); 0 = one per core this process may use.
     torch_threads: int = 0
     model_download_timeout_s: float = 10.0
+    # torch | onnx | onnx-int8 (docs/inference.md); ONNX exports are cached in
+    # onnx_cache_dir, default <data_dir>/onnx-cache.
+    detoxify_runtime: str = DEFAULT_RUNTIME
+    onnx_cache_dir: Path | None = None
     # SQLite durability: FULL makes "201 = on disk" hold across power loss too.
     sqlite_synchronous: str = "FULL"
     db_pool_size: int = 10
+    # SQLite: comments arriving together share one transaction and one commit (1 = on).
+    group_commit: int = 1
     # Per-key rate limits (requests per second, burst = 2 s worth); 0 disables.
     rate_limit_site: float = 5_000.0
     rate_limit_moderator: float = 200.0

@@ -1,0 +1,87 @@
+"""Group commit: many small write jobs share one transaction, and one commit.
+
+On SQLite every commit is a journal sync and writers take turns, so one comment
+per transaction caps throughput at the commit rate. Submissions that arrive
+together instead queue here; a single writer task runs whatever is queued (up
+to ``max_batch``) inside one write transaction and commits once. Each job still
+sees the effects of the jobs before it, answers for itself (a domain error
+fails only its own job, and is raised before that job writes anything), and
+its caller resumes only after the commit — so an acknowledgement still means
+"on disk". An unexpected error rolls the whole group back and is raised to
+every job in it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from moderation.errors import ServiceError
+from moderation.storage.database import Database
+from moderation.storage.store import Store
+
+T = TypeVar("T")
+Job = Callable[[Store], Awaitable[Any]]
+
+
+class GroupCommit:
+    def __init__(self, db: Database, *, max_batch: int = 64) -> None:
+        self._db = db
+        self._max_batch = max_batch
+        self._queue: asyncio.Queue[tuple[Job, asyncio.Future[Any]]] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+        self.groups = 0
+        self.jobs = 0
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="group-commit")
+
+    async def close(self) -> None:
+        """Finish what is queued, then stop."""
+        if self._task is not None and not self._task.done():
+            await self._queue.join()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def run(self, job: Callable[[Store], Awaitable[T]]) -> T:
+        """Run ``job`` in the next group's transaction; returns once that has committed."""
+        if self._task is None:  # not started (tools, tests): a transaction of its own
+            async with self._db.transaction() as store:
+                return await job(store)
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait((job, future))
+        return await asyncio.shield(future)
+
+    async def _run(self) -> None:
+        while True:
+            group = [await self._queue.get()]
+            while len(group) < self._max_batch and not self._queue.empty():
+                group.append(self._queue.get_nowait())
+            outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
+            try:
+                async with self._db.transaction() as store:
+                    for job, future in group:
+                        try:
+                            outcomes.append((future, await job(store), None))
+                        except ServiceError as refused:
+                            outcomes.append((future, None, refused))
+            except Exception as exc:
+                for _, future in group:
+                    if not future.done():
+                        future.set_exception(exc)
+                    self._queue.task_done()
+                continue
+            self.groups += 1
+            self.jobs += len(group)
+            for future, value, failure in outcomes:
+                self._queue.task_done()
+                if future.done():
+                    continue
+                if failure is not None:
+                    future.set_exception(failure)
+                else:
+                    future.set_result(value)
