@@ -31,6 +31,7 @@ from moderation.http.context import (
     REVIEW,
     SCORER,
     SETTINGS,
+    SHADOW_SCORER,
     WEBHOOK_SENDER,
 )
 from moderation.http.middleware import errors_middleware
@@ -47,8 +48,14 @@ from moderation.webhooks import WebhookSender
 log = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings, *, classifier: Classifier | None = None) -> web.Application:
-    """The service as an aiohttp app. ``classifier`` replaces loading one (tests, tools)."""
+def create_app(
+    settings: Settings,
+    *,
+    classifier: Classifier | None = None,
+    shadow_classifier: Classifier | None = None,
+) -> web.Application:
+    """The service as an aiohttp app. ``classifier`` (and ``shadow_classifier``) replace
+    loading them from settings (tests, tools)."""
     app = web.Application(middlewares=[errors_middleware], client_max_size=settings.max_body_bytes)
     app[SETTINGS] = settings
     app[POLICIES] = PolicyCache()
@@ -61,7 +68,7 @@ def create_app(settings: Settings, *, classifier: Classifier | None = None) -> w
         }
     )
     app.cleanup_ctx.append(_database)
-    app.cleanup_ctx.append(_classifier(classifier))
+    app.cleanup_ctx.append(_classifier(classifier, shadow_classifier))
     app.cleanup_ctx.append(_webhooks)
     app.cleanup_ctx.append(_services)
     app.add_routes(operations.routes)
@@ -90,39 +97,56 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
         await database.dispose()
 
 
+def _options(settings: Settings, preference: str) -> ClassifierOptions:
+    return ClassifierOptions(
+        preference=preference,
+        detoxify_checkpoint=settings.detoxify_checkpoint,
+        detoxify_config=settings.detoxify_config,
+        torch_threads=settings.torch_threads or None,
+        download_timeout_s=settings.model_download_timeout_s,
+        detoxify_runtime=settings.detoxify_runtime,
+        onnx_cache_dir=settings.onnx_cache_dir or settings.data_dir / "onnx-cache",
+    )
+
+
+def _scorer(app: web.Application, classifier: Classifier) -> Scorer:
+    settings = app[SETTINGS]
+    return Scorer(
+        classifier,
+        max_batch=settings.batch_max_size,
+        max_wait_s=settings.batch_max_wait_ms / 1000,
+        queue_limit=settings.queue_limit,
+        timeout_s=settings.classify_timeout_s,
+        observe=app[METRICS].batch,
+    )
+
+
 def _classifier(
-    injected: Classifier | None,
+    injected: Classifier | None, injected_shadow: Classifier | None
 ) -> Callable[[web.Application], AsyncIterator[None]]:
     async def context(app: web.Application) -> AsyncIterator[None]:
         settings = app[SETTINGS]
         if injected is not None:
             classifier, report = injected, LoadReport(chosen=injected.name)
         else:
-            options = ClassifierOptions(
-                preference=settings.classifier,
-                detoxify_checkpoint=settings.detoxify_checkpoint,
-                detoxify_config=settings.detoxify_config,
-                torch_threads=settings.torch_threads or None,
-                download_timeout_s=settings.model_download_timeout_s,
-                detoxify_runtime=settings.detoxify_runtime,
-                onnx_cache_dir=settings.onnx_cache_dir or settings.data_dir / "onnx-cache",
-            )
+            options = _options(settings, settings.classifier)
             classifier, report = await asyncio.to_thread(load_preferred, options)
-        scorer = Scorer(
-            classifier,
-            max_batch=settings.batch_max_size,
-            max_wait_s=settings.batch_max_wait_ms / 1000,
-            queue_limit=settings.queue_limit,
-            timeout_s=settings.classify_timeout_s,
-            observe=app[METRICS].batch,
-        )
-        scorer.start()
-        app[SCORER] = scorer
+        shadow = injected_shadow
+        if shadow is None and settings.shadow_classifier:
+            options = _options(settings, settings.shadow_classifier)
+            shadow, _ = await asyncio.to_thread(load_preferred, options)
+        scorers = [_scorer(app, classifier)] + ([_scorer(app, shadow)] if shadow else [])
+        for scorer in scorers:
+            scorer.start()
+        app[SCORER] = scorers[0]
+        if len(scorers) > 1:
+            app[SHADOW_SCORER] = scorers[1]
         app[CLASSIFIER_REPORT] = report
         try:
             yield
         finally:
-            await scorer.close()
+            for scorer in scorers:
+                await scorer.close()
 
     return context
 
@@ -151,7 +175,12 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     if writer is not None:
         writer.start()
     app[MODERATION] = Moderation(
-        database, app[SCORER], policies, observers=observers, writer=writer
+        database,
+        app[SCORER],
+        policies,
+        observers=observers,
+        writer=writer,
+        shadow_scorer=app.get(SHADOW_SCORER),
     )
     app[REVIEW] = Review(database, policies, observers=observers)
     app[GUIDELINES_ADMIN] = GuidelinesAdmin(database, policies)

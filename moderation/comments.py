@@ -8,6 +8,7 @@ transaction, so a 201 means the comment and its decision are committed.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -84,6 +85,17 @@ class Moderation:
     observers: decisions.Observers = field(default_factory=decisions.Observers)
     shadow: ShadowCache = field(default_factory=ShadowCache)
     writer: GroupCommit | None = None  # None: one transaction per submission
+    shadow_scorer: Scorer | None = None  # a second classifier for shadow runs
+
+    async def _score(self, texts: Sequence[str]) -> tuple[list[Scores | None], list[Scores | None]]:
+        """Scores from the live classifier, and from the shadow one when configured."""
+        if self.shadow_scorer is None:
+            live = await self.scorer.score(texts)
+            return live, live
+        live, shadow = await asyncio.gather(
+            self.scorer.score(texts), self.shadow_scorer.score(texts)
+        )
+        return live, shadow
 
     # -- submit ------------------------------------------------------------------------------
 
@@ -95,20 +107,20 @@ class Moderation:
         and then answered with the stored comment: retries are rare, and skipping a
         read transaction on every new comment is worth more.
         """
-        (scores,) = await self.scorer.score([new.text])
+        (scores,), (shadow,) = await self._score([new.text])
         if self.writer is not None:
-            return await self.writer.run(lambda store: self._store_new(store, new, scores))
+            return await self.writer.run(lambda store: self._store_new(store, new, scores, shadow))
         async with self.db.transaction() as store:
-            return await self._store_new(store, new, scores)
+            return await self._store_new(store, new, scores, shadow)
 
     async def submit_many(self, batch: Sequence[NewComment]) -> list[Submitted | ServiceError]:
         """Moderate a batch: scored together, stored in one transaction, errors per item."""
         results: list[Submitted | ServiceError] = []
-        scores = await self.scorer.score([new.text for new in batch])
+        scores, shadow = await self._score([new.text for new in batch])
         async with self.db.transaction() as store:
-            for new, item_scores in zip(batch, scores, strict=True):
+            for new, item_scores, item_shadow in zip(batch, scores, shadow, strict=True):
                 try:
-                    results.append(await self._store_new(store, new, item_scores))
+                    results.append(await self._store_new(store, new, item_scores, item_shadow))
                 except ServiceError as error:
                     results.append(error)
         return results
@@ -131,7 +143,9 @@ class Moderation:
             raise Conflict("this article is closed for comments", code="article_closed")
         return article
 
-    async def _store_new(self, store: Store, new: NewComment, scores: Scores | None) -> Submitted:
+    async def _store_new(
+        self, store: Store, new: NewComment, scores: Scores | None, shadow: Scores | None
+    ) -> Submitted:
         article = await self._check_open(store, new.article_id)
         now = utcnow()
         inserted = await store.insert_comment(
@@ -151,7 +165,7 @@ class Moderation:
             assert existing is not None
             return existing
         decision = await self._decide(
-            store, new.id, None, new.author_id, new.text, new.article_tags, article, scores
+            store, new.id, None, new.author_id, new.text, new.article_tags, article, scores, shadow
         )
         comment = Comment(
             id=new.id,
@@ -179,6 +193,7 @@ class Moderation:
         comment_tags: Sequence[str],
         article: Article | None,
         scores: Scores | None,
+        shadow_scores: Scores | None,
     ) -> Decision:
         policy = await self.policies.current(store)
         tags = {t.casefold() for t in comment_tags}
@@ -190,8 +205,16 @@ class Moderation:
             author_status=await store.author_status(author_id),
         )
         verdict = decide(policy, text, scores, self.scorer.name, context)
+        shadow_name = (self.shadow_scorer or self.scorer).name
         await decide_in_shadow(
-            store, self.shadow, comment_id, text, scores, self.scorer.name, context, verdict.action
+            store,
+            self.shadow,
+            comment_id,
+            text,
+            shadow_scores,
+            shadow_name,
+            context,
+            verdict.action,
         )
         return await decisions.record(
             store,
@@ -224,7 +247,7 @@ class Moderation:
             raise Conflict("this comment was deleted", code="comment_deleted")
         if current.text == text:
             return current
-        (scores,) = await self.scorer.score([text])
+        (scores,), (shadow,) = await self._score([text])
         async with self.db.transaction() as store:
             comment = await store.comment(comment_id, lock=True)
             if comment is None:
@@ -242,6 +265,7 @@ class Moderation:
                 comment.article_tags,
                 article,
                 scores,
+                shadow,
             )
             edited = await store.comment(comment_id, history=True)
         assert edited is not None

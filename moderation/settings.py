@@ -31,6 +31,8 @@ class Settings:
     data_dir: Path = Path("data")
     database_url: str = ""
     classifier: str = DEFAULT_PREFERENCE
+    # A second classifier (preference list) for shadow runs; empty: none.
+    shadow_classifier: str = ""
     detoxify_checkpoint: Path | None = None
     detoxify_config: Path | None = None
     guidelines: Path = Path(__file__).resolve().parent.parent / "guidelines" / "default.toml"

@@ -56,7 +56,7 @@ async def decide_in_shadow(
     run_id, policy = active
     verdict = decide(policy, text, scores, classifier, context)
     await store.add_shadow_decision(
-        run_id, comment_id, live, verdict.action, verdict.reasons, utcnow()
+        run_id, comment_id, live, verdict.action, verdict.reasons, classifier, utcnow()
     )
 
 

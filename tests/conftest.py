@@ -99,7 +99,10 @@ ServiceFactory = Callable[..., Awaitable[Service]]
 async def make_service(aiohttp_client: Any, settings: Settings) -> ServiceFactory:
     async def make(**overrides: Any) -> Service:
         classifier = overrides.pop("classifier_instance", None)
-        app = create_app(replace(settings, **overrides), classifier=classifier)
+        shadow = overrides.pop("shadow_classifier_instance", None)
+        app = create_app(
+            replace(settings, **overrides), classifier=classifier, shadow_classifier=shadow
+        )
         client: TestClient = await aiohttp_client(app)
         database = client.app[DATABASE]
         keys = {}

@@ -20,6 +20,7 @@ from moderation.webhooks import WebhookSender
 SETTINGS = web.AppKey("settings", Settings)
 DATABASE = web.AppKey("database", Database)
 SCORER = web.AppKey("scorer", Scorer)
+SHADOW_SCORER = web.AppKey("shadow_scorer", Scorer)  # only set when a shadow classifier runs
 CLASSIFIER_REPORT = web.AppKey("classifier_report", LoadReport)
 POLICIES = web.AppKey("policies", PolicyCache)
 MODERATION = web.AppKey("moderation", Moderation)

@@ -832,10 +832,12 @@ class Store:
         live: Action,
         shadow: Action,
         reasons: Sequence[Reason],
+        classifier: str,
         at: datetime,
     ) -> None:
         self._session.add(
             ShadowDecisionRow(
+                classifier=classifier,
                 run_id=run_id,
                 comment_id=comment_id,
                 live_action=live.value,
@@ -869,6 +871,7 @@ class Store:
                 "live": r.live_action,
                 "shadow": r.shadow_action,
                 "shadow_reasons": list(r.reasons or ()),
+                "shadow_classifier": r.classifier,
                 "at": r.at,
             }
             for r in rows

@@ -225,5 +225,6 @@ class ShadowDecisionRow(Base):
     comment_id: Mapped[str] = mapped_column(String(200))
     live_action: Mapped[str] = mapped_column(String(16))
     shadow_action: Mapped[str] = mapped_column(String(16))
+    classifier: Mapped[str] = mapped_column(String(100))
     reasons: Mapped[list[Any]]
     at: Mapped[datetime]

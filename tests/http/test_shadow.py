@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from tests.conftest import Service
+from collections.abc import Sequence
+
+from classifiers.base import Scores
+from tests.conftest import Service, ServiceFactory
 
 
 async def test_shadow_run_records_disagreements_without_changing_live(service: Service) -> None:
-    status, body = await service.call("GET", "/v1/guidelines/shadow", role="admin")
+    status, _body = await service.call("GET", "/v1/guidelines/shadow", role="admin")
     assert status == 404
     _, current = await service.call("GET", "/v1/guidelines", role="admin")
     proposal = dict(current)
@@ -45,7 +48,7 @@ async def test_shadow_run_records_disagreements_without_changing_live(service: S
 
 
 async def test_shadow_rejects_invalid_guidelines(service: Service) -> None:
-    status, body = await service.call(
+    status, _body = await service.call(
         "PUT", "/v1/guidelines/shadow", role="admin", json={"guidelines": {"rules": []}}
     )
     assert status == 422
@@ -53,3 +56,31 @@ async def test_shadow_rejects_invalid_guidelines(service: Service) -> None:
         "PUT", "/v1/guidelines/shadow", role="moderator", json={"guidelines": {}}
     )
     assert status == 403
+
+
+class Alarmist:
+    """A second classifier that finds everything toxic."""
+
+    name = "alarmist"
+    categories = ("toxicity",)
+
+    def predict(self, texts: Sequence[str]) -> list[Scores]:
+        return [{"toxicity": 0.99} for _ in texts]
+
+
+async def test_shadow_classifier_scores_beside_the_live_one(make_service: ServiceFactory) -> None:
+    service = await make_service(shadow_classifier_instance=Alarmist())
+    _, current = await service.call("GET", "/v1/guidelines", role="admin")
+    status, _ = await service.call(
+        "PUT",
+        "/v1/guidelines/shadow",
+        role="admin",
+        json={"guidelines": current, "note": "same rules, new model"},
+    )
+    assert status == 201
+    _, calm = await service.post_comment(id="c-1", text="A calm and thoughtful remark.")
+    assert calm["status"] == "approved"  # the live classifier decides
+    assert calm["decision"]["classifier"] == "linear"
+    _, report = await service.call("GET", "/v1/guidelines/shadow", role="admin")
+    assert report["matrix"]["approve"]["reject"] == 1  # plain 0.97 reject applies to "alarmist"
+    assert report["samples"][0]["shadow_classifier"] == "alarmist"

@@ -35,6 +35,7 @@ def upgrade() -> None:
         sa.Column("comment_id", sa.String(length=200), nullable=False),
         sa.Column("live_action", sa.String(length=16), nullable=False),
         sa.Column("shadow_action", sa.String(length=16), nullable=False),
+        sa.Column("classifier", sa.String(length=100), nullable=False),
         sa.Column("reasons", sa.JSON(), nullable=False),
         sa.Column("at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
