@@ -189,7 +189,8 @@ async def main(args: argparse.Namespace) -> None:
             f"--processes {args.processes} --rate {args.rate} --seconds {args.seconds}`",
             "",
             f"Sent {len(latencies):,} comments in {elapsed:.0f} s "
-            f"({len(latencies) / elapsed:.0f}/s); errors: {json.dumps(errors) if errors else 'none'}; "
+            f"({len(latencies) / elapsed:.0f}/s); "
+            f"errors: {json.dumps(errors) if errors else 'none'}; "
             f"p50 {percentile(all_latencies, 0.5) * 1000:.1f} ms, "
             f"p99 {percentile(all_latencies, 0.99) * 1000:.1f} ms, "
             f"mean {statistics.fmean(all_latencies) * 1000:.1f} ms.",

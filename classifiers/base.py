@@ -8,17 +8,18 @@ from typing import Protocol, runtime_checkable
 Scores = dict[str, float]
 """Per-category probabilities for one text, keyed by Detoxify's category names."""
 
-KNOWN_CATEGORIES: frozenset[str] = frozenset(
-    {
-        "toxicity",
-        "severe_toxicity",
-        "obscene",
-        "threat",
-        "insult",
-        "identity_attack",
-        "sexual_explicit",
-    }
+CATEGORIES: tuple[str, ...] = (
+    "toxicity",
+    "severe_toxicity",
+    "obscene",
+    "threat",
+    "insult",
+    "identity_attack",
+    "sexual_explicit",
 )
+"""Score categories, with Detoxify's names (the contract's list), in a stable order."""
+
+KNOWN_CATEGORIES: frozenset[str] = frozenset(CATEGORIES)
 
 
 class ClassifierLoadError(RuntimeError):

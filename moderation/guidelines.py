@@ -22,16 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Final, Literal
 
-CATEGORIES: tuple[str, ...] = (
-    "toxicity",
-    "severe_toxicity",
-    "obscene",
-    "threat",
-    "insult",
-    "identity_attack",
-    "sexual_explicit",
-)
-"""Score categories, with Detoxify's names (the contract's list)."""
+from classifiers.base import CATEGORIES as CATEGORIES  # rules name these categories
 
 SECTION_KEYS: tuple[str, ...] = (
     "banned_term",

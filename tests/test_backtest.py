@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from moderation import backtest as backtest_module
 from moderation.backtest import Case, backtest, decide_many, suggest
 from moderation.domain import Action, ArticleMode, AuthorStatus
 from moderation.engine import Context, Policy, compile_policy, decide
@@ -453,6 +454,14 @@ def test_same_actions_as_the_engine(seed: int) -> None:
                 1 for c, s in zip(cases, slow, strict=True) if c.decided is source and s is target
             )
             assert result["matrix"][source.value][target.value] == expected
+
+
+def test_chunked_text_checks_give_the_same_actions(monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = random.Random(42)
+    policy = random_policy(rng)
+    cases = [random_case(rng, i) for i in range(300)]
+    monkeypatch.setattr(backtest_module, "_CHUNK", 7)  # many chunks, a short last one
+    assert decide_many(policy, cases) == [engine_action(policy, c) for c in cases]
 
 
 def test_same_actions_as_the_engine_on_default_guidelines() -> None:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -15,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.processes import ROOT, cli_env, free_port
 
 
 def run(
@@ -31,18 +29,6 @@ def run(
         timeout=timeout,
         check=False,
     )
-
-
-def cli_env(tmp_path: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MODERATION_")}
-    return env | {
-        "MODERATION_DATA_DIR": str(tmp_path / "data"),
-        "MODERATION_CLASSIFIER": "linear",
-        "MODERATION_LOG_FORMAT": "text",
-        "MODERATION_CONFIG_FILE": str(tmp_path / "none.toml"),
-        "TORCH_HOME": str(tmp_path / "torch"),
-        "HF_HUB_OFFLINE": "1",
-    }
 
 
 def test_keys_create_prints_the_key_last_and_stores_a_hash(tmp_path: Path) -> None:
@@ -100,12 +86,6 @@ def test_bad_configuration_is_reported(tmp_path: Path) -> None:
     result = run(tmp_path, "db", "upgrade", extra_env={"MODERATION_PORT": "eighty"})
     assert result.returncode == 2
     assert "MODERATION_PORT" in result.stderr
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.mark.parametrize("argv", [[], ["serve"]])

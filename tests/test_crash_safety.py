@@ -4,53 +4,22 @@ SIGTERM drains in-flight requests and exits cleanly."""
 from __future__ import annotations
 
 import asyncio
-import json
 import signal
 import sqlite3
 import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import aiohttp
 
-from tests.conftest import ROOT
-from tests.test_cli import cli_env, free_port
+from tests.processes import cli_env, create_key, start_service
 
 
 def start(env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "service.py", "serve"],
-        cwd=ROOT,
-        env=env | {"MODERATION_PORT": str(port)},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            with urllib.request.urlopen(url + "/healthz", timeout=1) as response:
-                if json.loads(response.read())["status"] == "ok":
-                    return process, url
-        except OSError:
-            assert time.monotonic() < deadline, "the service did not start"
-            time.sleep(0.1)
+    return start_service(env, "serve")
 
 
 def site_key(env: dict[str, str]) -> str:
-    result = subprocess.run(
-        [sys.executable, "service.py", "keys", "create", "--role", "site", "--name", "www"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    return result.stdout.strip().splitlines()[-1]
+    return create_key(env, "site", "www")
 
 
 async def burst(
@@ -79,7 +48,7 @@ async def burst(
                     statuses.append(response.status)
                     if response.status in (200, 201):
                         acknowledged.add(f"c-{i}")
-            except (aiohttp.ClientError, asyncio.TimeoutError):
+            except (TimeoutError, aiohttp.ClientError):
                 return
             if len(acknowledged) >= on_acknowledged and not fired:
                 fired = True

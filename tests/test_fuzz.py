@@ -7,11 +7,6 @@ for arbitrary addresses, and nothing may leave this machine.
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,12 +14,10 @@ import pytest
 
 schemathesis = pytest.importorskip("schemathesis")
 from hypothesis import HealthCheck, settings  # noqa: E402
+from schemathesis import checks  # noqa: E402
 
 from moderation.http.openapi import build  # noqa: E402
-from tests.conftest import ROOT  # noqa: E402
-from tests.test_cli import cli_env, free_port  # noqa: E402
-
-from schemathesis import checks  # noqa: E402
+from tests.processes import cli_env, create_key, start_service  # noqa: E402
 
 schema = schemathesis.openapi.from_dict(build()).exclude(method="POST", path="/v1/webhooks")
 
@@ -45,37 +38,8 @@ CHECKS = [
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[str, str]]]:
     tmp = tmp_path_factory.mktemp("fuzz")
     env = cli_env(Path(tmp)) | {"MODERATION_RATE_LIMIT_ADMIN": "0"}
-    key = (
-        subprocess.run(
-            [sys.executable, "service.py", "keys", "create", "--role", "admin", "--name", "fuzz"],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=True,
-        )
-        .stdout.strip()
-        .splitlines()[-1]
-    )
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "service.py"],
-        cwd=ROOT,
-        env=env | {"MODERATION_PORT": str(port)},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            with urllib.request.urlopen(url + "/healthz", timeout=1) as response:
-                if json.loads(response.read())["status"] == "ok":
-                    break
-        except OSError:
-            assert time.monotonic() < deadline
-            time.sleep(0.1)
+    key = create_key(env, "admin", "fuzz")
+    process, url = start_service(env)
     try:
         yield url, {"Authorization": f"Bearer {key}"}
     finally:

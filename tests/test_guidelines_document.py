@@ -19,10 +19,23 @@ ROOT = Path(__file__).resolve().parent.parent
 def valid() -> dict[str, Any]:
     return {
         "rules": [
-            {"id": "no-threats", "category": "threat", "title": "No threats", "guideline": "3",
-             "hold_at": 0.5, "reject_at": 0.9},
-            {"id": "civil", "category": "toxicity", "title": "Civil", "guideline": "1",
-             "hold_at": 0.8, "reject_at": None, "classifiers": {"linear": {"hold_at": 0.9}}},
+            {
+                "id": "no-threats",
+                "category": "threat",
+                "title": "No threats",
+                "guideline": "3",
+                "hold_at": 0.5,
+                "reject_at": 0.9,
+            },
+            {
+                "id": "civil",
+                "category": "toxicity",
+                "title": "Civil",
+                "guideline": "1",
+                "hold_at": 0.8,
+                "reject_at": None,
+                "classifiers": {"linear": {"hold_at": 0.9}},
+            },
         ],
         "banned_terms": ["badword"],
         "suspect_terms": ["vermin"],
@@ -53,8 +66,13 @@ def test_default_toml_is_valid() -> None:
 
 
 def test_read_only_fields_of_get_are_ignored() -> None:
-    document = valid() | {"version": 9, "created_by": "x", "created_at": "2026-01-01T00:00:00Z",
-                          "note": "n", "changes": []}
+    document = valid() | {
+        "version": 9,
+        "created_by": "x",
+        "created_at": "2026-01-01T00:00:00Z",
+        "note": "n",
+        "changes": [],
+    }
     assert "version" not in GuidelinesDocument.model_validate(document).to_json()
 
 
@@ -70,15 +88,27 @@ def test_false_means_null_for_toml() -> None:
         (lambda d: d["rules"][0].update(hold_at=1.5), "rules.0.hold_at", "less than or equal"),
         (lambda d: d["rules"][0].update(hold_at=-0.1), "rules.0.hold_at", "greater than"),
         (lambda d: d["rules"][0].update(hold_at=0.95), "rules.0", "hold_at must not be above"),
-        (lambda d: d["rules"][0].update(category="rudeness"), "rules.0.category", "unknown category"),
+        (
+            lambda d: d["rules"][0].update(category="rudeness"),
+            "rules.0.category",
+            "unknown category",
+        ),
         (lambda d: d["rules"][1].update(id="no-threats"), "(body)", "duplicate rule ids"),
         (lambda d: d["rules"][0].update(id="Bad Id!"), "rules.0.id", "pattern"),
         (lambda d: d["rules"][0].update(hold_at=True), "rules.0.hold_at", "threshold"),
         (lambda d: d["overrides"][0]["rules"][0].update(id="nope"), "(body)", "unknown rule nope"),
-        (lambda d: d["overrides"][0]["rules"][0].update(hold_at=0.95), "(body)",
-         "would hold above its reject"),
-        (lambda d: d["rules"][1]["classifiers"].update(linear={"hold_at": 0.9, "reject_at": 0.5}),
-         "rules.1", "classifiers.linear"),
+        (
+            lambda d: d["overrides"][0]["rules"][0].update(hold_at=0.95),
+            "(body)",
+            "would hold above its reject",
+        ),
+        (
+            lambda d: d["rules"][1]["classifiers"].update(
+                linear={"hold_at": 0.9, "reject_at": 0.5}
+            ),
+            "rules.1",
+            "classifiers.linear",
+        ),
         (lambda d: d.update(banned_terms=["  "]), "banned_terms", "blank"),
         (lambda d: d.update(banned_terms=["a"]), "banned_terms", "shorter than 2"),
         (lambda d: d.update(suspect_terms=["!!!"]), "suspect_terms", "no letter or digit"),
@@ -91,8 +121,11 @@ def test_false_means_null_for_toml() -> None:
         (lambda d: d.update(colour="blue"), "colour", "Extra inputs"),
         (lambda d: d.update({"<img onerror=x>": 1}), "?", "Extra inputs"),  # never echoed
         (lambda d: d.update(sections={"sidebar": "1"}), "sections", "unknown section key"),
-        (lambda d: d.update(auto_premoderate={"rejections": 0, "days": 30}),
-         "auto_premoderate.rejections", "greater than or equal"),
+        (
+            lambda d: d.update(auto_premoderate={"rejections": 0, "days": 30}),
+            "auto_premoderate.rejections",
+            "greater than or equal",
+        ),
     ],
 )
 def test_invalid_documents_are_refused_precisely(change: Any, field: str, words: str) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,8 +19,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from tests.conftest import ROOT
-from tests.test_cli import cli_env, free_port
+from tests.processes import cli_env, create_key, start_service
 
 
 @dataclass
@@ -34,53 +32,14 @@ class Cluster:
         return {"Authorization": f"Bearer {self.keys[role]}"}
 
 
-def _cli(env: dict[str, str], *args: str) -> str:
-    result = subprocess.run(
-        [sys.executable, "service.py", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    return result.stdout.strip().splitlines()[-1]
-
-
 def start_cluster(env: dict[str, str], count: int) -> Iterator[Cluster]:
-    keys = {
-        role: _cli(env, "keys", "create", "--role", role, "--name", f"{role}-key")
-        for role in ("site", "moderator", "admin")
-    }
-    processes = []
-    urls = []
+    keys = {role: create_key(env, role, f"{role}-key") for role in ("site", "moderator", "admin")}
+    processes, urls = [], []
     try:
         for _ in range(count):
-            port = free_port()
-            process_env = env | {"MODERATION_PORT": str(port)}
-            processes.append(
-                subprocess.Popen(
-                    [sys.executable, "service.py", "serve"],
-                    cwd=ROOT,
-                    env=process_env,
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                )
-            )
-            urls.append(f"http://127.0.0.1:{port}")
-        deadline = time.monotonic() + 90
-        for url in urls:
-            while True:
-                try:
-                    import urllib.request
-
-                    with urllib.request.urlopen(url + "/healthz", timeout=1) as response:
-                        if json.loads(response.read())["status"] == "ok":
-                            break
-                except OSError:
-                    pass
-                assert time.monotonic() < deadline, "a service process did not start"
-                time.sleep(0.2)
+            process, url = start_service(env, "serve")
+            processes.append(process)
+            urls.append(url)
         yield Cluster(urls=urls, keys=keys, env=env)
     finally:
         for process in processes:

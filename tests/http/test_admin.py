@@ -17,18 +17,19 @@ async def test_get_put_round_trip_and_versions(service: Service) -> None:
     first = await current(service)
     assert first["version"] == 1 and first["created_by"] == "system"
     first["rules"][2]["hold_at"] = 0.35
-    status, second = await service.call("PUT", "/v1/guidelines?note=earlier+threats",
-                                        role="admin", json=first)
+    status, second = await service.call(
+        "PUT", "/v1/guidelines?note=earlier+threats", role="admin", json=first
+    )
     assert status == 200, second
     assert second["version"] == 2 and second["created_by"] == "test-admin"
     assert second["note"] == "earlier threats"
-    assert second["changes"] == [{"path": "rules.no-threats.hold_at", "change": "changed",
-                                  "from": 0.4, "to": 0.35}]
+    assert second["changes"] == [
+        {"path": "rules.no-threats.hold_at", "change": "changed", "from": 0.4, "to": 0.35}
+    ]
     status, history = await service.call("GET", "/v1/guidelines/versions", role="admin")
     assert [v["version"] for v in history["versions"]] == [1, 2]
     assert history["versions"][1]["changes"][0]["path"] == "rules.no-threats.hold_at"
-    status, restored = await service.call("POST", "/v1/guidelines/versions/1/restore",
-                                          role="admin")
+    status, restored = await service.call("POST", "/v1/guidelines/versions/1/restore", role="admin")
     assert restored["version"] == 3
     assert restored["rules"][2]["hold_at"] == 0.4
     assert restored["note"] == "restored version 1"
@@ -70,31 +71,39 @@ async def test_backtest_and_suggest(service: Service) -> None:
     for i in range(4):
         await service.post_comment(id=f"t-{i}", text="you are an idiot")
     await service.post_comment(id="ok", text="A calm remark.")
-    await service.call("POST", "/v1/comments/t-0/decision", role="moderator",
-                       json={"action": "reject"})
+    await service.call(
+        "POST", "/v1/comments/t-0/decision", role="moderator", json={"action": "reject"}
+    )
     document = await current(service)
     document["rules"][0]["classifiers"]["linear"] = {"hold_at": 0.5, "reject_at": 0.9}
-    status, result = await service.call("POST", "/v1/guidelines/backtest", role="admin",
-                                        json={"guidelines": document})
+    status, result = await service.call(
+        "POST", "/v1/guidelines/backtest", role="admin", json={"guidelines": document}
+    )
     assert status == 200, result
     assert result["total"] == 5
     assert result["matrix"]["hold"]["reject"] == 4
     assert result["matrix"]["approve"]["approve"] == 1
     assert result["changed"] == 4
     assert result["moderators"]["evidence"] == 1
-    status, result = await service.call("POST", "/v1/guidelines/backtest", role="admin",
-                                        json={"guidelines": {"rules": []}})
+    status, result = await service.call(
+        "POST", "/v1/guidelines/backtest", role="admin", json={"guidelines": {"rules": []}}
+    )
     assert status == 422
-    status, suggestion = await service.call("POST", "/v1/guidelines/suggest", role="admin",
-                                            json={"target_precision": 0.9, "min_evidence": 1})
+    status, suggestion = await service.call(
+        "POST",
+        "/v1/guidelines/suggest",
+        role="admin",
+        json={"target_precision": 0.9, "min_evidence": 1},
+    )
     assert status == 200
     assert suggestion["classifier"] == "linear"
     assert suggestion["suggestions"][0]["category"] == "toxicity"
 
 
 async def test_keys_listing_never_shows_secrets(service: Service) -> None:
-    status, created = await service.call("POST", "/v1/keys", role="admin",
-                                         json={"name": "www2", "role": "site"})
+    status, created = await service.call(
+        "POST", "/v1/keys", role="admin", json={"name": "www2", "role": "site"}
+    )
     assert status == 201 and created["key"].startswith("mod_")
     _, listing = await service.call("GET", "/v1/keys", role="admin")
     names = {k["name"] for k in listing["keys"]}
@@ -104,13 +113,15 @@ async def test_keys_listing_never_shows_secrets(service: Service) -> None:
     assert used["test-admin"] is not None
     status, _ = await service.call("DELETE", f"/v1/keys/{created['id']}", role="admin")
     assert status == 200
-    async with service.client.get("/v1/comments/x",
-                                  headers={"Authorization": f"Bearer {created['key']}"}) as r:
+    async with service.client.get(
+        "/v1/comments/x", headers={"Authorization": f"Bearer {created['key']}"}
+    ) as r:
         assert r.status == 401
     status, _ = await service.call("DELETE", f"/v1/keys/{created['id']}", role="admin")
     assert status == 404
-    status, body = await service.call("POST", "/v1/keys", role="admin",
-                                      json={"name": "x", "role": "owner"})
+    status, _body = await service.call(
+        "POST", "/v1/keys", role="admin", json={"name": "x", "role": "owner"}
+    )
     assert status == 422
     _, audit = await service.call("GET", "/v1/audit", role="admin")
     actions = [e["action"] for e in audit["entries"]]

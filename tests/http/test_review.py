@@ -167,7 +167,7 @@ async def test_release_and_expiry_return_items(make_service: ServiceFactory) -> 
     await held(service, "c-2")
     other = await extra_moderator(service, "Bob")
     await service.call("POST", "/v1/queue/claim", role="moderator", json={"limit": 2})
-    status, body = await service.call(
+    _status, body = await service.call(
         "POST", "/v1/queue/release", role="moderator", json={"ids": ["c-1"]}
     )
     assert body == {"released": 1}

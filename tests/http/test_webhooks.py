@@ -183,11 +183,11 @@ async def test_slow_receivers_never_slow_requests(
 
 
 async def test_webhook_management(service: Service) -> None:
-    status, body = await service.call(
+    status, _ = await service.call(
         "POST", "/v1/webhooks", role="admin", json={"url": "ftp://x", "events": ["comment.held"]}
     )
     assert status == 422
-    status, body = await service.call(
+    status, _ = await service.call(
         "POST",
         "/v1/webhooks",
         role="admin",

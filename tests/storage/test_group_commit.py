@@ -35,8 +35,9 @@ async def test_jobs_share_commits_and_fail_alone(database: Database) -> None:
         return run
 
     try:
-        results = await asyncio.gather(*(writer.run(job(i)) for i in range(20)),
-                                       return_exceptions=True)
+        results = await asyncio.gather(
+            *(writer.run(job(i)) for i in range(20)), return_exceptions=True
+        )
     finally:
         await writer.close()
         await database.dispose()
