@@ -5,7 +5,7 @@ per transaction caps throughput at the commit rate. Submissions that arrive
 together instead queue here; a single writer task runs whatever is queued (up
 to ``max_batch``) inside one write transaction and commits once. Each job still
 sees the effects of the jobs before it, answers for itself (a domain error
-fails only its own job, and is raised before that job writes anything), and
+fails only its own job, whose writes are rolled back to a savepoint), and
 its caller resumes only after the commit — so an acknowledgement still means
 "on disk". An unexpected error rolls the whole group back and is raised to
 every job in it.
@@ -66,8 +66,9 @@ class GroupCommit:
                 async with self._db.transaction() as store:
                     for job, future in group:
                         try:
-                            outcomes.append((future, await job(store), None))
-                        except ServiceError as refused:
+                            async with store.savepoint():
+                                outcomes.append((future, await job(store), None))
+                        except ServiceError as refused:  # its own writes are undone
                             outcomes.append((future, None, refused))
             except Exception as exc:
                 for _, future in group:

@@ -27,9 +27,9 @@ async def test_jobs_share_commits_and_fail_alone(database: Database) -> None:
 
     def job(i: int):  # type: ignore[no-untyped-def]
         async def run(store: Store) -> int:
-            if i == 3:
-                raise Conflict("refused", code="refused")
             await store.set_author(f"u-{i}", AuthorStatus.banned, None, utcnow())
+            if i == 3:  # refused after writing: its write is undone, the others stay
+                raise Conflict("refused", code="refused")
             return i
 
         return run
