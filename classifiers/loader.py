@@ -12,6 +12,10 @@ from classifiers.base import Classifier, ClassifierLoadError
 log = logging.getLogger("classifiers")
 
 DEFAULT_PREFERENCE = "detoxify:unbiased,linear"
+#: How Detoxify checkpoints run: PyTorch, or exported to ONNX Runtime (fp32 or int8).
+RUNTIMES: tuple[str, ...] = ("torch", "onnx", "onnx-int8")
+#: The service's default (``MODERATION_DETOXIFY_RUNTIME``); docs/inference.md says why.
+DEFAULT_RUNTIME = "onnx-int8"
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,8 +23,14 @@ class ClassifierOptions:
     preference: str = DEFAULT_PREFERENCE
     detoxify_checkpoint: Path | None = None
     detoxify_config: Path | None = None
+    #: Intra-op threads of the model (PyTorch or ONNX Runtime); None: one per available core.
     torch_threads: int | None = None
     download_timeout_s: float = 10.0
+    #: ``torch`` unless given: library callers opt in to exporting (the service passes its
+    #: ``MODERATION_DETOXIFY_RUNTIME``).
+    detoxify_runtime: str = "torch"
+    #: Where ONNX exports are cached; required for the ``onnx*`` runtimes.
+    onnx_cache_dir: Path | None = None
 
 
 @dataclass(slots=True)
@@ -38,8 +48,31 @@ def parse_preference(preference: str) -> list[str]:
     return names
 
 
-def load_one(name: str, options: ClassifierOptions) -> Classifier:
-    """Load the backend called ``name`` or raise :class:`ClassifierLoadError`."""
+def check_runtime(runtime: str) -> str:
+    if runtime not in RUNTIMES:
+        raise ClassifierLoadError(
+            f"MODERATION_DETOXIFY_RUNTIME must be one of {', '.join(RUNTIMES)}, got {runtime!r}"
+        )
+    return runtime
+
+
+def model_threads(options: ClassifierOptions) -> int:
+    """The model's intra-op threads: as configured, else one per core this process may use."""
+    from classifiers.detoxify_backend import available_cpus
+
+    return options.torch_threads or available_cpus()
+
+
+def load_one(
+    name: str,
+    options: ClassifierOptions,
+    runtime_failures: list[tuple[str, str]] | None = None,
+) -> Classifier:
+    """Load the backend called ``name`` or raise :class:`ClassifierLoadError`.
+
+    A Detoxify model asked to run on ONNX Runtime that cannot (onnxruntime missing, export
+    or its check failed) runs on PyTorch instead: logged as an error, and appended to
+    ``runtime_failures`` as ``("<name>@<runtime>", why)``."""
     if name == "linear":
         from classifiers.linear import LinearClassifier
 
@@ -47,23 +80,62 @@ def load_one(name: str, options: ClassifierOptions) -> Classifier:
     if name.startswith("detoxify:"):
         from classifiers.detoxify_backend import DetoxifyClassifier
 
+        model = name.split(":", 1)[1]
+        runtime = check_runtime(options.detoxify_runtime)
+        threads = model_threads(options)
+        if runtime != "torch":
+            from classifiers.onnx_backend import OnnxUnavailable
+
+            try:
+                return _load_onnx(model, options, runtime, threads)
+            except OnnxUnavailable as exc:
+                why = str(exc)
+            except ClassifierLoadError:
+                raise  # the checkpoint itself: PyTorch would fail the same way
+            except Exception as exc:  # an exporter's bug must not stop the service
+                log.exception("%s on %s failed", name, runtime)
+                why = f"{type(exc).__name__}: {exc}"
+            log.error(
+                "RUNNING %s ON PYTORCH: the %s runtime could not be used: %s", name, runtime, why
+            )
+            if runtime_failures is not None:
+                runtime_failures.append((f"{name}@{runtime}", why))
         return DetoxifyClassifier(
-            name.split(":", 1)[1],
+            model,
             checkpoint=options.detoxify_checkpoint,
             config_dir=options.detoxify_config,
-            threads=options.torch_threads,
+            threads=threads,
             download_timeout_s=options.download_timeout_s,
         )
     raise ClassifierLoadError(f"unknown classifier {name!r} (detoxify:<model> or linear)")
 
 
+def _load_onnx(model: str, options: ClassifierOptions, runtime: str, threads: int) -> Classifier:
+    from classifiers.onnx_backend import OnnxDetoxifyClassifier, OnnxUnavailable
+
+    if options.onnx_cache_dir is None:
+        raise OnnxUnavailable("no ONNX cache folder was given (MODERATION_ONNX_CACHE_DIR)")
+    return OnnxDetoxifyClassifier(
+        model,
+        cache_dir=options.onnx_cache_dir,
+        quantize=runtime == "onnx-int8",
+        checkpoint=options.detoxify_checkpoint,
+        config_dir=options.detoxify_config,
+        threads=threads,
+        download_timeout_s=options.download_timeout_s,
+    )
+
+
 def load_preferred(options: ClassifierOptions) -> tuple[Classifier, LoadReport]:
     """The first backend of the preference list that loads; logs every fallback loudly."""
     failures: list[tuple[str, str]] = []
-    for name in parse_preference(options.preference):
+    names = parse_preference(options.preference)
+    check_runtime(options.detoxify_runtime)
+    for name in names:
         started = time.monotonic()
+        runtime_failures: list[tuple[str, str]] = []
         try:
-            classifier = load_one(name, options)
+            classifier = load_one(name, options, runtime_failures)
         except ClassifierLoadError as exc:
             log.error("classifier %s did not load: %s", name, exc)
             failures.append((name, str(exc)))
@@ -72,17 +144,22 @@ def load_preferred(options: ClassifierOptions) -> tuple[Classifier, LoadReport]:
             log.exception("classifier %s failed while loading", name)
             failures.append((name, f"{type(exc).__name__}: {exc}"))
             continue
+        finally:
+            failures.extend(runtime_failures)
+        runtime = getattr(classifier, "runtime", None)
         if failures:
             log.warning(
-                "RUNNING FALLBACK CLASSIFIER %s (loaded in %.1fs); not loaded: %s",
+                "RUNNING FALLBACK CLASSIFIER %s%s (loaded in %.1fs); not loaded: %s",
                 classifier.name,
+                f" on {runtime}" if runtime else "",
                 time.monotonic() - started,
                 "; ".join(f"{n}: {why}" for n, why in failures),
             )
         else:
             log.warning(
-                "running classifier %s (loaded in %.1fs)",
+                "running classifier %s%s (loaded in %.1fs)",
                 classifier.name,
+                f" on {runtime}" if runtime else "",
                 time.monotonic() - started,
             )
         return classifier, LoadReport(chosen=classifier.name, failures=failures)

@@ -10,6 +10,7 @@ import pytest
 from classifiers.base import KNOWN_CATEGORIES, Classifier
 from classifiers.detoxify_backend import DetoxifyClassifier
 from classifiers.linear import LinearClassifier
+from classifiers.onnx_backend import OnnxDetoxifyClassifier
 from tests.tiny_detoxify import TinyDetoxify
 
 TOXIC = ["you are an idiot", "I will kill you"]
@@ -27,9 +28,25 @@ def _detoxify(tiny: TinyDetoxify) -> Classifier:
     return DetoxifyClassifier("original", checkpoint=tiny.checkpoint, config_dir=tiny.config_dir)
 
 
+def _onnx(quantize: bool) -> Callable[[TinyDetoxify], Classifier]:
+    def make(tiny: TinyDetoxify) -> Classifier:
+        return OnnxDetoxifyClassifier(
+            "original",
+            cache_dir=tiny.checkpoint.parent / "onnx-cache",
+            quantize=quantize,
+            checkpoint=tiny.checkpoint,
+            config_dir=tiny.config_dir,
+        )
+
+    return make
+
+
+# "<name>@<runtime>": runtimes of one model report the same name.
 BACKENDS: dict[str, Callable[[TinyDetoxify], Classifier]] = {
     "linear": _linear,
     "detoxify:original": _detoxify,
+    "detoxify:original@onnx": _onnx(quantize=False),
+    "detoxify:original@onnx-int8": _onnx(quantize=True),
 }
 
 
@@ -40,7 +57,7 @@ def backend(request: pytest.FixtureRequest, tiny_detoxify: TinyDetoxify) -> Clas
 
 def test_backend_conforms(backend: Classifier) -> None:
     assert isinstance(backend, Classifier)
-    assert backend.name in BACKENDS
+    assert backend.name in {key.split("@")[0] for key in BACKENDS}
     assert backend.categories and set(backend.categories) <= KNOWN_CATEGORIES
     assert "toxicity" in backend.categories
     assert backend.predict([]) == []
