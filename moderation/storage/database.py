@@ -46,6 +46,9 @@ class Database:
         if self.is_sqlite:
             if parsed.database and parsed.database != ":memory:":
                 Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            # Every transaction here ends in COMMIT or ROLLBACK already; the pool's extra
+            # reset-on-return would be one more trip to aiosqlite's thread per transaction.
+            kwargs.update(pool_reset_on_return=None)
         else:
             kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
