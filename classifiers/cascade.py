@@ -1,12 +1,12 @@
 """A cascade: the fast model decides what it is sure of, the transformer the rest.
 
-Not a :class:`classifiers.base.Classifier`: a ``Classifier`` reports one ``name`` for
-every text, and a decision must name the classifier whose scores it used (the
-guidelines hold per-classifier thresholds, and ``linear``'s scale is not Detoxify's).
-:meth:`Cascade.predict_routed` therefore returns ``(classifier name, scores)`` per
-text. The service does not run it yet (its scorer and decisions carry one classifier
-name per scorer); bench/inference_bench.py measures what it would save and what it
-would cost in agreement, and docs/inference.md says how it would be wired in.
+A decision must name the classifier whose scores it used (the guidelines hold
+per-classifier thresholds, and ``linear``'s scale is not Detoxify's), so
+:meth:`Cascade.predict_routed` returns ``(classifier name, scores)`` per text, and the
+service's scorer (``moderation.scoring.Scorer.score_named``) passes that name on to
+each decision. Off by default; ``MODERATION_CASCADE=linear`` turns it on in front of
+the configured transformer. bench/inference_bench.py measures what it saves and what it
+costs in agreement (docs/inference.md).
 
 "Sure" means: the fast model's ``toxicity`` is below ``sure_below`` (default 0.05).
 Those texts are decided on the fast model's scores, under its own thresholds; everything
@@ -36,6 +36,18 @@ class Cascade:
         self.slow = slow
         self.sure_below = sure_below
         self.stats = CascadeStats()
+
+    @property
+    def name(self) -> str:
+        """What ``/healthz`` reports; each decision names the model that scored it."""
+        return f"cascade:{self.fast.name}>{self.slow.name}"
+
+    @property
+    def categories(self) -> tuple[str, ...]:
+        return self.slow.categories
+
+    def predict(self, texts: Sequence[str]) -> list[Scores]:
+        return [scores for _, scores in self.predict_routed(texts)]
 
     def predict_routed(self, texts: Sequence[str]) -> list[tuple[str, Scores]]:
         """``(name of the classifier that scored it, its scores)`` per text, in order."""

@@ -15,7 +15,8 @@ from collections.abc import AsyncIterator, Callable
 from aiohttp import web
 
 from classifiers.base import Classifier
-from classifiers.loader import ClassifierOptions, LoadReport, load_preferred
+from classifiers.cascade import Cascade
+from classifiers.loader import ClassifierOptions, LoadReport, load_one, load_preferred
 from moderation.comments import Moderation
 from moderation.decisions import Observers
 from moderation.guidelines_admin import GuidelinesAdmin
@@ -131,6 +132,16 @@ def _classifier(
         else:
             options = _options(settings, settings.classifier)
             classifier, report = await asyncio.to_thread(load_preferred, options)
+        if settings.cascade and classifier.name != settings.cascade:
+            fast = await asyncio.to_thread(
+                load_one, settings.cascade, _options(settings, settings.cascade)
+            )
+            classifier = Cascade(fast, classifier, sure_below=settings.cascade_sure_below)
+            log.warning(
+                "cascade: %s decides what it is sure of, %s the rest",
+                fast.name,
+                classifier.slow.name,
+            )
         shadow = injected_shadow
         if shadow is None and settings.shadow_classifier:
             options = _options(settings, settings.shadow_classifier)

@@ -32,7 +32,7 @@ from moderation.engine import Context, decide
 from moderation.errors import Conflict, NotFound, ServiceError
 from moderation.guidelines import Guidelines
 from moderation.policies import PolicyCache
-from moderation.scoring import Scorer
+from moderation.scoring import Scored, Scorer
 from moderation.shadow import ShadowCache, decide_in_shadow
 from moderation.storage.database import Database
 from moderation.storage.group_commit import GroupCommit
@@ -87,13 +87,13 @@ class Moderation:
     writer: GroupCommit | None = None  # None: one transaction per submission
     shadow_scorer: Scorer | None = None  # a second classifier for shadow runs
 
-    async def _score(self, texts: Sequence[str]) -> tuple[list[Scores | None], list[Scores | None]]:
+    async def _score(self, texts: Sequence[str]) -> tuple[list[Scored], list[Scored]]:
         """Scores from the live classifier, and from the shadow one when configured."""
         if self.shadow_scorer is None:
-            live = await self.scorer.score(texts)
+            live = await self.scorer.score_named(texts)
             return live, live
         live, shadow = await asyncio.gather(
-            self.scorer.score(texts), self.shadow_scorer.score(texts)
+            self.scorer.score_named(texts), self.shadow_scorer.score_named(texts)
         )
         return live, shadow
 
@@ -144,7 +144,7 @@ class Moderation:
         return article
 
     async def _store_new(
-        self, store: Store, new: NewComment, scores: Scores | None, shadow: Scores | None
+        self, store: Store, new: NewComment, scores: Scored, shadow: Scored
     ) -> Submitted:
         article = await self._check_open(store, new.article_id)
         now = utcnow()
@@ -192,8 +192,8 @@ class Moderation:
         text: str,
         comment_tags: Sequence[str],
         article: Article | None,
-        scores: Scores | None,
-        shadow_scores: Scores | None,
+        scored: Scored,
+        shadow: Scored,
     ) -> Decision:
         policy = await self.policies.current(store)
         tags = {t.casefold() for t in comment_tags}
@@ -204,15 +204,14 @@ class Moderation:
             article_tags=frozenset(tags),
             author_status=await store.author_status(author_id),
         )
-        verdict = decide(policy, text, scores, self.scorer.name, context)
-        shadow_name = (self.shadow_scorer or self.scorer).name
+        verdict = decide(policy, text, scored.scores, scored.by, context)
         await decide_in_shadow(
             store,
             self.shadow,
             comment_id,
             text,
-            shadow_scores,
-            shadow_name,
+            shadow.scores,
+            shadow.by,
             context,
             verdict.action,
         )
@@ -226,8 +225,8 @@ class Moderation:
             moderator=None,
             reasons=verdict.reasons,
             message=verdict.message,
-            scores=scores,
-            classifier=self.scorer.name,
+            scores=scored.scores,
+            classifier=scored.by,
             observers=self.observers,
         )
 
@@ -353,9 +352,9 @@ class Moderation:
 
     async def check(self, text: str, *, article_tags: Sequence[str] = ()) -> Checked:
         """What the guidelines in force would decide for ``text``; stores nothing."""
-        (scores,) = await self.scorer.score([text])
+        (scored,) = await self.scorer.score_named([text])
         async with self.db.transaction(write=False) as store:
             policy = await self.policies.current(store)
         context = Context(article_tags=frozenset(t.casefold() for t in article_tags))
-        verdict = decide(policy, text, scores, self.scorer.name, context)
-        return Checked(verdict, scores, self.scorer.name, policy.version)
+        verdict = decide(policy, text, scored.scores, scored.by, context)
+        return Checked(verdict, scored.scores, scored.by, policy.version)

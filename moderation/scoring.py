@@ -30,10 +30,18 @@ class Overloaded(TooManyRequests):
     code = "overloaded"
 
 
+@dataclass(frozen=True, slots=True)
+class Scored:
+    """One text's scores (``None``: not scored in time) and the classifier that gave them."""
+
+    scores: Scores | None
+    by: str
+
+
 @dataclass(slots=True)
 class _Job:
     texts: Sequence[str]
-    future: asyncio.Future[list[Scores]]
+    future: asyncio.Future[list[tuple[str, Scores]]]
 
 
 @dataclass(slots=True)
@@ -97,24 +105,31 @@ class Scorer:
 
     async def score(self, texts: Sequence[str]) -> list[Scores | None]:
         """Scores per text, ``None`` for each text the classifier could not score in time."""
+        return [scored.scores for scored in await self.score_named(texts)]
+
+    async def score_named(self, texts: Sequence[str]) -> list[Scored]:
+        """Like :meth:`score`, naming per text the classifier whose scores they are
+        (a cascade routes texts to different models)."""
         if not texts:
             return []
         if self._queued_texts + len(texts) > self.queue_limit:
             raise Overloaded(
                 "the classifier queue is full; retry shortly", retry_after=self._retry_after()
             )
-        future: asyncio.Future[list[Scores]] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[list[tuple[str, Scores]]] = (
+            asyncio.get_running_loop().create_future()
+        )
         self._queued_texts += len(texts)
         self._queue.put_nowait(_Job(texts, future))
         try:
-            return list(await asyncio.wait_for(asyncio.shield(future), self.timeout_s))
+            named = await asyncio.wait_for(asyncio.shield(future), self.timeout_s)
+            return [Scored(scores, by) for by, scores in named]
         except TimeoutError:
             self.stats.timeouts += 1
             log.error("classifier did not answer within %.1fs", self.timeout_s)
-            return [None] * len(texts)
         except Exception as exc:  # the backend raised: hold, never approve
             log.error("classifier failed: %s", type(exc).__name__)
-            return [None] * len(texts)
+        return [Scored(None, self.name) for _ in texts]
 
     def _retry_after(self) -> float:
         per_text = self.stats.busy_seconds / self.stats.texts if self.stats.texts else 0.05
@@ -181,8 +196,12 @@ class Scorer:
                 self.stats.batch_sizes.append(len(texts))
                 del self.stats.batch_sizes[:-1000]
 
-    def _predict(self, texts: list[str]) -> list[Scores]:
-        results = self.classifier.predict(texts)
+    def _predict(self, texts: list[str]) -> list[tuple[str, Scores]]:
+        routed = getattr(self.classifier, "predict_routed", None)
+        if routed is not None:
+            results: list[tuple[str, Scores]] = routed(texts)
+        else:
+            results = [(self.classifier.name, s) for s in self.classifier.predict(texts)]
         if len(results) != len(texts):
             raise RuntimeError("classifier returned a different number of results")
         return results

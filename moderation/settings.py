@@ -31,6 +31,10 @@ class Settings:
     data_dir: Path = Path("data")
     database_url: str = ""
     classifier: str = DEFAULT_PREFERENCE
+    # Cascade (off when empty): this fast classifier decides texts it scores below
+    # cascade_sure_below for toxicity; the configured classifier scores the rest.
+    cascade: str = ""
+    cascade_sure_below: float = 0.05
     # A second classifier (preference list) for shadow runs; empty: none.
     shadow_classifier: str = ""
     detoxify_checkpoint: Path | None = None
