@@ -73,6 +73,19 @@ class Store:
         )
         return bool(getattr(result, "rowcount", 0))
 
+    async def _lease(self, query: Any, table: type[Any], **values: Any) -> list[Any]:
+        """Select ids and mark them in one transaction, never two callers the same rows.
+
+        PostgreSQL: ``FOR UPDATE SKIP LOCKED`` passes over rows another transaction holds;
+        SQLite: the write transaction (``BEGIN IMMEDIATE``) already runs alone.
+        """
+        if self._dialect == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        ids = list(await self._session.scalars(query))
+        if ids:
+            await self._session.execute(update(table).where(table.id.in_(ids)).values(**values))
+        return ids
+
     # -- API keys ---------------------------------------------------------------------------
 
     async def key_by_hash(self, key_hash: str) -> ApiKey | None:
@@ -439,16 +452,11 @@ class Store:
             .order_by(CommentRow.priority.desc(), CommentRow.created_at, CommentRow.id)
             .limit(limit)
         )
-        if self._dialect == "postgresql":
-            query = query.with_for_update(skip_locked=True)
-        ids = list(await self._session.scalars(query))
+        ids = await self._lease(
+            query, CommentRow, claimed_by=key_id, claimed_by_name=key_name, claim_expires_at=until
+        )
         if not ids:
             return []
-        await self._session.execute(
-            update(CommentRow)
-            .where(CommentRow.id.in_(ids))
-            .values(claimed_by=key_id, claimed_by_name=key_name, claim_expires_at=until)
-        )
         rows = await self._session.scalars(
             select(CommentRow)
             .where(CommentRow.id.in_(ids))
@@ -628,16 +636,9 @@ class Store:
             .order_by(WebhookEventRow.next_attempt_at, WebhookEventRow.created_at)
             .limit(limit)
         )
-        if self._dialect == "postgresql":
-            query = query.with_for_update(skip_locked=True)
-        ids = list(await self._session.scalars(query))
+        ids = await self._lease(query, WebhookEventRow, locked_until=lease_until)
         if not ids:
             return []
-        await self._session.execute(
-            update(WebhookEventRow)
-            .where(WebhookEventRow.id.in_(ids))
-            .values(locked_until=lease_until)
-        )
         rows = await self._session.execute(
             select(WebhookEventRow, WebhookRow.url, WebhookRow.secret)
             .join(WebhookRow, WebhookRow.id == WebhookEventRow.webhook_id)
