@@ -16,7 +16,7 @@ from aiohttp import web
 
 from classifiers.base import Classifier
 from classifiers.cascade import Cascade
-from classifiers.loader import ClassifierOptions, LoadReport, load_one, load_preferred
+from classifiers.loader import LoadReport, load_one, load_preferred
 from moderation.comments import Moderation
 from moderation.decisions import Observers
 from moderation.guidelines_admin import GuidelinesAdmin
@@ -98,18 +98,6 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
         await database.dispose()
 
 
-def _options(settings: Settings, preference: str) -> ClassifierOptions:
-    return ClassifierOptions(
-        preference=preference,
-        detoxify_checkpoint=settings.detoxify_checkpoint,
-        detoxify_config=settings.detoxify_config,
-        torch_threads=settings.torch_threads or None,
-        download_timeout_s=settings.model_download_timeout_s,
-        detoxify_runtime=settings.detoxify_runtime,
-        onnx_cache_dir=settings.onnx_cache_dir or settings.data_dir / "onnx-cache",
-    )
-
-
 def _scorer(app: web.Application, classifier: Classifier) -> Scorer:
     settings = app[SETTINGS]
     return Scorer(
@@ -130,11 +118,11 @@ def _classifier(
         if injected is not None:
             classifier, report = injected, LoadReport(chosen=injected.name)
         else:
-            options = _options(settings, settings.classifier)
+            options = settings.classifier_options()
             classifier, report = await asyncio.to_thread(load_preferred, options)
         if settings.cascade and classifier.name != settings.cascade:
             fast = await asyncio.to_thread(
-                load_one, settings.cascade, _options(settings, settings.cascade)
+                load_one, settings.cascade, settings.classifier_options(settings.cascade)
             )
             classifier = Cascade(fast, classifier, sure_below=settings.cascade_sure_below)
             log.warning(
@@ -144,7 +132,7 @@ def _classifier(
             )
         shadow = injected_shadow
         if shadow is None and settings.shadow_classifier:
-            options = _options(settings, settings.shadow_classifier)
+            options = settings.classifier_options(settings.shadow_classifier)
             shadow, _ = await asyncio.to_thread(load_preferred, options)
         scorers = [_scorer(app, classifier)] + ([_scorer(app, shadow)] if shadow else [])
         for scorer in scorers:

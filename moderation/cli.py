@@ -116,19 +116,11 @@ async def create_key(settings: Settings, role: str, name: str) -> int:
 
 
 async def score(settings: Settings, text: str, *, as_json: bool, tags: Sequence[str]) -> int:
-    from classifiers.loader import ClassifierOptions, load_preferred
+    from classifiers.loader import load_preferred
     from moderation.engine import Context, compile_policy, decide
     from moderation.guidelines_document import load_toml
 
-    options = ClassifierOptions(
-        preference=settings.classifier,
-        detoxify_checkpoint=settings.detoxify_checkpoint,
-        detoxify_config=settings.detoxify_config,
-        torch_threads=settings.torch_threads or None,
-        download_timeout_s=settings.model_download_timeout_s,
-        detoxify_runtime=settings.detoxify_runtime,
-        onnx_cache_dir=settings.onnx_cache_dir or settings.data_dir / "onnx-cache",
-    )
+    options = settings.classifier_options()
     classifier, _ = await asyncio.to_thread(load_preferred, options)
     policy, source = await _current_policy(settings)
     if policy is None:

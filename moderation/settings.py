@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from classifiers.loader import DEFAULT_PREFERENCE, DEFAULT_RUNTIME
+from classifiers.loader import DEFAULT_PREFERENCE, DEFAULT_RUNTIME, ClassifierOptions
 
 PREFIX = "MODERATION_"
 
@@ -71,6 +71,18 @@ class Settings:
     webhook_backoff_base_s: float = 2.0
     log_level: str = "INFO"
     log_format: str = "json"
+
+    def classifier_options(self, preference: str | None = None) -> ClassifierOptions:
+        """How to load a classifier (``preference`` defaults to ``MODERATION_CLASSIFIER``)."""
+        return ClassifierOptions(
+            preference=preference or self.classifier,
+            detoxify_checkpoint=self.detoxify_checkpoint,
+            detoxify_config=self.detoxify_config,
+            torch_threads=self.torch_threads or None,
+            download_timeout_s=self.model_download_timeout_s,
+            detoxify_runtime=self.detoxify_runtime,
+            onnx_cache_dir=self.onnx_cache_dir or self.data_dir / "onnx-cache",
+        )
 
     @property
     def effective_database_url(self) -> str:
