@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 # CPU PyTorch goes in first, pinned: an unpinned torch pulls gigabytes of CUDA.
 TORCH := torch==2.13.0
 
-.PHONY: install chromium serve test lint typecheck check clean
+.PHONY: install chromium serve test fuzz lint typecheck check clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,10 @@ serve: install
 
 test: install chromium
 	$(PY) -m pytest
+
+# A long, randomised Schemathesis campaign (the suite runs a short, fixed one).
+fuzz: install
+	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-300} $(PY) -m pytest -q tests/test_fuzz.py
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -10,7 +10,6 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from aiohttp import web
 from sqlalchemy.engine import make_url
 
 from moderation import logs
@@ -61,16 +60,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def serve(settings: Settings) -> int:
     from moderation.app import create_app
+    from moderation.http.server import run
 
     log.info("starting on http://%s:%d", settings.host, settings.port)
-    web.run_app(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        print=None,
-        access_log=None,
-        shutdown_timeout=30,
-    )
+    run(create_app(settings), host=settings.host, port=settings.port, shutdown_timeout=30)
     return 0
 
 

@@ -49,7 +49,8 @@ def _version_json(version: Version, *, document: bool = True) -> dict[str, Any]:
 
 def _version_number(request: web.Request) -> int:
     raw = request.match_info["version"]
-    if not raw.isdigit() or len(raw) > 9:
+    # isdigit() alone accepts "³" and "٣": only ASCII digits are a version number.
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 9:
         raise ValidationFailed("a version is a positive integer", code="invalid_version")
     return int(raw)
 

@@ -27,6 +27,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 
 from moderation.errors import NotReady
+from moderation.storage import sqlite_inline
 from moderation.storage.store import Store
 
 log = logging.getLogger(__name__)
@@ -52,9 +53,18 @@ class Database:
         else:
             kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
+        # Writes and short reads on SQLite skip aiosqlite's per-statement thread hops
+        # (storage/sqlite_inline.py); long reads stay on ``engine``.
+        self.inline_engine = self.engine
+        if self.is_sqlite and parsed.database and parsed.database != ":memory:":
+            path = parsed.database
+            self.inline_engine = create_async_engine(
+                url, async_creator=lambda: sqlite_inline.connect(path), **kwargs
+            )
         self._write_lock = asyncio.Lock()
         if self.is_sqlite:
-            _configure_sqlite(self.engine, sqlite_synchronous.upper())
+            for engine in {self.engine, self.inline_engine}:
+                _configure_sqlite(engine, sqlite_synchronous.upper())
 
     @property
     def backend(self) -> str:
@@ -77,18 +87,24 @@ class Database:
                     await conn.commit()
 
     @contextlib.asynccontextmanager
-    async def transaction(self, *, write: bool = True) -> AsyncIterator[Store]:
-        """One transaction: committed when the block ends, rolled back if it raises."""
+    async def transaction(self, *, write: bool = True, quick: bool = False) -> AsyncIterator[Store]:
+        """One transaction: committed when the block ends, rolled back if it raises.
+
+        ``quick`` marks a read of a few rows by key (the API key lookup on every
+        request): on SQLite it runs on the event loop thread, like writes do. Reads
+        that may scan (listings, backtests) must leave it off.
+        """
         if self.is_sqlite and write:
-            async with self._write_lock, self._session(write=True) as store:
+            async with self._write_lock, self._session(self.inline_engine, True) as store:
                 yield store
         else:
-            async with self._session(write=write) as store:
+            engine = self.inline_engine if quick else self.engine
+            async with self._session(engine, write) as store:
                 yield store
 
     @contextlib.asynccontextmanager
-    async def _session(self, *, write: bool) -> AsyncIterator[Store]:
-        bind = self.engine.execution_options(sqlite_write=write) if self.is_sqlite else self.engine
+    async def _session(self, engine: AsyncEngine, write: bool) -> AsyncIterator[Store]:
+        bind = engine.execution_options(sqlite_write=write) if self.is_sqlite else engine
         try:
             async with AsyncSession(bind=bind, expire_on_commit=False) as session:
                 async with session.begin():
@@ -123,6 +139,8 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+        if self.inline_engine is not self.engine:
+            await self.inline_engine.dispose()
 
 
 def _is_unavailable(exc: DBAPIError) -> bool:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import orjson
-from sqlalchemy import Text, bindparam, delete, func, or_, select, text, update
+from sqlalchemy import Table, Text, bindparam, delete, func, insert, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -34,6 +34,7 @@ from moderation.storage.tables import (
     ArticleRow,
     AuditRow,
     AuthorRow,
+    Base,
     CommentRow,
     DecisionRow,
     GuidelinesVersionRow,
@@ -45,6 +46,8 @@ from moderation.storage.tables import (
     WebhookRow,
 )
 
+T = TypeVar("T")
+
 
 class Store:
     """A repository bound to one session (one transaction)."""
@@ -53,6 +56,25 @@ class Store:
         self._session = session
         self._dialect = dialect
         self.committed_callbacks: list[Callable[[], None]] = []
+        # Settings every decision reads (guidelines version, webhooks, shadow run), read
+        # once per transaction: a group commit decides dozens of comments in one. Writes
+        # to them clear it. Safe because they change only in admin transactions, which
+        # commit before this transaction begins or after it ends.
+        self._memo: dict[str, Any] = {}
+
+    async def _memoized(self, key: str, load: Callable[[], Awaitable[T]]) -> T:
+        if key not in self._memo:
+            self._memo[key] = await load()
+        return cast(T, self._memo[key])
+
+    async def _run(self, statement: Any, parameters: Mapping[str, Any]) -> Any:
+        """A prebuilt Core statement with bound parameters.
+
+        The hot paths build no statement per call (a ``.values(...)`` statement is a new
+        object whose cache key SQLAlchemy must compute each time) and skip the ORM's unit
+        of work: the compiled form of each statement is cached once.
+        """
+        return await self._session.execute(statement, parameters)
 
     @contextlib.asynccontextmanager
     async def savepoint(self) -> AsyncIterator[None]:
@@ -67,10 +89,8 @@ class Store:
 
     async def _insert_ignore(self, table: type[Any], values: Mapping[str, Any]) -> bool:
         """INSERT that does nothing on a key conflict (race-free on both backends)."""
-        insert = pg_insert if self._dialect == "postgresql" else sqlite_insert
-        result = await self._session.execute(
-            insert(table).values(**values).on_conflict_do_nothing()
-        )
+        statement = _INSERT_IGNORE[self._dialect == "postgresql"][table.__tablename__]
+        result = await self._run(statement, values)
         return bool(getattr(result, "rowcount", 0))
 
     async def _lease(self, query: Any, table: type[Any], **values: Any) -> list[Any]:
@@ -89,7 +109,7 @@ class Store:
     # -- API keys ---------------------------------------------------------------------------
 
     async def key_by_hash(self, key_hash: str) -> ApiKey | None:
-        row = await self._session.scalar(select(ApiKeyRow).where(ApiKeyRow.key_hash == key_hash))
+        row = (await self._run(_KEY_BY_HASH, {"key_hash": key_hash})).first()
         return None if row is None else _key(row)
 
     async def add_key(
@@ -120,8 +140,11 @@ class Store:
     # -- guidelines -------------------------------------------------------------------------
 
     async def latest_guidelines_version(self) -> int:
-        value = await self._session.scalar(select(func.max(GuidelinesVersionRow.version)))
-        return int(value or 0)
+        async def load() -> int:
+            value = await self._session.scalar(_LATEST_GUIDELINES)
+            return int(value or 0)
+
+        return await self._memoized("guidelines_version", load)
 
     async def guidelines(self, version: int) -> tuple[dict[str, Any], str, datetime] | None:
         row = await self._session.get(GuidelinesVersionRow, version)
@@ -136,6 +159,7 @@ class Store:
             )
         )
         await self._session.flush()
+        self._memo.clear()
 
     async def guidelines_history(self) -> list[tuple[int, str, datetime, str | None]]:
         rows = await self._session.execute(
@@ -151,7 +175,7 @@ class Store:
     # -- articles and authors ----------------------------------------------------------------
 
     async def article(self, article_id: str) -> Article | None:
-        row = await self._session.get(ArticleRow, article_id)
+        row = (await self._run(_ARTICLE, {"id": article_id})).first()
         return None if row is None else _article(row)
 
     async def put_article(
@@ -184,9 +208,7 @@ class Store:
         return _article(row), created
 
     async def author_status(self, author_id: str) -> AuthorStatus:
-        status = await self._session.scalar(
-            select(AuthorRow.status).where(AuthorRow.id == author_id)
-        )
+        status = (await self._run(_AUTHOR_STATUS, {"id": author_id})).scalar()
         return AuthorStatus(status) if status else AuthorStatus.active
 
     async def author(self, author_id: str) -> Author:
@@ -273,7 +295,7 @@ class Store:
                 text=text,
                 text_sha256=text_sha256,
                 article_tags=list(article_tags),
-                meta=dict(metadata),
+                metadata=dict(metadata),
                 status=Status.pending.value,
                 created_at=at,
                 updated_at=at,
@@ -302,23 +324,23 @@ class Store:
         The same UPDATE puts the comment in the review queue (``queue``) or takes it
         out, dropping any claim on it.
         """
-        row = DecisionRow(
-            comment_id=comment_id,
-            action=action.value,
-            by=by,
-            moderator=moderator,
-            reasons=[r.as_dict() for r in reasons],
-            message=message,
-            scores=dict(scores or {}),
-            classifier=classifier,
-            guidelines_version=guidelines_version,
-            note=note,
-            at=at,
-        )
-        self._session.add(row)
-        await self._session.flush()
+        decision = {
+            "comment_id": comment_id,
+            "action": action.value,
+            "by": by,
+            "moderator": moderator,
+            "reasons": [r.as_dict() for r in reasons],
+            "message": message,
+            "scores": dict(scores or {}),
+            "classifier": classifier,
+            "guidelines_version": guidelines_version,
+            "note": note,
+            "at": at,
+        }
+        decision_id = (await self._run(_INSERT_DECISION, decision)).scalar_one()
         values: dict[str, Any] = {
-            "decision_id": row.id,
+            "_id": comment_id,
+            "decision_id": decision_id,
             "status": STATUS_OF[action].value,
             "updated_at": at,
         }
@@ -345,10 +367,26 @@ class Store:
                 claimed_by_name=None,
                 claim_expires_at=None,
             )
-        await self._session.execute(
-            update(CommentRow).where(CommentRow.id == comment_id).values(**values)
+        await self._run(_UPDATE_COMMENT, values)
+        # A Core UPDATE leaves the session's copy of the row (if one was loaded) stale;
+        # drop it, so the next read in this transaction loads what was written.
+        stale = self._session.identity_map.get(AsyncSession.identity_key(CommentRow, comment_id))
+        if stale is not None:
+            self._session.expunge(stale)
+        return Decision(
+            id=decision_id,
+            comment_id=comment_id,
+            action=action,
+            by=by,
+            moderator=moderator,
+            reasons=tuple(reasons),
+            message=message,
+            scores=dict(scores or {}),
+            classifier=classifier,
+            guidelines_version=guidelines_version,
+            at=at,
+            note=note,
         )
-        return _decision(row)
 
     async def replace_text(
         self, comment_id: str, text: str, text_sha256: str, at: datetime
@@ -570,15 +608,19 @@ class Store:
         )
         self._session.add(row)
         await self._session.flush()
+        self._memo.clear()
         return _webhook(row)
 
     async def webhooks(self) -> list[Webhook]:
-        rows = await self._session.scalars(
-            select(WebhookRow)
-            .where(WebhookRow.deleted_at.is_(None))
-            .order_by(WebhookRow.created_at)
-        )
-        return [_webhook(row) for row in rows]
+        async def load() -> list[Webhook]:
+            rows = await self._session.scalars(
+                select(WebhookRow)
+                .where(WebhookRow.deleted_at.is_(None))
+                .order_by(WebhookRow.created_at)
+            )
+            return [_webhook(row) for row in rows]
+
+        return list(await self._memoized("webhooks", load))
 
     async def webhook(self, webhook_id: str) -> Webhook | None:
         row = await self._session.get(WebhookRow, webhook_id)
@@ -590,6 +632,7 @@ class Store:
             .where(WebhookRow.id == webhook_id, WebhookRow.deleted_at.is_(None))
             .values(deleted_at=at)
         )
+        self._memo.clear()
         if not getattr(result, "rowcount", 0):
             return False
         # Undelivered events of a removed webhook would otherwise retry forever.
@@ -609,17 +652,18 @@ class Store:
         body: str,
         at: datetime,
     ) -> None:
-        self._session.add(
-            WebhookEventRow(
-                id=event_id,
-                webhook_id=webhook_id,
-                type=event_type,
-                comment_id=comment_id,
-                body=body,
-                created_at=at,
-                attempts=0,
-                next_attempt_at=at,
-            )
+        await self._run(
+            _INSERT_EVENT,
+            {
+                "id": event_id,
+                "webhook_id": webhook_id,
+                "type": event_type,
+                "comment_id": comment_id,
+                "body": body,
+                "created_at": at,
+                "attempts": 0,
+                "next_attempt_at": at,
+            },
         )
 
     async def lease_due_events(
@@ -804,13 +848,16 @@ class Store:
     # -- shadow mode ---------------------------------------------------------------------------
 
     async def active_shadow_run(self) -> ShadowRun | None:
-        row = await self._session.scalar(
-            select(ShadowRunRow)
-            .where(ShadowRunRow.stopped_at.is_(None))
-            .order_by(ShadowRunRow.id.desc())
-            .limit(1)
-        )
-        return None if row is None else _shadow_run(row)
+        async def load() -> ShadowRun | None:
+            row = await self._session.scalar(
+                select(ShadowRunRow)
+                .where(ShadowRunRow.stopped_at.is_(None))
+                .order_by(ShadowRunRow.id.desc())
+                .limit(1)
+            )
+            return None if row is None else _shadow_run(row)
+
+        return await self._memoized("shadow_run", load)
 
     async def start_shadow_run(
         self, document: Mapping[str, Any], note: str | None, by: str, at: datetime
@@ -819,9 +866,11 @@ class Store:
         row = ShadowRunRow(document=dict(document), note=note, started_by=by, started_at=at)
         self._session.add(row)
         await self._session.flush()
+        self._memo.clear()
         return _shadow_run(row)
 
     async def stop_shadow_runs(self, at: datetime) -> int:
+        self._memo.clear()
         result = await self._session.execute(
             update(ShadowRunRow).where(ShadowRunRow.stopped_at.is_(None)).values(stopped_at=at)
         )
@@ -1076,6 +1125,31 @@ class CaseFilter:
     article_id: str | None = None
     tags: tuple[str, ...] = ()
 
+
+# Prebuilt statements for the per-comment hot path (see ``Store._run``).
+def _table(row_class: type[Base]) -> Table:
+    return cast(Table, row_class.__table__)
+
+
+_COMMENTS = _table(CommentRow)
+_KEY_BY_HASH = select(*ApiKeyRow.__table__.c).where(
+    ApiKeyRow.__table__.c.key_hash == bindparam("key_hash")
+)
+_LATEST_GUIDELINES = select(func.max(GuidelinesVersionRow.__table__.c.version))
+_ARTICLE = select(*ArticleRow.__table__.c).where(ArticleRow.__table__.c.id == bindparam("id"))
+_AUTHOR_STATUS = select(AuthorRow.__table__.c.status).where(
+    AuthorRow.__table__.c.id == bindparam("id")
+)
+_INSERT_DECISION = insert(_table(DecisionRow)).returning(_table(DecisionRow).c.id)
+_UPDATE_COMMENT = update(_COMMENTS).where(_COMMENTS.c.id == bindparam("_id"))
+_INSERT_EVENT = insert(_table(WebhookEventRow))
+_INSERT_IGNORE = {
+    postgres: {
+        table.name: (pg_insert if postgres else sqlite_insert)(table).on_conflict_do_nothing()
+        for table in Base.metadata.tables.values()
+    }
+    for postgres in (False, True)
+}
 
 _GUIDELINES_LOCK = 0x67756964  # "guid": fixed advisory-lock key for guideline versions
 

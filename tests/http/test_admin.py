@@ -37,8 +37,13 @@ async def test_get_put_round_trip_and_versions(service: Service) -> None:
     assert old["rules"][2]["hold_at"] == 0.35
     status, _ = await service.call("GET", "/v1/guidelines/versions/99", role="admin")
     assert status == 404
-    status, _ = await service.call("GET", "/v1/guidelines/versions/x", role="admin")
-    assert status == 422
+    for bad in ("x", "%C2%B3", "%D9%A3", "-1", "1234567890"):
+        status, _ = await service.call("GET", f"/v1/guidelines/versions/{bad}", role="admin")
+        assert status == 422, bad
+        status, _ = await service.call(
+            "POST", f"/v1/guidelines/versions/{bad}/restore", role="admin"
+        )
+        assert status == 422, bad
     _, audit = await service.call("GET", "/v1/audit?action=guidelines.update", role="admin")
     assert [e["target"] for e in audit["entries"]] == ["3", "2"]
 

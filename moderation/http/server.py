@@ -1,0 +1,115 @@
+"""Serving the app: graceful signals, and the contract's error body for malformed HTTP.
+
+aiohttp answers requests its parser rejects (a request line over 8 KiB, a malformed
+header, a broken chunked body) before any middleware runs, as ``text/plain`` that
+quotes the offending bytes back, and logs them with a traceback. The contract promises
+``{"error": {...}}`` for every 4xx, and hostile input must never be echoed into a
+response or a log, so the protocol handler is replaced by one that answers in the
+contract's format and logs only the kind of error.
+
+Replacing it means building the server ourselves (``web.run_app`` has no hook for the
+protocol class); ``run`` keeps what ``run_app`` gave us: SIGINT/SIGTERM stop accepting,
+in-flight requests drain for up to ``shutdown_timeout``, then cleanup contexts close.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import signal
+from typing import Any
+
+from aiohttp import http_exceptions, web
+from aiohttp.web_protocol import RequestHandler
+from aiohttp.web_request import BaseRequest
+
+log = logging.getLogger("moderation.http")
+
+# Why the parser refused a request, in words that quote nothing from it.
+_PARSE_ERRORS: tuple[tuple[type[Exception], str, str], ...] = (
+    (http_exceptions.LineTooLong, "line_too_long", "the request line or a header is too long"),
+    (http_exceptions.InvalidHeader, "bad_request", "a request header is malformed"),
+    (http_exceptions.BadStatusLine, "bad_request", "the request line is malformed"),
+    (http_exceptions.InvalidURLError, "bad_request", "the request URL is malformed"),
+    (http_exceptions.PayloadEncodingError, "bad_request", "the request body is malformed"),
+)
+
+
+def describe_parse_error(exc: BaseException | None) -> tuple[str, str]:
+    """The contract's error code and a fixed message for an HTTP-level parse failure."""
+    for kind, code, message in _PARSE_ERRORS:
+        if isinstance(exc, kind):
+            return code, message
+    return "bad_request", "the request is not valid HTTP"
+
+
+class _ContractRequestHandler(RequestHandler):
+    """aiohttp's protocol handler, answering its own errors in the contract's format."""
+
+    def handle_error(
+        self,
+        request: BaseRequest,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
+    ) -> web.StreamResponse:
+        if request.writer.output_size > 0:
+            # Part of a response is already on the wire: the connection is beyond saving.
+            raise ConnectionError("response already started; cannot send an error")
+        if status >= 500:
+            log.error("unhandled error in the HTTP server", exc_info=exc)
+            code, text = "internal_error", "unexpected error"
+        else:
+            code, text = describe_parse_error(exc)
+            log.info(
+                "refused a malformed HTTP request",
+                extra={"status": status, "error": type(exc).__name__ if exc else None},
+            )
+        body = json.dumps({"error": {"code": code, "message": text}})
+        response = web.Response(status=status, text=body, content_type="application/json")
+        response.force_close()
+        return response
+
+
+class _ContractServer(web.Server):
+    def __call__(self) -> RequestHandler:
+        return _ContractRequestHandler(self, loop=self._loop, **self._kwargs)
+
+
+class ContractAppRunner(web.AppRunner):
+    """An ``AppRunner`` whose connections use ``_ContractRequestHandler``."""
+
+    async def _make_server(self) -> web.Server:
+        server = await super()._make_server()
+        # Same handler, request factory and settings; only the protocol class changes.
+        replacement = _ContractServer(
+            server.request_handler,
+            request_factory=server.request_factory,
+            handler_cancellation=server.handler_cancellation,
+            loop=server._loop,
+            **server._kwargs,
+        )
+        return replacement
+
+
+def run(app: web.Application, *, host: str, port: int, shutdown_timeout: float) -> None:
+    """Serve ``app`` until SIGINT or SIGTERM, then drain and clean up."""
+    asyncio.run(_serve(app, host=host, port=port, shutdown_timeout=shutdown_timeout))
+
+
+async def _serve(app: web.Application, *, host: str, port: int, shutdown_timeout: float) -> None:
+    options: dict[str, Any] = {"access_log": None, "shutdown_timeout": shutdown_timeout}
+    runner = ContractAppRunner(app, handle_signals=False, **options)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, host, port).start()
+        await stop.wait()
+        log.info("stopping: draining in-flight requests")
+    finally:
+        # Stops listening, waits for in-flight handlers, then runs the cleanup contexts.
+        await runner.cleanup()
