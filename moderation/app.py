@@ -170,7 +170,11 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     settings, database, policies = app[SETTINGS], app[DATABASE], app[POLICIES]
     observers = Observers(events_written=app[WEBHOOK_SENDER].wake, decided=app[METRICS].decided)
     # SQLite commits one writer at a time: submissions that arrive together share a commit.
-    writer = GroupCommit(database) if database.is_sqlite and settings.group_commit else None
+    writer = (
+        GroupCommit(database, on_commit=app[METRICS].commit_group)
+        if database.is_sqlite and settings.group_commit
+        else None
+    )
     if writer is not None:
         writer.start()
     app[MODERATION] = Moderation(

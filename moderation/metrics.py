@@ -43,6 +43,12 @@ class Metrics:
             buckets=(1, 2, 4, 8, 16, 32, 64, 128),
             registry=self.registry,
         )
+        self.commit_groups = Histogram(
+            "moderation_commit_group_size",
+            "Submissions per shared SQLite commit (group commit)",
+            buckets=(1, 2, 4, 8, 16, 32, 64),
+            registry=self.registry,
+        )
         self.classifier_queue = Gauge(
             "moderation_classifier_queue",
             "Texts waiting for the classifier",
@@ -77,6 +83,9 @@ class Metrics:
     def decided(self, action: Action, by: str, codes: tuple[str, ...]) -> None:
         for code in codes or ("none",):
             self.decisions.labels(action.value, by, code).inc()
+
+    def commit_group(self, size: int) -> None:
+        self.commit_groups.observe(size)
 
     def batch(self, size: int, seconds: float) -> None:
         self.batch_sizes.observe(size)

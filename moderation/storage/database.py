@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -26,9 +27,10 @@ from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 
+from moderation.domain import ApiKey
 from moderation.errors import NotReady
 from moderation.storage import sqlite_inline
-from moderation.storage.store import Store
+from moderation.storage.store import SqliteKeyReader, Store
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +64,9 @@ class Database:
                 url, async_creator=lambda: sqlite_inline.connect(path), **kwargs
             )
         self._write_lock = asyncio.Lock()
+        self._key_reader: SqliteKeyReader | None = None
+        if self.inline_engine is not self.engine:
+            self._key_reader = SqliteKeyReader(parsed.database or "")
         if self.is_sqlite:
             for engine in {self.engine, self.inline_engine}:
                 _configure_sqlite(engine, sqlite_synchronous.upper())
@@ -87,20 +92,24 @@ class Database:
                     await conn.commit()
 
     @contextlib.asynccontextmanager
-    async def transaction(self, *, write: bool = True, quick: bool = False) -> AsyncIterator[Store]:
-        """One transaction: committed when the block ends, rolled back if it raises.
-
-        ``quick`` marks a read of a few rows by key (the API key lookup on every
-        request): on SQLite it runs on the event loop thread, like writes do. Reads
-        that may scan (listings, backtests) must leave it off.
-        """
+    async def transaction(self, *, write: bool = True) -> AsyncIterator[Store]:
+        """One transaction: committed when the block ends, rolled back if it raises."""
         if self.is_sqlite and write:
             async with self._write_lock, self._session(self.inline_engine, True) as store:
                 yield store
         else:
-            engine = self.inline_engine if quick else self.engine
-            async with self._session(engine, write) as store:
+            async with self._session(self.engine, write) as store:
                 yield store
+
+    async def key_by_hash(self, key_hash: str) -> ApiKey | None:
+        """The API key with this hash, as stored now (every request asks this)."""
+        if self._key_reader is not None:
+            try:
+                return self._key_reader.key_by_hash(key_hash)
+            except sqlite3.Error:
+                pass  # e.g. busy during recovery: the ordinary path waits for it
+        async with self.transaction(write=False) as store:
+            return await store.key_by_hash(key_hash)
 
     @contextlib.asynccontextmanager
     async def _session(self, engine: AsyncEngine, write: bool) -> AsyncIterator[Store]:
@@ -138,6 +147,8 @@ class Database:
             return False
 
     async def dispose(self) -> None:
+        if self._key_reader is not None:
+            self._key_reader.close()
         await self.engine.dispose()
         if self.inline_engine is not self.engine:
             await self.inline_engine.dispose()

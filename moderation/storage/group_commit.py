@@ -27,9 +27,16 @@ Job = Callable[[Store], Awaitable[Any]]
 
 
 class GroupCommit:
-    def __init__(self, db: Database, *, max_batch: int = 64) -> None:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        max_batch: int = 64,
+        on_commit: Callable[[int], None] | None = None,
+    ) -> None:
         self._db = db
         self._max_batch = max_batch
+        self._on_commit = on_commit
         self._queue: asyncio.Queue[tuple[Job, asyncio.Future[Any]]] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self.groups = 0
@@ -78,6 +85,8 @@ class GroupCommit:
                 continue
             self.groups += 1
             self.jobs += len(group)
+            if self._on_commit is not None:
+                self._on_commit(len(group))
             for future, value, failure in outcomes:
                 self._queue.task_done()
                 if future.done():

@@ -125,6 +125,11 @@ class InlineConnection:
     async def off_loop(self, function: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._thread, function, *args)
 
+    @property
+    def sqlite(self) -> sqlite3.Connection:
+        """The underlying connection, for statements that must bypass the adapter."""
+        return self._conn
+
     def began(self) -> None:
         self._changes_at_begin = self._conn.total_changes
 

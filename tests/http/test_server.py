@@ -64,8 +64,7 @@ def test_parse_errors_answer_in_the_contract_format_without_echo(
     bad_header = f"GET /healthz HTTP/1.1\r\nHost: a\r\n{MARKER}\x01: y\r\n\r\n"
     bad_method = f"{MARKER} / HTTP/1.1\r\n\r\n"
     bad_chunked = (
-        "POST /v1/comments HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
-        f"zz{MARKER}\r\n"
+        f"POST /v1/comments HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz{MARKER}\r\n"
     )
     expected = {
         too_long: "line_too_long",

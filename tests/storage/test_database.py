@@ -145,6 +145,15 @@ async def test_articles_authors_keys_reports(database: Database) -> None:
         author = await store.author("u-1")
         assert author.status is AuthorStatus.premoderated and author.counts["pending"] == 1
         assert await store.key_by_hash("h" * 64) == key
+    # The per-request lookup (on SQLite, a plain read outside SQLAlchemy) agrees.
+    assert await database.key_by_hash("h" * 64) == key
+    later = utcnow()
+    async with database.transaction() as store:
+        await store.touch_key("k1", later)
+        assert await store.revoke_key("k1", later)
+    found = await database.key_by_hash("h" * 64)
+    assert found is not None and found.last_used_at == later and found.revoked_at == later
+    assert await database.key_by_hash("0" * 64) is None
 
 
 async def test_concurrent_writers_do_not_fail(database: Database) -> None:
