@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Literal, TypeVar, cast
 
@@ -376,20 +376,23 @@ class Store:
         The same UPDATE puts the comment in the review queue (``queue``) or takes it
         out, dropping any claim on it.
         """
-        decision = {
-            "comment_id": comment_id,
-            "action": action.value,
-            "by": by,
-            "moderator": moderator,
-            "reasons": [r.as_dict() for r in reasons],
-            "message": message,
-            "scores": dict(scores or {}),
-            "classifier": classifier,
-            "guidelines_version": guidelines_version,
-            "note": note,
-            "at": at,
-        }
-        decision_id = (await self._run(_INSERT_DECISION, decision)).scalar_one()
+        decision = Decision(
+            id=0,  # assigned by the INSERT below
+            comment_id=comment_id,
+            action=action,
+            by=by,
+            moderator=moderator,
+            reasons=tuple(reasons),
+            message=message,
+            scores=dict(scores or {}),
+            classifier=classifier,
+            guidelines_version=guidelines_version,
+            at=at,
+            note=note,
+        )
+        row = {field: getattr(decision, field) for field in _DECISION_COLUMNS}
+        row.update(action=action.value, reasons=[r.as_dict() for r in reasons])
+        decision_id = (await self._run(_INSERT_DECISION, row)).scalar_one()
         values: dict[str, Any] = {
             "_id": comment_id,
             "decision_id": decision_id,
@@ -425,20 +428,7 @@ class Store:
         stale = self._session.identity_map.get(AsyncSession.identity_key(CommentRow, comment_id))
         if stale is not None:
             self._session.expunge(stale)
-        return Decision(
-            id=decision_id,
-            comment_id=comment_id,
-            action=action,
-            by=by,
-            moderator=moderator,
-            reasons=tuple(reasons),
-            message=message,
-            scores=dict(scores or {}),
-            classifier=classifier,
-            guidelines_version=guidelines_version,
-            at=at,
-            note=note,
-        )
+        return replace(decision, id=decision_id)
 
     async def replace_text(
         self, comment_id: str, text: str, text_sha256: str, at: datetime
@@ -1239,6 +1229,7 @@ _ARTICLE = select(*ArticleRow.__table__.c).where(ArticleRow.__table__.c.id == bi
 _AUTHOR_STATUS = select(AuthorRow.__table__.c.status).where(
     AuthorRow.__table__.c.id == bindparam("id")
 )
+_DECISION_COLUMNS = tuple(c.key for c in _table(DecisionRow).c if c.key != "id")
 _INSERT_DECISION = insert(_table(DecisionRow)).returning(_table(DecisionRow).c.id)
 _UPDATE_COMMENT = update(_COMMENTS).where(_COMMENTS.c.id == bindparam("_id"))
 _INSERT_EVENT = insert(_table(WebhookEventRow))
