@@ -25,6 +25,7 @@ from moderation.http.context import (
     CLASSIFIER_REPORT,
     DATABASE,
     GUIDELINES_ADMIN,
+    INSTANCES,
     METRICS,
     MODERATION,
     POLICIES,
@@ -36,6 +37,7 @@ from moderation.http.context import (
     WEBHOOK_SENDER,
 )
 from moderation.http.middleware import errors_middleware
+from moderation.instances import InstanceRegistry
 from moderation.metrics import Metrics
 from moderation.policies import PolicyCache, ensure_guidelines
 from moderation.ratelimit import RateLimiter
@@ -69,6 +71,7 @@ def create_app(
         }
     )
     app.cleanup_ctx.append(_database)
+    app.cleanup_ctx.append(_instances)
     app.cleanup_ctx.append(_classifier(classifier, shadow_classifier))
     app.cleanup_ctx.append(_webhooks)
     app.cleanup_ctx.append(_services)
@@ -96,6 +99,23 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
         yield
     finally:
         await database.dispose()
+
+
+async def _instances(app: web.Application) -> AsyncIterator[None]:
+    limiter = app[RATE_LIMITER]
+
+    def share(count: int) -> None:
+        limiter.instances = count
+
+    registry = InstanceRegistry(
+        app[DATABASE], interval_s=app[SETTINGS].instance_heartbeat_s, on_count=share
+    )
+    await registry.start()
+    app[INSTANCES] = registry
+    try:
+        yield
+    finally:
+        await registry.close()
 
 
 def _scorer(app: web.Application, classifier: Classifier) -> Scorer:

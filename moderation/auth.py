@@ -18,6 +18,7 @@ from moderation.storage.database import Database
 
 KEY_PREFIX = "mod_"
 LAST_USED_RESOLUTION = timedelta(minutes=1)
+MAX_RATE_LIMIT = 1_000_000.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,14 +40,32 @@ def parse_role(value: str) -> Role:
         ) from None
 
 
-async def create_key(db: Database, name: str, role: Role, *, actor: str = "cli") -> NewKey:
+async def create_key(
+    db: Database,
+    name: str,
+    role: Role,
+    *,
+    actor: str = "cli",
+    rate_limit: float | None = None,
+) -> NewKey:
+    """A new key; ``rate_limit`` (requests/s, 0 for none) overrides its role's default."""
     name = name.strip()
     if not name or len(name) > 200 or not name.isprintable():
         raise ValidationFailed("a key name is 1 to 200 printable characters", code="invalid_name")
+    if rate_limit is not None and not 0 <= rate_limit <= MAX_RATE_LIMIT:
+        raise ValidationFailed(
+            f"rate_limit is requests per second, 0 (unlimited) to {MAX_RATE_LIMIT:,.0f}",
+            code="invalid_rate_limit",
+        )
     secret = KEY_PREFIX + secrets.token_urlsafe(32)
     async with db.transaction() as store:
-        key = await store.add_key(secrets.token_hex(8), name, role, digest(secret), utcnow())
-        await store.audit(actor, "key.create", key.id, {"name": name, "role": role.name}, utcnow())
+        key = await store.add_key(
+            secrets.token_hex(8), name, role, digest(secret), utcnow(), rate_limit
+        )
+        details: dict[str, object] = {"name": name, "role": role.name}
+        if rate_limit is not None:
+            details["rate_limit"] = rate_limit
+        await store.audit(actor, "key.create", key.id, details, utcnow())
     return NewKey(key=key, secret=secret)
 
 

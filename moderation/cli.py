@@ -27,6 +27,12 @@ def build_parser() -> argparse.ArgumentParser:
     create = keys.add_parser("create", help="create a key; it is printed once, on the last line")
     create.add_argument("--role", required=True, choices=["site", "moderator", "admin"])
     create.add_argument("--name", required=True)
+    create.add_argument(
+        "--rate-limit",
+        type=float,
+        default=None,
+        help="requests/s for this key across all processes (0: unlimited; default: the role's)",
+    )
     score = commands.add_parser("score", help="score a text and show the decision; stores nothing")
     score.add_argument("text")
     score.add_argument("--json", action="store_true", help="print JSON")
@@ -50,7 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if command == "keys":
         if args.keys_command != "create":
             build_parser().parse_args(["keys", "--help"])
-        return asyncio.run(create_key(settings, args.role, args.name))
+        return asyncio.run(create_key(settings, args.role, args.name, args.rate_limit))
     if command == "score":
         return asyncio.run(score(settings, args.text, as_json=args.json, tags=args.tag))
     if command == "db":
@@ -83,7 +89,9 @@ async def upgrade(settings: Settings) -> int:
     return 0
 
 
-async def create_key(settings: Settings, role: str, name: str) -> int:
+async def create_key(
+    settings: Settings, role: str, name: str, rate_limit: float | None = None
+) -> int:
     from moderation.auth import create_key as make
     from moderation.auth import parse_role
     from moderation.errors import ServiceError
@@ -96,7 +104,7 @@ async def create_key(settings: Settings, role: str, name: str) -> int:
     try:
         await database.upgrade()
         await ensure_guidelines(database, settings.guidelines)
-        created = await make(database, name, parse_role(role))
+        created = await make(database, name, parse_role(role), rate_limit=rate_limit)
     except ServiceError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         return 2

@@ -165,6 +165,8 @@ class ApiKey:
     created_at: datetime
     last_used_at: datetime | None = None
     revoked_at: datetime | None = None
+    #: Requests per second; None: the role's configured default; 0: unlimited.
+    rate_limit: float | None = None
 
 
 def utcnow() -> datetime:

@@ -143,6 +143,7 @@ def key_json(key: ApiKey) -> dict[str, Any]:
         "created_at": timestamp(key.created_at),
         "last_used_at": timestamp(key.last_used_at),
         "revoked_at": timestamp(key.revoked_at),
+        "rate_limit": key.rate_limit,
     }
 
 

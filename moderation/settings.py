@@ -65,6 +65,9 @@ class Settings:
     rate_limit_site: float = 5_000.0
     rate_limit_moderator: float = 200.0
     rate_limit_admin: float = 200.0
+    # Heartbeat of each process on the shared database; rates are divided among the
+    # processes that beat within three intervals.
+    instance_heartbeat_s: float = 5.0
     # Webhook delivery: per-attempt timeout, idle poll, first retry delay (then doubling).
     webhook_timeout_s: float = 10.0
     webhook_poll_s: float = 1.0

@@ -201,3 +201,65 @@ async def test_each_webhook_event_is_delivered_once(
     await asyncio.sleep(0.5)
     assert len(set(received)) == 30
     assert len(received) == 30  # no duplicates in normal operation
+
+
+@pytest.fixture(params=["postgresql", "sqlite"])
+def limited_cluster(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Cluster]:
+    env = cli_env(tmp_path) | {
+        "MODERATION_RATE_LIMIT_MODERATOR": "6",  # 2/s and a burst of 4 in each of 3
+        "MODERATION_INSTANCE_HEARTBEAT_S": "0.2",
+    }
+    if request.param == "postgresql":
+        env["MODERATION_DATABASE_URL"] = request.getfixturevalue("postgres_url")
+    yield from start_cluster(env, 3)
+
+
+async def instance_counts(session: aiohttp.ClientSession, urls: list[str]) -> list[int]:
+    counts = []
+    for url in urls:
+        async with session.get(url + "/healthz") as response:
+            counts.append((await response.json())["instances"])
+    return counts
+
+
+async def test_rate_limits_are_shared_between_processes(limited_cluster: Cluster) -> None:
+    moderator = limited_cluster.headers("moderator")
+    urls = limited_cluster.urls
+    async with aiohttp.ClientSession() as session:
+        deadline = time.monotonic() + 10
+        while await instance_counts(session, urls) != [3, 3, 3]:
+            assert time.monotonic() < deadline, "the processes never saw each other"
+            await asyncio.sleep(0.1)
+        started = time.monotonic()
+        statuses = [
+            (await request(session, "GET", urls[i % 3] + "/v1/comments/x", moderator))[0]
+            for i in range(90)
+        ]
+        elapsed = time.monotonic() - started
+    admitted = sum(status == 404 for status in statuses)
+    assert set(statuses) <= {404, 429}
+    # One key at 6/s in all: a burst of 12 plus what refills meanwhile. Per-process
+    # buckets at the full rate would have admitted 36 and more.
+    assert 10 <= admitted <= 12 + 6 * elapsed + 2, (admitted, elapsed)
+
+
+async def test_a_stopped_process_leaves_the_share(tmp_path: Path) -> None:
+    env = cli_env(tmp_path) | {"MODERATION_INSTANCE_HEARTBEAT_S": "0.2"}
+    create_key(env, "site", "www")
+    (first, url_1), (second, url_2) = start_service(env, "serve"), start_service(env, "serve")
+    try:
+        async with aiohttp.ClientSession() as session:
+            deadline = time.monotonic() + 10
+            while await instance_counts(session, [url_1, url_2]) != [2, 2]:
+                assert time.monotonic() < deadline
+                await asyncio.sleep(0.1)
+            second.terminate()
+            second.wait(timeout=30)
+            while await instance_counts(session, [url_1]) != [1]:
+                assert time.monotonic() < deadline + 5
+                await asyncio.sleep(0.1)
+    finally:
+        for process in (first, second):
+            if process.poll() is None:
+                process.terminate()
+                process.wait(timeout=30)

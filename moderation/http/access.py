@@ -22,7 +22,7 @@ def requires(role: Role) -> Callable[[Handler], Handler]:
         async def checked(request: web.Request) -> web.StreamResponse:
             key = await authenticate(request.app[DATABASE], request.headers.get("Authorization"))
             require(key, role)
-            request.app[RATE_LIMITER].check(key.id, key.role.name)
+            request.app[RATE_LIMITER].check(key)
             request[API_KEY] = key
             return await handler(request)
 

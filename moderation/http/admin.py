@@ -211,7 +211,11 @@ async def list_deliveries(request: web.Request) -> web.Response:
 async def create_key(request: web.Request) -> web.Response:
     body = await parse(request, KeyIn)
     created = await auth.create_key(
-        request.app[DATABASE], body.name, Role[body.role], actor=request[API_KEY].name
+        request.app[DATABASE],
+        body.name,
+        Role[body.role],
+        actor=request[API_KEY].name,
+        rate_limit=body.rate_limit,
     )
     return web.json_response(key_json(created.key) | {"key": created.secret}, status=201)
 

@@ -8,6 +8,7 @@ from classifiers.loader import LoadReport
 from moderation.comments import Moderation
 from moderation.domain import ApiKey
 from moderation.guidelines_admin import GuidelinesAdmin
+from moderation.instances import InstanceRegistry
 from moderation.metrics import Metrics
 from moderation.policies import PolicyCache
 from moderation.ratelimit import RateLimiter
@@ -25,6 +26,7 @@ CLASSIFIER_REPORT = web.AppKey("classifier_report", LoadReport)
 POLICIES = web.AppKey("policies", PolicyCache)
 MODERATION = web.AppKey("moderation", Moderation)
 RATE_LIMITER = web.AppKey("rate_limiter", RateLimiter)
+INSTANCES = web.AppKey("instances", InstanceRegistry)
 REVIEW = web.AppKey("review", Review)
 GUIDELINES_ADMIN = web.AppKey("guidelines_admin", GuidelinesAdmin)
 WEBHOOK_SENDER = web.AppKey("webhook_sender", WebhookSender)

@@ -6,7 +6,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from moderation import operations
-from moderation.http.context import CLASSIFIER_REPORT, DATABASE, METRICS, SCORER
+from moderation.http.context import CLASSIFIER_REPORT, DATABASE, INSTANCES, METRICS, SCORER
 
 routes = web.RouteTableDef()
 
@@ -27,6 +27,7 @@ async def healthz(request: web.Request) -> web.Response:
         "database_backend": request.app[DATABASE].backend,
         "classifier_fallbacks": [{"classifier": n, "error": why} for n, why in report.failures],
         "classifier_queue": scorer.queued,
+        "instances": request.app[INSTANCES].count,
         "outbox": {"undelivered": backlog},
     }
     if not database_ok:

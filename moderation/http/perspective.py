@@ -207,7 +207,7 @@ async def analyze_comment(request: web.Request) -> web.Response:
 
 async def _analyze(request: web.Request) -> web.Response:
     key = await _authenticate(request)
-    request.app[RATE_LIMITER].check(key.id, key.role.name)
+    request.app[RATE_LIMITER].check(key)
     request[API_KEY] = key
     body = _validate(await read_json(request))
     if body.comment.text == "":

@@ -137,6 +137,9 @@ class WebhookIn(_Body):
 class KeyIn(_Body):
     name: Annotated[str, StringConstraints(min_length=1, max_length=200)]
     role: Literal["site", "moderator", "admin"]
+    #: Requests per second for this key across all processes; 0: unlimited; absent or
+    #: null: its role's default (MODERATION_RATE_LIMIT_<ROLE>).
+    rate_limit: float | None = Field(default=None, ge=0, le=1_000_000, allow_inf_nan=False)
 
 
 class ListQuery(_Body):

@@ -40,6 +40,7 @@ from moderation.storage.tables import (
     CommentRow,
     DecisionRow,
     GuidelinesVersionRow,
+    InstanceRow,
     ReportRow,
     ShadowDecisionRow,
     ShadowRunRow,
@@ -165,9 +166,22 @@ class Store:
         return None if row is None else _key(row)
 
     async def add_key(
-        self, key_id: str, name: str, role: Role, key_hash: str, at: datetime
+        self,
+        key_id: str,
+        name: str,
+        role: Role,
+        key_hash: str,
+        at: datetime,
+        rate_limit: float | None = None,
     ) -> ApiKey:
-        row = ApiKeyRow(id=key_id, name=name, role=role.name, key_hash=key_hash, created_at=at)
+        row = ApiKeyRow(
+            id=key_id,
+            name=name,
+            role=role.name,
+            key_hash=key_hash,
+            created_at=at,
+            rate_limit=rate_limit,
+        )
         self._session.add(row)
         await self._session.flush()
         return _key(row)
@@ -188,6 +202,26 @@ class Store:
         await self._session.execute(
             update(ApiKeyRow).where(ApiKeyRow.id == key_id).values(last_used_at=at)
         )
+
+    # -- service instances ----------------------------------------------------------------------
+
+    async def heartbeat(self, instance_id: str, at: datetime) -> None:
+        """Record that this process is alive (inserting it on its first beat)."""
+        if not await self._insert_ignore(
+            InstanceRow, {"id": instance_id, "started_at": at, "heartbeat_at": at}
+        ):
+            await self._session.execute(
+                update(InstanceRow).where(InstanceRow.id == instance_id).values(heartbeat_at=at)
+            )
+
+    async def live_instances(self, since: datetime) -> int:
+        """How many processes beat since ``since``; older rows are removed."""
+        await self._session.execute(delete(InstanceRow).where(InstanceRow.heartbeat_at < since))
+        value = await self._session.scalar(select(func.count()).select_from(InstanceRow))
+        return int(value or 0)
+
+    async def remove_instance(self, instance_id: str) -> None:
+        await self._session.execute(delete(InstanceRow).where(InstanceRow.id == instance_id))
 
     # -- guidelines -------------------------------------------------------------------------
 
@@ -1023,7 +1057,7 @@ class SqliteKeyReader:
     """
 
     _SQL = (
-        "SELECT id, name, role, created_at, last_used_at, revoked_at"
+        "SELECT id, name, role, created_at, last_used_at, revoked_at, rate_limit"
         " FROM api_keys WHERE key_hash = ?"
     )
 
@@ -1039,7 +1073,7 @@ class SqliteKeyReader:
         row = self._connection.execute(self._SQL, (key_hash,)).fetchone()
         if row is None:
             return None
-        key_id, name, role, created_at, last_used_at, revoked_at = row
+        key_id, name, role, created_at, last_used_at, revoked_at, rate_limit = row
         return ApiKey(
             id=key_id,
             name=name,
@@ -1047,6 +1081,7 @@ class SqliteKeyReader:
             created_at=_sqlite_datetime(created_at),
             last_used_at=_sqlite_datetime(last_used_at) if last_used_at else None,
             revoked_at=_sqlite_datetime(revoked_at) if revoked_at else None,
+            rate_limit=rate_limit,
         )
 
     def close(self) -> None:
@@ -1068,6 +1103,7 @@ def _key(row: ApiKeyRow) -> ApiKey:
         created_at=row.created_at,
         last_used_at=row.last_used_at,
         revoked_at=row.revoked_at,
+        rate_limit=row.rate_limit,
     )
 
 

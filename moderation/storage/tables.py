@@ -56,6 +56,8 @@ class ApiKeyRow(Base):
     created_at: Mapped[datetime]
     last_used_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
+    #: Requests per second for this key; None: its role's default; 0: unlimited.
+    rate_limit: Mapped[float | None]
 
 
 class GuidelinesVersionRow(Base):
@@ -201,6 +203,17 @@ class AuditRow(Base):
     target: Mapped[str | None] = mapped_column(String(200))
     details: Mapped[dict[str, Any]]
     at: Mapped[datetime]
+
+
+class InstanceRow(Base):
+    """A running service process, by heartbeat (to share rate limits between them)."""
+
+    __tablename__ = "service_instances"
+    __table_args__ = (Index("ix_service_instances_heartbeat_at", "heartbeat_at"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    started_at: Mapped[datetime]
+    heartbeat_at: Mapped[datetime]
 
 
 class ShadowRunRow(Base):

@@ -131,3 +131,33 @@ async def test_keys_listing_never_shows_secrets(service: Service) -> None:
     _, audit = await service.call("GET", "/v1/audit", role="admin")
     actions = [e["action"] for e in audit["entries"]]
     assert "key.revoke" in actions and "key.create" in actions
+
+
+async def test_a_key_can_have_its_own_rate_limit(service: Service) -> None:
+    status, slow = await service.call(
+        "POST", "/v1/keys", role="admin", json={"name": "slow", "role": "site", "rate_limit": 1}
+    )
+    assert status == 201 and slow["rate_limit"] == 1
+    _, listing = await service.call("GET", "/v1/keys", role="admin")
+    limits = {k["name"]: k["rate_limit"] for k in listing["keys"]}
+    assert limits["slow"] == 1 and limits["test-site"] is None  # None: the role's default
+    statuses = []
+    for _ in range(4):
+        async with service.client.get(
+            "/v1/comments/x", headers={"Authorization": f"Bearer {slow['key']}"}
+        ) as response:
+            statuses.append(response.status)
+    assert statuses[:2] == [404, 404] and statuses[2:] == [429, 429]
+    # The site's ordinary key is not slowed by it.
+    status, _ = await service.call("GET", "/v1/comments/x")
+    assert status == 404
+    for bad in (-1, "fast", 1e9):
+        status, body = await service.call(
+            "POST", "/v1/keys", role="admin", json={"name": "x", "role": "site", "rate_limit": bad}
+        )
+        assert status == 422, bad
+        assert body["error"]["code"] == "validation_failed"
+    status, body = await service.call(  # Infinity is not JSON at all
+        "POST", "/v1/keys", role="admin", json={"name": "x", "role": "site", "rate_limit": 1e999}
+    )
+    assert status == 400
