@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import logging
 import sqlite3
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -24,13 +25,13 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, make_url
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 
 from moderation.domain import ApiKey
 from moderation.errors import NotReady
 from moderation.storage import sqlite_inline
-from moderation.storage.store import SqliteKeyReader, Store
+from moderation.storage.store import SqliteKeyReader, Store, key_by_hash
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +54,10 @@ class Database:
             # reset-on-return would be one more trip to aiosqlite's thread per transaction.
             kwargs.update(pool_reset_on_return=None)
         else:
-            kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+            kwargs.update(pool_size=pool_size, max_overflow=pool_size)
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
+        if not self.is_sqlite:
+            _ping_idle_connections(self.engine)
         # Writes and short reads on SQLite skip aiosqlite's per-statement thread hops
         # (storage/sqlite_inline.py); long reads stay on ``engine``.
         self.inline_engine = self.engine
@@ -108,35 +111,27 @@ class Database:
                 return self._key_reader.key_by_hash(key_hash)
             except sqlite3.Error:
                 pass  # e.g. busy during recovery: the ordinary path waits for it
-        async with self.transaction(write=False) as store:
-            return await store.key_by_hash(key_hash)
+        if self.is_sqlite:
+            async with self.transaction(write=False) as store:
+                return await store.key_by_hash(key_hash)
+        # One statement needs no transaction: autocommit saves BEGIN and COMMIT, two of
+        # the three round trips every request made for this.
+        async with _outages_as_not_ready(), self.engine.connect() as connection:
+            autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
+            return await key_by_hash(autocommit, key_hash)
 
     @contextlib.asynccontextmanager
     async def _session(self, engine: AsyncEngine, write: bool) -> AsyncIterator[Store]:
         bind = engine.execution_options(sqlite_write=write) if self.is_sqlite else engine
-        try:
-            async with AsyncSession(bind=bind, expire_on_commit=False) as session:
-                async with session.begin():
-                    store = Store(session, dialect=self.engine.dialect.name)
-                    yield store
-                for callback in store.committed_callbacks:
-                    callback()
-        except (OperationalError, DBAPIError) as exc:
-            if _is_unavailable(exc):
-                log.error("database unavailable: %s", type(exc.orig).__name__)
-                raise NotReady(
-                    "the database is unavailable; try again shortly",
-                    code="database_unavailable",
-                    retry_after=1,
-                ) from exc
-            raise
-        except OSError as exc:  # asyncpg raises these when the server is gone
-            log.error("database unavailable: %s", type(exc).__name__)
-            raise NotReady(
-                "the database is unavailable; try again shortly",
-                code="database_unavailable",
-                retry_after=1,
-            ) from exc
+        async with (
+            _outages_as_not_ready(),
+            AsyncSession(bind=bind, expire_on_commit=False) as session,
+        ):
+            async with session.begin():
+                store = Store(session, dialect=self.engine.dialect.name)
+                yield store
+            for callback in store.committed_callbacks:
+                callback()
 
     async def ping(self) -> bool:
         try:
@@ -152,6 +147,58 @@ class Database:
         await self.engine.dispose()
         if self.inline_engine is not self.engine:
             await self.inline_engine.dispose()
+
+
+@contextlib.asynccontextmanager
+async def _outages_as_not_ready() -> AsyncIterator[None]:
+    """A database that does not answer becomes :class:`NotReady` (503), logged once."""
+    try:
+        yield
+    except (OperationalError, DBAPIError) as exc:
+        if not _is_unavailable(exc):
+            raise
+        log.error("database unavailable: %s", type(exc.orig).__name__)
+        raise NotReady(
+            "the database is unavailable; try again shortly",
+            code="database_unavailable",
+            retry_after=1,
+        ) from exc
+    except OSError as exc:  # asyncpg raises these when the server is gone
+        log.error("database unavailable: %s", type(exc).__name__)
+        raise NotReady(
+            "the database is unavailable; try again shortly",
+            code="database_unavailable",
+            retry_after=1,
+        ) from exc
+
+
+IDLE_PING_S = 5.0
+
+
+def _ping_idle_connections(engine: AsyncEngine) -> None:
+    """Ping a pooled connection before use only if it sat idle for ``IDLE_PING_S``.
+
+    ``pool_pre_ping`` pings on every checkout, and on asyncpg a ping is three round
+    trips (BEGIN, an empty statement, ROLLBACK): two checkouts per request made it a
+    fifth of a submission's cost. A connection used moments ago is very likely alive;
+    if it is not, the request fails with 503 and SQLAlchemy discards the whole pool, so
+    the next request reconnects. Idle connections (a restarted server, a firewall that
+    drops quiet connections) are still checked before they are trusted.
+    """
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        last_used = record.info.get("last_used")
+        if last_used is None or time.monotonic() - last_used > IDLE_PING_S:
+            try:
+                dbapi_connection.ping()
+            except Exception as exc:
+                # The pool replaces the connection and tries again.
+                raise DisconnectionError("idle connection did not answer") from exc
+
+    @event.listens_for(engine.sync_engine, "checkin")
+    def _checkin(_dbapi_connection: Any, record: Any) -> None:
+        record.info["last_used"] = time.monotonic()
 
 
 def _is_unavailable(exc: DBAPIError) -> bool:

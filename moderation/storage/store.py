@@ -13,6 +13,7 @@ import orjson
 from sqlalchemy import Table, Text, bindparam, delete, func, insert, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from moderation.backtest import Case
@@ -227,7 +228,7 @@ class Store:
 
     async def latest_guidelines_version(self) -> int:
         async def load() -> int:
-            value = await self._session.scalar(_LATEST_GUIDELINES)
+            value = (await self._run(_LATEST_GUIDELINES, {})).scalar()
             return int(value or 0)
 
         return await self._memoized("guidelines_version", load)
@@ -689,12 +690,7 @@ class Store:
 
     async def webhooks(self) -> list[Webhook]:
         async def load() -> list[Webhook]:
-            rows = await self._session.scalars(
-                select(WebhookRow)
-                .where(WebhookRow.deleted_at.is_(None))
-                .order_by(WebhookRow.created_at)
-            )
-            return [_webhook(row) for row in rows]
+            return [_webhook(row) for row in await self._run(_ACTIVE_WEBHOOKS, {})]
 
         return list(await self._memoized("webhooks", load))
 
@@ -925,12 +921,7 @@ class Store:
 
     async def active_shadow_run(self) -> ShadowRun | None:
         async def load() -> ShadowRun | None:
-            row = await self._session.scalar(
-                select(ShadowRunRow)
-                .where(ShadowRunRow.stopped_at.is_(None))
-                .order_by(ShadowRunRow.id.desc())
-                .limit(1)
-            )
+            row = (await self._run(_ACTIVE_SHADOW_RUN, {})).first()
             return None if row is None else _shadow_run(row)
 
         return await self._memoized("shadow_run", load)
@@ -1037,7 +1028,7 @@ class Store:
         ]
 
 
-def _webhook(row: WebhookRow) -> Webhook:
+def _webhook(row: WebhookRow | Row[Any]) -> Webhook:
     return Webhook(
         id=row.id,
         url=row.url,
@@ -1045,6 +1036,12 @@ def _webhook(row: WebhookRow) -> Webhook:
         created_by=row.created_by,
         created_at=row.created_at,
     )
+
+
+async def key_by_hash(connection: AsyncConnection, key_hash: str) -> ApiKey | None:
+    """The key lookup on a bare connection (PostgreSQL, in autocommit)."""
+    row = (await connection.execute(_KEY_BY_HASH, {"key_hash": key_hash})).first()
+    return None if row is None else _key(row)
 
 
 class SqliteKeyReader:
@@ -1095,7 +1092,7 @@ def _sqlite_datetime(value: str) -> datetime:
     return datetime.fromisoformat(value).replace(tzinfo=UTC)
 
 
-def _key(row: ApiKeyRow) -> ApiKey:
+def _key(row: ApiKeyRow | Row[Any]) -> ApiKey:
     return ApiKey(
         id=row.id,
         name=row.name,
@@ -1230,7 +1227,7 @@ class ShadowRun:
     stopped_at: datetime | None
 
 
-def _shadow_run(row: ShadowRunRow) -> ShadowRun:
+def _shadow_run(row: ShadowRunRow | Row[Any]) -> ShadowRun:
     return ShadowRun(
         id=row.id,
         document=dict(row.document),
@@ -1269,6 +1266,17 @@ _DECISION_COLUMNS = tuple(c.key for c in _table(DecisionRow).c if c.key != "id")
 _INSERT_DECISION = insert(_table(DecisionRow)).returning(_table(DecisionRow).c.id)
 _UPDATE_COMMENT = update(_COMMENTS).where(_COMMENTS.c.id == bindparam("_id"))
 _INSERT_EVENT = insert(_table(WebhookEventRow))
+_WEBHOOKS = _table(WebhookRow)
+_ACTIVE_WEBHOOKS = (
+    select(*_WEBHOOKS.c).where(_WEBHOOKS.c.deleted_at.is_(None)).order_by(_WEBHOOKS.c.created_at)
+)
+_SHADOW_RUNS = _table(ShadowRunRow)
+_ACTIVE_SHADOW_RUN = (
+    select(*_SHADOW_RUNS.c)
+    .where(_SHADOW_RUNS.c.stopped_at.is_(None))
+    .order_by(_SHADOW_RUNS.c.id.desc())
+    .limit(1)
+)
 _INSERT_IGNORE = {
     postgres: {
         table.name: (pg_insert if postgres else sqlite_insert)(table).on_conflict_do_nothing()

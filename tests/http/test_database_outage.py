@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
+
+from moderation.storage import database
 from tests.conftest import ServiceFactory, _admin_sql
 
 
@@ -27,3 +30,17 @@ async def test_postgres_outage_is_503_and_recovers(
     assert status == 201, body
     async with service.client.get("/healthz") as response:
         assert response.status == 200
+
+
+async def test_idle_connections_are_checked_before_use(
+    make_service: ServiceFactory, postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server restart while the pool is idle costs no request an error."""
+    service = await make_service(database_url=postgres_url)
+    status, _ = await service.post_comment(id="c-1", text="Before the restart.")
+    assert status == 201
+    name = postgres_url.rsplit("/", 1)[-1]
+    _admin_sql(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'")
+    monkeypatch.setattr(database, "IDLE_PING_S", 0.0)  # every pooled connection is "idle"
+    status, body = await service.post_comment(id="c-2", text="After the restart.")
+    assert status == 201, body
