@@ -63,8 +63,12 @@ class Database:
         self.inline_engine = self.engine
         if self.is_sqlite and parsed.database and parsed.database != ":memory:":
             path = parsed.database
+            # Here the reset is an inline call, so it stays: a transaction interrupted
+            # by cancellation must not go back to the pool still holding the write lock.
             self.inline_engine = create_async_engine(
-                url, async_creator=lambda: sqlite_inline.connect(path), **kwargs
+                url,
+                async_creator=lambda: sqlite_inline.connect(path),
+                **(kwargs | {"pool_reset_on_return": "rollback"}),
             )
         self._write_lock = asyncio.Lock()
         self._key_reader: SqliteKeyReader | None = None

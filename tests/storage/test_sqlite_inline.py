@@ -112,3 +112,29 @@ async def test_store_memo_is_cleared_by_admin_writes(database: Database) -> None
         assert (await store.active_shadow_run()) == run
         await store.stop_shadow_runs(utcnow())
         assert await store.active_shadow_run() is None
+
+
+async def test_a_cancelled_write_transaction_releases_the_lock(
+    database: Database, tmp_path: Path
+) -> None:
+    began = asyncio.Event()
+
+    async def interrupted() -> None:
+        async with database.transaction() as store:
+            await store.set_author("u-cancelled", AuthorStatus.banned, None, utcnow())
+            began.set()
+            await asyncio.sleep(30)
+
+    task = asyncio.create_task(interrupted())
+    await began.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    # Another process can take the write lock at once, and the write was undone.
+    other = sqlite3.connect(tmp_path / "i.db", isolation_level=None, timeout=0.5)
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("ROLLBACK")
+    other.close()
+    async with database.transaction() as store:
+        assert await store.author_status("u-cancelled") is AuthorStatus.active
+        await store.set_author("u-next", AuthorStatus.banned, None, utcnow())
