@@ -6,7 +6,7 @@ import asyncio
 import os
 import socket
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -20,6 +20,7 @@ from moderation.auth import create_key
 from moderation.domain import Role
 from moderation.http.context import DATABASE
 from moderation.settings import Settings
+from moderation.storage.database import Database
 
 pytest_plugins = ["tests.tiny_detoxify"]
 
@@ -170,3 +171,14 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         return f"sqlite+aiosqlite:///{tmp_path / 'backend.db'}"
     url: str = request.getfixturevalue("postgres_url")
     return url
+
+
+@pytest.fixture
+async def database(database_url: str) -> AsyncIterator[Database]:
+    """A migrated database on each backend in turn (storage-level tests)."""
+    db = Database(database_url, sqlite_synchronous="NORMAL")
+    await db.upgrade()
+    try:
+        yield db
+    finally:
+        await db.dispose()

@@ -2,24 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
-
-import pytest
 
 from moderation.domain import utcnow
 from moderation.instances import InstanceRegistry
 from moderation.storage.database import Database
-
-
-@pytest.fixture
-async def database(database_url: str) -> AsyncIterator[Database]:
-    db = Database(database_url, sqlite_synchronous="NORMAL")
-    await db.upgrade()
-    try:
-        yield db
-    finally:
-        await db.dispose()
 
 
 async def test_processes_count_each_other_and_leave(database: Database) -> None:

@@ -3,23 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from moderation.domain import Action, ArticleMode, AuthorStatus, Reason, Role, Status, utcnow
 from moderation.storage.database import Database
-
-
-@pytest.fixture
-async def database(database_url: str) -> AsyncIterator[Database]:
-    db = Database(database_url, sqlite_synchronous="NORMAL")
-    await db.upgrade()
-    try:
-        yield db
-    finally:
-        await db.dispose()
 
 
 async def test_migrations_are_idempotent(database: Database) -> None:
