@@ -110,6 +110,9 @@ async def _serve(app: web.Application, *, host: str, port: int, shutdown_timeout
         await web.TCPSite(runner, host, port).start()
         await stop.wait()
         log.info("stopping: draining in-flight requests")
+        # A second signal is the operator insisting: stop draining and exit now.
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
     finally:
         # Stops listening, waits for in-flight handlers, then runs the cleanup contexts.
         await runner.cleanup()

@@ -135,11 +135,18 @@ class Database:
                 store = Store(session, dialect=self.engine.dialect.name)
                 yield store
             for callback in store.committed_callbacks:
-                callback()
+                try:
+                    callback()
+                except Exception:  # committed already: a failing observer changes nothing
+                    log.exception("after-commit callback failed")
 
     async def ping(self) -> bool:
+        # A read: on SQLite it must not queue for the write lock behind busy writers.
+        engine = (
+            self.engine.execution_options(sqlite_write=False) if self.is_sqlite else self.engine
+        )
         try:
-            async with self.engine.connect() as conn:
+            async with engine.connect() as conn:
                 await conn.execute(text("SELECT 1"))
             return True
         except Exception:

@@ -77,11 +77,19 @@ class GroupCommit:
                                 outcomes.append((future, await job(store), None))
                         except ServiceError as refused:  # its own writes are undone
                             outcomes.append((future, None, refused))
-            except Exception as exc:
+            except BaseException as exc:
+                # Every job of the group hears of it; the writer itself goes on (a job's
+                # stray CancelledError or other BaseException must not strand later jobs),
+                # unless it is the writer that is being cancelled.
                 for _, future in group:
                     if not future.done():
                         future.set_exception(exc)
                     self._queue.task_done()
+                task = asyncio.current_task()
+                if isinstance(exc, asyncio.CancelledError) and task and task.cancelling():
+                    raise
+                if not isinstance(exc, Exception | asyncio.CancelledError):
+                    raise  # KeyboardInterrupt, SystemExit
                 continue
             self.groups += 1
             self.jobs += len(group)

@@ -50,8 +50,7 @@ class InlineCursor:
 
     async def execute(self, sql: str, parameters: Sequence[Any] | None = None) -> InlineCursor:
         if sql.lstrip()[:16].upper().startswith(_WAITS_FOR_LOCK):
-            await self._connection.off_loop(self._cursor.execute, sql, parameters or ())
-            self._connection.began()
+            await self._connection.begin_off_loop(self._cursor, sql, parameters or ())
         else:
             self._cursor.execute(sql, parameters or ())
         return self
@@ -121,17 +120,49 @@ class InlineConnection:
         self._tx = _InlineQueue(connection)
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-sync")
         self._changes_at_begin = connection.total_changes
+        #: A write transaction began here and has not ended (see ``commit``).
+        self._writing = False
 
     async def off_loop(self, function: Callable[..., T], *args: Any) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._thread, function, *args)
+        """Run ``function`` on this connection's thread and wait for it to finish.
+
+        Even when the caller is cancelled it returns only once the thread is done: the
+        connection must never be rolled back or closed on the loop while the thread is
+        still inside a statement (sqlite3 does not guard that race). The cancellation
+        is re-raised afterwards.
+        """
+        job = asyncio.get_running_loop().run_in_executor(self._thread, function, *args)
+        cancelled = False
+        while True:
+            try:
+                result = await asyncio.shield(job)
+                break
+            except asyncio.CancelledError:
+                if job.done():
+                    raise
+                cancelled = True
+        if cancelled:
+            raise asyncio.CancelledError
+        return result
+
+    async def begin_off_loop(
+        self, cursor: sqlite3.Cursor, sql: str, parameters: Sequence[Any]
+    ) -> None:
+        """``BEGIN IMMEDIATE``, which may wait for another process's write lock."""
+        try:
+            await self.off_loop(cursor.execute, sql, parameters)
+        except asyncio.CancelledError:
+            # Cancelled while waiting; if the lock was granted meanwhile, give it back.
+            if self._conn.in_transaction:
+                self._conn.rollback()
+            raise
+        self._writing = True
+        self._changes_at_begin = self._conn.total_changes
 
     @property
     def sqlite(self) -> sqlite3.Connection:
         """The underlying connection, for statements that must bypass the adapter."""
         return self._conn
-
-    def began(self) -> None:
-        self._changes_at_begin = self._conn.total_changes
 
     @property
     def isolation_level(self) -> str | None:
@@ -144,6 +175,12 @@ class InlineConnection:
         return await self.cursor().execute(sql, parameters)
 
     async def commit(self) -> None:
+        writing, self._writing = self._writing, False
+        if writing and not self._conn.in_transaction:
+            # SQLite rolled the transaction back by itself (disk full, I/O error, a
+            # failed statement that aborts it): committing now would report success for
+            # writes that are gone.
+            raise sqlite3.OperationalError("the write transaction was rolled back by SQLite")
         if self._conn.in_transaction and self._conn.total_changes != self._changes_at_begin:
             await self.off_loop(self._conn.commit)  # syncs the WAL: off the loop
         else:
@@ -151,6 +188,7 @@ class InlineConnection:
         self._changes_at_begin = self._conn.total_changes
 
     async def rollback(self) -> None:
+        self._writing = False
         self._conn.rollback()
         self._changes_at_begin = self._conn.total_changes
 

@@ -61,14 +61,18 @@ class Store:
         self._dialect = dialect
         self.committed_callbacks: list[Callable[[], None]] = []
         # Settings every decision reads (guidelines version, webhooks, shadow run), read
-        # once per transaction: a group commit decides dozens of comments in one. Writes
-        # to them clear it. Safe because they change only in admin transactions, which
-        # commit before this transaction begins or after it ends.
+        # once per transaction on SQLite: a group commit decides dozens of comments in
+        # one. Writes to them clear it. Safe there because SQLite runs one write
+        # transaction at a time, so admin changes commit before this one begins or after
+        # it ends; PostgreSQL (READ COMMITTED) reads them every time.
         self._memo: dict[str, Any] = {}
         self._connection: AsyncConnection | None = None
         self._raw: sqlite3.Connection | Literal[False] | None = None
 
     async def _memoized(self, key: str, load: Callable[[], Awaitable[T]]) -> T:
+        if self._dialect != "sqlite":
+            # READ COMMITTED: an admin change may commit mid-transaction; read it each time.
+            return await load()
         if key not in self._memo:
             self._memo[key] = await load()
         return cast(T, self._memo[key])
@@ -116,12 +120,17 @@ class Store:
             yield
             await self._flush()
         except BaseException:
+            del self.committed_callbacks[callbacks:]
+            self._memo.clear()
+            if not (raw.in_transaction and self._session.is_active):
+                # The error already ended the whole transaction (a failed flush, or
+                # SQLite aborting it): there is no savepoint left to return to, and the
+                # original error is the one to report.
+                raise
             raw.execute("ROLLBACK TO job")
             raw.execute("RELEASE job")
             # Rows the block loaded or wrote may be gone: forget them all.
             self._session.expunge_all()
-            self._memo.clear()
-            del self.committed_callbacks[callbacks:]
             raise
         raw.execute("RELEASE job")
 
@@ -755,10 +764,18 @@ class Store:
         ids = await self._lease(query, WebhookEventRow, locked_until=lease_until)
         if not ids:
             return []
+        # Events written for a webhook removed meanwhile (a submission that read the
+        # webhooks just before the removal committed) are dropped, never sent.
+        removed = select(WebhookRow.id).where(WebhookRow.deleted_at.is_not(None))
+        await self._session.execute(
+            delete(WebhookEventRow).where(
+                WebhookEventRow.id.in_(ids), WebhookEventRow.webhook_id.in_(removed)
+            )
+        )
         rows = await self._session.execute(
             select(WebhookEventRow, WebhookRow.url, WebhookRow.secret)
             .join(WebhookRow, WebhookRow.id == WebhookEventRow.webhook_id)
-            .where(WebhookEventRow.id.in_(ids))
+            .where(WebhookEventRow.id.in_(ids), WebhookRow.deleted_at.is_(None))
             .order_by(WebhookEventRow.created_at)
         )
         return [

@@ -151,3 +151,15 @@ async def test_concurrent_writers_do_not_fail(database: Database) -> None:
             await store.set_author(f"u-{i % 5}", AuthorStatus.active, str(i), utcnow())
 
     await asyncio.gather(*(write(i) for i in range(40)))
+
+
+async def test_events_of_a_removed_webhook_are_dropped_not_sent(database: Database) -> None:
+    now = utcnow()
+    async with database.transaction() as store:
+        await store.add_webhook("w-1", "http://127.0.0.1:9/h", ["comment.approved"], "s", "a", now)
+        await store.delete_webhook("w-1", now)
+        # A submission that read the webhooks just before the removal wrote this one.
+        await store.add_event("evt-late", "w-1", "comment.approved", "c-1", "{}", now)
+    async with database.transaction() as store:
+        assert await store.lease_due_events(utcnow(), utcnow(), 10) == []
+        assert await store.outbox_backlog() == 0

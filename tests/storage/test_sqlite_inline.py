@@ -138,3 +138,61 @@ async def test_a_cancelled_write_transaction_releases_the_lock(
     async with database.transaction() as store:
         assert await store.author_status("u-cancelled") is AuthorStatus.active
         await store.set_author("u-next", AuthorStatus.banned, None, utcnow())
+
+
+async def test_cancelled_while_waiting_for_the_lock(database: Database, tmp_path: Path) -> None:
+    """Cancelled during BEGIN IMMEDIATE: the loop runs on, and no lock is left behind."""
+    other = sqlite3.connect(tmp_path / "i.db", isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+    threading.Timer(0.6, lambda: other.execute("COMMIT")).start()
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.02)
+            ticks += 1
+
+    async def writer() -> None:
+        async with database.transaction() as store:
+            await store.set_author("u-never", AuthorStatus.banned, None, utcnow())
+
+    ticking = asyncio.create_task(ticker())
+    task = asyncio.create_task(writer())
+    await asyncio.sleep(0.2)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    ticking.cancel()
+    assert ticks >= 15  # the loop kept running throughout
+    third = sqlite3.connect(tmp_path / "i.db", isolation_level=None, timeout=0.2)
+    third.execute("BEGIN IMMEDIATE")  # the lock is free: the cancelled writer gave it back
+    third.execute("ROLLBACK")
+    third.close()
+    other.close()
+    async with database.transaction(write=False) as store:
+        assert await store.author_status("u-never") is AuthorStatus.active
+
+
+async def test_health_ping_does_not_wait_for_writers(database: Database, tmp_path: Path) -> None:
+    other = sqlite3.connect(tmp_path / "i.db", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        started = asyncio.get_running_loop().time()
+        assert await database.ping()
+        assert asyncio.get_running_loop().time() - started < 1
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+
+
+async def test_a_failed_flush_in_a_savepoint_reports_its_own_error(database: Database) -> None:
+    from sqlalchemy.exc import IntegrityError
+
+    from moderation.domain import Role
+
+    async with database.transaction() as store:
+        await store.add_key("k1", "one", Role.site, "h" * 64, utcnow())
+    with pytest.raises(IntegrityError):
+        async with database.transaction() as store, store.savepoint():
+            await store.add_key("k2", "two", Role.site, "h" * 64, utcnow())  # same hash
