@@ -4,7 +4,8 @@ Every process writes a heartbeat every ``interval_s`` seconds and counts the pro
 that beat within the last three intervals; the rate limiter divides each key's rate
 by that count (:mod:`moderation.ratelimit`). A process that stops removes its row; one
 that crashes drops out of the count three intervals later, so for that long the others
-are a little stricter than needed, never more lenient.
+are a little stricter than needed. Heartbeats carry each process's own clock: hosts must
+keep their clocks in sync (docs/deploy.md).
 """
 
 from __future__ import annotations

@@ -61,7 +61,9 @@ class Database:
         # Writes and short reads on SQLite skip aiosqlite's per-statement thread hops
         # (storage/sqlite_inline.py); long reads stay on ``engine``.
         self.inline_engine = self.engine
-        if self.is_sqlite and parsed.database and parsed.database != ":memory:":
+        # A URL with options (``?mode=ro``, ``uri=true``) keeps aiosqlite for everything:
+        # the inline connection opens a plain path and would not honour them.
+        if self.is_sqlite and parsed.database not in (None, "", ":memory:") and not parsed.query:
             path = parsed.database
             # Here the reset is an inline call, so it stays: a transaction interrupted
             # by cancellation must not go back to the pool still holding the write lock.
@@ -239,6 +241,10 @@ def _configure_sqlite(engine: AsyncEngine, synchronous: str) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
+        mode = cursor.fetchone()
+        if mode and str(mode[0]).lower() not in ("wal", "memory"):
+            # Writers would then block readers: the design assumes WAL (docs/architecture.md).
+            log.error("SQLite refused WAL mode (journal_mode=%s)", mode[0])
         cursor.execute(f"PRAGMA synchronous={synchronous}")
         cursor.execute("PRAGMA busy_timeout=15000")
         cursor.execute("PRAGMA foreign_keys=ON")
