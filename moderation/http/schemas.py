@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
+from moderation.auth import MAX_RATE_LIMIT
 from moderation.comments import NewComment
 
 MAX_TEXT_CHARS = 20_000
@@ -139,7 +140,7 @@ class KeyIn(_Body):
     role: Literal["site", "moderator", "admin"]
     #: Requests per second for this key across all processes; 0: unlimited; absent or
     #: null: its role's default (MODERATION_RATE_LIMIT_<ROLE>).
-    rate_limit: float | None = Field(default=None, ge=0, le=1_000_000, allow_inf_nan=False)
+    rate_limit: float | None = Field(default=None, ge=0, le=MAX_RATE_LIMIT, allow_inf_nan=False)
 
 
 class ListQuery(_Body):

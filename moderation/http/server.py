@@ -15,7 +15,6 @@ in-flight requests drain for up to ``shutdown_timeout``, then cleanup contexts c
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import signal
 from typing import Any
@@ -23,6 +22,8 @@ from typing import Any
 from aiohttp import http_exceptions, web
 from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_request import BaseRequest
+
+from moderation.http.middleware import error_body
 
 log = logging.getLogger("moderation.http")
 
@@ -66,8 +67,7 @@ class _ContractRequestHandler(RequestHandler):
                 "refused a malformed HTTP request",
                 extra={"status": status, "error": type(exc).__name__ if exc else None},
             )
-        body = json.dumps({"error": {"code": code, "message": text}})
-        response = web.Response(status=status, text=body, content_type="application/json")
+        response = web.json_response(error_body(code, text), status=status)
         response.force_close()
         return response
 

@@ -170,19 +170,18 @@ async def _outages_as_not_ready() -> AsyncIterator[None]:
     except (OperationalError, DBAPIError) as exc:
         if not _is_unavailable(exc):
             raise
-        log.error("database unavailable: %s", type(exc.orig).__name__)
-        raise NotReady(
-            "the database is unavailable; try again shortly",
-            code="database_unavailable",
-            retry_after=1,
-        ) from exc
+        raise _unavailable(exc.orig) from exc
     except OSError as exc:  # asyncpg raises these when the server is gone
-        log.error("database unavailable: %s", type(exc).__name__)
-        raise NotReady(
-            "the database is unavailable; try again shortly",
-            code="database_unavailable",
-            retry_after=1,
-        ) from exc
+        raise _unavailable(exc) from exc
+
+
+def _unavailable(cause: BaseException | None) -> NotReady:
+    log.error("database unavailable: %s", type(cause).__name__)
+    return NotReady(
+        "the database is unavailable; try again shortly",
+        code="database_unavailable",
+        retry_after=1,
+    )
 
 
 IDLE_PING_S = 5.0

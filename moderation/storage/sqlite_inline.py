@@ -96,9 +96,6 @@ class _InlineQueue:
     """Stands in for aiosqlite's work queue, which SQLAlchemy's adapter uses directly
     to set ``isolation_level``: the work runs at once, on the calling thread."""
 
-    def __init__(self, connection: sqlite3.Connection) -> None:
-        self._connection = connection
-
     def put_nowait(self, item: tuple[asyncio.Future[Any] | None, Callable[[], Any]]) -> None:
         future, function = item
         try:
@@ -117,7 +114,7 @@ class InlineConnection:
     def __init__(self, connection: sqlite3.Connection) -> None:
         self._conn = connection
         self._connection: sqlite3.Connection | None = connection
-        self._tx = _InlineQueue(connection)
+        self._tx = _InlineQueue()
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-sync")
         self._changes_at_begin = connection.total_changes
         #: A write transaction began here and has not ended (see ``commit``).
@@ -196,6 +193,10 @@ class InlineConnection:
         self._conn.create_function(*args, **kwargs)
 
     async def close(self) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        """Close now (also SQLAlchemy's forced ``terminate``); closing twice is harmless."""
         if self._connection is None:
             return
         self._connection = None
@@ -203,12 +204,6 @@ class InlineConnection:
             self._conn.close()
         finally:
             self._thread.shutdown(wait=False)
-
-    def stop(self) -> None:
-        """Forced close (SQLAlchemy's ``terminate``)."""
-        self._connection = None
-        self._conn.close()
-        self._thread.shutdown(wait=False)
 
 
 async def connect(path: str | Path) -> InlineConnection:

@@ -7,11 +7,13 @@ import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from types import SimpleNamespace
 from typing import Any, Literal, TypeVar, cast
 
 import orjson
 from sqlalchemy import Table, Text, bindparam, delete, func, insert, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import dialect as sqlite_dialect
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
@@ -86,10 +88,14 @@ class Store:
         session's connection directly (the session's own layer costs as much again),
         after flushing whatever the session holds, as ``Session.execute`` would.
         """
+        connection = await self._session_connection()
+        await self._flush()
+        return await connection.execute(statement, parameters)
+
+    async def _session_connection(self) -> AsyncConnection:
         if self._connection is None:
             self._connection = await self._session.connection()
-        await self._flush()
-        return await self._connection.execute(statement, parameters)
+        return self._connection
 
     async def _flush(self) -> None:
         if self._session.new or self._session.dirty or self._session.deleted:
@@ -139,9 +145,8 @@ class Store:
         if self._dialect != "sqlite":
             return None
         if self._raw is None:
-            if self._connection is None:
-                self._connection = await self._session.connection()
-            driver = (await self._connection.get_raw_connection()).driver_connection
+            connection = await self._session_connection()
+            driver = (await connection.get_raw_connection()).driver_connection
             self._raw = driver.sqlite if isinstance(driver, InlineConnection) else False
         return self._raw or None
 
@@ -1070,33 +1075,26 @@ class SqliteKeyReader:
     first use, so building the service does no I/O.
     """
 
-    _SQL = (
-        "SELECT id, name, role, created_at, last_used_at, revoked_at, rate_limit"
-        " FROM api_keys WHERE key_hash = ?"
-    )
-
     def __init__(self, path: str) -> None:
         self._path = path
         self._connection: sqlite3.Connection | None = None
+        # The same query the sessions run, compiled once for sqlite3's own paramstyle.
+        self._sql = str(_KEY_BY_HASH.compile(dialect=sqlite_dialect()))
+        self._columns = [str(column.key) for column in _KEY_BY_HASH.selected_columns]
 
     def key_by_hash(self, key_hash: str) -> ApiKey | None:
         if self._connection is None:
             # Autocommit: each SELECT is its own read transaction, holding no snapshot open.
             self._connection = sqlite3.connect(self._path, isolation_level=None)
             self._connection.execute("PRAGMA busy_timeout=100")
-        row = self._connection.execute(self._SQL, (key_hash,)).fetchone()
+        row = self._connection.execute(self._sql, (key_hash,)).fetchone()
         if row is None:
             return None
-        key_id, name, role, created_at, last_used_at, revoked_at, rate_limit = row
-        return ApiKey(
-            id=key_id,
-            name=name,
-            role=Role[role],
-            created_at=_sqlite_datetime(created_at),
-            last_used_at=_sqlite_datetime(last_used_at) if last_used_at else None,
-            revoked_at=_sqlite_datetime(revoked_at) if revoked_at else None,
-            rate_limit=rate_limit,
-        )
+        values = dict(zip(self._columns, row, strict=True))
+        for name in ("created_at", "last_used_at", "revoked_at"):
+            if values[name] is not None:
+                values[name] = _sqlite_datetime(values[name])
+        return _key(SimpleNamespace(**values))
 
     def close(self) -> None:
         if self._connection is not None:
@@ -1109,7 +1107,7 @@ def _sqlite_datetime(value: str) -> datetime:
     return datetime.fromisoformat(value).replace(tzinfo=UTC)
 
 
-def _key(row: ApiKeyRow | Row[Any]) -> ApiKey:
+def _key(row: ApiKeyRow | Row[Any] | SimpleNamespace) -> ApiKey:
     return ApiKey(
         id=row.id,
         name=row.name,
@@ -1271,14 +1269,13 @@ def _table(row_class: type[Base]) -> Table:
 
 
 _COMMENTS = _table(CommentRow)
-_KEY_BY_HASH = select(*ApiKeyRow.__table__.c).where(
-    ApiKeyRow.__table__.c.key_hash == bindparam("key_hash")
-)
-_LATEST_GUIDELINES = select(func.max(GuidelinesVersionRow.__table__.c.version))
-_ARTICLE = select(*ArticleRow.__table__.c).where(ArticleRow.__table__.c.id == bindparam("id"))
-_AUTHOR_STATUS = select(AuthorRow.__table__.c.status).where(
-    AuthorRow.__table__.c.id == bindparam("id")
-)
+_KEYS = _table(ApiKeyRow)
+_KEY_BY_HASH = select(*_KEYS.c).where(_KEYS.c.key_hash == bindparam("key_hash"))
+_LATEST_GUIDELINES = select(func.max(_table(GuidelinesVersionRow).c.version))
+_ARTICLES = _table(ArticleRow)
+_ARTICLE = select(*_ARTICLES.c).where(_ARTICLES.c.id == bindparam("id"))
+_AUTHORS = _table(AuthorRow)
+_AUTHOR_STATUS = select(_AUTHORS.c.status).where(_AUTHORS.c.id == bindparam("id"))
 _DECISION_COLUMNS = tuple(c.key for c in _table(DecisionRow).c if c.key != "id")
 _INSERT_DECISION = insert(_table(DecisionRow)).returning(_table(DecisionRow).c.id)
 _UPDATE_COMMENT = update(_COMMENTS).where(_COMMENTS.c.id == bindparam("_id"))
