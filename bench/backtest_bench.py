@@ -20,10 +20,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from moderation.backtest import Case, backtest, decide_many, suggest  # noqa: E402
-from moderation.domain import Action, ArticleMode, AuthorStatus  # noqa: E402
-from moderation.engine import Context, compile_policy, decide  # noqa: E402
-from moderation.guidelines import CATEGORIES  # noqa: E402
-from moderation.guidelines_document import load_toml  # noqa: E402
+from moderation.domain.engine import Context, compile_policy, decide  # noqa: E402
+from moderation.domain.guidelines import CATEGORIES  # noqa: E402
+from moderation.domain.models import Action, ArticleMode, AuthorStatus  # noqa: E402
+from moderation.http.guidelines_document import load_toml  # noqa: E402
 
 PROSE = (
     "the a of to and in that is was for on it with as his they be at one have this from "

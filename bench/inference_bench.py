@@ -449,8 +449,8 @@ def quietest(attempt: Any, attempts: int, max_foreign: float) -> Run:
 def fidelity(model: tuple[Path, Path], cache: Path, texts: Sequence[str]) -> list[dict[str, Any]]:
     from classifiers.detoxify_backend import DetoxifyClassifier
     from classifiers.onnx_backend import OnnxDetoxifyClassifier
-    from moderation.engine import compile_policy, decide
-    from moderation.guidelines_document import load_toml
+    from moderation.domain.engine import compile_policy, decide
+    from moderation.http.guidelines_document import load_toml
     from tests.tiny_detoxify import build_tiny_detoxify, load_labelled_comments
 
     policy = compile_policy(load_toml(ROOT / "guidelines" / "default.toml").to_domain(0))
@@ -515,8 +515,8 @@ def cascade(
     from classifiers.detoxify_backend import DetoxifyClassifier
     from classifiers.linear import LinearClassifier
     from classifiers.onnx_backend import OnnxDetoxifyClassifier
-    from moderation.engine import compile_policy, decide
-    from moderation.guidelines_document import load_toml
+    from moderation.domain.engine import compile_policy, decide
+    from moderation.http.guidelines_document import load_toml
     from tests.tiny_detoxify import build_tiny_detoxify, load_labelled_comments
 
     policy = compile_policy(load_toml(ROOT / "guidelines" / "default.toml").to_domain(0))
@@ -684,7 +684,7 @@ def write_report(data: dict[str, Any], path: Path) -> None:
         )
     lines += [
         "",
-        "Decisions: `moderation.engine.decide` with guidelines/default.toml. The random "
+        "Decisions: `moderation.domain.engine.decide` with guidelines/default.toml. The random "
         "bert-base model scores everything near 0.5, so its agreement says little; the tiny "
         "trained model's (tests/tiny_detoxify.py) does.",
         "",

@@ -3,7 +3,7 @@
 A decision must name the classifier whose scores it used (the guidelines hold
 per-classifier thresholds, and ``linear``'s scale is not Detoxify's), so
 :meth:`Cascade.predict_routed` returns ``(classifier name, scores)`` per text, and the
-service's scorer (``moderation.scoring.Scorer.score_named``) passes that name on to
+service's scorer (``moderation.workers.scorer.Scorer.score_named``) passes that name on to
 each decision. Off by default; ``MODERATION_CASCADE=linear`` turns it on in front of
 the configured transformer. bench/inference_bench.py measures what it saves and what it
 costs in agreement (docs/inference.md).

@@ -17,10 +17,8 @@ from aiohttp import web
 from classifiers.base import Classifier
 from classifiers.cascade import Cascade
 from classifiers.loader import LoadReport, load_one, load_preferred
-from moderation.comments import Moderation
-from moderation.decisions import Observers
-from moderation.guidelines_admin import GuidelinesAdmin
-from moderation.http import admin, comments, moderators, openapi, operations, perspective, ui
+from moderation.domain.ratelimit import RateLimiter
+from moderation.http import openapi
 from moderation.http.context import (
     CLASSIFIER_REPORT,
     DATABASE,
@@ -36,17 +34,20 @@ from moderation.http.context import (
     SHADOW_SCORER,
     WEBHOOK_SENDER,
 )
+from moderation.http.metrics import Metrics
 from moderation.http.middleware import errors_middleware
-from moderation.instances import InstanceRegistry
-from moderation.metrics import Metrics
-from moderation.policies import PolicyCache, ensure_guidelines
-from moderation.ratelimit import RateLimiter
-from moderation.review import Review
-from moderation.scoring import Scorer
+from moderation.http.routes import admin, comments, moderators, operations, perspective, ui
+from moderation.services.comments import Moderation
+from moderation.services.decisions import Observers
+from moderation.services.guidelines import GuidelinesAdmin
+from moderation.services.policies import PolicyCache, ensure_guidelines
+from moderation.services.review import Review
+from moderation.services.webhooks import WebhookSender
 from moderation.settings import Settings
 from moderation.storage.database import Database
 from moderation.storage.group_commit import GroupCommit
-from moderation.webhooks import WebhookSender
+from moderation.workers.heartbeat import InstanceRegistry
+from moderation.workers.scorer import Scorer
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 
 from moderation import logs
-from moderation.engine import Policy
+from moderation.domain.engine import Policy
 from moderation.settings import Settings, SettingsError
 
 log = logging.getLogger("moderation")
@@ -74,7 +74,7 @@ def serve(settings: Settings) -> int:
 
 
 async def upgrade(settings: Settings) -> int:
-    from moderation.policies import ensure_guidelines
+    from moderation.services.policies import ensure_guidelines
     from moderation.storage.database import Database
 
     database = Database(
@@ -92,10 +92,10 @@ async def upgrade(settings: Settings) -> int:
 async def create_key(
     settings: Settings, role: str, name: str, rate_limit: float | None = None
 ) -> int:
-    from moderation.auth import create_key as make
-    from moderation.auth import parse_role
-    from moderation.errors import ServiceError
-    from moderation.policies import ensure_guidelines
+    from moderation.domain.errors import ServiceError
+    from moderation.services.keys import create_key as make
+    from moderation.services.keys import parse_role
+    from moderation.services.policies import ensure_guidelines
     from moderation.storage.database import Database
 
     database = Database(
@@ -118,8 +118,8 @@ async def create_key(
 
 async def score(settings: Settings, text: str, *, as_json: bool, tags: Sequence[str]) -> int:
     from classifiers.loader import load_preferred
-    from moderation.engine import Context, compile_policy, decide
-    from moderation.guidelines_document import load_toml
+    from moderation.domain.engine import Context, compile_policy, decide
+    from moderation.http.guidelines_document import load_toml
 
     options = settings.classifier_options()
     classifier, _ = await asyncio.to_thread(load_preferred, options)
@@ -178,8 +178,8 @@ def _database_exists(settings: Settings) -> bool:
 
 async def _current_policy(settings: Settings) -> tuple[Policy | None, str | None]:
     """The guidelines in force in the database, without creating or migrating anything."""
-    from moderation.engine import compile_policy
-    from moderation.guidelines_document import GuidelinesDocument
+    from moderation.domain.engine import compile_policy
+    from moderation.http.guidelines_document import GuidelinesDocument
     from moderation.storage.database import Database
 
     if not await asyncio.to_thread(_database_exists, settings):

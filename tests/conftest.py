@@ -16,9 +16,9 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from moderation.app import create_app
-from moderation.auth import create_key
-from moderation.domain import Role
+from moderation.domain.models import Role
 from moderation.http.context import DATABASE
+from moderation.services.keys import create_key
 from moderation.settings import Settings
 from moderation.storage.database import Database
 

@@ -7,9 +7,9 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from moderation.auth import authenticate, require
-from moderation.domain import Role
+from moderation.domain.models import Role
 from moderation.http.context import API_KEY, DATABASE, RATE_LIMITER
+from moderation.services.keys import authenticate, require
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 

@@ -5,18 +5,18 @@ from __future__ import annotations
 from aiohttp import web
 
 from classifiers.loader import LoadReport
-from moderation.comments import Moderation
-from moderation.domain import ApiKey
-from moderation.guidelines_admin import GuidelinesAdmin
-from moderation.instances import InstanceRegistry
-from moderation.metrics import Metrics
-from moderation.policies import PolicyCache
-from moderation.ratelimit import RateLimiter
-from moderation.review import Review
-from moderation.scoring import Scorer
+from moderation.domain.models import ApiKey
+from moderation.domain.ratelimit import RateLimiter
+from moderation.http.metrics import Metrics
+from moderation.services.comments import Moderation
+from moderation.services.guidelines import GuidelinesAdmin
+from moderation.services.policies import PolicyCache
+from moderation.services.review import Review
+from moderation.services.webhooks import WebhookSender
 from moderation.settings import Settings
 from moderation.storage.database import Database
-from moderation.webhooks import WebhookSender
+from moderation.workers.heartbeat import InstanceRegistry
+from moderation.workers.scorer import Scorer
 
 SETTINGS = web.AppKey("settings", Settings)
 DATABASE = web.AppKey("database", Database)

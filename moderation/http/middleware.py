@@ -9,9 +9,9 @@ import time
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from moderation.errors import ServiceError
+from moderation.domain.errors import ServiceError
 from moderation.http.context import METRICS, REQUEST_ID
-from moderation.http.ui import CONTENT_SECURITY_POLICY
+from moderation.http.routes.ui import CONTENT_SECURITY_POLICY
 
 log = logging.getLogger("moderation.http")
 

@@ -13,8 +13,9 @@ from typing import Any, Literal
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict
 
-from moderation.guidelines_document import GuidelinesDocument
-from moderation.http import perspective, schemas
+from moderation.http import schemas
+from moderation.http.guidelines_document import GuidelinesDocument
+from moderation.http.routes import perspective
 
 routes = web.RouteTableDef()
 

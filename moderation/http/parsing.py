@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
-from moderation.errors import BadRequest, PayloadTooLarge, ValidationFailed
+from moderation.domain.errors import BadRequest, PayloadTooLarge, ValidationFailed
 
 Model = TypeVar("Model", bound=BaseModel)
 

@@ -14,8 +14,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
-from moderation.auth import MAX_RATE_LIMIT
-from moderation.comments import NewComment
+from moderation.services.comments import NewComment
+from moderation.services.keys import MAX_RATE_LIMIT
 
 MAX_TEXT_CHARS = 20_000
 MAX_METADATA_BYTES = 16 * 1024

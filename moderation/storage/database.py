@@ -28,8 +28,8 @@ from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 
-from moderation.domain import ApiKey
-from moderation.errors import NotReady
+from moderation.domain.errors import NotReady
+from moderation.domain.models import ApiKey
 from moderation.storage import sqlite_inline
 from moderation.storage.store import SqliteKeyReader, Store, key_by_hash
 

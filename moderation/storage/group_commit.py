@@ -18,7 +18,7 @@ import contextlib
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from moderation.errors import ServiceError
+from moderation.domain.errors import ServiceError
 from moderation.storage.database import Database
 from moderation.storage.store import Store
 

@@ -19,7 +19,7 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from moderation.backtest import Case
-from moderation.domain import (
+from moderation.domain.models import (
     STATUS_OF,
     Action,
     ApiKey,

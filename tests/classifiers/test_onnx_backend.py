@@ -12,8 +12,8 @@ from classifiers.base import ClassifierLoadError, Scores
 from classifiers.detoxify_backend import DetoxifyClassifier
 from classifiers.loader import ClassifierOptions, load_preferred
 from classifiers.onnx_backend import OnnxDetoxifyClassifier, cache_digest
-from moderation.engine import Policy, compile_policy, decide
-from moderation.guidelines_document import load_toml
+from moderation.domain.engine import Policy, compile_policy, decide
+from moderation.http.guidelines_document import load_toml
 from tests.tiny_detoxify import TinyDetoxify, build_tiny_detoxify, load_labelled_comments
 
 ROOT = Path(__file__).resolve().parents[2]

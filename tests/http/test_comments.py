@@ -191,7 +191,7 @@ async def test_batch_limit(service: Service) -> None:
 
 
 async def test_banned_author_rejected_premoderated_held(service: Service) -> None:
-    from moderation.domain import AuthorStatus, utcnow
+    from moderation.domain.models import AuthorStatus, utcnow
     from moderation.http.context import DATABASE
 
     async with service.client.app[DATABASE].transaction() as store:

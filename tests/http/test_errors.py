@@ -42,9 +42,9 @@ async def test_missing_and_unknown_keys(service: Service) -> None:
 
 
 async def test_revoked_key_is_refused_at_once(service: Service) -> None:
-    from moderation.auth import create_key, revoke_key
-    from moderation.domain import Role
+    from moderation.domain.models import Role
     from moderation.http.context import DATABASE
+    from moderation.services.keys import create_key, revoke_key
 
     database = service.client.app[DATABASE]
     created = await create_key(database, "temp", Role.site)

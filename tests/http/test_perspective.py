@@ -297,8 +297,8 @@ async def test_bad_key_is_400(service: Service) -> None:
 
 
 async def test_revoked_key_is_400(service: Service) -> None:
-    from moderation.auth import create_key, revoke_key
-    from moderation.domain import Role
+    from moderation.domain.models import Role
+    from moderation.services.keys import create_key, revoke_key
 
     database = service.client.app[DATABASE]
     created = await create_key(database, "coral", Role.site)
@@ -338,7 +338,7 @@ async def test_coral_request_on_coral_url(service: Service) -> None:
 
 
 async def test_colon_url_routes(service: Service) -> None:
-    from moderation.http import perspective
+    from moderation.http.routes import perspective
 
     resource = service.client.app.router.resources()
     assert any(r.canonical == PATH for r in resource)

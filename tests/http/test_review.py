@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from moderation.auth import create_key
-from moderation.domain import Role
+from moderation.domain.models import Role
 from moderation.http.context import DATABASE
+from moderation.services.keys import create_key
 from tests.conftest import Service, ServiceFactory
 
 
@@ -176,7 +176,7 @@ async def test_release_and_expiry_return_items(make_service: ServiceFactory) -> 
     # an expired lease is claimable again
     from sqlalchemy import update
 
-    from moderation.domain import utcnow
+    from moderation.domain.models import utcnow
     from moderation.storage.tables import CommentRow
 
     async with service.client.app[DATABASE].engine.begin() as conn:

@@ -14,7 +14,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from moderation.webhooks import backoff, sign
+from moderation.services.webhooks import backoff, sign
 from tests.conftest import Service, ServiceFactory
 
 FAST = {"webhook_poll_s": 0.05, "webhook_backoff_base_s": 0.05, "webhook_timeout_s": 2.0}

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from moderation.domain import Action, ArticleMode, AuthorStatus, Reason, Role, Status, utcnow
+from moderation.domain.models import Action, ArticleMode, AuthorStatus, Reason, Role, Status, utcnow
 from moderation.storage.database import Database
 
 

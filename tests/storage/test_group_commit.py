@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from moderation.domain import AuthorStatus, utcnow
-from moderation.errors import Conflict
+from moderation.domain.errors import Conflict
+from moderation.domain.models import AuthorStatus, utcnow
 from moderation.storage.database import Database
 from moderation.storage.group_commit import GroupCommit
 from moderation.storage.store import Store

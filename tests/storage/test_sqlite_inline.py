@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from moderation.domain import AuthorStatus, utcnow
-from moderation.errors import Conflict
+from moderation.domain.errors import Conflict
+from moderation.domain.models import AuthorStatus, utcnow
 from moderation.storage.database import Database
 from moderation.storage.sqlite_inline import InlineConnection
 
@@ -189,7 +189,7 @@ async def test_health_ping_does_not_wait_for_writers(database: Database, tmp_pat
 async def test_a_failed_flush_in_a_savepoint_reports_its_own_error(database: Database) -> None:
     from sqlalchemy.exc import IntegrityError
 
-    from moderation.domain import Role
+    from moderation.domain.models import Role
 
     async with database.transaction() as store:
         await store.add_key("k1", "one", Role.site, "h" * 64, utcnow())

@@ -1,0 +1,158 @@
+"""JSON representations of domain objects, shared by the HTTP API and webhook payloads."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from moderation.domain.models import ApiKey, Article, Author, Comment, Decision
+from moderation.storage.store import AuditEntry, Delivery, QueueEntry, Webhook
+
+
+def timestamp(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    return value.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def decision_json(decision: Decision, *, notes: bool = False) -> dict[str, Any]:
+    """A decision; moderators' private ``note`` only when ``notes`` (moderator keys)."""
+    data: dict[str, Any] = {
+        "id": decision.id,
+        "action": decision.action.value,
+        "by": decision.by,
+        "moderator": decision.moderator,
+        "reasons": [reason.as_dict() for reason in decision.reasons],
+        "message": decision.message,
+        "scores": dict(decision.scores),
+        "classifier": decision.classifier,
+        "guidelines_version": decision.guidelines_version,
+        "at": timestamp(decision.at),
+    }
+    if notes:
+        data["note"] = decision.note
+    return data
+
+
+def comment_json(comment: Comment, *, history: bool = False, notes: bool = False) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "id": comment.id,
+        "article_id": comment.article_id,
+        "author_id": comment.author_id,
+        "author_name": comment.author_name,
+        "parent_id": comment.parent_id,
+        "text": comment.text,
+        "status": comment.status.value,
+        "decision": None
+        if comment.decision is None
+        else decision_json(comment.decision, notes=notes),
+        "article_tags": list(comment.article_tags),
+        "metadata": dict(comment.metadata),
+        "created_at": timestamp(comment.created_at),
+        "updated_at": timestamp(comment.updated_at),
+        "deleted_at": timestamp(comment.deleted_at),
+    }
+    if history:
+        data["history"] = [decision_json(d, notes=notes) for d in comment.history]
+    return data
+
+
+def article_json(article: Article) -> dict[str, Any]:
+    return {
+        "id": article.id,
+        "title": article.title,
+        "url": article.url,
+        "tags": list(article.tags),
+        "mode": article.mode.value,
+        "created_at": timestamp(article.created_at),
+        "updated_at": timestamp(article.updated_at),
+    }
+
+
+def author_json(author: Author) -> dict[str, Any]:
+    return {
+        "author_id": author.id,
+        "status": author.status.value,
+        "reason": author.reason,
+        "counts": dict(author.counts),
+        "updated_at": timestamp(author.updated_at),
+    }
+
+
+def queue_item_json(entry: QueueEntry) -> dict[str, Any]:
+    claim = None
+    if entry.claimed_by is not None:
+        claim = {
+            "by": entry.claimed_by_name,
+            "key_id": entry.claimed_by,
+            "expires_at": timestamp(entry.claim_expires_at),
+        }
+    return comment_json(entry.comment) | {
+        "priority": entry.priority,
+        "claim": claim,
+        "queue_reasons": list(entry.codes),
+    }
+
+
+def author_with_history_json(author: Author, recent: list[Comment]) -> dict[str, Any]:
+    return author_json(author) | {
+        "recent": [
+            {
+                "id": c.id,
+                "article_id": c.article_id,
+                "status": c.status.value,
+                "action": c.decision.action.value if c.decision else None,
+                "by": c.decision.by if c.decision else None,
+                "created_at": timestamp(c.created_at),
+            }
+            for c in recent
+        ]
+    }
+
+
+def webhook_json(webhook: Webhook) -> dict[str, Any]:
+    return {
+        "id": webhook.id,
+        "url": webhook.url,
+        "events": list(webhook.events),
+        "created_by": webhook.created_by,
+        "created_at": timestamp(webhook.created_at),
+    }
+
+
+def delivery_json(delivery: Delivery) -> dict[str, Any]:
+    return {
+        "event_id": delivery.event_id,
+        "type": delivery.type,
+        "comment_id": delivery.comment_id,
+        "created_at": timestamp(delivery.created_at),
+        "attempts": delivery.attempts,
+        "delivered": delivery.delivered_at is not None,
+        "delivered_at": timestamp(delivery.delivered_at),
+        "next_attempt_at": timestamp(delivery.next_attempt_at),
+        "last_status": delivery.last_status,
+        "last_error": delivery.last_error,
+    }
+
+
+def key_json(key: ApiKey) -> dict[str, Any]:
+    return {
+        "id": key.id,
+        "name": key.name,
+        "role": key.role.name,
+        "created_at": timestamp(key.created_at),
+        "last_used_at": timestamp(key.last_used_at),
+        "revoked_at": timestamp(key.revoked_at),
+        "rate_limit": key.rate_limit,
+    }
+
+
+def audit_json(entry: AuditEntry) -> dict[str, Any]:
+    return {
+        "id": entry.id,
+        "actor": entry.actor,
+        "action": entry.action,
+        "target": entry.target,
+        "details": dict(entry.details),
+        "at": timestamp(entry.at),
+    }

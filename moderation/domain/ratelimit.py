@@ -1,0 +1,74 @@
+"""Per-key token buckets, shared out between the service's processes.
+
+Each key gets ``rate`` requests per second with a burst of two seconds' worth. The
+rate is the key's own (``ApiKey.rate_limit``, set when it is created) or else its
+role's default from settings; 0 means unlimited. A site key is never throttled below
+1,000 requests/s by default (one site key carries a whole website).
+
+With N processes behind a load balancer, each process allows ``rate / N``: the load
+balancer spreads a key's requests over the processes, so together they allow about
+``rate``. N is the number of live processes on the shared database
+(:mod:`moderation.workers.heartbeat`), refreshed every few seconds. Buckets stay in memory —
+a database write per request would cost more than the limit protects — so the limit
+is exact per process and approximate across them, and assumes requests are spread
+(round robin or least connections, not sticky per key). See docs/deploy.md.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from moderation.domain.errors import TooManyRequests
+from moderation.domain.models import ApiKey
+
+
+@dataclass(slots=True)
+class _Bucket:
+    tokens: float
+    updated: float
+
+
+class RateLimiter:
+    def __init__(self, rates: dict[str, float]) -> None:
+        self._rates = rates
+        self._buckets: dict[str, _Bucket] = {}
+        self._instances = 1
+
+    @property
+    def instances(self) -> int:
+        """How many processes share each key's rate (1 until the registry says more)."""
+        return self._instances
+
+    @instances.setter
+    def instances(self, count: int) -> None:
+        self._instances = max(1, count)
+
+    def rate_of(self, key: ApiKey) -> float:
+        """The key's limit in requests per second across all processes (0: none)."""
+        if key.rate_limit is not None:
+            return key.rate_limit
+        return self._rates.get(key.role.name, 0.0)
+
+    def check(self, key: ApiKey) -> None:
+        """Take one token for ``key`` or raise :class:`TooManyRequests`."""
+        total = self.rate_of(key)
+        if total <= 0:
+            return
+        rate = total / self._instances
+        # At least one whole request, so a slow limit spread thin still admits some.
+        burst = max(1.0, rate * 2)
+        now = time.monotonic()
+        bucket = self._buckets.get(key.id)
+        if bucket is None:
+            bucket = self._buckets[key.id] = _Bucket(tokens=burst, updated=now)
+        bucket.tokens = min(burst, bucket.tokens + (now - bucket.updated) * rate)
+        bucket.updated = now
+        if bucket.tokens < 1:
+            wait = (1 - bucket.tokens) / rate
+            raise TooManyRequests(
+                "rate limit exceeded for this key",
+                code="rate_limited",
+                retry_after=max(1.0, round(wait, 1)),
+            )
+        bucket.tokens -= 1

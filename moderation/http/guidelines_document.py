@@ -1,0 +1,268 @@
+"""The guidelines *document*: validation of the JSON/TOML form, and its domain conversion.
+
+One pydantic model serves the HTTP API (``GET``/``PUT /v1/guidelines``), the
+TOML file loaded at first start and the versions stored in the database.
+Validation errors carry a field path and a reason, never the submitted value.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
+
+from moderation.domain.guidelines import (
+    CATEGORIES,
+    SECTION_KEYS,
+    UNSET,
+    AutoPremoderation,
+    ClassifierThresholds,
+    Guidelines,
+    Override,
+    Rule,
+    RuleOverride,
+)
+
+Threshold = Annotated[float | None, Field(ge=0.0, le=1.0)]
+RuleId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_.-]*$")]
+Term = Annotated[str, Field(min_length=1, max_length=100)]
+ClassifierName = Annotated[
+    str, Field(min_length=1, max_length=100, pattern=r"^[a-z0-9][a-z0-9:_.-]*$")
+]
+
+
+def _false_is_null(value: Any) -> Any:
+    # TOML has no null, so `false` spells "no threshold"; `true` is meaningless.
+    if value is False:
+        return None
+    if value is True:
+        raise ValueError("a threshold is a number in [0, 1], null or false")
+    return value
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ClassifierThresholdsDoc(_Strict):
+    """Thresholds for one classifier; absent keys fall back, null/false disables."""
+
+    hold_at: Threshold = None
+    reject_at: Threshold = None
+
+    _nullable = field_validator("hold_at", "reject_at", mode="before")(_false_is_null)
+
+    @model_serializer(mode="wrap")
+    def _only_given(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        return {k: v for k, v in data.items() if k in self.model_fields_set}
+
+    def to_domain(self) -> ClassifierThresholds:
+        given = self.model_fields_set
+        return ClassifierThresholds(
+            hold_at=self.hold_at if "hold_at" in given else UNSET,
+            reject_at=self.reject_at if "reject_at" in given else UNSET,
+        )
+
+
+class RuleDoc(_Strict):
+    id: RuleId
+    category: str
+    title: str = Field(min_length=1, max_length=200)
+    guideline: str = Field(min_length=1, max_length=20)
+    hold_at: Threshold = None
+    reject_at: Threshold = None
+    classifiers: dict[ClassifierName, ClassifierThresholdsDoc] = Field(default_factory=dict)
+
+    _nullable = field_validator("hold_at", "reject_at", mode="before")(_false_is_null)
+
+    @field_validator("category")
+    @classmethod
+    def _known_category(cls, value: str) -> str:
+        if value not in CATEGORIES:
+            raise ValueError(f"unknown category; expected one of: {', '.join(CATEGORIES)}")
+        return value
+
+    @model_validator(mode="after")
+    def _ordered(self) -> RuleDoc:
+        _check_order(self.hold_at, self.reject_at, "hold_at must not be above reject_at")
+        domain = self.to_domain()
+        for name in self.classifiers:
+            hold, reject = domain.thresholds_for(name)
+            _check_order(hold, reject, f"classifiers.{name}: hold_at must not be above reject_at")
+        return self
+
+    def to_domain(self) -> Rule:
+        return Rule(
+            id=self.id,
+            category=self.category,
+            title=self.title,
+            guideline=self.guideline,
+            hold_at=self.hold_at,
+            reject_at=self.reject_at,
+            classifiers={k: v.to_domain() for k, v in self.classifiers.items()},
+        )
+
+
+class RuleOverrideDoc(_Strict):
+    id: RuleId
+    hold_at: Threshold = None
+    reject_at: Threshold = None
+    classifiers: dict[ClassifierName, ClassifierThresholdsDoc] = Field(default_factory=dict)
+
+    _nullable = field_validator("hold_at", "reject_at", mode="before")(_false_is_null)
+
+    @model_serializer(mode="wrap")
+    def _only_given(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        return {k: v for k, v in data.items() if k in self.model_fields_set or k == "id"}
+
+    def to_domain(self) -> RuleOverride:
+        given = self.model_fields_set
+        return RuleOverride(
+            id=self.id,
+            hold_at=self.hold_at if "hold_at" in given else UNSET,
+            reject_at=self.reject_at if "reject_at" in given else UNSET,
+            classifiers={k: v.to_domain() for k, v in self.classifiers.items()},
+        )
+
+
+class OverrideDoc(_Strict):
+    article_tags: list[Term] = Field(min_length=1, max_length=100)
+    rules: list[RuleOverrideDoc] = Field(min_length=1, max_length=100)
+
+
+class AutoPremoderationDoc(_Strict):
+    """Off unless set: an author with this many rejected comments in ``days`` is premoderated."""
+
+    rejections: int = Field(ge=1, le=1000)
+    days: int = Field(ge=1, le=365)
+
+
+class GuidelinesDocument(_Strict):
+    """The contract's guidelines document (plus ``sections``), as admins send it."""
+
+    rules: list[RuleDoc] = Field(min_length=1, max_length=200)
+    banned_terms: list[Term] = Field(default_factory=list, max_length=5000)
+    suspect_terms: list[Term] = Field(default_factory=list, max_length=5000)
+    hold_links: bool = True
+    report_threshold: int = Field(default=3, ge=1, le=10_000)
+    claim_seconds: int = Field(default=300, ge=10, le=86_400)
+    overrides: list[OverrideDoc] = Field(default_factory=list, max_length=200)
+    sections: dict[str, str] = Field(default_factory=dict)
+    auto_premoderate: AutoPremoderationDoc | None = None
+    # Read-only fields of GET's answer, accepted so GET -> edit -> PUT works; ignored.
+    version: int | None = Field(default=None, exclude=True)
+    created_by: str | None = Field(default=None, exclude=True)
+    created_at: str | None = Field(default=None, exclude=True)
+    note: str | None = Field(default=None, exclude=True)
+    changes: list[Any] | None = Field(default=None, exclude=True)
+
+    @field_validator("banned_terms", "suspect_terms")
+    @classmethod
+    def _sane_terms(cls, terms: list[str]) -> list[str]:
+        seen: set[str] = set()
+        for index, term in enumerate(terms):
+            stripped = term.strip()
+            if not stripped:
+                raise ValueError(f"term {index} is blank")
+            if len(stripped) < 2:
+                raise ValueError(f"term {index} is shorter than 2 characters")
+            if not any(ch.isalnum() for ch in stripped):
+                raise ValueError(f"term {index} has no letter or digit")
+            if stripped.casefold() in seen:
+                raise ValueError(f"term {index} is a duplicate")
+            seen.add(stripped.casefold())
+        return [t.strip() for t in terms]
+
+    @field_validator("sections")
+    @classmethod
+    def _known_sections(cls, sections: dict[str, str]) -> dict[str, str]:
+        for key, value in sections.items():
+            if key not in SECTION_KEYS:
+                raise ValueError(f"unknown section key; expected: {', '.join(SECTION_KEYS)}")
+            if not value or len(value) > 20:
+                raise ValueError("a section reference is 1 to 20 characters")
+        return sections
+
+    @model_validator(mode="after")
+    def _consistent(self) -> GuidelinesDocument:
+        ids = [rule.id for rule in self.rules]
+        duplicates = sorted({i for i in ids if ids.count(i) > 1})
+        if duplicates:
+            raise ValueError(f"duplicate rule ids: {', '.join(duplicates)}")
+        known = set(ids)
+        base = {rule.id: rule.to_domain() for rule in self.rules}
+        for index, override in enumerate(self.overrides):
+            for change in override.rules:
+                if change.id not in known:
+                    raise ValueError(f"overrides.{index} names unknown rule {change.id}")
+                # The override's thresholds, applied to its rule, must still be ordered.
+                tags = frozenset(t.casefold() for t in override.article_tags)
+                probe = Guidelines(
+                    rules=(base[change.id],),
+                    overrides=(
+                        Override(
+                            article_tags=tuple(override.article_tags), rules=(change.to_domain(),)
+                        ),
+                    ),
+                )
+                rule = probe.rules_for_tags(tags)[0]
+                names = {"", *rule.classifiers}
+                for name in names:
+                    hold, reject = (
+                        rule.thresholds_for(name) if name else (rule.hold_at, rule.reject_at)
+                    )
+                    _check_order(
+                        hold,
+                        reject,
+                        f"overrides.{index}: rule {change.id} would hold above its reject",
+                    )
+        return self
+
+    def to_domain(self, version: int = 0) -> Guidelines:
+        return Guidelines(
+            rules=tuple(rule.to_domain() for rule in self.rules),
+            banned_terms=tuple(self.banned_terms),
+            suspect_terms=tuple(self.suspect_terms),
+            hold_links=self.hold_links,
+            report_threshold=self.report_threshold,
+            claim_seconds=self.claim_seconds,
+            overrides=tuple(
+                Override(
+                    article_tags=tuple(o.article_tags),
+                    rules=tuple(r.to_domain() for r in o.rules),
+                )
+                for o in self.overrides
+            ),
+            sections=dict(self.sections),
+            auto_premoderate=None
+            if self.auto_premoderate is None
+            else AutoPremoderation(self.auto_premoderate.rejections, self.auto_premoderate.days),
+            version=version,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """The canonical stored/returned form."""
+        return self.model_dump(mode="json")
+
+
+def _check_order(hold: float | None, reject: float | None, message: str) -> None:
+    if hold is not None and reject is not None and hold > reject:
+        raise ValueError(message)
+
+
+def load_toml(path: Path) -> GuidelinesDocument:
+    """Read and validate a guidelines TOML file (``MODERATION_GUIDELINES``)."""
+    with path.open("rb") as handle:
+        return GuidelinesDocument.model_validate(tomllib.load(handle))

@@ -1,0 +1,360 @@
+"""The website's side of moderation: submit, batch, read, edit, delete, report, articles.
+
+Scoring happens before the write transaction (a transaction never waits on the
+model); the decision itself is taken inside the transaction that stores the
+comment, with the guidelines, article and author state read in that same
+transaction, so a 201 means the comment and its decision are committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from classifiers.base import Scores
+from moderation.domain.engine import Context, decide
+from moderation.domain.errors import Conflict, NotFound, ServiceError
+from moderation.domain.guidelines import Guidelines
+from moderation.domain.models import (
+    STATUS_OF,
+    Action,
+    Article,
+    ArticleMode,
+    Comment,
+    Decision,
+    Reason,
+    Status,
+    Verdict,
+    utcnow,
+)
+from moderation.services import decisions
+from moderation.services.policies import PolicyCache
+from moderation.services.shadow import ShadowCache, decide_in_shadow
+from moderation.storage.database import Database
+from moderation.storage.group_commit import GroupCommit
+from moderation.storage.store import Store
+from moderation.workers.scorer import Scored, Scorer
+
+
+@dataclass(frozen=True, slots=True)
+class NewComment:
+    id: str
+    article_id: str
+    author_id: str
+    text: str
+    author_name: str | None = None
+    parent_id: str | None = None
+    article_tags: tuple[str, ...] = ()
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def digest(self) -> str:
+        return text_digest(self.text)
+
+
+def text_digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Checked:
+    """A draft's would-be decision (the nudge before posting)."""
+
+    verdict: Verdict
+    scores: Scores | None
+    classifier: str
+    guidelines_version: int
+
+
+@dataclass(frozen=True, slots=True)
+class Submitted:
+    comment: Comment
+    created: bool
+
+
+@dataclass(slots=True)
+class Moderation:
+    """The service functions, with what they need to run."""
+
+    db: Database
+    scorer: Scorer
+    policies: PolicyCache
+    observers: decisions.Observers = field(default_factory=decisions.Observers)
+    shadow: ShadowCache = field(default_factory=ShadowCache)
+    writer: GroupCommit | None = None  # None: one transaction per submission
+    shadow_scorer: Scorer | None = None  # a second classifier for shadow runs
+
+    async def _score(self, texts: Sequence[str]) -> tuple[list[Scored], list[Scored]]:
+        """Scores from the live classifier, and from the shadow one when configured."""
+        if self.shadow_scorer is None:
+            live = await self.scorer.score_named(texts)
+            return live, live
+        live, shadow = await asyncio.gather(
+            self.scorer.score_named(texts), self.shadow_scorer.score_named(texts)
+        )
+        return live, shadow
+
+    # -- submit ------------------------------------------------------------------------------
+
+    async def submit(self, new: NewComment) -> Submitted:
+        """Moderate and store one comment; idempotent on (id, text).
+
+        Scores first, then one write transaction that inserts (or finds the existing
+        comment), checks the article and decides. A retried submission is scored again
+        and then answered with the stored comment: retries are rare, and skipping a
+        read transaction on every new comment is worth more.
+        """
+        (scores,), (shadow,) = await self._score([new.text])
+        if self.writer is not None:
+            return await self.writer.run(lambda store: self._store_new(store, new, scores, shadow))
+        async with self.db.transaction() as store:
+            return await self._store_new(store, new, scores, shadow)
+
+    async def submit_many(self, batch: Sequence[NewComment]) -> list[Submitted | ServiceError]:
+        """Moderate a batch: scored together, stored in one transaction, errors per item."""
+        results: list[Submitted | ServiceError] = []
+        scores, shadow = await self._score([new.text for new in batch])
+        async with self.db.transaction() as store:
+            for new, item_scores, item_shadow in zip(batch, scores, shadow, strict=True):
+                try:
+                    results.append(await self._store_new(store, new, item_scores, item_shadow))
+                except ServiceError as error:
+                    results.append(error)
+        return results
+
+    async def _existing(self, store: Store, new: NewComment) -> Submitted | None:
+        stored_digest = await store.comment_digest(new.id)
+        if stored_digest is None:
+            return None
+        if stored_digest != new.digest:
+            raise Conflict(
+                "a comment with this id exists with a different text", code="comment_exists"
+            )
+        comment = await store.comment(new.id)
+        assert comment is not None
+        return Submitted(comment=comment, created=False)
+
+    async def _check_open(self, store: Store, article_id: str) -> Article | None:
+        article = await store.article(article_id)
+        if article is not None and article.mode is ArticleMode.closed:
+            raise Conflict("this article is closed for comments", code="article_closed")
+        return article
+
+    async def _store_new(
+        self, store: Store, new: NewComment, scores: Scored, shadow: Scored
+    ) -> Submitted:
+        article = await self._check_open(store, new.article_id)
+        now = utcnow()
+        inserted = await store.insert_comment(
+            comment_id=new.id,
+            article_id=new.article_id,
+            author_id=new.author_id,
+            author_name=new.author_name,
+            parent_id=new.parent_id,
+            text=new.text,
+            text_sha256=new.digest,
+            article_tags=new.article_tags,
+            metadata=new.metadata,
+            at=now,
+        )
+        if not inserted:  # stored before: a retry, a duplicate in a batch, or a race
+            existing = await self._existing(store, new)
+            assert existing is not None
+            return existing
+        decision = await self._decide(
+            store, new.id, None, new.author_id, new.text, new.article_tags, article, scores, shadow
+        )
+        comment = Comment(
+            id=new.id,
+            article_id=new.article_id,
+            author_id=new.author_id,
+            text=new.text,
+            status=STATUS_OF[decision.action],
+            created_at=now,
+            updated_at=decision.at,
+            author_name=new.author_name,
+            parent_id=new.parent_id,
+            article_tags=new.article_tags,
+            metadata=new.metadata,
+            decision=decision,
+        )
+        return Submitted(comment=comment, created=True)
+
+    async def _decide(
+        self,
+        store: Store,
+        comment_id: str,
+        previous: Status | None,
+        author_id: str,
+        text: str,
+        comment_tags: Sequence[str],
+        article: Article | None,
+        scored: Scored,
+        shadow: Scored,
+    ) -> Decision:
+        policy = await self.policies.current(store)
+        tags = {t.casefold() for t in comment_tags}
+        if article is not None:
+            tags.update(t.casefold() for t in article.tags)
+        context = Context(
+            article_mode=article.mode if article is not None else ArticleMode.auto,
+            article_tags=frozenset(tags),
+            author_status=await store.author_status(author_id),
+        )
+        verdict = decide(policy, text, scored.scores, scored.by, context)
+        await decide_in_shadow(
+            store,
+            self.shadow,
+            comment_id,
+            text,
+            shadow.scores,
+            shadow.by,
+            context,
+            verdict.action,
+        )
+        return await decisions.record(
+            store,
+            comment_id,
+            previous,
+            policy.guidelines,
+            action=verdict.action,
+            by="auto",
+            moderator=None,
+            reasons=verdict.reasons,
+            message=verdict.message,
+            scores=scored.scores,
+            classifier=scored.by,
+            observers=self.observers,
+        )
+
+    # -- read, edit, delete --------------------------------------------------------------------
+
+    async def get(self, comment_id: str) -> Comment:
+        async with self.db.transaction(write=False) as store:
+            comment = await store.comment(comment_id, history=True)
+        if comment is None:
+            raise NotFound("no such comment", code="comment_not_found")
+        return comment
+
+    async def edit(self, comment_id: str, text: str) -> Comment:
+        """The author edited the comment: store the new text and moderate it again."""
+        current = await self.get(comment_id)
+        if current.deleted_at is not None:
+            raise Conflict("this comment was deleted", code="comment_deleted")
+        if current.text == text:
+            return current
+        (scores,), (shadow,) = await self._score([text])
+        async with self.db.transaction() as store:
+            comment = await store.comment(comment_id, lock=True)
+            if comment is None:
+                raise NotFound("no such comment", code="comment_not_found")
+            if comment.deleted_at is not None:
+                raise Conflict("this comment was deleted", code="comment_deleted")
+            await store.replace_text(comment_id, text, text_digest(text), utcnow())
+            article = await store.article(comment.article_id)
+            await self._decide(
+                store,
+                comment_id,
+                comment.status,
+                comment.author_id,
+                text,
+                comment.article_tags,
+                article,
+                scores,
+                shadow,
+            )
+            edited = await store.comment(comment_id, history=True)
+        assert edited is not None
+        return edited
+
+    async def delete(self, comment_id: str) -> Comment:
+        """The author removed the comment: erase its text, keep its decision history."""
+        async with self.db.transaction() as store:
+            comment = await store.comment(comment_id, lock=True)
+            if comment is None:
+                raise NotFound("no such comment", code="comment_not_found")
+            if comment.deleted_at is None:
+                await store.erase_comment(comment_id, utcnow())
+            deleted = await store.comment(comment_id, history=True)
+        assert deleted is not None
+        return deleted
+
+    # -- reader reports ------------------------------------------------------------------------
+
+    async def report(self, comment_id: str, reporter_id: str, reason: str | None) -> dict[str, Any]:
+        """Record a reader report; enough distinct reporters send an approved comment back."""
+        async with self.db.transaction() as store:
+            comment = await store.comment(comment_id, lock=True)
+            if comment is None:
+                raise NotFound("no such comment", code="comment_not_found")
+            new = await store.add_report(comment_id, reporter_id, reason, utcnow())
+            reporters = await store.reporter_count(comment_id)
+            policy = await self.policies.current(store)
+            requeued = (
+                new
+                and comment.status is Status.approved
+                and comment.deleted_at is None
+                and reporters >= policy.guidelines.report_threshold
+            )
+            if requeued:
+                await self._requeue_for_reports(store, comment, reporters, policy.guidelines)
+        return {
+            "accepted": True,
+            "counted": new,
+            "reporters": reporters,
+            "status": Status.pending.value if requeued else comment.status.value,
+        }
+
+    async def _requeue_for_reports(
+        self, store: Store, comment: Comment, reporters: int, guidelines: Guidelines
+    ) -> None:
+        reason = Reason(
+            "reader_reports",
+            Action.hold,
+            f"{reporters} readers reported this comment",
+            guideline=guidelines.sections.get("reader_reports"),
+        )
+        previous = comment.decision
+        await decisions.record(
+            store,
+            comment.id,
+            comment.status,
+            guidelines,
+            action=Action.hold,
+            by="auto",
+            moderator=None,
+            reasons=(reason,),
+            message="This comment is being reviewed by a moderator after reader reports.",
+            scores=previous.scores if previous else None,
+            classifier=previous.classifier if previous else None,
+            store_scores=False,
+            observers=self.observers,
+        )
+
+    # -- articles ------------------------------------------------------------------------------
+
+    async def put_article(
+        self,
+        article_id: str,
+        *,
+        mode: ArticleMode,
+        title: str | None,
+        url: str | None,
+        tags: Sequence[str],
+    ) -> tuple[Article, bool]:
+        async with self.db.transaction() as store:
+            return await store.put_article(
+                article_id, mode=mode, title=title, url=url, tags=tags, at=utcnow()
+            )
+
+    async def check(self, text: str, *, article_tags: Sequence[str] = ()) -> Checked:
+        """What the guidelines in force would decide for ``text``; stores nothing."""
+        (scored,) = await self.scorer.score_named([text])
+        async with self.db.transaction(write=False) as store:
+            policy = await self.policies.current(store)
+        context = Context(article_tags=frozenset(t.casefold() for t in article_tags))
+        verdict = decide(policy, text, scored.scores, scored.by, context)
+        return Checked(verdict, scored.scores, scored.by, policy.version)

@@ -1,0 +1,135 @@
+"""Admins' work on the guidelines: versions, changes, restore, backtests, suggestions.
+
+Every change is a new version (never an edit in place), made inside one write
+transaction that also records an audit entry; the version number is the
+previous one plus one (PostgreSQL serialises writers with an advisory
+transaction lock, SQLite with its single writer).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from moderation.backtest import BacktestResult, Suggestion, backtest, suggest
+from moderation.domain.engine import compile_policy
+from moderation.domain.errors import NotFound
+from moderation.domain.models import ApiKey, utcnow
+from moderation.http.guidelines_document import GuidelinesDocument
+from moderation.services.policies import PolicyCache
+from moderation.storage.database import Database
+from moderation.storage.store import CaseFilter
+
+
+@dataclass(frozen=True, slots=True)
+class Version:
+    version: int
+    document: Mapping[str, Any]
+    created_by: str
+    created_at: datetime
+    note: str | None
+    changes: list[dict[str, Any]]
+
+
+def diff(before: Any, after: Any, path: str = "") -> list[dict[str, Any]]:
+    """Field-level changes between two guideline documents (rules matched by id)."""
+    if isinstance(before, dict) and isinstance(after, dict):
+        changes: list[dict[str, Any]] = []
+        for key in sorted(set(before) | set(after), key=str):
+            sub = f"{path}.{key}" if path else str(key)
+            if key not in before:
+                changes.append({"path": sub, "change": "added", "to": after[key]})
+            elif key not in after:
+                changes.append({"path": sub, "change": "removed", "from": before[key]})
+            else:
+                changes.extend(diff(before[key], after[key], sub))
+        return changes
+    if isinstance(before, list) and isinstance(after, list) and _keyed(before) and _keyed(after):
+        old = {item["id"]: item for item in before}
+        new = {item["id"]: item for item in after}
+        return diff(old, new, path)
+    if before != after:
+        return [{"path": path, "change": "changed", "from": before, "to": after}]
+    return []
+
+
+def _keyed(items: list[Any]) -> bool:
+    return all(isinstance(i, dict) and isinstance(i.get("id"), str) for i in items)
+
+
+@dataclass(slots=True)
+class GuidelinesAdmin:
+    db: Database
+    policies: PolicyCache
+
+    async def current(self) -> Version:
+        async with self.db.transaction(write=False) as store:
+            version = await store.latest_guidelines_version()
+        return await self.version(version)
+
+    async def version(self, number: int) -> Version:
+        async with self.db.transaction(write=False) as store:
+            found = await store.guidelines(number)
+            previous = await store.guidelines(number - 1) if number > 1 else None
+            history = {v: note for v, _, _, note in await store.guidelines_history()}
+        if found is None:
+            raise NotFound("no such guidelines version", code="version_not_found")
+        document, by, at = found
+        changes = diff(previous[0], document) if previous else []
+        return Version(number, document, by, at, history.get(number), changes)
+
+    async def versions(self) -> list[Version]:
+        async with self.db.transaction(write=False) as store:
+            history = await store.guidelines_history()
+            documents = {v: (await store.guidelines(v)) for v, _, _, _ in history}
+        result = []
+        previous: Mapping[str, Any] | None = None
+        for number, by, at, note in history:
+            found = documents[number]
+            assert found is not None
+            document = found[0]
+            changes = diff(previous, document) if previous is not None else []
+            result.append(Version(number, document, by, at, note, changes))
+            previous = document
+        return result
+
+    async def put(self, key: ApiKey, document: GuidelinesDocument, note: str | None) -> Version:
+        """A new version from a validated document, in force once this returns."""
+        stored = document.to_json()
+        async with self.db.transaction() as store:
+            await store.lock_guidelines()
+            number = await store.latest_guidelines_version() + 1
+            now = utcnow()
+            await store.add_guidelines(number, stored, key.name, now, note)
+            await store.audit(key.name, "guidelines.update", str(number), {"note": note}, now)
+        return await self.version(number)
+
+    async def restore(self, key: ApiKey, number: int) -> Version:
+        """A new version whose document is an earlier version's."""
+        old = await self.version(number)
+        document = GuidelinesDocument.model_validate(old.document)
+        return await self.put(key, document, f"restored version {number}")
+
+    async def backtest(
+        self, document: GuidelinesDocument, filters: CaseFilter, samples: int
+    ) -> BacktestResult:
+        """What ``document`` would have decided for the stored comments (stored scores only)."""
+        async with self.db.transaction(write=False) as store:
+            current = await self.policies.current(store)
+            cases = await store.backtest_cases(filters)
+        proposed = compile_policy(document.to_domain(current.version + 1))
+        return backtest(proposed, cases, current=current, samples=samples)
+
+    async def suggest(
+        self, filters: CaseFilter, classifier: str, target_precision: float, min_evidence: int
+    ) -> list[Suggestion]:
+        async with self.db.transaction(write=False) as store:
+            cases = await store.backtest_cases(filters)
+        return suggest(
+            cases,
+            classifier=classifier,
+            target_precision=target_precision,
+            min_evidence=min_evidence,
+        )

@@ -1,0 +1,112 @@
+"""API keys: creation (shown once, stored as a SHA-256 digest), lookup, roles.
+
+Keys are 256-bit random tokens, so a plain SHA-256 digest is enough to make a
+stolen database useless for authenticating (no salt or slow hash is needed
+for high-entropy secrets, unlike passwords).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+from moderation.domain.errors import Forbidden, NotFound, Unauthorized, ValidationFailed
+from moderation.domain.models import ApiKey, Role, utcnow
+from moderation.storage.database import Database
+
+KEY_PREFIX = "mod_"
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+MAX_RATE_LIMIT = 1_000_000.0
+
+
+@dataclass(frozen=True, slots=True)
+class NewKey:
+    key: ApiKey
+    secret: str
+
+
+def digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+def parse_role(value: str) -> Role:
+    try:
+        return Role[value]
+    except KeyError:
+        raise ValidationFailed(
+            "role must be site, moderator or admin", code="invalid_role"
+        ) from None
+
+
+async def create_key(
+    db: Database,
+    name: str,
+    role: Role,
+    *,
+    actor: str = "cli",
+    rate_limit: float | None = None,
+) -> NewKey:
+    """A new key; ``rate_limit`` (requests/s, 0 for none) overrides its role's default."""
+    name = name.strip()
+    if not name or len(name) > 200 or not name.isprintable():
+        raise ValidationFailed("a key name is 1 to 200 printable characters", code="invalid_name")
+    if rate_limit is not None and not 0 <= rate_limit <= MAX_RATE_LIMIT:
+        raise ValidationFailed(
+            f"rate_limit is requests per second, 0 (unlimited) to {MAX_RATE_LIMIT:,.0f}",
+            code="invalid_rate_limit",
+        )
+    secret = KEY_PREFIX + secrets.token_urlsafe(32)
+    async with db.transaction() as store:
+        key = await store.add_key(
+            secrets.token_hex(8), name, role, digest(secret), utcnow(), rate_limit
+        )
+        details: dict[str, object] = {"name": name, "role": role.name}
+        if rate_limit is not None:
+            details["rate_limit"] = rate_limit
+        await store.audit(actor, "key.create", key.id, details, utcnow())
+    return NewKey(key=key, secret=secret)
+
+
+async def list_keys(db: Database) -> list[ApiKey]:
+    async with db.transaction(write=False) as store:
+        return await store.list_keys()
+
+
+async def revoke_key(db: Database, key_id: str, *, actor: str = "cli") -> None:
+    """Revoke at once: every process checks the database on every request."""
+    async with db.transaction() as store:
+        if not await store.revoke_key(key_id, utcnow()):
+            raise NotFound("no such active key", code="key_not_found")
+        await store.audit(actor, "key.revoke", key_id, {}, utcnow())
+
+
+async def authenticate(db: Database, authorization: str | None) -> ApiKey:
+    """The key named by an ``Authorization: Bearer`` header, or :class:`Unauthorized`."""
+    if not authorization:
+        raise Unauthorized("missing Authorization: Bearer <key> header", code="missing_key")
+    scheme, _, token = authorization.partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        raise Unauthorized("the Authorization header must be 'Bearer <key>'", code="invalid_key")
+    return await authenticate_token(db, token)
+
+
+async def authenticate_token(db: Database, token: str) -> ApiKey:
+    if len(token) > 200:
+        raise Unauthorized("unknown or revoked API key", code="invalid_key")
+    key = await db.key_by_hash(digest(token))
+    if key is None or key.revoked_at is not None:
+        raise Unauthorized("unknown or revoked API key", code="invalid_key")
+    now = utcnow()
+    if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:
+        # "Last used" to the minute: one write per key per minute, not one per request.
+        async with db.transaction() as store:
+            await store.touch_key(key.id, now)
+    return key
+
+
+def require(key: ApiKey, role: Role) -> None:
+    if key.role < role:
+        raise Forbidden(f"this needs the {role.name} role or higher", code="role_too_low")

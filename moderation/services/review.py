@@ -1,0 +1,148 @@
+"""The moderators' side: the review queue, leases on its items, human decisions, authors.
+
+Claims are leases: ``claim`` hands each pending comment to one key for the
+guidelines' ``claim_seconds``; a lease that runs out returns the comment to the
+queue by itself (claims test ``claim_expires_at <= now``; nothing needs to
+sweep). A moderator may decide any comment, including overturning an
+automatic decision, except one another key's live lease holds (409).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from moderation.domain.errors import Conflict, NotFound
+from moderation.domain.models import (
+    Action,
+    ApiKey,
+    Author,
+    AuthorStatus,
+    Comment,
+    Reason,
+    Status,
+    utcnow,
+)
+from moderation.services import decisions
+from moderation.services.policies import PolicyCache
+from moderation.storage.database import Database
+from moderation.storage.store import QueueEntry
+
+
+@dataclass(frozen=True, slots=True)
+class QueueFilter:
+    article_id: str | None = None
+    category: str | None = None
+    reason: str | None = None
+
+
+@dataclass(slots=True)
+class Review:
+    db: Database
+    policies: PolicyCache
+    observers: decisions.Observers = field(default_factory=decisions.Observers)
+
+    async def queue(
+        self, filters: QueueFilter, *, limit: int, offset: int = 0
+    ) -> tuple[list[QueueEntry], int]:
+        async with self.db.transaction(write=False) as store:
+            return await store.queue(
+                now=utcnow(),
+                limit=limit,
+                offset=offset,
+                article_id=filters.article_id,
+                category=filters.category,
+                reason=filters.reason,
+            )
+
+    async def claim(self, key: ApiKey, limit: int, filters: QueueFilter) -> list[QueueEntry]:
+        """Lease up to ``limit`` comments to ``key`` (its own live leases are renewed)."""
+        async with self.db.transaction() as store:
+            policy = await self.policies.current(store)
+            now = utcnow()
+            return await store.claim(
+                key_id=key.id,
+                key_name=key.name,
+                limit=limit,
+                now=now,
+                until=now + timedelta(seconds=policy.guidelines.claim_seconds),
+                article_id=filters.article_id,
+                category=filters.category,
+            )
+
+    async def release(self, key: ApiKey, ids: Sequence[str] | None) -> int:
+        async with self.db.transaction() as store:
+            return await store.release(key.id, ids)
+
+    async def decide(
+        self, key: ApiKey, comment_id: str, action: Action, reason: str | None, note: str | None
+    ) -> Comment:
+        """A moderator's approve/reject; appended to the history, never overwriting it."""
+        async with self.db.transaction() as store:
+            comment = await store.comment(comment_id, lock=True)
+            if comment is None:
+                raise NotFound("no such comment", code="comment_not_found")
+            holder = await store.claim_holder(comment_id, utcnow())
+            if holder is not None and holder[0] != key.id:
+                raise Conflict(
+                    "another moderator's claim on this comment is still running",
+                    code="claimed_by_other",
+                )
+            policy = await self.policies.current(store)
+            previous = comment.decision
+            text = reason or (
+                "approved by a moderator" if action is Action.approve else "rejected by a moderator"
+            )
+            message = (
+                "A moderator reviewed your comment and published it."
+                if action is Action.approve
+                else f"A moderator reviewed your comment and did not publish it: {text}."
+            )
+            await decisions.record(
+                store,
+                comment_id,
+                comment.status,
+                policy.guidelines,
+                action=action,
+                by="moderator",
+                moderator=key.name,
+                reasons=(Reason("moderator", action, text),),
+                message=message,
+                scores=previous.scores if previous else None,
+                classifier=previous.classifier if previous else None,
+                note=note,
+                store_scores=False,
+                observers=self.observers,
+            )
+            decided = await store.comment(comment_id, history=True)
+        assert decided is not None
+        return decided
+
+    async def recent(
+        self, *, limit: int, status: Status | None, article_id: str | None, author_id: str | None
+    ) -> list[Comment]:
+        async with self.db.transaction(write=False) as store:
+            return await store.recent_comments(
+                limit=limit, status=status, article_id=article_id, author_id=author_id
+            )
+
+    async def author(self, author_id: str) -> tuple[Author, list[Comment]]:
+        async with self.db.transaction(write=False) as store:
+            return await store.author(author_id), await store.author_recent(author_id)
+
+    async def set_author(
+        self, key: ApiKey, author_id: str, status: AuthorStatus, reason: str | None
+    ) -> tuple[Author, list[Comment]]:
+        async with self.db.transaction() as store:
+            before = await store.author_status(author_id)
+            now = utcnow()
+            await store.set_author(author_id, status, reason, now)
+            await store.audit(
+                key.name,
+                "author.status",
+                author_id,
+                {"from": before.value, "to": status.value, "reason": reason},
+                now,
+            )
+            return await store.author(author_id), await store.author_recent(author_id)

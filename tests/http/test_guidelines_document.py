@@ -1,0 +1,135 @@
+"""Validation of the guidelines document, one case at a time, and its round trips."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from moderation.domain.guidelines import UNSET
+from moderation.http.guidelines_document import GuidelinesDocument, load_toml
+from moderation.http.parsing import describe
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def valid() -> dict[str, Any]:
+    return {
+        "rules": [
+            {
+                "id": "no-threats",
+                "category": "threat",
+                "title": "No threats",
+                "guideline": "3",
+                "hold_at": 0.5,
+                "reject_at": 0.9,
+            },
+            {
+                "id": "civil",
+                "category": "toxicity",
+                "title": "Civil",
+                "guideline": "1",
+                "hold_at": 0.8,
+                "reject_at": None,
+                "classifiers": {"linear": {"hold_at": 0.9}},
+            },
+        ],
+        "banned_terms": ["badword"],
+        "suspect_terms": ["vermin"],
+        "overrides": [{"article_tags": ["war"], "rules": [{"id": "no-threats", "hold_at": 0.3}]}],
+    }
+
+
+def problems(document: dict[str, Any]) -> list[dict[str, Any]]:
+    with pytest.raises(ValidationError) as caught:
+        GuidelinesDocument.model_validate(document)
+    return describe(caught.value)
+
+
+def test_valid_document_round_trips() -> None:
+    document = GuidelinesDocument.model_validate(valid())
+    again = GuidelinesDocument.model_validate(document.to_json())
+    assert again.to_json() == document.to_json()
+    # absent per-classifier values stay absent (they fall back), present nulls stay null
+    assert document.to_json()["rules"][1]["classifiers"] == {"linear": {"hold_at": 0.9}}
+    rule = document.to_domain(1).rules[1]
+    assert rule.classifiers["linear"].reject_at is UNSET
+    assert rule.thresholds_for("linear") == (0.9, None)
+
+
+def test_default_toml_is_valid() -> None:
+    document = load_toml(ROOT / "guidelines" / "default.toml")
+    assert len(document.rules) == 7
+
+
+def test_read_only_fields_of_get_are_ignored() -> None:
+    document = valid() | {
+        "version": 9,
+        "created_by": "x",
+        "created_at": "2026-01-01T00:00:00Z",
+        "note": "n",
+        "changes": [],
+    }
+    assert "version" not in GuidelinesDocument.model_validate(document).to_json()
+
+
+def test_false_means_null_for_toml() -> None:
+    document = valid()
+    document["rules"][0]["reject_at"] = False
+    assert GuidelinesDocument.model_validate(document).rules[0].reject_at is None
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "words"),
+    [
+        (lambda d: d["rules"][0].update(hold_at=1.5), "rules.0.hold_at", "less than or equal"),
+        (lambda d: d["rules"][0].update(hold_at=-0.1), "rules.0.hold_at", "greater than"),
+        (lambda d: d["rules"][0].update(hold_at=0.95), "rules.0", "hold_at must not be above"),
+        (
+            lambda d: d["rules"][0].update(category="rudeness"),
+            "rules.0.category",
+            "unknown category",
+        ),
+        (lambda d: d["rules"][1].update(id="no-threats"), "(body)", "duplicate rule ids"),
+        (lambda d: d["rules"][0].update(id="Bad Id!"), "rules.0.id", "pattern"),
+        (lambda d: d["rules"][0].update(hold_at=True), "rules.0.hold_at", "threshold"),
+        (lambda d: d["overrides"][0]["rules"][0].update(id="nope"), "(body)", "unknown rule nope"),
+        (
+            lambda d: d["overrides"][0]["rules"][0].update(hold_at=0.95),
+            "(body)",
+            "would hold above its reject",
+        ),
+        (
+            lambda d: d["rules"][1]["classifiers"].update(
+                linear={"hold_at": 0.9, "reject_at": 0.5}
+            ),
+            "rules.1",
+            "classifiers.linear",
+        ),
+        (lambda d: d.update(banned_terms=["  "]), "banned_terms", "blank"),
+        (lambda d: d.update(banned_terms=["a"]), "banned_terms", "shorter than 2"),
+        (lambda d: d.update(suspect_terms=["!!!"]), "suspect_terms", "no letter or digit"),
+        (lambda d: d.update(suspect_terms=["Vermin", "vermin"]), "suspect_terms", "duplicate"),
+        (lambda d: d.update(banned_terms=["x" * 101]), "banned_terms.0", "at most 100"),
+        (lambda d: d.update(report_threshold=-1), "report_threshold", "greater than or equal"),
+        (lambda d: d.update(report_threshold=0), "report_threshold", "greater than or equal"),
+        (lambda d: d.update(claim_seconds=10**9), "claim_seconds", "less than or equal"),
+        (lambda d: d.update(rules=[]), "rules", "at least 1"),
+        (lambda d: d.update(colour="blue"), "colour", "Extra inputs"),
+        (lambda d: d.update({"<img onerror=x>": 1}), "?", "Extra inputs"),  # never echoed
+        (lambda d: d.update(sections={"sidebar": "1"}), "sections", "unknown section key"),
+        (
+            lambda d: d.update(auto_premoderate={"rejections": 0, "days": 30}),
+            "auto_premoderate.rejections",
+            "greater than or equal",
+        ),
+    ],
+)
+def test_invalid_documents_are_refused_precisely(change: Any, field: str, words: str) -> None:
+    document = copy.deepcopy(valid())
+    change(document)
+    found = problems(document)
+    assert any(p["field"] == field and words in p["problem"] for p in found), found
