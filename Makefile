@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 # CPU PyTorch goes in first, pinned: an unpinned torch pulls gigabytes of CUDA.
 TORCH := torch==2.13.0
 
-.PHONY: install chromium serve test fuzz lint typecheck check clean
+.PHONY: install chromium serve test suite fuzz lint typecheck contracts check clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -31,12 +31,16 @@ install: $(STAMP)
 serve: install
 	$(PY) service.py serve
 
-test: install chromium
-	$(PY) -m pytest
+# Everything CI checks, in order: lint and format, types, the rules of the house, the suite.
+test: lint typecheck contracts suite
+
+# The whole suite; -rs prints why each skipped test skipped.
+suite: install chromium
+	$(PY) -m pytest -rs
 
 # A long, randomised Schemathesis campaign (the suite runs a short, fixed one).
 fuzz: install
-	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-300} $(PY) -m pytest -q tests/test_fuzz.py
+	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-300} $(PY) -m pytest -q tests/system/test_fuzz.py
 
 lint: install
 	$(VENV)/bin/ruff check .
@@ -45,7 +49,11 @@ lint: install
 typecheck: install
 	$(VENV)/bin/mypy
 
-check: lint typecheck test
+# The layer rules in pyproject.toml ([tool.importlinter]); docs/architecture.md explains them.
+contracts: install
+	$(VENV)/bin/lint-imports
+
+check: test
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

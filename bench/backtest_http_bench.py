@@ -91,7 +91,7 @@ async def main(count: int, repeats: int) -> None:
             data = rows(count)
             async with database.engine.begin() as conn:
                 for begin in range(0, len(data), 5000):
-                    await conn.execute(insert(CommentRow.__table__), data[begin : begin + 5000])
+                    await conn.execute(insert(CommentRow), data[begin : begin + 5000])
             seeded = time.perf_counter() - started
             headers = {"Authorization": f"Bearer {key}"}
             async with client.get("/v1/guidelines", headers=headers) as response:

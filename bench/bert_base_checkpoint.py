@@ -25,7 +25,10 @@ import shutil
 import sys
 from pathlib import Path
 
-ORIGINAL_CLASSES = ["toxic", "severe_toxic", "obscene", "threat", "insult", "identity_hate"]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from classifiers.checkpoints import ORIGINAL_CLASSES, bert_config, save_checkpoint
+
 TOKENIZER_FILES = (
     "vocab.txt",
     "tokenizer.json",
@@ -55,7 +58,7 @@ def build(dest: Path, *, seed: int = 0) -> tuple[Path, Path]:
     if checkpoint.is_file() and (config_dir / "config.json").is_file():
         return checkpoint, config_dir
     import torch
-    from transformers import BertConfig, BertForSequenceClassification
+    from transformers import BertForSequenceClassification
 
     dest.mkdir(parents=True, exist_ok=True)
     config_dir.mkdir(exist_ok=True)
@@ -65,37 +68,19 @@ def build(dest: Path, *, seed: int = 0) -> tuple[Path, Path]:
     settings = json.loads((config_dir / "tokenizer_config.json").read_text())
     settings["name_or_path"] = "bert-base-uncased"
     (config_dir / "tokenizer_config.json").write_text(json.dumps(settings))
-    config = BertConfig(  # bert-base-uncased's own values
+    config = bert_config(  # bert-base-uncased's own values
+        ORIGINAL_CLASSES,
         vocab_size=30522,
         hidden_size=768,
         num_hidden_layers=12,
         num_attention_heads=12,
         intermediate_size=3072,
         max_position_embeddings=512,
-        num_labels=len(ORIGINAL_CLASSES),
-        id2label=dict(enumerate(ORIGINAL_CLASSES)),
-        label2id={name: i for i, name in enumerate(ORIGINAL_CLASSES)},
     )
     config.save_pretrained(str(config_dir))
     torch.manual_seed(seed)
-    model = BertForSequenceClassification(config).eval()
-    payload = {
-        "config": {
-            "arch": {
-                "args": {
-                    "model_type": "bert-base-uncased",
-                    "model_name": "BertForSequenceClassification",
-                    "tokenizer_name": "BertTokenizer",
-                    "num_classes": len(ORIGINAL_CLASSES),
-                }
-            },
-            "dataset": {"args": {"classes": ORIGINAL_CLASSES}},
-        },
-        "state_dict": model.state_dict(),
-    }
-    partial = checkpoint.with_suffix(".partial")
-    torch.save(payload, partial)
-    partial.replace(checkpoint)
+    model = BertForSequenceClassification(config)
+    save_checkpoint(checkpoint, model.state_dict(), ORIGINAL_CLASSES)
     return checkpoint, config_dir
 
 

@@ -830,10 +830,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     if args.report_only:
-        data = json.loads((args.out / "inference.json").read_text())
-        write_report(data, args.out / "inference.md")
+        saved: dict[str, Any] = json.loads((args.out / "inference.json").read_text())
+        write_report(saved, args.out / "inference.md")
         with contextlib.suppress(ImportError):
-            plot(data, args.out / "inference.png")
+            plot(saved, args.out / "inference.png")
         return 0
     logging.basicConfig(level=logging.WARNING)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
+from functools import partial
 
 from aiohttp import web
 
@@ -34,6 +35,7 @@ from moderation.http.context import (
     SHADOW_SCORER,
     WEBHOOK_SENDER,
 )
+from moderation.http.guidelines_document import read_toml
 from moderation.http.metrics import Metrics
 from moderation.http.middleware import errors_middleware
 from moderation.http.routes import admin, comments, moderators, operations, perspective, ui
@@ -42,12 +44,12 @@ from moderation.services.decisions import Observers
 from moderation.services.guidelines import GuidelinesAdmin
 from moderation.services.policies import PolicyCache, ensure_guidelines
 from moderation.services.review import Review
-from moderation.services.webhooks import WebhookSender
 from moderation.settings import Settings
 from moderation.storage.database import Database
-from moderation.storage.group_commit import GroupCommit
+from moderation.workers.group_commit import GroupCommit
 from moderation.workers.heartbeat import InstanceRegistry
 from moderation.workers.scorer import Scorer
+from moderation.workers.webhook_sender import WebhookSender
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +97,9 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     )
     try:
         await database.upgrade()
-        await ensure_guidelines(database, settings.guidelines)
+        await ensure_guidelines(
+            database, partial(read_toml, settings.guidelines), settings.guidelines.name
+        )
         app[DATABASE] = database
         yield
     finally:
@@ -111,7 +115,7 @@ async def _instances(app: web.Application) -> AsyncIterator[None]:
     registry = InstanceRegistry(
         app[DATABASE], interval_s=app[SETTINGS].instance_heartbeat_s, on_count=share
     )
-    await registry.start()
+    await registry.begin()
     app[INSTANCES] = registry
     try:
         yield

@@ -7,10 +7,9 @@ import asyncio
 import json
 import logging
 import sys
-from collections.abc import Sequence
-from pathlib import Path
-
-from sqlalchemy.engine import make_url
+from collections.abc import Callable, Sequence
+from functools import partial
+from typing import Any
 
 from moderation import logs
 from moderation.domain.engine import Policy
@@ -82,7 +81,7 @@ async def upgrade(settings: Settings) -> int:
     )
     try:
         await database.upgrade()
-        version = await ensure_guidelines(database, settings.guidelines)
+        version = await ensure_guidelines(database, *_guidelines_file(settings))
     finally:
         await database.dispose()
     print(f"database is up to date; guidelines version {version} in force")
@@ -103,7 +102,7 @@ async def create_key(
     )
     try:
         await database.upgrade()
-        await ensure_guidelines(database, settings.guidelines)
+        await ensure_guidelines(database, *_guidelines_file(settings))
         created = await make(database, name, parse_role(role), rate_limit=rate_limit)
     except ServiceError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
@@ -172,14 +171,15 @@ async def score(settings: Settings, text: str, *, as_json: bool, tags: Sequence[
 
 
 def _database_exists(settings: Settings) -> bool:
-    url = make_url(settings.effective_database_url)
-    return url.get_backend_name() != "sqlite" or bool(url.database and Path(url.database).is_file())
+    from moderation.storage.database import database_exists
+
+    return database_exists(settings.effective_database_url)
 
 
 async def _current_policy(settings: Settings) -> tuple[Policy | None, str | None]:
     """The guidelines in force in the database, without creating or migrating anything."""
     from moderation.domain.engine import compile_policy
-    from moderation.http.guidelines_document import GuidelinesDocument
+    from moderation.domain.guidelines import from_document
     from moderation.storage.database import Database
 
     if not await asyncio.to_thread(_database_exists, settings):
@@ -191,8 +191,7 @@ async def _current_policy(settings: Settings) -> tuple[Policy | None, str | None
             found = await store.guidelines(version) if version else None
         if found is None:
             return None, None
-        document = GuidelinesDocument.model_validate(found[0])
-        return compile_policy(document.to_domain(version)), "database"
+        return compile_policy(from_document(found[0], version)), "database"
     except Exception as exc:
         log.warning(
             "could not read guidelines from the database (%s); using the file", type(exc).__name__
@@ -200,3 +199,10 @@ async def _current_policy(settings: Settings) -> tuple[Policy | None, str | None
         return None, None
     finally:
         await database.dispose()
+
+
+def _guidelines_file(settings: Settings) -> tuple[Callable[[], dict[str, Any]], str]:
+    """What ``ensure_guidelines`` loads when the database has no guidelines yet."""
+    from moderation.http.guidelines_document import read_toml
+
+    return partial(read_toml, settings.guidelines), settings.guidelines.name

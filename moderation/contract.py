@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from moderation.domain.models import ApiKey, Article, Author, Comment, Decision
-from moderation.storage.store import AuditEntry, Delivery, QueueEntry, Webhook
+from moderation.domain.records import AuditEntry, Delivery, QueueEntry, Webhook
 
 
 def timestamp(value: datetime | None) -> str | None:

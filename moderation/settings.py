@@ -40,10 +40,9 @@ class Settings:
     detoxify_checkpoint: Path | None = None
     detoxify_config: Path | None = None
     guidelines: Path = Path(__file__).resolve().parent.parent / "guidelines" / "default.toml"
-    # Limits on what one request may carry (README: "Limits").
+    # The request body limit (README: "Limits"); the text and batch limits are the
+    # contract's, fixed in the request models (moderation/http/schemas.py).
     max_body_bytes: int = 2 * 1024 * 1024
-    max_text_chars: int = 20_000
-    max_batch: int = 100
     # Inference: one worker thread, micro-batches, bounded queue, per-comment deadline.
     classify_timeout_s: float = 10.0
     batch_max_size: int = 32

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from moderation.app import create_app
@@ -65,7 +66,7 @@ def settings(tmp_path: Path) -> Settings:
 
 @dataclass
 class Service:
-    client: TestClient
+    client: TestClient[web.Request, web.Application]
     keys: dict[str, str]
 
     def auth(self, role: str = "site") -> dict[str, str]:
@@ -104,7 +105,7 @@ async def make_service(aiohttp_client: Any, settings: Settings) -> ServiceFactor
         app = create_app(
             replace(settings, **overrides), classifier=classifier, shadow_classifier=shadow
         )
-        client: TestClient = await aiohttp_client(app)
+        client: TestClient[web.Request, web.Application] = await aiohttp_client(app)
         database = client.app[DATABASE]
         keys = {}
         for role in Role:

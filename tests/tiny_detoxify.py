@@ -29,26 +29,19 @@ import string
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 import torch
 from detoxify.detoxify import get_model_and_tokenizer
-from transformers import BertConfig, BertForSequenceClassification, BertTokenizer
+from transformers import BertForSequenceClassification, BertTokenizer
+
+from classifiers.checkpoints import ORIGINAL_CLASSES, bert_config, save_checkpoint
 
 LABELLED_CSV = Path(__file__).resolve().parent / "data" / "labelled_comments.csv"
 CHECKPOINT_NAME = "tiny-detoxify.ckpt"
 CONFIG_DIR_NAME = "hf-config"
 
 #: Class order of Detoxify's ``original`` checkpoint (the CSV's label columns).
-ORIGINAL_CLASSES: tuple[str, ...] = (
-    "toxic",
-    "severe_toxic",
-    "obscene",
-    "threat",
-    "insult",
-    "identity_hate",
-)
 #: Class order of Detoxify's ``unbiased`` checkpoint.
 UNBIASED_CLASSES: tuple[str, ...] = (
     "toxicity",
@@ -204,7 +197,7 @@ def _train(
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-    model.eval()
+    model.eval()  # type: ignore[no-untyped-call]
 
 
 def build_tiny_detoxify(
@@ -243,16 +236,14 @@ def build_tiny_detoxify(
     )
     tokenizer.save_pretrained(str(config_dir))
 
-    config = BertConfig(
+    config = bert_config(
+        classes,
         vocab_size=len(vocab),
         hidden_size=HIDDEN_SIZE,
         num_hidden_layers=NUM_LAYERS,
         num_attention_heads=NUM_HEADS,
         intermediate_size=INTERMEDIATE_SIZE,
         max_position_embeddings=max_length,
-        num_labels=len(classes),
-        id2label=dict(enumerate(classes)),
-        label2id={name: i for i, name in enumerate(classes)},
     )
     config.save_pretrained(str(config_dir))
 
@@ -273,23 +264,7 @@ def build_tiny_detoxify(
     finally:
         torch.set_num_threads(previous_threads)
 
-    checkpoint_path = dest / CHECKPOINT_NAME
-    checkpoint: dict[str, Any] = {
-        "config": {
-            "arch": {
-                "args": {
-                    # Like the real checkpoint; loaders substitute the local config folder.
-                    "model_type": "bert-base-uncased",
-                    "model_name": "BertForSequenceClassification",
-                    "tokenizer_name": "BertTokenizer",
-                    "num_classes": len(classes),
-                }
-            },
-            "dataset": {"args": {"classes": classes}},
-        },
-        "state_dict": {k: v.detach().clone() for k, v in model.state_dict().items()},
-    }
-    torch.save(checkpoint, checkpoint_path)
+    checkpoint_path = save_checkpoint(dest / CHECKPOINT_NAME, model.state_dict(), classes)
     return TinyDetoxify(checkpoint=checkpoint_path, config_dir=config_dir)
 
 

@@ -45,6 +45,7 @@ import numpy.typing as npt
 from moderation.domain.engine import Context, Policy, decide
 from moderation.domain.guidelines import CATEGORIES, Rule
 from moderation.domain.models import Action, ArticleMode, AuthorStatus, Reason
+from moderation.domain.records import Case
 from moderation.textmatch import TermMatcher, find_links, normalize
 
 __all__ = [
@@ -84,28 +85,6 @@ _TRANSITIONS: tuple[tuple[int, int], ...] = (
     (_HOLD, _REJECT),
     (_REJECT, _HOLD),
 )
-
-
-@dataclass(slots=True)  # not frozen: 100,000 of these are built per backtest
-class Case:
-    """One stored comment, as the storage layer hands it over.
-
-    ``text`` is ``None`` when the author deleted the comment (term and link checks
-    then find nothing); ``scores`` is ``None`` when the classifier was
-    unavailable; ``article_tags`` are casefolded; ``decided`` is the latest
-    *automatic* decision and ``moderator`` the latest moderator decision, if any.
-    """
-
-    comment_id: str
-    text: str | None
-    scores: Mapping[str, float] | None
-    classifier: str
-    article_tags: frozenset[str]
-    article_mode: ArticleMode
-    author_status: AuthorStatus
-    decided: Action
-    moderator: Action | None
-    created_at: datetime
 
 
 # ---------------------------------------------------------------------------- results

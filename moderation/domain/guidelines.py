@@ -1,7 +1,8 @@
 """Community guidelines as data: the domain form of the guidelines document.
 
 The JSON/TOML document (see ``CONTRACT.md`` and ``guidelines/default.toml``) is
-validated at the edge (:mod:`moderation.http.schemas`) and turned into these
+validated at the edge (:mod:`moderation.http.guidelines_document`), stored as canonical
+JSON, and turned into these
 frozen dataclasses, which the decision engine reads.
 
 Thresholds per classifier
@@ -20,7 +21,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
 from classifiers.base import CATEGORIES as CATEGORIES  # rules name these categories
 
@@ -152,4 +153,71 @@ def _apply(rule: Rule, change: RuleOverride) -> Rule:
         hold_at=rule.hold_at if change.hold_at is _Unset.UNSET else change.hold_at,
         reject_at=rule.reject_at if change.reject_at is _Unset.UNSET else change.reject_at,
         classifiers=classifiers,
+    )
+
+
+# -- the document's canonical JSON -> the domain ------------------------------------------
+#
+# Documents are validated once, at the edge (``moderation.http.guidelines_document``), and
+# stored in their canonical JSON form. These read that form back: they trust it, and
+# apply the document's defaults to keys that older stored versions lack. A key that is
+# present (even as null) sets a threshold; an absent one leaves it unset.
+
+
+def _thresholds(data: Mapping[str, Any]) -> ClassifierThresholds:
+    return ClassifierThresholds(
+        hold_at=data.get("hold_at", UNSET),
+        reject_at=data.get("reject_at", UNSET),
+    )
+
+
+def _per_classifier(data: Mapping[str, Any]) -> dict[str, ClassifierThresholds]:
+    return {name: _thresholds(value) for name, value in (data.get("classifiers") or {}).items()}
+
+
+def rule_from_document(data: Mapping[str, Any]) -> Rule:
+    """One rule of a validated document."""
+    return Rule(
+        id=data["id"],
+        category=data["category"],
+        title=data["title"],
+        guideline=data["guideline"],
+        hold_at=data.get("hold_at"),
+        reject_at=data.get("reject_at"),
+        classifiers=_per_classifier(data),
+    )
+
+
+def rule_override_from_document(data: Mapping[str, Any]) -> RuleOverride:
+    """One rule's change inside an override of a validated document."""
+    return RuleOverride(
+        id=data["id"],
+        hold_at=data.get("hold_at", UNSET),
+        reject_at=data.get("reject_at", UNSET),
+        classifiers=_per_classifier(data),
+    )
+
+
+def from_document(document: Mapping[str, Any], version: int = 0) -> Guidelines:
+    """The guidelines a validated (canonical JSON) document describes, as ``version``."""
+    premoderate = document.get("auto_premoderate")
+    return Guidelines(
+        rules=tuple(rule_from_document(rule) for rule in document["rules"]),
+        banned_terms=tuple(document.get("banned_terms") or ()),
+        suspect_terms=tuple(document.get("suspect_terms") or ()),
+        hold_links=bool(document.get("hold_links", True)),
+        report_threshold=int(document.get("report_threshold", 3)),
+        claim_seconds=int(document.get("claim_seconds", 300)),
+        overrides=tuple(
+            Override(
+                article_tags=tuple(override["article_tags"]),
+                rules=tuple(rule_override_from_document(r) for r in override["rules"]),
+            )
+            for override in document.get("overrides") or ()
+        ),
+        sections=dict(document.get("sections") or {}),
+        auto_premoderate=None
+        if premoderate is None
+        else AutoPremoderation(int(premoderate["rejections"]), int(premoderate["days"])),
+        version=version,
     )

@@ -120,6 +120,23 @@ class Decision:
 
 
 @dataclass(frozen=True, slots=True)
+class DecisionDraft:
+    """A decision about to be recorded: what was decided, by whom, and why."""
+
+    action: Action
+    by: str  # "auto" | "moderator"
+    reasons: tuple[Reason, ...]
+    message: str
+    scores: Mapping[str, float] | None
+    classifier: str | None
+    moderator: str | None = None
+    note: str | None = None
+    #: False when the decision re-uses earlier scores (moderators, reader reports): the
+    #: comment's stored scores and automatic action then stay those of its last scoring.
+    store_scores: bool = True
+
+
+@dataclass(frozen=True, slots=True)
 class Comment:
     id: str
     article_id: str

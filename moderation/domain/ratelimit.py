@@ -2,8 +2,10 @@
 
 Each key gets ``rate`` requests per second with a burst of two seconds' worth. The
 rate is the key's own (``ApiKey.rate_limit``, set when it is created) or else its
-role's default from settings; 0 means unlimited. A site key is never throttled below
-1,000 requests/s by default (one site key carries a whole website).
+role's default from settings; 0 means unlimited. The site role's default (5,000
+requests/s, ``MODERATION_RATE_LIMIT_SITE``) keeps a site key above the contract's
+1,000 requests/s, since one site key carries a whole website; there is no floor below
+that, so an admin can give one key a lower ``rate_limit`` on purpose.
 
 With N processes behind a load balancer, each process allows ``rate / N``: the load
 balancer spreads a key's requests over the processes, so together they allow about

@@ -12,11 +12,11 @@ from moderation.services.comments import Moderation
 from moderation.services.guidelines import GuidelinesAdmin
 from moderation.services.policies import PolicyCache
 from moderation.services.review import Review
-from moderation.services.webhooks import WebhookSender
 from moderation.settings import Settings
 from moderation.storage.database import Database
 from moderation.workers.heartbeat import InstanceRegistry
 from moderation.workers.scorer import Scorer
+from moderation.workers.webhook_sender import WebhookSender
 
 SETTINGS = web.AppKey("settings", Settings)
 DATABASE = web.AppKey("database", Database)

@@ -1,7 +1,9 @@
-"""The guidelines *document*: validation of the JSON/TOML form, and its domain conversion.
+"""The guidelines *document*: validation of the JSON/TOML form.
 
-One pydantic model serves the HTTP API (``GET``/``PUT /v1/guidelines``), the
-TOML file loaded at first start and the versions stored in the database.
+One pydantic model validates what admins send (``PUT /v1/guidelines``, backtests,
+shadow runs) and the TOML file loaded at first start; what it accepts is stored in
+its canonical JSON form (:meth:`GuidelinesDocument.to_json`), which the services turn
+into domain objects with :func:`moderation.domain.guidelines.from_document`.
 Validation errors carry a field path and a reason, never the submitted value.
 """
 
@@ -24,13 +26,13 @@ from pydantic import (
 from moderation.domain.guidelines import (
     CATEGORIES,
     SECTION_KEYS,
-    UNSET,
-    AutoPremoderation,
-    ClassifierThresholds,
     Guidelines,
     Override,
     Rule,
     RuleOverride,
+    from_document,
+    rule_from_document,
+    rule_override_from_document,
 )
 
 Threshold = Annotated[float | None, Field(ge=0.0, le=1.0)]
@@ -67,13 +69,6 @@ class ClassifierThresholdsDoc(_Strict):
         data: dict[str, Any] = handler(self)
         return {k: v for k, v in data.items() if k in self.model_fields_set}
 
-    def to_domain(self) -> ClassifierThresholds:
-        given = self.model_fields_set
-        return ClassifierThresholds(
-            hold_at=self.hold_at if "hold_at" in given else UNSET,
-            reject_at=self.reject_at if "reject_at" in given else UNSET,
-        )
-
 
 class RuleDoc(_Strict):
     id: RuleId
@@ -103,15 +98,7 @@ class RuleDoc(_Strict):
         return self
 
     def to_domain(self) -> Rule:
-        return Rule(
-            id=self.id,
-            category=self.category,
-            title=self.title,
-            guideline=self.guideline,
-            hold_at=self.hold_at,
-            reject_at=self.reject_at,
-            classifiers={k: v.to_domain() for k, v in self.classifiers.items()},
-        )
+        return rule_from_document(self.model_dump(mode="json"))
 
 
 class RuleOverrideDoc(_Strict):
@@ -128,13 +115,7 @@ class RuleOverrideDoc(_Strict):
         return {k: v for k, v in data.items() if k in self.model_fields_set or k == "id"}
 
     def to_domain(self) -> RuleOverride:
-        given = self.model_fields_set
-        return RuleOverride(
-            id=self.id,
-            hold_at=self.hold_at if "hold_at" in given else UNSET,
-            reject_at=self.reject_at if "reject_at" in given else UNSET,
-            classifiers={k: v.to_domain() for k, v in self.classifiers.items()},
-        )
+        return rule_override_from_document(self.model_dump(mode="json"))
 
 
 class OverrideDoc(_Strict):
@@ -231,26 +212,7 @@ class GuidelinesDocument(_Strict):
         return self
 
     def to_domain(self, version: int = 0) -> Guidelines:
-        return Guidelines(
-            rules=tuple(rule.to_domain() for rule in self.rules),
-            banned_terms=tuple(self.banned_terms),
-            suspect_terms=tuple(self.suspect_terms),
-            hold_links=self.hold_links,
-            report_threshold=self.report_threshold,
-            claim_seconds=self.claim_seconds,
-            overrides=tuple(
-                Override(
-                    article_tags=tuple(o.article_tags),
-                    rules=tuple(r.to_domain() for r in o.rules),
-                )
-                for o in self.overrides
-            ),
-            sections=dict(self.sections),
-            auto_premoderate=None
-            if self.auto_premoderate is None
-            else AutoPremoderation(self.auto_premoderate.rejections, self.auto_premoderate.days),
-            version=version,
-        )
+        return from_document(self.to_json(), version)
 
     def to_json(self) -> dict[str, Any]:
         """The canonical stored/returned form."""
@@ -260,6 +222,11 @@ class GuidelinesDocument(_Strict):
 def _check_order(hold: float | None, reject: float | None, message: str) -> None:
     if hold is not None and reject is not None and hold > reject:
         raise ValueError(message)
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """A guidelines TOML file, validated, in canonical JSON form (what is stored)."""
+    return load_toml(path).to_json()
 
 
 def load_toml(path: Path) -> GuidelinesDocument:

@@ -12,8 +12,17 @@ import json
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    WithJsonSchema,
+    field_validator,
+)
 
+from moderation.domain.events import EVENTS
 from moderation.services.comments import NewComment
 from moderation.services.keys import MAX_RATE_LIMIT
 
@@ -128,11 +137,21 @@ class AuthorIn(_Body):
     reason: Annotated[str, StringConstraints(max_length=1000)] | None = None
 
 
+def _known_event(name: str) -> str:
+    if name not in EVENTS:
+        raise ValueError(f"unknown event; expected one of: {', '.join(EVENTS)}")
+    return name
+
+
+# The names come from moderation.domain.events, the one list of them.
+Event = Annotated[
+    str, AfterValidator(_known_event), WithJsonSchema({"type": "string", "enum": list(EVENTS)})
+]
+
+
 class WebhookIn(_Body):
     url: Annotated[str, StringConstraints(max_length=2000, pattern=r"^https?://[^\s/?#]+\S*$")]
-    events: list[Literal["comment.approved", "comment.rejected", "comment.held"]] = Field(
-        min_length=1, max_length=3
-    )
+    events: list[Event] = Field(min_length=1, max_length=len(EVENTS))
 
 
 class KeyIn(_Body):

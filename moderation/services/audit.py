@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from moderation.domain.records import AuditEntry
 from moderation.storage.database import Database
-from moderation.storage.store import AuditEntry
 
 
 async def recent(db: Database, limit: int, action: str | None = None) -> list[AuditEntry]:

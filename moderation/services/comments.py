@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from classifiers.base import Scores
@@ -19,12 +19,11 @@ from moderation.domain.engine import Context, decide
 from moderation.domain.errors import Conflict, NotFound, ServiceError
 from moderation.domain.guidelines import Guidelines
 from moderation.domain.models import (
-    STATUS_OF,
     Action,
     Article,
     ArticleMode,
     Comment,
-    Decision,
+    DecisionDraft,
     Reason,
     Status,
     Verdict,
@@ -34,8 +33,8 @@ from moderation.services import decisions
 from moderation.services.policies import PolicyCache
 from moderation.services.shadow import ShadowCache, decide_in_shadow
 from moderation.storage.database import Database
-from moderation.storage.group_commit import GroupCommit
 from moderation.storage.store import Store
+from moderation.workers.group_commit import GroupCommit
 from moderation.workers.scorer import Scored, Scorer
 
 
@@ -164,69 +163,69 @@ class Moderation:
             existing = await self._existing(store, new)
             assert existing is not None
             return existing
-        decision = await self._decide(
-            store, new.id, None, new.author_id, new.text, new.article_tags, article, scores, shadow
-        )
         comment = Comment(
             id=new.id,
             article_id=new.article_id,
             author_id=new.author_id,
             text=new.text,
-            status=STATUS_OF[decision.action],
+            status=Status.pending,  # until the decision below
             created_at=now,
-            updated_at=decision.at,
+            updated_at=now,
             author_name=new.author_name,
             parent_id=new.parent_id,
             article_tags=new.article_tags,
             metadata=new.metadata,
-            decision=decision,
         )
-        return Submitted(comment=comment, created=True)
+        decided = await self._decide(store, comment, article, scores, shadow, new=True)
+        return Submitted(comment=decided, created=True)
 
     async def _decide(
         self,
         store: Store,
-        comment_id: str,
-        previous: Status | None,
-        author_id: str,
-        text: str,
-        comment_tags: Sequence[str],
+        comment: Comment,
         article: Article | None,
         scored: Scored,
         shadow: Scored,
-    ) -> Decision:
+        *,
+        new: bool = False,
+    ) -> Comment:
+        """Decide ``comment`` (its text as stored now) automatically, and record it."""
+        text = comment.text or ""
         policy = await self.policies.current(store)
-        tags = {t.casefold() for t in comment_tags}
+        tags = {t.casefold() for t in comment.article_tags}
         if article is not None:
             tags.update(t.casefold() for t in article.tags)
         context = Context(
             article_mode=article.mode if article is not None else ArticleMode.auto,
             article_tags=frozenset(tags),
-            author_status=await store.author_status(author_id),
+            author_status=await store.author_status(comment.author_id),
         )
         verdict = decide(policy, text, scored.scores, scored.by, context)
         await decide_in_shadow(
             store,
             self.shadow,
-            comment_id,
+            comment.id,
             text,
             shadow.scores,
             shadow.by,
             context,
             verdict.action,
         )
-        return await decisions.record(
-            store,
-            comment_id,
-            previous,
-            policy.guidelines,
+        draft = DecisionDraft(
             action=verdict.action,
             by="auto",
-            moderator=None,
             reasons=verdict.reasons,
             message=verdict.message,
             scores=scored.scores,
             classifier=scored.by,
+        )
+        return await decisions.record(
+            store,
+            comment,
+            draft,
+            policy.guidelines,
+            new=new,
+            author_status=context.author_status,
             observers=self.observers,
         )
 
@@ -248,27 +247,16 @@ class Moderation:
             return current
         (scores,), (shadow,) = await self._score([text])
         async with self.db.transaction() as store:
-            comment = await store.comment(comment_id, lock=True)
+            comment = await store.comment(comment_id, lock=True, history=True)
             if comment is None:
                 raise NotFound("no such comment", code="comment_not_found")
             if comment.deleted_at is not None:
                 raise Conflict("this comment was deleted", code="comment_deleted")
-            await store.replace_text(comment_id, text, text_digest(text), utcnow())
+            now = utcnow()
+            await store.replace_text(comment_id, text, text_digest(text), now)
             article = await store.article(comment.article_id)
-            await self._decide(
-                store,
-                comment_id,
-                comment.status,
-                comment.author_id,
-                text,
-                comment.article_tags,
-                article,
-                scores,
-                shadow,
-            )
-            edited = await store.comment(comment_id, history=True)
-        assert edited is not None
-        return edited
+            edited = replace(comment, text=text, updated_at=now)
+            return await self._decide(store, edited, article, scores, shadow)
 
     async def delete(self, comment_id: str) -> Comment:
         """The author removed the comment: erase its text, keep its decision history."""
@@ -318,21 +306,16 @@ class Moderation:
             guideline=guidelines.sections.get("reader_reports"),
         )
         previous = comment.decision
-        await decisions.record(
-            store,
-            comment.id,
-            comment.status,
-            guidelines,
+        draft = DecisionDraft(
             action=Action.hold,
             by="auto",
-            moderator=None,
             reasons=(reason,),
             message="This comment is being reviewed by a moderator after reader reports.",
             scores=previous.scores if previous else None,
             classifier=previous.classifier if previous else None,
             store_scores=False,
-            observers=self.observers,
         )
+        await decisions.record(store, comment, draft, guidelines, observers=self.observers)
 
     # -- articles ------------------------------------------------------------------------------
 

@@ -3,8 +3,9 @@
 Whoever decides (the engine, a moderator, reader reports), the same things happen:
 the decision is appended to the comment's history; the comment enters or leaves
 the review queue with a priority; a status change writes one outbox event per
-subscribed webhook (the transactional outbox: the event commits or rolls back
-with the decision); and a rejection may put its author under premoderation.
+subscribed webhook (built by :func:`moderation.services.webhooks.emit`; the
+transactional outbox: the event commits or rolls back with the decision); and a
+rejection may put its author under premoderation.
 
 Queue priority (0-150, higher first; ``docs/queue.md``): the most severe
 triggered category, weighted (threats and severe abuse 1.0 … obscenity 0.5),
@@ -16,24 +17,24 @@ numbers so that age decides among comparable cases and nothing starves.
 
 from __future__ import annotations
 
-import json
-import secrets
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
-from moderation.contract import comment_json
 from moderation.domain.guidelines import Guidelines
 from moderation.domain.models import (
     STATUS_OF,
     Action,
     AuthorStatus,
-    Decision,
+    Comment,
+    DecisionDraft,
     Reason,
     Status,
     utcnow,
 )
-from moderation.storage.store import QueueState, Store
+from moderation.domain.records import QueueState
+from moderation.services import webhooks
+from moderation.storage.store import Store
 
 
 def _ignore(*_: object) -> None:
@@ -67,12 +68,6 @@ CODE_FLOOR: Mapping[str, float] = {
     "article_premoderated": 0.1,
 }
 
-EVENT_OF: Mapping[Status, str] = {
-    Status.approved: "comment.approved",
-    Status.pending: "comment.held",
-    Status.rejected: "comment.rejected",
-}
-
 
 def priority(reasons: Sequence[Reason], reporters: int = 0) -> int:
     """How urgently a held comment needs a human; see the module docstring."""
@@ -86,82 +81,60 @@ def priority(reasons: Sequence[Reason], reporters: int = 0) -> int:
 
 async def record(
     store: Store,
-    comment_id: str,
-    previous: Status | None,
+    comment: Comment,
+    draft: DecisionDraft,
     guidelines: Guidelines,
     *,
-    action: Action,
-    by: str,
-    moderator: str | None,
-    reasons: Sequence[Reason],
-    message: str,
-    scores: Mapping[str, float] | None,
-    classifier: str | None,
-    note: str | None = None,
-    store_scores: bool = True,
+    new: bool = False,
+    author_status: AuthorStatus | None = None,
     observers: Observers | None = None,
-) -> Decision:
-    """Append a decision and apply its consequences; ``previous`` is the status before it."""
-    status = STATUS_OF[action]
+) -> Comment:
+    """Append ``draft`` to ``comment``'s history and apply its consequences.
+
+    ``new``: the comment was stored in this transaction and had no status before.
+    ``author_status``, when the caller has read it, saves reading it again. Returns the
+    comment as decided, built in memory (its ``history`` grows by the decision when the
+    caller loaded it with its history).
+    """
+    previous = None if new else comment.status
+    status = STATUS_OF[draft.action]
     queue: QueueState | None = None
     if status is Status.pending:
         # A new comment has no reports yet: skip the count.
-        reporters = await store.reporter_count(comment_id) if previous is not None else 0
+        reporters = 0 if new else await store.reporter_count(comment.id)
         queue = QueueState(
-            priority=priority(reasons, reporters),
-            codes=tuple(sorted({r.code for r in reasons})),
-            categories=tuple(sorted({r.category for r in reasons if r.category})),
+            priority=priority(draft.reasons, reporters),
+            codes=tuple(sorted({r.code for r in draft.reasons})),
+            categories=tuple(sorted({r.category for r in draft.reasons if r.category})),
         )
     decision = await store.record_decision(
-        comment_id,
-        action=action,
-        by=by,
-        moderator=moderator,
-        reasons=reasons,
-        message=message,
-        scores=scores,
-        classifier=classifier,
-        guidelines_version=guidelines.version,
-        at=utcnow(),
-        note=note,
-        store_scores=store_scores,
-        queue=queue,
+        comment.id, draft, guidelines_version=guidelines.version, at=utcnow(), queue=queue
     )
-    if status is not previous and await _emit(store, comment_id, status) and observers:
+    decided = replace(
+        comment,
+        status=status,
+        updated_at=decision.at,
+        decision=decision,
+        history=(*comment.history, decision) if comment.history or new else (),
+    )
+    if status is not previous and await webhooks.emit(store, decided) and observers:
         store.after_commit(observers.events_written)
     if observers is not None:
-        codes = tuple(sorted({r.code for r in reasons}))
-        store.after_commit(lambda: observers.decided(action, by, codes))
-    if action is Action.reject and guidelines.auto_premoderate is not None:
-        await _maybe_premoderate(store, comment_id, guidelines)
-    return decision
+        codes = tuple(sorted({r.code for r in draft.reasons}))
+        store.after_commit(lambda: observers.decided(draft.action, draft.by, codes))
+    if draft.action is Action.reject and guidelines.auto_premoderate is not None:
+        await _maybe_premoderate(store, decided, guidelines, author_status)
+    return decided
 
 
-async def _emit(store: Store, comment_id: str, status: Status) -> bool:
-    event_type = EVENT_OF[status]
-    webhooks = [w for w in await store.webhooks() if event_type in w.events]
-    if not webhooks:
-        return False
-    comment = await store.comment(comment_id)
-    assert comment is not None
-    resource = comment_json(comment)
-    now = utcnow()
-    for webhook in webhooks:
-        event_id = "evt_" + secrets.token_hex(12)
-        body = json.dumps(
-            {"id": event_id, "type": event_type, "comment": resource},
-            separators=(",", ":"),
-            ensure_ascii=False,
-        )
-        await store.add_event(event_id, webhook.id, event_type, comment_id, body, now)
-    return True
-
-
-async def _maybe_premoderate(store: Store, comment_id: str, guidelines: Guidelines) -> None:
+async def _maybe_premoderate(
+    store: Store, comment: Comment, guidelines: Guidelines, status: AuthorStatus | None
+) -> None:
     rule = guidelines.auto_premoderate
     assert rule is not None
-    comment = await store.comment(comment_id)
-    if comment is None or await store.author_status(comment.author_id) is not AuthorStatus.active:
+    if status is None:
+        status = await store.author_status(comment.author_id)
+    if status is not AuthorStatus.active:
         return
     since = utcnow() - timedelta(days=rule.days)
     rejected = await store.rejections_since(comment.author_id, since)

@@ -16,11 +16,11 @@ from typing import Any
 from moderation.backtest import BacktestResult, Suggestion, backtest, suggest
 from moderation.domain.engine import compile_policy
 from moderation.domain.errors import NotFound
+from moderation.domain.guidelines import from_document
 from moderation.domain.models import ApiKey, utcnow
-from moderation.http.guidelines_document import GuidelinesDocument
+from moderation.domain.records import CaseFilter
 from moderation.services.policies import PolicyCache
 from moderation.storage.database import Database
-from moderation.storage.store import CaseFilter
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,9 +95,9 @@ class GuidelinesAdmin:
             previous = document
         return result
 
-    async def put(self, key: ApiKey, document: GuidelinesDocument, note: str | None) -> Version:
+    async def put(self, key: ApiKey, document: Mapping[str, Any], note: str | None) -> Version:
         """A new version from a validated document, in force once this returns."""
-        stored = document.to_json()
+        stored = dict(document)
         async with self.db.transaction() as store:
             await store.lock_guidelines()
             number = await store.latest_guidelines_version() + 1
@@ -109,17 +109,16 @@ class GuidelinesAdmin:
     async def restore(self, key: ApiKey, number: int) -> Version:
         """A new version whose document is an earlier version's."""
         old = await self.version(number)
-        document = GuidelinesDocument.model_validate(old.document)
-        return await self.put(key, document, f"restored version {number}")
+        return await self.put(key, old.document, f"restored version {number}")
 
     async def backtest(
-        self, document: GuidelinesDocument, filters: CaseFilter, samples: int
+        self, document: Mapping[str, Any], filters: CaseFilter, samples: int
     ) -> BacktestResult:
         """What ``document`` would have decided for the stored comments (stored scores only)."""
         async with self.db.transaction(write=False) as store:
             current = await self.policies.current(store)
             cases = await store.backtest_cases(filters)
-        proposed = compile_policy(document.to_domain(current.version + 1))
+        proposed = compile_policy(from_document(document, current.version + 1))
         return backtest(proposed, cases, current=current, samples=samples)
 
     async def suggest(

@@ -10,12 +10,13 @@ form (term matchers) is cached per version, so that check costs one indexed
 from __future__ import annotations
 
 import logging
-from pathlib import Path
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from moderation.domain.engine import Policy, compile_policy
 from moderation.domain.errors import NotReady
+from moderation.domain.guidelines import from_document
 from moderation.domain.models import utcnow
-from moderation.http.guidelines_document import GuidelinesDocument, load_toml
 from moderation.storage.database import Database
 from moderation.storage.store import Store
 
@@ -39,22 +40,21 @@ class PolicyCache:
         found = await store.guidelines(version)
         if found is None:
             raise NotReady("no guidelines are loaded yet", code="no_guidelines")
-        document = GuidelinesDocument.model_validate(found[0])
-        policy = compile_policy(document.to_domain(version))
+        policy = compile_policy(from_document(found[0], version))
         if self._policy is None or version >= self._policy.version:
             self._policy = policy
         return policy
 
 
-async def ensure_guidelines(db: Database, path: Path) -> int:
-    """Load ``path`` as version 1 when the database has no guidelines; the version in force."""
+async def ensure_guidelines(
+    db: Database, load: Callable[[], Mapping[str, Any]], source: str
+) -> int:
+    """Store ``load()`` (a validated document) as version 1 when the database has no
+    guidelines yet; the version in force. ``source`` names where it came from."""
     async with db.transaction() as store:
         version = await store.latest_guidelines_version()
         if version:
             return version
-        document = load_toml(path)
-        await store.add_guidelines(
-            1, document.to_json(), "system", utcnow(), f"loaded from {path.name}"
-        )
-    log.info("loaded guidelines version 1 from %s", path)
+        await store.add_guidelines(1, dict(load()), "system", utcnow(), f"loaded from {source}")
+    log.info("loaded guidelines version 1 from %s", source)
     return 1

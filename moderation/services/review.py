@@ -20,14 +20,15 @@ from moderation.domain.models import (
     Author,
     AuthorStatus,
     Comment,
+    DecisionDraft,
     Reason,
     Status,
     utcnow,
 )
+from moderation.domain.records import QueueEntry
 from moderation.services import decisions
 from moderation.services.policies import PolicyCache
 from moderation.storage.database import Database
-from moderation.storage.store import QueueEntry
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +81,7 @@ class Review:
     ) -> Comment:
         """A moderator's approve/reject; appended to the history, never overwriting it."""
         async with self.db.transaction() as store:
-            comment = await store.comment(comment_id, lock=True)
+            comment = await store.comment(comment_id, lock=True, history=True)
             if comment is None:
                 raise NotFound("no such comment", code="comment_not_found")
             holder = await store.claim_holder(comment_id, utcnow())
@@ -99,11 +100,7 @@ class Review:
                 if action is Action.approve
                 else f"A moderator reviewed your comment and did not publish it: {text}."
             )
-            await decisions.record(
-                store,
-                comment_id,
-                comment.status,
-                policy.guidelines,
+            draft = DecisionDraft(
                 action=action,
                 by="moderator",
                 moderator=key.name,
@@ -113,11 +110,10 @@ class Review:
                 classifier=previous.classifier if previous else None,
                 note=note,
                 store_scores=False,
-                observers=self.observers,
             )
-            decided = await store.comment(comment_id, history=True)
-        assert decided is not None
-        return decided
+            return await decisions.record(
+                store, comment, draft, policy.guidelines, observers=self.observers
+            )
 
     async def recent(
         self, *, limit: int, status: Status | None, article_id: str | None, author_id: str | None

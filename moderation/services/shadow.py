@@ -17,10 +17,11 @@ from typing import Any
 
 from moderation.domain.engine import Context, Policy, compile_policy, decide
 from moderation.domain.errors import NotFound
+from moderation.domain.guidelines import from_document
 from moderation.domain.models import ACTIONS, Action, ApiKey, utcnow
-from moderation.http.guidelines_document import GuidelinesDocument
+from moderation.domain.records import ShadowRun
 from moderation.storage.database import Database
-from moderation.storage.store import ShadowRun, Store
+from moderation.storage.store import Store
 
 
 class ShadowCache:
@@ -34,8 +35,7 @@ class ShadowCache:
         if run is None:
             return None
         if self._compiled is None or self._compiled[0] != run.id:
-            document = GuidelinesDocument.model_validate(run.document)
-            self._compiled = (run.id, compile_policy(document.to_domain(-run.id)))
+            self._compiled = (run.id, compile_policy(from_document(run.document, -run.id)))
         return self._compiled
 
 
@@ -70,10 +70,10 @@ class ShadowReport:
 
 
 async def start(
-    db: Database, key: ApiKey, document: GuidelinesDocument, note: str | None
+    db: Database, key: ApiKey, document: Mapping[str, Any], note: str | None
 ) -> ShadowRun:
     async with db.transaction() as store:
-        run = await store.start_shadow_run(document.to_json(), note, key.name, utcnow())
+        run = await store.start_shadow_run(dict(document), note, key.name, utcnow())
         await store.audit(key.name, "shadow.start", str(run.id), {"note": note}, utcnow())
     return run
 

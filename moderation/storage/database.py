@@ -253,3 +253,12 @@ def _configure_sqlite(engine: AsyncEngine, synchronous: str) -> None:
     def _on_begin(conn: Connection) -> None:
         immediate = conn.get_execution_options().get("sqlite_write", True)
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def database_exists(url: str) -> bool:
+    """Whether the database at ``url`` may already hold data: a SQLite file that exists,
+    or any server database (which this cannot know without connecting)."""
+    parsed = make_url(url)
+    return parsed.get_backend_name() != "sqlite" or bool(
+        parsed.database and Path(parsed.database).is_file()
+    )

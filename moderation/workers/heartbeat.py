@@ -11,7 +11,6 @@ keep their clocks in sync (docs/deploy.md).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import secrets
 from collections.abc import Callable
@@ -20,17 +19,19 @@ from datetime import timedelta
 from moderation.domain.errors import ServiceError
 from moderation.domain.models import utcnow
 from moderation.storage.database import Database
+from moderation.workers.base import Worker
 
 log = logging.getLogger(__name__)
 
 
-class InstanceRegistry:
+class InstanceRegistry(Worker):
+    task_name = "instances"
+
     def __init__(self, db: Database, *, interval_s: float, on_count: Callable[[int], None]) -> None:
         self.id = secrets.token_hex(8)
         self._db = db
         self._interval_s = interval_s
         self._on_count = on_count
-        self._task: asyncio.Task[None] | None = None
         #: Live processes at the last beat, this one included.
         self.count = 1
 
@@ -44,16 +45,12 @@ class InstanceRegistry:
         self._on_count(self.count)
         return self.count
 
-    async def start(self) -> None:
-        """First beat now (so limits are shared from the first request), then a loop."""
+    async def begin(self) -> None:
+        """First beat now (so limits are shared from the first request), then the loop."""
         await self.beat()
-        self._task = asyncio.get_running_loop().create_task(self._run(), name="instances")
+        self.start()
 
-    async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+    async def _release(self) -> None:
         try:
             async with self._db.transaction() as store:
                 await store.remove_instance(self.id)

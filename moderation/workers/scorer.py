@@ -13,7 +13,6 @@ scores do not arrive within ``timeout`` gets ``None``: the engine holds it with
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -22,6 +21,7 @@ from dataclasses import dataclass, field
 
 from classifiers.base import Classifier, Scores
 from moderation.domain.errors import TooManyRequests
+from moderation.workers.base import Worker
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,9 @@ class ScorerStats:
     batch_sizes: list[int] = field(default_factory=list)
 
 
-class Scorer:
+class Scorer(Worker):
+    task_name = "scorer"
+
     """Owns the classifier's worker thread; start with :meth:`start`, stop with :meth:`close`."""
 
     def __init__(
@@ -79,7 +81,6 @@ class Scorer:
         self._queue: asyncio.Queue[_Job] = asyncio.Queue()
         self._queued_texts = 0
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="classifier")
-        self._task: asyncio.Task[None] | None = None
 
     @property
     def name(self) -> str:
@@ -89,14 +90,7 @@ class Scorer:
     def queued(self) -> int:
         return self._queued_texts
 
-    def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._run(), name="scorer")
-
-    async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+    async def _release(self) -> None:
         while not self._queue.empty():
             job = self._queue.get_nowait()
             if not job.future.done():

@@ -11,9 +11,9 @@ import torch
 from detoxify import Detoxify
 from detoxify.detoxify import get_model_and_tokenizer
 
+from classifiers.checkpoints import ORIGINAL_CLASSES
 from tests.tiny_detoxify import (
     CHECKPOINT_NAME,
-    ORIGINAL_CLASSES,
     UNBIASED_CLASSES,
     LabelledComment,
     TinyDetoxify,

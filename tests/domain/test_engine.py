@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from moderation.domain.engine import Context, compile_policy, decide
+from moderation.domain.engine import Context, Policy, compile_policy, decide
 from moderation.domain.models import Action, ArticleMode, AuthorStatus
 from moderation.http.guidelines_document import GuidelinesDocument, load_toml
 
@@ -204,30 +204,30 @@ class TestDefaultGuidelines:
     """The shipped guidelines behave as documented."""
 
     @pytest.fixture
-    def default(self) -> object:
+    def default(self) -> Policy:
         return compile_policy(load_toml(ROOT / "guidelines" / "default.toml").to_domain(1))
 
-    def test_every_category_has_a_rule(self, default: object) -> None:
+    def test_every_category_has_a_rule(self, default: Policy) -> None:
         from moderation.domain.guidelines import CATEGORIES
 
-        assert {r.category for r in default.guidelines.rules} == set(CATEGORIES)  # type: ignore[attr-defined]
+        assert {r.category for r in default.guidelines.rules} == set(CATEGORIES)
 
-    def test_linear_never_rejects_on_scores(self, default: object) -> None:
-        for rule in default.guidelines.rules:  # type: ignore[attr-defined]
+    def test_linear_never_rejects_on_scores(self, default: Policy) -> None:
+        for rule in default.guidelines.rules:
             if rule.category == "toxicity":
                 assert rule.thresholds_for("linear")[1] is None
 
-    def test_rules_cite_sections_that_exist(self, default: object) -> None:
+    def test_rules_cite_sections_that_exist(self, default: Policy) -> None:
         text = (ROOT / "guidelines" / "COMMUNITY_GUIDELINES.md").read_text()
-        cited = {r.guideline for r in default.guidelines.rules}  # type: ignore[attr-defined]
-        cited |= set(default.guidelines.sections.values())  # type: ignore[attr-defined]
+        cited = {r.guideline for r in default.guidelines.rules}
+        cited |= set(default.guidelines.sections.values())
         for section in cited:
             assert f"## {section}." in text, section
 
-    def test_quoting_the_article_is_not_a_threat_on_linear(self, default: object) -> None:
+    def test_quoting_the_article_is_not_a_threat_on_linear(self, default: Policy) -> None:
         verdict = decide(
             default,
-            "The soldiers were shot while retreating, the article says.",  # type: ignore[arg-type]
+            "The soldiers were shot while retreating, the article says.",
             {"toxicity": 0.128},
             "linear",
         )

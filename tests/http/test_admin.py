@@ -10,7 +10,7 @@ from tests.conftest import Service
 async def current(service: Service) -> dict[str, Any]:
     status, body = await service.call("GET", "/v1/guidelines", role="admin")
     assert status == 200
-    return body
+    return dict(body)
 
 
 async def test_get_put_round_trip_and_versions(service: Service) -> None:

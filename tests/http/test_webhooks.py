@@ -14,7 +14,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from moderation.services.webhooks import backoff, sign
+from moderation.workers.webhook_sender import backoff, sign
 from tests.conftest import Service, ServiceFactory
 
 FAST = {"webhook_poll_s": 0.05, "webhook_backoff_base_s": 0.05, "webhook_timeout_s": 2.0}
@@ -69,7 +69,7 @@ async def subscribe(service: Service, url: str, events: list[str] | None = None)
     )
     assert status == 201, body
     assert body["secret"].startswith("whsec_")
-    return body
+    return dict(body)
 
 
 async def wait_for(predicate: Any, timeout: float = 10.0) -> None:

@@ -7,7 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from moderation.domain.models import Action, ArticleMode, AuthorStatus, Reason, Role, Status, utcnow
+from moderation.domain.models import (
+    Action,
+    ArticleMode,
+    AuthorStatus,
+    DecisionDraft,
+    Reason,
+    Role,
+    Status,
+    utcnow,
+)
 from moderation.storage.database import Database
 
 
@@ -69,18 +78,15 @@ async def test_comment_and_decision_round_trip(database: Database) -> None:
             threshold=0.9,
             guideline="1",
         )
-        await store.record_decision(
-            "c-1",
+        draft = DecisionDraft(
             action=Action.hold,
             by="auto",
-            moderator=None,
-            reasons=[reason],
+            reasons=(reason,),
             message="m",
             scores={"toxicity": 0.91},
             classifier="linear",
-            guidelines_version=1,
-            at=now,
         )
+        await store.record_decision("c-1", draft, guidelines_version=1, at=now)
     async with database.transaction(write=False) as store:
         comment = await store.comment("c-1", history=True)
     assert comment is not None

@@ -13,9 +13,9 @@ async def test_processes_count_each_other_and_leave(database: Database) -> None:
     seen: list[int] = []
     first = InstanceRegistry(database, interval_s=60, on_count=seen.append)
     second = InstanceRegistry(database, interval_s=60, on_count=lambda _: None)
-    await first.start()
+    await first.begin()
     assert first.count == 1 and seen == [1]
-    await second.start()
+    await second.begin()
     assert await first.beat() == 2 and seen[-1] == 2
     await second.close()
     assert await first.beat() == 1

@@ -15,6 +15,7 @@ from moderation.contract import (
 )
 from moderation.domain.errors import ValidationFailed
 from moderation.domain.models import Role
+from moderation.domain.records import CaseFilter, ShadowRun
 from moderation.http.access import requires
 from moderation.http.context import API_KEY, DATABASE, GUIDELINES_ADMIN, SCORER
 from moderation.http.guidelines_document import GuidelinesDocument
@@ -32,7 +33,6 @@ from moderation.http.schemas import (
 from moderation.services import audit, shadow, webhooks
 from moderation.services import keys as auth
 from moderation.services.guidelines import Version
-from moderation.storage.store import CaseFilter, ShadowRun
 
 routes = web.RouteTableDef()
 
@@ -69,7 +69,7 @@ async def get_guidelines(request: web.Request) -> web.Response:
 @requires(Role.admin)
 async def put_guidelines(request: web.Request) -> web.Response:
     query = validate(GuidelinesPutQuery, dict(request.query))
-    document = validate(GuidelinesDocument, await read_json(request))
+    document = validate(GuidelinesDocument, await read_json(request)).to_json()
     version = await request.app[GUIDELINES_ADMIN].put(request[API_KEY], document, query.note)
     return web.json_response(_version_json(version))
 
@@ -100,7 +100,7 @@ async def restore_version(request: web.Request) -> web.Response:
 @requires(Role.admin)
 async def backtest(request: web.Request) -> web.Response:
     body = await parse(request, BacktestIn)
-    document = validate(GuidelinesDocument, body.guidelines)
+    document = validate(GuidelinesDocument, body.guidelines).to_json()
     filters = CaseFilter(body.since, body.until, body.article_id, tuple(body.tags))
     result = await request.app[GUIDELINES_ADMIN].backtest(document, filters, body.samples)
     return web.json_response(result.to_json())
@@ -129,7 +129,7 @@ async def suggest(request: web.Request) -> web.Response:
 async def start_shadow(request: web.Request) -> web.Response:
     """Run proposed guidelines beside the live ones on every new comment."""
     body = await parse(request, ShadowIn)
-    document = validate(GuidelinesDocument, body.guidelines)
+    document = validate(GuidelinesDocument, body.guidelines).to_json()
     run = await shadow.start(request.app[DATABASE], request[API_KEY], document, body.note)
     return web.json_response(_shadow_run_json(run), status=201)
 

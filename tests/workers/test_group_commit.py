@@ -10,8 +10,8 @@ import pytest
 from moderation.domain.errors import Conflict
 from moderation.domain.models import AuthorStatus, utcnow
 from moderation.storage.database import Database
-from moderation.storage.group_commit import GroupCommit
 from moderation.storage.store import Store
+from moderation.workers.group_commit import GroupCommit
 
 
 @pytest.fixture

@@ -14,19 +14,21 @@ every job in it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from moderation.domain.errors import ServiceError
 from moderation.storage.database import Database
 from moderation.storage.store import Store
+from moderation.workers.base import Worker
 
 T = TypeVar("T")
 Job = Callable[[Store], Awaitable[Any]]
 
 
-class GroupCommit:
+class GroupCommit(Worker):
+    task_name = "group-commit"
+
     def __init__(
         self,
         db: Database,
@@ -38,21 +40,12 @@ class GroupCommit:
         self._max_batch = max_batch
         self._on_commit = on_commit
         self._queue: asyncio.Queue[tuple[Job, asyncio.Future[Any]]] = asyncio.Queue()
-        self._task: asyncio.Task[None] | None = None
         self.groups = 0
         self.jobs = 0
 
-    def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._run(), name="group-commit")
-
-    async def close(self) -> None:
-        """Finish what is queued, then stop."""
-        if self._task is not None and not self._task.done():
-            await self._queue.join()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+    async def _drain(self) -> None:
+        """Finish what is queued before stopping."""
+        await self._queue.join()
 
     async def run(self, job: Callable[[Store], Awaitable[T]]) -> T:
         """Run ``job`` in the next group's transaction; returns once that has committed."""

@@ -1,0 +1,115 @@
+"""Records the services read and write besides comments: the queue, webhooks and their
+events, the audit log, shadow runs, and the stored comments a backtest replays."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from moderation.domain.models import Action, ArticleMode, AuthorStatus, Comment
+
+
+@dataclass(frozen=True, slots=True)
+class QueueEntry:
+    comment: Comment
+    priority: int
+    codes: tuple[str, ...]
+    claimed_by: str | None
+    claimed_by_name: str | None
+    claim_expires_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxEvent:
+    id: str
+    webhook_id: str
+    url: str
+    secret: str
+    type: str
+    body: str
+    attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class Webhook:
+    id: str
+    url: str
+    events: tuple[str, ...]
+    created_by: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    event_id: str
+    type: str
+    comment_id: str
+    created_at: datetime
+    attempts: int
+    delivered_at: datetime | None
+    next_attempt_at: datetime | None
+    last_status: int | None
+    last_error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    id: int
+    actor: str
+    action: str
+    target: str | None
+    details: Mapping[str, Any]
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class QueueState:
+    """Why and how urgently a pending comment waits (``decisions.priority``)."""
+
+    priority: int
+    codes: tuple[str, ...]
+    categories: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ShadowRun:
+    id: int
+    document: Mapping[str, Any]
+    note: str | None
+    started_by: str
+    started_at: datetime
+    stopped_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class CaseFilter:
+    """Which stored comments a backtest or suggestion looks at."""
+
+    since: datetime | None = None
+    until: datetime | None = None
+    article_id: str | None = None
+    tags: tuple[str, ...] = ()
+
+
+@dataclass(slots=True)  # not frozen: 100,000 of these are built per backtest
+class Case:
+    """One stored comment, as the storage layer hands it over.
+
+    ``text`` is ``None`` when the author deleted the comment (term and link checks
+    then find nothing); ``scores`` is ``None`` when the classifier was
+    unavailable; ``article_tags`` are casefolded; ``decided`` is the latest
+    *automatic* decision and ``moderator`` the latest moderator decision, if any.
+    """
+
+    comment_id: str
+    text: str | None
+    scores: Mapping[str, float] | None
+    classifier: str
+    article_tags: frozenset[str]
+    article_mode: ArticleMode
+    author_status: AuthorStatus
+    decided: Action
+    moderator: Action | None
+    created_at: datetime

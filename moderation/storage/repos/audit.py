@@ -1,0 +1,39 @@
+"""The audit log."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+
+from moderation.domain.records import AuditEntry
+from moderation.storage.core import UnitOfWork
+from moderation.storage.tables import AuditRow
+
+
+class AuditRepo(UnitOfWork):
+    async def audit(
+        self, actor: str, action: str, target: str | None, details: Mapping[str, Any], at: datetime
+    ) -> None:
+        self._session.add(
+            AuditRow(actor=actor, action=action, target=target, details=dict(details), at=at)
+        )
+
+    async def audit_log(self, limit: int, action: str | None = None) -> list[AuditEntry]:
+        query = select(AuditRow).order_by(AuditRow.id.desc()).limit(limit)
+        if action:
+            query = query.where(AuditRow.action == action)
+        rows = await self._session.scalars(query)
+        return [
+            AuditEntry(
+                id=r.id,
+                actor=r.actor,
+                action=r.action,
+                target=r.target,
+                details=dict(r.details or {}),
+                at=r.at,
+            )
+            for r in rows
+        ]

@@ -1,0 +1,160 @@
+"""The review queue: listing, claiming, releasing."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import func, select, update
+
+from moderation.domain.models import Comment, Status
+from moderation.domain.records import QueueEntry
+from moderation.storage.core import UnitOfWork
+from moderation.storage.mappers import row_to_comment, row_to_decision
+from moderation.storage.statements import claimable, queue_filter
+from moderation.storage.tables import CommentRow, DecisionRow
+
+
+class QueueRepo(UnitOfWork):
+    async def queue(
+        self,
+        *,
+        now: datetime,
+        limit: int,
+        offset: int = 0,
+        article_id: str | None = None,
+        category: str | None = None,
+        reason: str | None = None,
+    ) -> tuple[list[QueueEntry], int]:
+        """Pending comments, most urgent first, oldest first among equals; and the exact total."""
+        conditions = queue_filter(now, article_id, category, reason)
+        total = await self._session.scalar(
+            select(func.count()).select_from(CommentRow).where(*conditions)
+        )
+        rows = await self._session.scalars(
+            select(CommentRow)
+            .where(*conditions)
+            .order_by(CommentRow.priority.desc(), CommentRow.created_at, CommentRow.id)
+            .offset(offset)
+            .limit(limit)
+        )
+        entries = [await self._entry(row, now) for row in rows]
+        return entries, int(total or 0)
+
+    async def _entry(self, row: CommentRow, now: datetime) -> QueueEntry:
+        decision_row = (
+            await self._session.get(DecisionRow, row.decision_id) if row.decision_id else None
+        )
+        active = row.claim_expires_at is not None and row.claim_expires_at > now
+        return QueueEntry(
+            comment=row_to_comment(
+                row, row_to_decision(decision_row) if decision_row else None, ()
+            ),
+            priority=row.priority,
+            codes=tuple(c for c in row.queue_codes.split(",") if c),
+            claimed_by=row.claimed_by if active else None,
+            claimed_by_name=row.claimed_by_name if active else None,
+            claim_expires_at=row.claim_expires_at if active else None,
+        )
+
+    async def claim(
+        self,
+        *,
+        key_id: str,
+        key_name: str,
+        limit: int,
+        now: datetime,
+        until: datetime,
+        article_id: str | None = None,
+        category: str | None = None,
+    ) -> list[QueueEntry]:
+        """Lease up to ``limit`` pending comments to ``key_id``; never one another lease holds.
+
+        PostgreSQL: ``FOR UPDATE SKIP LOCKED`` so concurrent claimers pass each other by;
+        SQLite: the write transaction is ``BEGIN IMMEDIATE``, so claimers run one at a time.
+        """
+        conditions = [*queue_filter(now, article_id, category, None), claimable(key_id, now)]
+        query = (
+            select(CommentRow.id)
+            .where(*conditions)
+            .order_by(CommentRow.priority.desc(), CommentRow.created_at, CommentRow.id)
+            .limit(limit)
+        )
+        ids = await self._lease(
+            query, CommentRow, claimed_by=key_id, claimed_by_name=key_name, claim_expires_at=until
+        )
+        if not ids:
+            return []
+        rows = await self._session.scalars(
+            select(CommentRow)
+            .where(CommentRow.id.in_(ids))
+            .execution_options(populate_existing=True)
+        )
+        by_id = {row.id: row for row in rows}
+        return [await self._entry(by_id[i], now) for i in ids]
+
+    async def release(self, key_id: str, ids: Sequence[str] | None) -> int:
+        statement = update(CommentRow).where(CommentRow.claimed_by == key_id)
+        if ids is not None:
+            statement = statement.where(CommentRow.id.in_(list(ids)))
+        result = await self._session.execute(
+            statement.values(claimed_by=None, claimed_by_name=None, claim_expires_at=None)
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    async def claim_holder(self, comment_id: str, now: datetime) -> tuple[str, str] | None:
+        """(key id, key name) of the live lease on a comment, if any."""
+        row = (
+            await self._session.execute(
+                select(CommentRow.claimed_by, CommentRow.claimed_by_name).where(
+                    CommentRow.id == comment_id,
+                    CommentRow.claimed_by.is_not(None),
+                    CommentRow.claim_expires_at > now,
+                )
+            )
+        ).first()
+        return None if row is None else (str(row[0]), str(row[1]))
+
+    async def queue_depth(self, now: datetime) -> tuple[int, datetime | None]:
+        conditions = queue_filter(now, None, None, None)
+        row = (
+            await self._session.execute(
+                select(func.count(), func.min(CommentRow.updated_at)).where(*conditions)
+            )
+        ).one()
+        return int(row[0] or 0), row[1]
+
+    async def recent_comments(
+        self,
+        *,
+        limit: int,
+        status: Status | None = None,
+        article_id: str | None = None,
+        author_id: str | None = None,
+    ) -> list[Comment]:
+        """Most recently decided comments first (the moderators' "decided" view)."""
+        query = (
+            select(CommentRow).order_by(CommentRow.updated_at.desc(), CommentRow.id).limit(limit)
+        )
+        if status is not None:
+            query = query.where(CommentRow.status == status.value)
+        if article_id is not None:
+            query = query.where(CommentRow.article_id == article_id)
+        if author_id is not None:
+            query = query.where(CommentRow.author_id == author_id)
+        rows = list(await self._session.scalars(query))
+        ids = [row.decision_id for row in rows if row.decision_id is not None]
+        decided = (
+            {
+                d.id: row_to_decision(d)
+                for d in await self._session.scalars(
+                    select(DecisionRow).where(DecisionRow.id.in_(ids))
+                )
+            }
+            if ids
+            else {}
+        )
+        return [
+            row_to_comment(row, decided.get(row.decision_id) if row.decision_id else None, ())
+            for row in rows
+        ]
