@@ -28,7 +28,7 @@ from sqlalchemy import insert
 from moderation.app import create_app
 from moderation.domain.models import Role
 from moderation.http.context import DATABASE
-from moderation.services.keys import create_key
+from moderation.services.keys import Keys
 from moderation.settings import Settings
 from moderation.storage.tables import CommentRow
 
@@ -86,7 +86,7 @@ async def main(count: int, repeats: int) -> None:
         await client.start_server()
         try:
             database = client.app[DATABASE]
-            key = (await create_key(database, "bench", Role.admin)).secret
+            key = (await Keys(database).create("bench", Role.admin)).secret
             started = time.perf_counter()
             data = rows(count)
             async with database.engine.begin() as conn:

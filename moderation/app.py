@@ -12,6 +12,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 from functools import partial
+from typing import Any
 
 from aiohttp import web
 
@@ -20,11 +21,14 @@ from classifiers.cascade import Cascade
 from classifiers.loader import LoadReport, load_one, load_preferred
 from moderation.domain.ratelimit import RateLimiter
 from moderation.http import openapi
+from moderation.http.api import Api
 from moderation.http.context import (
+    AUDIT,
     CLASSIFIER_REPORT,
     DATABASE,
     GUIDELINES_ADMIN,
     INSTANCES,
+    KEYS,
     METRICS,
     MODERATION,
     POLICIES,
@@ -32,18 +36,24 @@ from moderation.http.context import (
     REVIEW,
     SCORER,
     SETTINGS,
+    SHADOW_RUNS,
     SHADOW_SCORER,
     WEBHOOK_SENDER,
+    WEBHOOKS,
 )
 from moderation.http.guidelines_document import read_toml
 from moderation.http.metrics import Metrics
 from moderation.http.middleware import errors_middleware
 from moderation.http.routes import admin, comments, moderators, operations, perspective, ui
+from moderation.services.audit import Audit
 from moderation.services.comments import Moderation
 from moderation.services.decisions import Observers
 from moderation.services.guidelines import GuidelinesAdmin
+from moderation.services.keys import Keys
 from moderation.services.policies import PolicyCache, ensure_guidelines
 from moderation.services.review import Review
+from moderation.services.shadow import ShadowRuns
+from moderation.services.webhooks import Webhooks
 from moderation.settings import Settings
 from moderation.storage.database import Database
 from moderation.workers.group_commit import GroupCommit
@@ -52,6 +62,22 @@ from moderation.workers.scorer import Scorer
 from moderation.workers.webhook_sender import WebhookSender
 
 log = logging.getLogger(__name__)
+
+
+#: Every route module's declarations: what the app serves and ``/openapi.json`` describes.
+APIS: tuple[Api, ...] = (
+    operations.api,
+    openapi.api,
+    comments.api,
+    moderators.api,
+    admin.api,
+    perspective.api,
+)
+
+
+def openapi_spec() -> dict[str, Any]:
+    """The service's OpenAPI description, without building an app (tools, fuzzing)."""
+    return openapi.build(op for declared in (*APIS, ui.api) for op in declared.operations)
 
 
 def create_app(
@@ -78,13 +104,10 @@ def create_app(
     app.cleanup_ctx.append(_classifier(classifier, shadow_classifier))
     app.cleanup_ctx.append(_webhooks)
     app.cleanup_ctx.append(_services)
-    app.add_routes(operations.routes)
-    app.add_routes(openapi.routes)
-    app.add_routes(comments.routes)
-    app.add_routes(moderators.routes)
-    app.add_routes(admin.routes)
-    app.add_routes(perspective.routes)
+    for declared in APIS:
+        app.add_routes(declared.routes)
     ui.add_routes(app)
+    app[openapi.DESCRIPTION] = openapi.Description([*APIS, ui.api])
     return app
 
 
@@ -212,6 +235,10 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     )
     app[REVIEW] = Review(database, policies, observers=observers)
     app[GUIDELINES_ADMIN] = GuidelinesAdmin(database, policies)
+    app[WEBHOOKS] = Webhooks(database)
+    app[KEYS] = Keys(database)
+    app[AUDIT] = Audit(database)
+    app[SHADOW_RUNS] = ShadowRuns(database)
     try:
         yield
     finally:

@@ -92,8 +92,7 @@ async def create_key(
     settings: Settings, role: str, name: str, rate_limit: float | None = None
 ) -> int:
     from moderation.domain.errors import ServiceError
-    from moderation.services.keys import create_key as make
-    from moderation.services.keys import parse_role
+    from moderation.services.keys import Keys, parse_role
     from moderation.services.policies import ensure_guidelines
     from moderation.storage.database import Database
 
@@ -103,7 +102,7 @@ async def create_key(
     try:
         await database.upgrade()
         await ensure_guidelines(database, *_guidelines_file(settings))
-        created = await make(database, name, parse_role(role), rate_limit=rate_limit)
+        created = await Keys(database).create(name, parse_role(role), rate_limit=rate_limit)
     except ServiceError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         return 2

@@ -19,7 +19,7 @@ from aiohttp.test_utils import TestClient
 from moderation.app import create_app
 from moderation.domain.models import Role
 from moderation.http.context import DATABASE
-from moderation.services.keys import create_key
+from moderation.services.keys import Keys
 from moderation.settings import Settings
 from moderation.storage.database import Database
 
@@ -109,7 +109,7 @@ async def make_service(aiohttp_client: Any, settings: Settings) -> ServiceFactor
         database = client.app[DATABASE]
         keys = {}
         for role in Role:
-            keys[role.name] = (await create_key(database, f"test-{role.name}", role)).secret
+            keys[role.name] = (await Keys(database).create(f"test-{role.name}", role)).secret
         return Service(client=client, keys=keys)
 
     return make

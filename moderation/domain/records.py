@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from moderation.domain.models import Action, ArticleMode, AuthorStatus, Comment
 
@@ -113,3 +113,19 @@ class Case:
     decided: Action
     moderator: Action | None
     created_at: datetime
+
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    """One page of a list, and the key of its last item when more follow (else None).
+
+    The key is the list's sort key as text; the HTTP edge turns it into an opaque
+    ``next_cursor`` and back (keyset pagination: a page never repeats or skips an item
+    because others were added meanwhile).
+    """
+
+    items: list[T]
+    next_after: tuple[str, ...] | None = None

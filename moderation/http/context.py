@@ -8,10 +8,14 @@ from classifiers.loader import LoadReport
 from moderation.domain.models import ApiKey
 from moderation.domain.ratelimit import RateLimiter
 from moderation.http.metrics import Metrics
+from moderation.services.audit import Audit
 from moderation.services.comments import Moderation
 from moderation.services.guidelines import GuidelinesAdmin
+from moderation.services.keys import Keys
 from moderation.services.policies import PolicyCache
 from moderation.services.review import Review
+from moderation.services.shadow import ShadowRuns
+from moderation.services.webhooks import Webhooks
 from moderation.settings import Settings
 from moderation.storage.database import Database
 from moderation.workers.heartbeat import InstanceRegistry
@@ -31,6 +35,10 @@ REVIEW = web.AppKey("review", Review)
 GUIDELINES_ADMIN = web.AppKey("guidelines_admin", GuidelinesAdmin)
 WEBHOOK_SENDER = web.AppKey("webhook_sender", WebhookSender)
 METRICS = web.AppKey("metrics", Metrics)
+WEBHOOKS = web.AppKey("webhooks", Webhooks)
+KEYS = web.AppKey("keys", Keys)
+AUDIT = web.AppKey("audit", Audit)
+SHADOW_RUNS = web.AppKey("shadow_runs", ShadowRuns)
 
 API_KEY = web.RequestKey("api_key", ApiKey)
 REQUEST_ID = web.RequestKey("request_id", str)

@@ -32,6 +32,8 @@ MAX_BATCH = 100
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,199}$"
 Id = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=ID_PATTERN)]
+#: An opaque list cursor (``http/pagination.py``).
+Cursor = Annotated[str, StringConstraints(min_length=1, max_length=1000)]
 Tag = Annotated[str, StringConstraints(min_length=1, max_length=100, strip_whitespace=True)]
 CommentText = Annotated[str, StringConstraints(min_length=1, max_length=MAX_TEXT_CHARS)]
 
@@ -111,6 +113,7 @@ class CheckIn(_Body):
 class QueueQuery(_Body):
     limit: int = Field(default=50, ge=1, le=200)
     offset: int = Field(default=0, ge=0, le=1_000_000)
+    cursor: Cursor | None = None
     article_id: Id | None = None
     category: Annotated[str, StringConstraints(pattern=r"^[a-z_]{1,40}$")] | None = None
     reason: Annotated[str, StringConstraints(pattern=r"^[a-z_]{1,40}$")] | None = None
@@ -164,6 +167,7 @@ class KeyIn(_Body):
 
 class ListQuery(_Body):
     limit: int = Field(default=50, ge=1, le=500)
+    cursor: Cursor | None = None
 
 
 class BacktestIn(_Body):
@@ -187,6 +191,7 @@ class SuggestIn(_Body):
 
 class AuditQuery(_Body):
     limit: int = Field(default=100, ge=1, le=1000)
+    cursor: Cursor | None = None
     action: Annotated[str, StringConstraints(pattern=r"^[a-z_.]{1,60}$")] | None = None
 
 
@@ -196,6 +201,7 @@ class GuidelinesPutQuery(_Body):
 
 class RecentQuery(_Body):
     limit: int = Field(default=50, ge=1, le=500)
+    cursor: Cursor | None = None
     status: Literal["approved", "pending", "rejected"] | None = None
     article_id: Id | None = None
     author_id: Id | None = None

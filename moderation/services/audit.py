@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
-from moderation.domain.records import AuditEntry
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from moderation.domain.records import AuditEntry, Page
 from moderation.storage.database import Database
 
 
-async def recent(db: Database, limit: int, action: str | None = None) -> list[AuditEntry]:
-    async with db.transaction(write=False) as store:
-        return await store.audit_log(limit, action)
+@dataclass(slots=True)
+class Audit:
+    db: Database
+
+    async def recent(
+        self, limit: int, action: str | None = None, after: Sequence[str] | None = None
+    ) -> Page[AuditEntry]:
+        """Entries newest first, optionally of one action."""
+        async with self.db.transaction(write=False) as store:
+            return await store.audit_log(limit, action, after)

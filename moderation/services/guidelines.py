@@ -8,7 +8,7 @@ transaction lock, SQLite with its single writer).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -18,7 +18,7 @@ from moderation.domain.engine import compile_policy
 from moderation.domain.errors import NotFound
 from moderation.domain.guidelines import from_document
 from moderation.domain.models import ApiKey, utcnow
-from moderation.domain.records import CaseFilter
+from moderation.domain.records import CaseFilter, Page
 from moderation.services.policies import PolicyCache
 from moderation.storage.database import Database
 
@@ -80,20 +80,19 @@ class GuidelinesAdmin:
         changes = diff(previous[0], document) if previous else []
         return Version(number, document, by, at, history.get(number), changes)
 
-    async def versions(self) -> list[Version]:
+    async def versions(self, limit: int, after: Sequence[str] | None = None) -> Page[Version]:
+        """Versions oldest first, each with its changes from the one before."""
         async with self.db.transaction(write=False) as store:
-            history = await store.guidelines_history()
-            documents = {v: (await store.guidelines(v)) for v, _, _, _ in history}
+            page = await store.guidelines_page(limit, after)
+            first = page.items[0][0] if page.items else 0
+            before = await store.guidelines(first - 1) if first > 1 else None
         result = []
-        previous: Mapping[str, Any] | None = None
-        for number, by, at, note in history:
-            found = documents[number]
-            assert found is not None
-            document = found[0]
+        previous: Mapping[str, Any] | None = before[0] if before else None
+        for number, document, by, at, note in page.items:
             changes = diff(previous, document) if previous is not None else []
             result.append(Version(number, document, by, at, note, changes))
             previous = document
-        return result
+        return Page(result, page.next_after)
 
     async def put(self, key: ApiKey, document: Mapping[str, Any], note: str | None) -> Version:
         """A new version from a validated document, in force once this returns."""

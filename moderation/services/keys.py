@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
 from moderation.domain.errors import Forbidden, NotFound, Unauthorized, ValidationFailed
 from moderation.domain.models import ApiKey, Role, utcnow
+from moderation.domain.records import Page
 from moderation.storage.database import Database
 
 KEY_PREFIX = "mod_"
@@ -40,46 +42,52 @@ def parse_role(value: str) -> Role:
         ) from None
 
 
-async def create_key(
-    db: Database,
-    name: str,
-    role: Role,
-    *,
-    actor: str = "cli",
-    rate_limit: float | None = None,
-) -> NewKey:
-    """A new key; ``rate_limit`` (requests/s, 0 for none) overrides its role's default."""
-    name = name.strip()
-    if not name or len(name) > 200 or not name.isprintable():
-        raise ValidationFailed("a key name is 1 to 200 printable characters", code="invalid_name")
-    if rate_limit is not None and not 0 <= rate_limit <= MAX_RATE_LIMIT:
-        raise ValidationFailed(
-            f"rate_limit is requests per second, 0 (unlimited) to {MAX_RATE_LIMIT:,.0f}",
-            code="invalid_rate_limit",
-        )
-    secret = KEY_PREFIX + secrets.token_urlsafe(32)
-    async with db.transaction() as store:
-        key = await store.add_key(
-            secrets.token_hex(8), name, role, digest(secret), utcnow(), rate_limit
-        )
-        details: dict[str, object] = {"name": name, "role": role.name}
-        if rate_limit is not None:
-            details["rate_limit"] = rate_limit
-        await store.audit(actor, "key.create", key.id, details, utcnow())
-    return NewKey(key=key, secret=secret)
+@dataclass(slots=True)
+class Keys:
+    """API keys: created, listed and revoked by admins (and the command line)."""
 
+    db: Database
 
-async def list_keys(db: Database) -> list[ApiKey]:
-    async with db.transaction(write=False) as store:
-        return await store.list_keys()
+    async def create(
+        self,
+        name: str,
+        role: Role,
+        *,
+        actor: str = "cli",
+        rate_limit: float | None = None,
+    ) -> NewKey:
+        """A new key; ``rate_limit`` (requests/s, 0 for none) overrides its role's default."""
+        name = name.strip()
+        if not name or len(name) > 200 or not name.isprintable():
+            raise ValidationFailed(
+                "a key name is 1 to 200 printable characters", code="invalid_name"
+            )
+        if rate_limit is not None and not 0 <= rate_limit <= MAX_RATE_LIMIT:
+            raise ValidationFailed(
+                f"rate_limit is requests per second, 0 (unlimited) to {MAX_RATE_LIMIT:,.0f}",
+                code="invalid_rate_limit",
+            )
+        secret = KEY_PREFIX + secrets.token_urlsafe(32)
+        async with self.db.transaction() as store:
+            key = await store.add_key(
+                secrets.token_hex(8), name, role, digest(secret), utcnow(), rate_limit
+            )
+            details: dict[str, object] = {"name": name, "role": role.name}
+            if rate_limit is not None:
+                details["rate_limit"] = rate_limit
+            await store.audit(actor, "key.create", key.id, details, utcnow())
+        return NewKey(key=key, secret=secret)
 
+    async def listing(self, limit: int, after: Sequence[str] | None = None) -> Page[ApiKey]:
+        async with self.db.transaction(write=False) as store:
+            return await store.list_keys(limit, after)
 
-async def revoke_key(db: Database, key_id: str, *, actor: str = "cli") -> None:
-    """Revoke at once: every process checks the database on every request."""
-    async with db.transaction() as store:
-        if not await store.revoke_key(key_id, utcnow()):
-            raise NotFound("no such active key", code="key_not_found")
-        await store.audit(actor, "key.revoke", key_id, {}, utcnow())
+    async def revoke(self, key_id: str, *, actor: str = "cli") -> None:
+        """Revoke at once: every process checks the database on every request."""
+        async with self.db.transaction() as store:
+            if not await store.revoke_key(key_id, utcnow()):
+                raise NotFound("no such active key", code="key_not_found")
+            await store.audit(actor, "key.revoke", key_id, {}, utcnow())
 
 
 async def authenticate(db: Database, authorization: str | None) -> ApiKey:

@@ -25,7 +25,7 @@ from moderation.domain.models import (
     Status,
     utcnow,
 )
-from moderation.domain.records import QueueEntry
+from moderation.domain.records import Page, QueueEntry
 from moderation.services import decisions
 from moderation.services.policies import PolicyCache
 from moderation.storage.database import Database
@@ -116,11 +116,21 @@ class Review:
             )
 
     async def recent(
-        self, *, limit: int, status: Status | None, article_id: str | None, author_id: str | None
-    ) -> list[Comment]:
+        self,
+        *,
+        limit: int,
+        status: Status | None,
+        article_id: str | None,
+        author_id: str | None,
+        after: Sequence[str] | None = None,
+    ) -> Page[Comment]:
         async with self.db.transaction(write=False) as store:
             return await store.recent_comments(
-                limit=limit, status=status, article_id=article_id, author_id=author_id
+                limit=limit,
+                status=status,
+                article_id=article_id,
+                author_id=author_id,
+                after=after,
             )
 
     async def author(self, author_id: str) -> tuple[Author, list[Comment]]:

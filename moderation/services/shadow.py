@@ -69,34 +69,36 @@ class ShadowReport:
     samples: list[dict[str, Any]]
 
 
-async def start(
-    db: Database, key: ApiKey, document: Mapping[str, Any], note: str | None
-) -> ShadowRun:
-    async with db.transaction() as store:
-        run = await store.start_shadow_run(dict(document), note, key.name, utcnow())
-        await store.audit(key.name, "shadow.start", str(run.id), {"note": note}, utcnow())
-    return run
+@dataclass(slots=True)
+class ShadowRuns:
+    """Proposed guidelines run beside the live ones: started, stopped, reported."""
 
+    db: Database
 
-async def stop(db: Database, key: ApiKey) -> None:
-    async with db.transaction() as store:
-        if not await store.stop_shadow_runs(utcnow()):
-            raise NotFound("no shadow run is active", code="no_shadow_run")
-        await store.audit(key.name, "shadow.stop", None, {}, utcnow())
+    async def start(self, key: ApiKey, document: Mapping[str, Any], note: str | None) -> ShadowRun:
+        async with self.db.transaction() as store:
+            run = await store.start_shadow_run(dict(document), note, key.name, utcnow())
+            await store.audit(key.name, "shadow.start", str(run.id), {"note": note}, utcnow())
+        return run
 
+    async def stop(self, key: ApiKey) -> None:
+        async with self.db.transaction() as store:
+            if not await store.stop_shadow_runs(utcnow()):
+                raise NotFound("no shadow run is active", code="no_shadow_run")
+            await store.audit(key.name, "shadow.stop", None, {}, utcnow())
 
-async def report(db: Database, samples: int) -> ShadowReport:
-    async with db.transaction(write=False) as store:
-        run = await store.latest_shadow_run()
-        if run is None:
-            raise NotFound("no shadow run has been started", code="no_shadow_run")
-        counts = await store.shadow_counts(run.id)
-        latest = await store.shadow_disagreements(run.id, samples)
-    matrix = {
-        live: {shadow: counts.get((live, shadow), 0) for shadow in ACTIONS} for live in ACTIONS
-    }
-    total = sum(counts.values())
-    agree = sum(counts.get((a, a), 0) for a in ACTIONS)
-    return ShadowReport(
-        run=run, matrix=matrix, total=total, disagreements=total - agree, samples=latest
-    )
+    async def report(self, samples: int) -> ShadowReport:
+        async with self.db.transaction(write=False) as store:
+            run = await store.latest_shadow_run()
+            if run is None:
+                raise NotFound("no shadow run has been started", code="no_shadow_run")
+            counts = await store.shadow_counts(run.id)
+            latest = await store.shadow_disagreements(run.id, samples)
+        matrix = {
+            live: {shadow: counts.get((live, shadow), 0) for shadow in ACTIONS} for live in ACTIONS
+        }
+        total = sum(counts.values())
+        agree = sum(counts.get((a, a), 0) for a in ACTIONS)
+        return ShadowReport(
+            run=run, matrix=matrix, total=total, disagreements=total - agree, samples=latest
+        )

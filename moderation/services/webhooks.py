@@ -17,7 +17,7 @@ from moderation.contract import comment_json
 from moderation.domain.errors import NotFound, ValidationFailed
 from moderation.domain.events import COMMENT_EVENT, EVENTS
 from moderation.domain.models import ApiKey, Comment, utcnow
-from moderation.domain.records import Delivery, Webhook
+from moderation.domain.records import Delivery, Page, Webhook
 from moderation.storage.database import Database
 from moderation.storage.store import Store
 
@@ -30,44 +30,49 @@ class NewWebhook:
     secret: str
 
 
-async def create(db: Database, key: ApiKey, url: str, events: Sequence[str]) -> NewWebhook:
-    unknown = sorted(set(events) - set(EVENTS))
-    if unknown:
-        raise ValidationFailed(
-            f"unknown events; expected: {', '.join(EVENTS)}", code="invalid_events"
-        )
-    secret = "whsec_" + secrets.token_urlsafe(32)
-    async with db.transaction() as store:
-        webhook = await store.add_webhook(
-            "wh_" + secrets.token_hex(8), url, sorted(set(events)), secret, key.name, utcnow()
-        )
-        await store.audit(
-            key.name,
-            "webhook.create",
-            webhook.id,
-            {"url": url, "events": list(webhook.events)},
-            utcnow(),
-        )
-    return NewWebhook(webhook=webhook, secret=secret)
+@dataclass(slots=True)
+class Webhooks:
+    """Subscriptions (admins) and their delivery log."""
 
+    db: Database
 
-async def listing(db: Database) -> list[Webhook]:
-    async with db.transaction(write=False) as store:
-        return await store.webhooks()
+    async def create(self, key: ApiKey, url: str, events: Sequence[str]) -> NewWebhook:
+        unknown = sorted(set(events) - set(EVENTS))
+        if unknown:
+            raise ValidationFailed(
+                f"unknown events; expected: {', '.join(EVENTS)}", code="invalid_events"
+            )
+        secret = "whsec_" + secrets.token_urlsafe(32)
+        async with self.db.transaction() as store:
+            webhook = await store.add_webhook(
+                "wh_" + secrets.token_hex(8), url, sorted(set(events)), secret, key.name, utcnow()
+            )
+            await store.audit(
+                key.name,
+                "webhook.create",
+                webhook.id,
+                {"url": url, "events": list(webhook.events)},
+                utcnow(),
+            )
+        return NewWebhook(webhook=webhook, secret=secret)
 
+    async def listing(self, limit: int, after: Sequence[str] | None = None) -> Page[Webhook]:
+        async with self.db.transaction(write=False) as store:
+            return await store.webhook_page(limit, after)
 
-async def remove(db: Database, key: ApiKey, webhook_id: str) -> None:
-    async with db.transaction() as store:
-        if not await store.delete_webhook(webhook_id, utcnow()):
-            raise NotFound("no such webhook", code="webhook_not_found")
-        await store.audit(key.name, "webhook.delete", webhook_id, {}, utcnow())
+    async def remove(self, key: ApiKey, webhook_id: str) -> None:
+        async with self.db.transaction() as store:
+            if not await store.delete_webhook(webhook_id, utcnow()):
+                raise NotFound("no such webhook", code="webhook_not_found")
+            await store.audit(key.name, "webhook.delete", webhook_id, {}, utcnow())
 
-
-async def deliveries(db: Database, webhook_id: str, limit: int) -> list[Delivery]:
-    async with db.transaction(write=False) as store:
-        if await store.webhook(webhook_id) is None:
-            raise NotFound("no such webhook", code="webhook_not_found")
-        return await store.deliveries(webhook_id, limit)
+    async def deliveries(
+        self, webhook_id: str, limit: int, after: Sequence[str] | None = None
+    ) -> Page[Delivery]:
+        async with self.db.transaction(write=False) as store:
+            if await store.webhook(webhook_id) is None:
+                raise NotFound("no such webhook", code="webhook_not_found")
+            return await store.deliveries(webhook_id, limit, after)
 
 
 async def emit(store: Store, comment: Comment) -> bool:

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import Any, Literal, TypeVar, cast
 
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from moderation.storage.sqlite_inline import InlineConnection
-from moderation.storage.statements import INSERT_IGNORE
+from moderation.storage.statements import (
+    INSERT_IGNORE,
+    after_key,
+    decode_key,
+    encode_key_value,
+)
 
 T = TypeVar("T")
 
@@ -121,6 +126,24 @@ class UnitOfWork:
         statement = INSERT_IGNORE[self._dialect == "postgresql"][table.__tablename__]
         result = await self._run(statement, values)
         return bool(getattr(result, "rowcount", 0))
+
+    async def _page(
+        self,
+        query: Any,
+        order: Sequence[tuple[Any, bool]],
+        after: Sequence[str] | None,
+        limit: int,
+    ) -> tuple[list[Any], tuple[str, ...] | None]:
+        """Rows of ``query`` in ``order`` ((column, descending) pairs, the last one unique),
+        starting after the key ``after``; and the key of the last row when more follow."""
+        if after is not None:
+            query = query.where(after_key(order, decode_key(order, after)))
+        query = query.order_by(*(c.desc() if desc else c.asc() for c, desc in order))
+        rows = list(await self._session.scalars(query.limit(limit + 1)))
+        if len(rows) <= limit:
+            return rows, None
+        rows = rows[:limit]
+        return rows, tuple(encode_key_value(getattr(rows[-1], c.key)) for c, _ in order)
 
     async def _lease(self, query: Any, table: type[Any], **values: Any) -> list[Any]:
         """Select ids and mark them in one transaction, never two callers the same rows.

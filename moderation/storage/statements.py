@@ -7,10 +7,11 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 import orjson
-from sqlalchemy import Table, bindparam, func, insert, or_, select, update
+from sqlalchemy import Table, and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from moderation.domain.errors import ValidationFailed
 from moderation.domain.models import Status
 from moderation.storage.tables import (
     ApiKeyRow,
@@ -107,3 +108,49 @@ def claimable(key_id: str, now: datetime) -> Any:
         CommentRow.claim_expires_at <= now,
         CommentRow.claimed_by == key_id,
     )
+
+
+# -- keyset pagination ------------------------------------------------------------------------
+
+
+def encode_key_value(value: Any) -> str:
+    """One sort-key value as cursor text."""
+    return as_utc(value).isoformat() if isinstance(value, datetime) else str(value)
+
+
+def decode_key(order: Sequence[tuple[Any, bool]], values: Sequence[str]) -> list[Any]:
+    """Cursor text back to the columns' values; a malformed cursor is the caller's error."""
+    if len(values) != len(order):
+        raise ValidationFailed("the cursor does not belong to this list", code="invalid_cursor")
+    decoded: list[Any] = []
+    for (column, _), value in zip(order, values, strict=True):
+        kind = _python_type(column)
+        try:
+            if kind is datetime:
+                parsed = datetime.fromisoformat(value)
+                decoded.append(parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC))
+            elif kind is int:
+                decoded.append(int(value))
+            else:
+                decoded.append(str(value))
+        except (ValueError, OverflowError):
+            raise ValidationFailed(
+                "the cursor does not belong to this list", code="invalid_cursor"
+            ) from None
+    return decoded
+
+
+def _python_type(column: Any) -> type:
+    column_type = column.type
+    # A TypeDecorator (UTCDateTime) reports ``object``: its implementation knows.
+    implementation = getattr(column_type, "impl", column_type)
+    return cast(type, implementation.python_type)
+
+
+def after_key(order: Sequence[tuple[Any, bool]], values: Sequence[Any]) -> Any:
+    """Rows strictly after ``values`` in ``order``: (a > x) or (a = x and b > y) …"""
+    (column, descending), *rest = order
+    beyond = column < values[0] if descending else column > values[0]
+    if not rest:
+        return beyond
+    return or_(beyond, and_(column == values[0], after_key(rest, values[1:])))

@@ -11,12 +11,12 @@ from typing import Any
 
 import pytest
 
-from moderation import backtest as backtest_module
 from moderation.backtest import Case, backtest, decide_many, suggest
 from moderation.domain.engine import Context, Policy, compile_policy, decide
 from moderation.domain.guidelines import Guidelines, Override, Rule, RuleOverride
 from moderation.domain.models import Action, ArticleMode, AuthorStatus
 from moderation.http.guidelines_document import GuidelinesDocument, load_toml
+from moderation.textmatch import prefilter
 
 ROOT = Path(__file__).resolve().parents[2]
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -460,7 +460,7 @@ def test_chunked_text_checks_give_the_same_actions(monkeypatch: pytest.MonkeyPat
     rng = random.Random(42)
     policy = random_policy(rng)
     cases = [random_case(rng, i) for i in range(300)]
-    monkeypatch.setattr(backtest_module, "_CHUNK", 7)  # many chunks, a short last one
+    monkeypatch.setattr(prefilter, "_CHUNK", 7)  # many chunks, a short last one
     assert decide_many(policy, cases) == [engine_action(policy, c) for c in cases]
 
 

@@ -27,8 +27,8 @@ async def test_get_put_round_trip_and_versions(service: Service) -> None:
         {"path": "rules.no-threats.hold_at", "change": "changed", "from": 0.4, "to": 0.35}
     ]
     status, history = await service.call("GET", "/v1/guidelines/versions", role="admin")
-    assert [v["version"] for v in history["versions"]] == [1, 2]
-    assert history["versions"][1]["changes"][0]["path"] == "rules.no-threats.hold_at"
+    assert [v["version"] for v in history["items"]] == [1, 2]
+    assert history["items"][1]["changes"][0]["path"] == "rules.no-threats.hold_at"
     status, restored = await service.call("POST", "/v1/guidelines/versions/1/restore", role="admin")
     assert restored["version"] == 3
     assert restored["rules"][2]["hold_at"] == 0.4
@@ -45,7 +45,7 @@ async def test_get_put_round_trip_and_versions(service: Service) -> None:
         )
         assert status == 422, bad
     _, audit = await service.call("GET", "/v1/audit?action=guidelines.update", role="admin")
-    assert [e["target"] for e in audit["entries"]] == ["3", "2"]
+    assert [e["target"] for e in audit["items"]] == ["3", "2"]
 
 
 async def test_new_version_is_in_force_for_the_next_comment(service: Service) -> None:
@@ -111,10 +111,10 @@ async def test_keys_listing_never_shows_secrets(service: Service) -> None:
     )
     assert status == 201 and created["key"].startswith("mod_")
     _, listing = await service.call("GET", "/v1/keys", role="admin")
-    names = {k["name"] for k in listing["keys"]}
+    names = {k["name"] for k in listing["items"]}
     assert {"www2", "test-site", "test-moderator", "test-admin"} <= names
-    assert all("key" not in k and "key_hash" not in k for k in listing["keys"])
-    used = {k["name"]: k["last_used_at"] for k in listing["keys"]}
+    assert all("key" not in k and "key_hash" not in k for k in listing["items"])
+    used = {k["name"]: k["last_used_at"] for k in listing["items"]}
     assert used["test-admin"] is not None
     status, _ = await service.call("DELETE", f"/v1/keys/{created['id']}", role="admin")
     assert status == 200
@@ -129,7 +129,7 @@ async def test_keys_listing_never_shows_secrets(service: Service) -> None:
     )
     assert status == 422
     _, audit = await service.call("GET", "/v1/audit", role="admin")
-    actions = [e["action"] for e in audit["entries"]]
+    actions = [e["action"] for e in audit["items"]]
     assert "key.revoke" in actions and "key.create" in actions
 
 
@@ -139,7 +139,7 @@ async def test_a_key_can_have_its_own_rate_limit(service: Service) -> None:
     )
     assert status == 201 and slow["rate_limit"] == 1
     _, listing = await service.call("GET", "/v1/keys", role="admin")
-    limits = {k["name"]: k["rate_limit"] for k in listing["keys"]}
+    limits = {k["name"]: k["rate_limit"] for k in listing["items"]}
     assert limits["slow"] == 1 and limits["test-site"] is None  # None: the role's default
     statuses = []
     for _ in range(4):

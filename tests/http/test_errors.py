@@ -44,14 +44,14 @@ async def test_missing_and_unknown_keys(service: Service) -> None:
 async def test_revoked_key_is_refused_at_once(service: Service) -> None:
     from moderation.domain.models import Role
     from moderation.http.context import DATABASE
-    from moderation.services.keys import create_key, revoke_key
+    from moderation.services.keys import Keys
 
     database = service.client.app[DATABASE]
-    created = await create_key(database, "temp", Role.site)
+    created = await Keys(database).create("temp", Role.site)
     headers = {"Authorization": f"Bearer {created.secret}"}
     async with service.client.get("/v1/comments/x", headers=headers) as response:
         assert response.status == 404
-    await revoke_key(database, created.key.id)
+    await Keys(database).revoke(created.key.id)
     async with service.client.get("/v1/comments/x", headers=headers) as response:
         assert_error(response.status, await response.json(), 401, "invalid_key")
 

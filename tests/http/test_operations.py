@@ -46,3 +46,18 @@ async def test_metrics(service: Service) -> None:
     )
     assert "moderation_classifier_batch_size_count" in text
     assert "moderation_webhook_backlog 0.0" in text
+
+
+async def test_me_says_who_the_key_is_and_what_is_scored(service: Service) -> None:
+    from classifiers.base import CATEGORIES
+
+    for role in ("site", "moderator", "admin"):
+        status, body = await service.call("GET", "/v1/me", role=role)
+        assert status == 200
+        assert body["role"] == role and body["name"] == f"test-{role}"
+        assert body["categories"] == list(CATEGORIES)
+        assert body["classifier"]["name"] == "linear"
+        assert body["classifier"]["categories"] == ["toxicity"]
+    async with service.client.get("/v1/me", headers={"Authorization": "Bearer nope"}) as answer:
+        assert answer.status == 401
+        assert (await answer.json())["error"]["code"]

@@ -298,13 +298,13 @@ async def test_bad_key_is_400(service: Service) -> None:
 
 async def test_revoked_key_is_400(service: Service) -> None:
     from moderation.domain.models import Role
-    from moderation.services.keys import create_key, revoke_key
+    from moderation.services.keys import Keys
 
     database = service.client.app[DATABASE]
-    created = await create_key(database, "coral", Role.site)
+    created = await Keys(database).create("coral", Role.site)
     status, _, _ = await analyze(service, QUICKSTART_REQUEST, key=created.secret)
     assert status == 200
-    await revoke_key(database, created.key.id)
+    await Keys(database).revoke(created.key.id)
     status, body, _ = await analyze(service, QUICKSTART_REQUEST, key=created.secret)
     assert_google_error(status, body, 400, "INVALID_ARGUMENT")
 

@@ -9,7 +9,7 @@ import pytest
 
 from moderation.domain.models import Role
 from moderation.http.context import DATABASE
-from moderation.services.keys import create_key
+from moderation.services.keys import Keys
 from tests.conftest import Service, ServiceFactory
 
 
@@ -21,7 +21,7 @@ async def held(
 
 
 async def extra_moderator(service: Service, name: str) -> dict[str, str]:
-    created = await create_key(service.client.app[DATABASE], name, Role.moderator)
+    created = await Keys(service.client.app[DATABASE]).create(name, Role.moderator)
     return {"Authorization": f"Bearer {created.secret}"}
 
 
@@ -222,8 +222,8 @@ async def test_authors(service: Service) -> None:
     )
     assert status == 422
     _, audit = await service.call("GET", "/v1/audit?action=author.status", role="admin")
-    assert audit["entries"][0]["target"] == "u-9"
-    assert audit["entries"][0]["actor"] == "test-moderator"
+    assert audit["items"][0]["target"] == "u-9"
+    assert audit["items"][0]["actor"] == "test-moderator"
 
 
 @pytest.mark.parametrize("enabled", [False, True])

@@ -138,7 +138,7 @@ async def test_failures_are_retried_until_2xx(
     await asyncio.sleep(0.1)
     status, body = await service.call("GET", f"/v1/webhooks/{hook['id']}/deliveries", role="admin")
     assert status == 200
-    (delivery,) = body["deliveries"]
+    (delivery,) = body["items"]
     assert delivery["delivered"] is True
     assert delivery["attempts"] == 3
     assert delivery["last_status"] == 200
@@ -160,7 +160,7 @@ async def test_undelivered_events_go_out_after_restart(
     assert json.loads(receiver.received[-1][0])["comment"]["id"] == "c-1"
     await asyncio.sleep(0.1)
     _, body = await second.call("GET", f"/v1/webhooks/{hook['id']}/deliveries", role="admin")
-    assert body["deliveries"][0]["delivered"] is True
+    assert body["items"][0]["delivered"] is True
 
 
 async def test_slow_receivers_never_slow_requests(
@@ -179,7 +179,7 @@ async def test_slow_receivers_never_slow_requests(
     await wait_for(lambda: len(receiver.received) >= 5)
     await asyncio.sleep(0.5)
     _, body = await service.call("GET", f"/v1/webhooks/{hook['id']}/deliveries", role="admin")
-    assert all(d["last_error"] == "timed out" and not d["delivered"] for d in body["deliveries"])
+    assert all(d["last_error"] == "timed out" and not d["delivered"] for d in body["items"])
 
 
 async def test_webhook_management(service: Service) -> None:
@@ -203,14 +203,14 @@ async def test_webhook_management(service: Service) -> None:
     assert status == 403
     hook = await subscribe(service, "https://example.org/h")
     _, listing = await service.call("GET", "/v1/webhooks", role="admin")
-    assert [w["id"] for w in listing["webhooks"]] == [hook["id"]]
-    assert "secret" not in listing["webhooks"][0]
+    assert [w["id"] for w in listing["items"]] == [hook["id"]]
+    assert "secret" not in listing["items"][0]
     status, _ = await service.call("DELETE", f"/v1/webhooks/{hook['id']}", role="admin")
     assert status == 200
     status, _ = await service.call("DELETE", f"/v1/webhooks/{hook['id']}", role="admin")
     assert status == 404
     _, listing = await service.call("GET", "/v1/webhooks", role="admin")
-    assert listing["webhooks"] == []
+    assert listing["items"] == []
 
 
 def test_signature_and_backoff() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from aiohttp import web
@@ -17,9 +18,28 @@ from moderation.domain.errors import ValidationFailed
 from moderation.domain.models import Role
 from moderation.domain.records import CaseFilter, ShadowRun
 from moderation.http.access import requires
-from moderation.http.context import API_KEY, DATABASE, GUIDELINES_ADMIN, SCORER
+from moderation.http.api import Api
+from moderation.http.context import (
+    API_KEY,
+    AUDIT,
+    GUIDELINES_ADMIN,
+    KEYS,
+    SCORER,
+    SHADOW_RUNS,
+    WEBHOOKS,
+)
 from moderation.http.guidelines_document import GuidelinesDocument
+from moderation.http.pagination import decode_cursor, page_json
 from moderation.http.parsing import parse, read_json, validate
+from moderation.http.responses import (
+    Anything,
+    AuditOut,
+    DeliveriesOut,
+    GuidelinesOut,
+    KeysOut,
+    VersionsOut,
+    WebhooksOut,
+)
 from moderation.http.schemas import (
     AuditQuery,
     BacktestIn,
@@ -30,11 +50,10 @@ from moderation.http.schemas import (
     SuggestIn,
     WebhookIn,
 )
-from moderation.services import audit, shadow, webhooks
-from moderation.services import keys as auth
 from moderation.services.guidelines import Version
 
-routes = web.RouteTableDef()
+api = Api()
+routes = api.routes
 
 
 def _version_json(version: Version, *, document: bool = True) -> dict[str, Any]:
@@ -59,13 +78,20 @@ def _version_number(request: web.Request) -> int:
 # -- guidelines ------------------------------------------------------------------------------
 
 
-@routes.get("/v1/guidelines")
+@api.get("/v1/guidelines", "The guidelines in force", role="admin", response=GuidelinesOut)
 @requires(Role.admin)
 async def get_guidelines(request: web.Request) -> web.Response:
     return web.json_response(_version_json(await request.app[GUIDELINES_ADMIN].current()))
 
 
-@routes.put("/v1/guidelines")
+@api.put(
+    "/v1/guidelines",
+    "A new guidelines version",
+    role="admin",
+    response=GuidelinesOut,
+    body=GuidelinesDocument,
+    query=GuidelinesPutQuery,
+)
 @requires(Role.admin)
 async def put_guidelines(request: web.Request) -> web.Response:
     query = validate(GuidelinesPutQuery, dict(request.query))
@@ -74,21 +100,40 @@ async def put_guidelines(request: web.Request) -> web.Response:
     return web.json_response(_version_json(version))
 
 
-@routes.get("/v1/guidelines/versions")
+@api.get(
+    "/v1/guidelines/versions",
+    "Every version, who made it and when, oldest first",
+    role="admin",
+    response=VersionsOut,
+    query=ListQuery,
+)
 @requires(Role.admin)
 async def list_versions(request: web.Request) -> web.Response:
-    versions = await request.app[GUIDELINES_ADMIN].versions()
-    return web.json_response({"versions": [_version_json(v, document=False) for v in versions]})
+    query = validate(ListQuery, dict(request.query))
+    page = await request.app[GUIDELINES_ADMIN].versions(query.limit, decode_cursor(query.cursor))
+    return web.json_response(page_json(page, partial(_version_json, document=False)))
 
 
-@routes.get("/v1/guidelines/versions/{version}")
+@api.get(
+    "/v1/guidelines/versions/{version}",
+    "One version",
+    role="admin",
+    response=GuidelinesOut,
+    errors=(404,),
+)
 @requires(Role.admin)
 async def get_version(request: web.Request) -> web.Response:
     version = await request.app[GUIDELINES_ADMIN].version(_version_number(request))
     return web.json_response(_version_json(version))
 
 
-@routes.post("/v1/guidelines/versions/{version}/restore")
+@api.post(
+    "/v1/guidelines/versions/{version}/restore",
+    "A new version with an earlier version's document",
+    role="admin",
+    response=GuidelinesOut,
+    errors=(404,),
+)
 @requires(Role.admin)
 async def restore_version(request: web.Request) -> web.Response:
     admin = request.app[GUIDELINES_ADMIN]
@@ -96,7 +141,13 @@ async def restore_version(request: web.Request) -> web.Response:
     return web.json_response(_version_json(version))
 
 
-@routes.post("/v1/guidelines/backtest")
+@api.post(
+    "/v1/guidelines/backtest",
+    "What proposed guidelines would have decided",
+    role="admin",
+    response=Anything,
+    body=BacktestIn,
+)
 @requires(Role.admin)
 async def backtest(request: web.Request) -> web.Response:
     body = await parse(request, BacktestIn)
@@ -106,7 +157,13 @@ async def backtest(request: web.Request) -> web.Response:
     return web.json_response(result.to_json())
 
 
-@routes.post("/v1/guidelines/suggest")
+@api.post(
+    "/v1/guidelines/suggest",
+    "Thresholds moderators agree with",
+    role="admin",
+    response=Anything,
+    body=SuggestIn,
+)
 @requires(Role.admin)
 async def suggest(request: web.Request) -> web.Response:
     body = await parse(request, SuggestIn)
@@ -124,21 +181,35 @@ async def suggest(request: web.Request) -> web.Response:
     )
 
 
-@routes.put("/v1/guidelines/shadow")
+@api.put(
+    "/v1/guidelines/shadow",
+    "Run proposed guidelines in shadow",
+    role="admin",
+    ok=201,
+    response=Anything,
+    body=ShadowIn,
+)
 @requires(Role.admin)
 async def start_shadow(request: web.Request) -> web.Response:
     """Run proposed guidelines beside the live ones on every new comment."""
     body = await parse(request, ShadowIn)
     document = validate(GuidelinesDocument, body.guidelines).to_json()
-    run = await shadow.start(request.app[DATABASE], request[API_KEY], document, body.note)
+    run = await request.app[SHADOW_RUNS].start(request[API_KEY], document, body.note)
     return web.json_response(_shadow_run_json(run), status=201)
 
 
-@routes.get("/v1/guidelines/shadow")
+@api.get(
+    "/v1/guidelines/shadow",
+    "Shadow run: disagreements with the live decisions",
+    role="admin",
+    response=Anything,
+    query=ListQuery,
+    errors=(404,),
+)
 @requires(Role.admin)
 async def shadow_report(request: web.Request) -> web.Response:
     query = validate(ListQuery, dict(request.query))
-    result = await shadow.report(request.app[DATABASE], min(query.limit, 100))
+    result = await request.app[SHADOW_RUNS].report(min(query.limit, 100))
     return web.json_response(
         _shadow_run_json(result.run)
         | {
@@ -150,10 +221,12 @@ async def shadow_report(request: web.Request) -> web.Response:
     )
 
 
-@routes.delete("/v1/guidelines/shadow")
+@api.delete(
+    "/v1/guidelines/shadow", "Stop the shadow run", role="admin", response=Anything, errors=(404,)
+)
 @requires(Role.admin)
 async def stop_shadow(request: web.Request) -> web.Response:
-    await shadow.stop(request.app[DATABASE], request[API_KEY])
+    await request.app[SHADOW_RUNS].stop(request[API_KEY])
     return web.json_response({"stopped": True})
 
 
@@ -172,47 +245,74 @@ def _shadow_run_json(run: ShadowRun) -> dict[str, Any]:
 # -- webhooks --------------------------------------------------------------------------------
 
 
-@routes.post("/v1/webhooks")
+@api.post(
+    "/v1/webhooks",
+    "Subscribe a URL to status changes",
+    role="admin",
+    ok=201,
+    response=Anything,
+    body=WebhookIn,
+)
 @requires(Role.admin)
 async def create_webhook(request: web.Request) -> web.Response:
     body = await parse(request, WebhookIn)
-    created = await webhooks.create(request.app[DATABASE], request[API_KEY], body.url, body.events)
+    created = await request.app[WEBHOOKS].create(request[API_KEY], body.url, body.events)
     return web.json_response(webhook_json(created.webhook) | {"secret": created.secret}, status=201)
 
 
-@routes.get("/v1/webhooks")
+@api.get(
+    "/v1/webhooks",
+    "The webhooks, oldest first",
+    role="admin",
+    response=WebhooksOut,
+    query=ListQuery,
+)
 @requires(Role.admin)
 async def list_webhooks(request: web.Request) -> web.Response:
-    found = await webhooks.listing(request.app[DATABASE])
-    return web.json_response({"webhooks": [webhook_json(w) for w in found]})
+    query = validate(ListQuery, dict(request.query))
+    page = await request.app[WEBHOOKS].listing(query.limit, decode_cursor(query.cursor))
+    return web.json_response(page_json(page, webhook_json))
 
 
-@routes.delete("/v1/webhooks/{id}")
+@api.delete("/v1/webhooks/{id}", "Remove a webhook", role="admin", response=Anything, errors=(404,))
 @requires(Role.admin)
 async def delete_webhook(request: web.Request) -> web.Response:
-    await webhooks.remove(request.app[DATABASE], request[API_KEY], request.match_info["id"][:64])
+    await request.app[WEBHOOKS].remove(request[API_KEY], request.match_info["id"][:64])
     return web.json_response({"deleted": True})
 
 
-@routes.get("/v1/webhooks/{id}/deliveries")
+@api.get(
+    "/v1/webhooks/{id}/deliveries",
+    "Delivery attempts and errors, newest first",
+    role="admin",
+    response=DeliveriesOut,
+    query=ListQuery,
+    errors=(404,),
+)
 @requires(Role.admin)
 async def list_deliveries(request: web.Request) -> web.Response:
     query = validate(ListQuery, dict(request.query))
-    found = await webhooks.deliveries(
-        request.app[DATABASE], request.match_info["id"][:64], query.limit
+    page = await request.app[WEBHOOKS].deliveries(
+        request.match_info["id"][:64], query.limit, decode_cursor(query.cursor)
     )
-    return web.json_response({"deliveries": [delivery_json(d) for d in found]})
+    return web.json_response(page_json(page, delivery_json))
 
 
 # -- keys and audit --------------------------------------------------------------------------
 
 
-@routes.post("/v1/keys")
+@api.post(
+    "/v1/keys",
+    "Create an API key (shown once)",
+    role="admin",
+    ok=201,
+    response=Anything,
+    body=KeyIn,
+)
 @requires(Role.admin)
 async def create_key(request: web.Request) -> web.Response:
     body = await parse(request, KeyIn)
-    created = await auth.create_key(
-        request.app[DATABASE],
+    created = await request.app[KEYS].create(
         body.name,
         Role[body.role],
         actor=request[API_KEY].name,
@@ -221,25 +321,36 @@ async def create_key(request: web.Request) -> web.Response:
     return web.json_response(key_json(created.key) | {"key": created.secret}, status=201)
 
 
-@routes.get("/v1/keys")
+@api.get(
+    "/v1/keys",
+    "The keys (never their secrets), oldest first",
+    role="admin",
+    response=KeysOut,
+    query=ListQuery,
+)
 @requires(Role.admin)
 async def list_keys(request: web.Request) -> web.Response:
-    keys = await auth.list_keys(request.app[DATABASE])
-    return web.json_response({"keys": [key_json(k) for k in keys]})
+    query = validate(ListQuery, dict(request.query))
+    page = await request.app[KEYS].listing(query.limit, decode_cursor(query.cursor))
+    return web.json_response(page_json(page, key_json))
 
 
-@routes.delete("/v1/keys/{id}")
+@api.delete("/v1/keys/{id}", "Revoke a key at once", role="admin", response=Anything, errors=(404,))
 @requires(Role.admin)
 async def revoke_key(request: web.Request) -> web.Response:
-    await auth.revoke_key(
-        request.app[DATABASE], request.match_info["id"][:64], actor=request[API_KEY].name
-    )
+    await request.app[KEYS].revoke(request.match_info["id"][:64], actor=request[API_KEY].name)
     return web.json_response({"revoked": True})
 
 
-@routes.get("/v1/audit")
+@api.get(
+    "/v1/audit",
+    "Who changed what, when; newest first",
+    role="admin",
+    response=AuditOut,
+    query=AuditQuery,
+)
 @requires(Role.admin)
 async def audit_log(request: web.Request) -> web.Response:
     query = validate(AuditQuery, dict(request.query))
-    entries = await audit.recent(request.app[DATABASE], query.limit, query.action)
-    return web.json_response({"entries": [audit_json(e) for e in entries]})
+    page = await request.app[AUDIT].recent(query.limit, query.action, decode_cursor(query.cursor))
+    return web.json_response(page_json(page, audit_json))

@@ -11,9 +11,18 @@ from moderation.contract import article_json, comment_json
 from moderation.domain.errors import ServiceError, ValidationFailed
 from moderation.domain.models import ArticleMode, Role
 from moderation.http.access import requires
+from moderation.http.api import Api
 from moderation.http.context import API_KEY, MODERATION
 from moderation.http.middleware import error_body
 from moderation.http.parsing import parse, validate
+from moderation.http.responses import (
+    ArticleOut,
+    BatchOut,
+    CheckOut,
+    CommentOut,
+    CommentWithHistory,
+    ReportOut,
+)
 from moderation.http.schemas import (
     ID_PATTERN,
     ArticleIn,
@@ -24,7 +33,8 @@ from moderation.http.schemas import (
     ReportIn,
 )
 
-routes = web.RouteTableDef()
+api = Api()
+routes = api.routes
 
 _ID = re.compile(ID_PATTERN)
 
@@ -36,7 +46,16 @@ def path_id(request: web.Request, name: str = "id") -> str:
     return value
 
 
-@routes.post("/v1/comments")
+@api.post(
+    "/v1/comments",
+    "Moderate and store a comment (200 when already stored)",
+    role="site",
+    ok=201,
+    response=CommentOut,
+    body=CommentIn,
+    errors=(409,),
+    also=(200,),
+)
 @requires(Role.site)
 async def submit_comment(request: web.Request) -> web.Response:
     body = await parse(request, CommentIn)
@@ -44,7 +63,13 @@ async def submit_comment(request: web.Request) -> web.Response:
     return web.json_response(comment_json(result.comment), status=201 if result.created else 200)
 
 
-@routes.post("/v1/comments/batch")
+@api.post(
+    "/v1/comments/batch",
+    "Moderate up to 100 comments",
+    role="site",
+    response=BatchOut,
+    body=BatchIn,
+)
 @requires(Role.site)
 async def submit_batch(request: web.Request) -> web.Response:
     body = await parse(request, BatchIn)
@@ -70,7 +95,13 @@ def _item_error(error: ServiceError) -> dict[str, Any]:
     return body
 
 
-@routes.get("/v1/comments/{id}")
+@api.get(
+    "/v1/comments/{id}",
+    "A comment with its decision history",
+    role="site",
+    response=CommentWithHistory,
+    errors=(404,),
+)
 @requires(Role.site)
 async def get_comment(request: web.Request) -> web.Response:
     comment = await request.app[MODERATION].get(path_id(request))
@@ -78,7 +109,14 @@ async def get_comment(request: web.Request) -> web.Response:
     return web.json_response(comment_json(comment, history=True, notes=notes))
 
 
-@routes.put("/v1/comments/{id}")
+@api.put(
+    "/v1/comments/{id}",
+    "The author edited the comment: moderated again",
+    role="site",
+    response=CommentWithHistory,
+    body=EditIn,
+    errors=(404, 409),
+)
 @requires(Role.site)
 async def edit_comment(request: web.Request) -> web.Response:
     comment_id = path_id(request)
@@ -87,14 +125,28 @@ async def edit_comment(request: web.Request) -> web.Response:
     return web.json_response(comment_json(comment, history=True))
 
 
-@routes.delete("/v1/comments/{id}")
+@api.delete(
+    "/v1/comments/{id}",
+    "The author removed it: text erased, history kept",
+    role="site",
+    response=CommentWithHistory,
+    errors=(404,),
+)
 @requires(Role.site)
 async def delete_comment(request: web.Request) -> web.Response:
     comment = await request.app[MODERATION].delete(path_id(request))
     return web.json_response(comment_json(comment, history=True))
 
 
-@routes.post("/v1/comments/{id}/reports")
+@api.post(
+    "/v1/comments/{id}/reports",
+    "A reader report",
+    role="site",
+    ok=202,
+    response=ReportOut,
+    body=ReportIn,
+    errors=(404,),
+)
 @requires(Role.site)
 async def report_comment(request: web.Request) -> web.Response:
     comment_id = path_id(request)
@@ -103,7 +155,14 @@ async def report_comment(request: web.Request) -> web.Response:
     return web.json_response(outcome, status=202)
 
 
-@routes.put("/v1/articles/{id}")
+@api.put(
+    "/v1/articles/{id}",
+    "Create (201) or update (200) an article",
+    role="site",
+    response=ArticleOut,
+    body=ArticleIn,
+    also=(201,),
+)
 @requires(Role.site)
 async def put_article(request: web.Request) -> web.Response:
     article_id = path_id(request)
@@ -114,7 +173,13 @@ async def put_article(request: web.Request) -> web.Response:
     return web.json_response(article_json(article), status=201 if created else 200)
 
 
-@routes.post("/v1/comments/check")
+@api.post(
+    "/v1/comments/check",
+    "What the guidelines would decide; stores nothing",
+    role="site",
+    response=CheckOut,
+    body=CheckIn,
+)
 @requires(Role.site)
 async def check_comment(request: web.Request) -> web.Response:
     """A nudge before posting: what the guidelines would decide; nothing is stored."""

@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from aiohttp import web
 
 from moderation.contract import author_with_history_json, comment_json, queue_item_json
+from moderation.domain.errors import ValidationFailed
 from moderation.domain.models import Action, AuthorStatus, Role, Status
 from moderation.http.access import requires
+from moderation.http.api import Api
 from moderation.http.context import API_KEY, REVIEW
+from moderation.http.pagination import decode_cursor, encode_cursor, page_json
 from moderation.http.parsing import parse, validate
+from moderation.http.responses import (
+    Anything,
+    AuthorOut,
+    ClaimOut,
+    CommentsOut,
+    CommentWithHistory,
+    QueueOut,
+)
 from moderation.http.routes.comments import path_id
 from moderation.http.schemas import (
     AuthorIn,
@@ -20,22 +33,51 @@ from moderation.http.schemas import (
 )
 from moderation.services.review import QueueFilter
 
-routes = web.RouteTableDef()
+api = Api()
+routes = api.routes
 
 
-@routes.get("/v1/queue")
+@api.get(
+    "/v1/queue",
+    "Pending comments, most urgent first",
+    role="moderator",
+    response=QueueOut,
+    query=QueueQuery,
+)
 @requires(Role.moderator)
 async def queue(request: web.Request) -> web.Response:
     query = validate(QueueQuery, dict(request.query))
+    # The queue reorders as comments are decided, so its cursor is a position, not a key.
+    after = decode_cursor(query.cursor)
+    offset = _position(after) if after is not None else query.offset
     entries, total = await request.app[REVIEW].queue(
         QueueFilter(query.article_id, query.category, query.reason),
         limit=query.limit,
-        offset=query.offset,
+        offset=offset,
     )
-    return web.json_response({"items": [queue_item_json(e) for e in entries], "total": total})
+    end = offset + len(entries)
+    return web.json_response(
+        {
+            "items": [queue_item_json(e) for e in entries],
+            "total": total,
+            "next_cursor": encode_cursor([str(end)]) if entries and end < total else None,
+        }
+    )
 
 
-@routes.post("/v1/queue/claim")
+def _position(key: tuple[str, ...]) -> int:
+    if len(key) != 1 or not (key[0].isascii() and key[0].isdigit()) or len(key[0]) > 9:
+        raise ValidationFailed("the cursor is not one this service gave", code="invalid_cursor")
+    return int(key[0])
+
+
+@api.post(
+    "/v1/queue/claim",
+    "Lease pending comments for claim_seconds",
+    role="moderator",
+    response=ClaimOut,
+    body=ClaimIn,
+)
 @requires(Role.moderator)
 async def claim(request: web.Request) -> web.Response:
     body = await parse(request, ClaimIn)
@@ -45,7 +87,13 @@ async def claim(request: web.Request) -> web.Response:
     return web.json_response({"items": [queue_item_json(e) for e in entries]})
 
 
-@routes.post("/v1/queue/release")
+@api.post(
+    "/v1/queue/release",
+    "Give back the caller's leases",
+    role="moderator",
+    response=Anything,
+    body=ReleaseIn,
+)
 @requires(Role.moderator)
 async def release(request: web.Request) -> web.Response:
     body = await parse(request, ReleaseIn)
@@ -53,7 +101,14 @@ async def release(request: web.Request) -> web.Response:
     return web.json_response({"released": released})
 
 
-@routes.post("/v1/comments/{id}/decision")
+@api.post(
+    "/v1/comments/{id}/decision",
+    "A moderator approves or rejects",
+    role="moderator",
+    response=CommentWithHistory,
+    body=DecisionIn,
+    errors=(404, 409),
+)
 @requires(Role.moderator)
 async def decide(request: web.Request) -> web.Response:
     comment_id = path_id(request)
@@ -64,28 +119,41 @@ async def decide(request: web.Request) -> web.Response:
     return web.json_response(comment_json(comment, history=True, notes=True))
 
 
-@routes.get("/v1/comments")
+@api.get(
+    "/v1/comments",
+    "Recently decided comments, newest first",
+    role="moderator",
+    response=CommentsOut,
+    query=RecentQuery,
+)
 @requires(Role.moderator)
 async def recent(request: web.Request) -> web.Response:
     """Recently decided comments, newest first, with optional filters."""
     query = validate(RecentQuery, dict(request.query))
-    comments = await request.app[REVIEW].recent(
+    page = await request.app[REVIEW].recent(
         limit=query.limit,
         status=Status(query.status) if query.status else None,
         article_id=query.article_id,
         author_id=query.author_id,
+        after=decode_cursor(query.cursor),
     )
-    return web.json_response({"items": [comment_json(c, notes=True) for c in comments]})
+    return web.json_response(page_json(page, partial(comment_json, notes=True)))
 
 
-@routes.get("/v1/authors/{id}")
+@api.get("/v1/authors/{id}", "An author's standing", role="moderator", response=AuthorOut)
 @requires(Role.moderator)
 async def get_author(request: web.Request) -> web.Response:
     author, recent = await request.app[REVIEW].author(path_id(request))
     return web.json_response(author_with_history_json(author, recent))
 
 
-@routes.put("/v1/authors/{id}")
+@api.put(
+    "/v1/authors/{id}",
+    "Set an author's standing",
+    role="moderator",
+    response=AuthorOut,
+    body=AuthorIn,
+)
 @requires(Role.moderator)
 async def put_author(request: web.Request) -> web.Response:
     author_id = path_id(request)

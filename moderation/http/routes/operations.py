@@ -1,17 +1,32 @@
-"""Operations endpoints (no key): health."""
+"""Operations endpoints: health and metrics (no key), and who a key is (``/v1/me``)."""
 
 from __future__ import annotations
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from moderation.http.context import CLASSIFIER_REPORT, DATABASE, INSTANCES, METRICS, SCORER
+from classifiers.base import CATEGORIES
+from moderation.domain.models import Role
+from moderation.http.access import requires
+from moderation.http.api import Api
+from moderation.http.context import (
+    API_KEY,
+    CLASSIFIER_REPORT,
+    DATABASE,
+    INSTANCES,
+    METRICS,
+    SCORER,
+)
+from moderation.http.responses import HealthOut, MeOut
 from moderation.services import operations
 
-routes = web.RouteTableDef()
+api = Api()
+routes = api.routes
 
 
-@routes.get("/healthz")
+@api.get(
+    "/healthz", "Health: database and classifier", role=None, response=HealthOut, errors=(503,)
+)
 async def healthz(request: web.Request) -> web.Response:
     """``{"status", "classifier", "database"}``; 503 with the same fields when degraded."""
     database_ok = await request.app[DATABASE].ping()
@@ -36,7 +51,12 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response(body)
 
 
-@routes.get("/metrics")
+@api.get(
+    "/metrics",
+    "Prometheus metrics",
+    role=None,
+    raw=(CONTENT_TYPE_LATEST.split(";")[0], {"type": "string"}),
+)
 async def metrics(request: web.Request) -> web.Response:
     """Prometheus text format: requests, decisions, queue, classifier, webhooks."""
     snapshot = await operations.snapshot(request.app[DATABASE])
@@ -51,3 +71,25 @@ async def metrics(request: web.Request) -> web.Response:
         timeouts=scorer.stats.timeouts,
     )
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+@api.get(
+    "/v1/me",
+    "Who this key is, and the categories the service and its classifier score",
+    role="site",
+    response=MeOut,
+)
+@requires(Role.site)
+async def me(request: web.Request) -> web.Response:
+    """What a client (the moderators' page) needs to adapt to the key and the model."""
+    key = request[API_KEY]
+    classifier = request.app[SCORER].classifier
+    return web.json_response(
+        {
+            "key_id": key.id,
+            "name": key.name,
+            "role": key.role.name,
+            "categories": list(CATEGORIES),
+            "classifier": {"name": classifier.name, "categories": list(classifier.categories)},
+        }
+    )

@@ -87,12 +87,14 @@ from pydantic.alias_generators import to_camel
 from classifiers.base import Scores
 from moderation.domain.errors import Forbidden, ServiceError, Unauthorized
 from moderation.domain.models import ApiKey, Role
+from moderation.http.api import Api
 from moderation.http.context import API_KEY, DATABASE, RATE_LIMITER, SCORER
 from moderation.http.parsing import describe, read_json
 from moderation.http.schemas import MAX_TEXT_CHARS
 from moderation.services.keys import authenticate_token, require
 
-routes = web.RouteTableDef()
+api = Api()
+routes = api.routes
 
 PATH = "/v1alpha1/comments:analyze"
 
@@ -194,7 +196,15 @@ class AnalyzeCommentIn(_Open):
     context: Any = None
 
 
-@routes.post(PATH)
+@api.post(
+    PATH,
+    "Perspective-compatible comments:analyze (docs/perspective.md)",
+    role=None,
+    raw=("application/json", {"type": "object"}),
+    body=AnalyzeCommentIn,
+    errors=(400, 403, 429, 503),
+    error_schema={"type": "object", "description": "Perspective's error shape"},
+)
 async def analyze_comment(request: web.Request) -> web.Response:
     """Perspective's ``AnalyzeComment``: scores per requested attribute; stores nothing."""
     try:

@@ -11,6 +11,8 @@ from pathlib import Path
 
 from aiohttp import web
 
+from moderation.http.api import Api
+
 STATIC = Path(__file__).resolve().parents[2] / "static" / "ui"
 
 CONTENT_SECURITY_POLICY = "; ".join(
@@ -28,6 +30,10 @@ CONTENT_SECURITY_POLICY = "; ".join(
 )
 
 
+api = Api()
+
+
+@api.get("/ui/", "The moderators' web page", role=None, raw=("text/html", {"type": "string"}))
 async def index(request: web.Request) -> web.FileResponse:
     return web.FileResponse(STATIC / "index.html")
 
@@ -37,6 +43,7 @@ async def redirect(request: web.Request) -> web.Response:
 
 
 def add_routes(app: web.Application) -> None:
+    app.add_routes(api.routes)
+    # Not API operations: the bare path's redirect and the page's own files.
     app.router.add_get("/ui", redirect)
-    app.router.add_get("/ui/", index)
     app.router.add_static("/ui/", STATIC, follow_symlinks=False)

@@ -663,7 +663,7 @@ async function loadVersions() {
   const rows = byId("versions-rows");
   try {
     const body = await api("GET", "/v1/guidelines/versions");
-    const versions = [...(body.versions || [])].sort((a, b) => b.version - a.version);
+    const versions = [...(body.items || [])].sort((a, b) => b.version - a.version);
     const newest = versions.length ? versions[0].version : null;
     clear(rows);
     for (const version of versions) {
@@ -720,7 +720,7 @@ async function loadKeys() {
   try {
     const body = await api("GET", "/v1/keys");
     clear(rows);
-    for (const key of body.keys || []) {
+    for (const key of body.items || []) {
       rows.append(
         h(
           "tr",
@@ -744,7 +744,7 @@ async function loadWebhooks() {
   try {
     const body = await api("GET", "/v1/webhooks");
     clear(rows);
-    const hooks = body.webhooks || [];
+    const hooks = body.items || [];
     if (!hooks.length) rows.append(h("tr", {}, h("td", { colspan: 4, class: "muted" }, "No webhooks.")));
     for (const hook of hooks) {
       rows.append(

@@ -2,6 +2,7 @@
 
 import { api, ApiError, describeError, forgetKey, onUnauthorized, storedKey, useKey } from "./api.js";
 import { byId, isTyping } from "./dom.js";
+import { setCategories } from "./format.js";
 import { initAdmin, resetAdmin, showAdmin } from "./admin.js";
 import { initDecided, resetDecided, showDecided } from "./decided.js";
 import { flushPending, hideQueue, initQueue, queueKey, resetQueue, showQueue } from "./queue.js";
@@ -31,20 +32,16 @@ function showView(name) {
   VIEWS[name].show();
 }
 
-/** Check a key: 401 unknown, 403 a site key; then admin or moderator by the guidelines. */
+/** Check a key (401 unknown): who it is, its role, and the categories the service scores. */
 async function checkKey(key) {
   useKey(key, { remember: false });
   try {
-    await api("GET", "/v1/queue?limit=1", undefined, { quiet401: true });
+    const me = await api("GET", "/v1/me", undefined, { quiet401: true });
+    if (me.role === "site") throw new ApiError(403, "forbidden", "a site key");
+    setCategories(me.categories);
+    const guidelines = me.role === "admin" ? await api("GET", "/v1/guidelines", undefined, { quiet401: true }) : null;
+    return { role: me.role, guidelines };
   } catch (error) {
-    forgetKey();
-    throw error;
-  }
-  try {
-    const guidelines = await api("GET", "/v1/guidelines", undefined, { quiet401: true });
-    return { role: "admin", guidelines };
-  } catch (error) {
-    if (error instanceof ApiError && error.status === 403) return { role: "moderator", guidelines: null };
     forgetKey();
     throw error;
   }

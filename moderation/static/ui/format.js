@@ -1,14 +1,15 @@
 // Words for codes, numbers and times.
 
-export const CATEGORIES = [
-  "toxicity",
-  "severe_toxicity",
-  "obscene",
-  "threat",
-  "insult",
-  "identity_attack",
-  "sexual_explicit",
-];
+// The contract's categories, in its order: the service says which (GET /v1/me).
+let CATEGORIES = [];
+
+export function setCategories(names) {
+  CATEGORIES = [...names];
+}
+
+export function categories() {
+  return [...CATEGORIES];
+}
 
 const CATEGORY_LABELS = {
   toxicity: "Toxicity",

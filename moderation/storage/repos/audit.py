@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
 
-from moderation.domain.records import AuditEntry
+from moderation.domain.records import AuditEntry, Page
 from moderation.storage.core import UnitOfWork
 from moderation.storage.tables import AuditRow
 
@@ -21,12 +21,15 @@ class AuditRepo(UnitOfWork):
             AuditRow(actor=actor, action=action, target=target, details=dict(details), at=at)
         )
 
-    async def audit_log(self, limit: int, action: str | None = None) -> list[AuditEntry]:
-        query = select(AuditRow).order_by(AuditRow.id.desc()).limit(limit)
+    async def audit_log(
+        self, limit: int, action: str | None = None, after: Sequence[str] | None = None
+    ) -> Page[AuditEntry]:
+        """Newest first."""
+        query = select(AuditRow)
         if action:
             query = query.where(AuditRow.action == action)
-        rows = await self._session.scalars(query)
-        return [
+        rows, more = await self._page(query, ((AuditRow.id, True),), after, limit)
+        items = [
             AuditEntry(
                 id=r.id,
                 actor=r.actor,
@@ -37,3 +40,4 @@ class AuditRepo(UnitOfWork):
             )
             for r in rows
         ]
+        return Page(items, more)

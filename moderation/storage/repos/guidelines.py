@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -10,7 +10,7 @@ import orjson
 from sqlalchemy import Text, bindparam, func, select, text
 
 from moderation.domain.models import Action, ArticleMode, AuthorStatus
-from moderation.domain.records import Case, CaseFilter
+from moderation.domain.records import Case, CaseFilter, Page
 from moderation.storage.core import UnitOfWork
 from moderation.storage.statements import GUIDELINES_LOCK, LATEST_GUIDELINES, as_utc, json_list
 from moderation.storage.tables import ArticleRow, AuthorRow, GuidelinesVersionRow, UTCDateTime
@@ -38,6 +38,17 @@ class GuidelinesRepo(UnitOfWork):
         )
         await self._session.flush()
         self._memo.clear()
+
+    async def guidelines_page(
+        self, limit: int, after: Sequence[str] | None = None
+    ) -> Page[tuple[int, Mapping[str, Any], str, datetime, str | None]]:
+        """Versions, oldest first: (version, document, created_by, created_at, note)."""
+        order = ((GuidelinesVersionRow.version, False),)
+        rows, more = await self._page(select(GuidelinesVersionRow), order, after, limit)
+        return Page(
+            [(r.version, dict(r.document), r.created_by, r.created_at, r.note) for r in rows],
+            more,
+        )
 
     async def guidelines_history(self) -> list[tuple[int, str, datetime, str | None]]:
         rows = await self._session.execute(

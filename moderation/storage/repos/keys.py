@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 from datetime import datetime
 from types import SimpleNamespace
 
@@ -11,6 +12,7 @@ from sqlalchemy.dialects.sqlite import dialect as sqlite_dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from moderation.domain.models import ApiKey, Role
+from moderation.domain.records import Page
 from moderation.storage.core import UnitOfWork
 from moderation.storage.mappers import row_to_key, sqlite_datetime
 from moderation.storage.statements import KEY_BY_HASH
@@ -43,9 +45,11 @@ class KeysRepo(UnitOfWork):
         await self._session.flush()
         return row_to_key(row)
 
-    async def list_keys(self) -> list[ApiKey]:
-        rows = await self._session.scalars(select(ApiKeyRow).order_by(ApiKeyRow.created_at))
-        return [row_to_key(row) for row in rows]
+    async def list_keys(self, limit: int, after: Sequence[str] | None = None) -> Page[ApiKey]:
+        """Oldest first."""
+        order = ((ApiKeyRow.created_at, False), (ApiKeyRow.id, False))
+        rows, more = await self._page(select(ApiKeyRow), order, after, limit)
+        return Page([row_to_key(row) for row in rows], more)
 
     async def revoke_key(self, key_id: str, at: datetime) -> bool:
         result = await self._session.execute(

@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import func, select, update
 
 from moderation.domain.models import Comment, Status
-from moderation.domain.records import QueueEntry
+from moderation.domain.records import Page, QueueEntry
 from moderation.storage.core import UnitOfWork
 from moderation.storage.mappers import row_to_comment, row_to_decision
 from moderation.storage.statements import claimable, queue_filter
@@ -131,18 +131,18 @@ class QueueRepo(UnitOfWork):
         status: Status | None = None,
         article_id: str | None = None,
         author_id: str | None = None,
-    ) -> list[Comment]:
+        after: Sequence[str] | None = None,
+    ) -> Page[Comment]:
         """Most recently decided comments first (the moderators' "decided" view)."""
-        query = (
-            select(CommentRow).order_by(CommentRow.updated_at.desc(), CommentRow.id).limit(limit)
-        )
+        query = select(CommentRow)
         if status is not None:
             query = query.where(CommentRow.status == status.value)
         if article_id is not None:
             query = query.where(CommentRow.article_id == article_id)
         if author_id is not None:
             query = query.where(CommentRow.author_id == author_id)
-        rows = list(await self._session.scalars(query))
+        order = ((CommentRow.updated_at, True), (CommentRow.id, False))
+        rows, more = await self._page(query, order, after, limit)
         ids = [row.decision_id for row in rows if row.decision_id is not None]
         decided = (
             {
@@ -154,7 +154,10 @@ class QueueRepo(UnitOfWork):
             if ids
             else {}
         )
-        return [
-            row_to_comment(row, decided.get(row.decision_id) if row.decision_id else None, ())
-            for row in rows
-        ]
+        return Page(
+            [
+                row_to_comment(row, decided.get(row.decision_id) if row.decision_id else None, ())
+                for row in rows
+            ],
+            more,
+        )

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from sqlalchemy import delete, func, or_, select, update
 
-from moderation.domain.records import Delivery, OutboxEvent, Webhook
+from moderation.domain.records import Delivery, OutboxEvent, Page, Webhook
 from moderation.storage.core import UnitOfWork
 from moderation.storage.mappers import row_to_webhook
 from moderation.storage.statements import ACTIVE_WEBHOOKS, INSERT_EVENT
@@ -31,6 +31,13 @@ class WebhooksRepo(UnitOfWork):
             return [row_to_webhook(row) for row in await self._run(ACTIVE_WEBHOOKS, {})]
 
         return list(await self._memoized("webhooks", load))
+
+    async def webhook_page(self, limit: int, after: Sequence[str] | None = None) -> Page[Webhook]:
+        """The active webhooks, oldest first."""
+        query = select(WebhookRow).where(WebhookRow.deleted_at.is_(None))
+        order = ((WebhookRow.created_at, False), (WebhookRow.id, False))
+        rows, more = await self._page(query, order, after, limit)
+        return Page([row_to_webhook(row) for row in rows], more)
 
     async def webhook(self, webhook_id: str) -> Webhook | None:
         row = await self._session.get(WebhookRow, webhook_id)
@@ -155,14 +162,14 @@ class WebhooksRepo(UnitOfWork):
             .values(locked_until=None)
         )
 
-    async def deliveries(self, webhook_id: str, limit: int) -> list[Delivery]:
-        rows = await self._session.scalars(
-            select(WebhookEventRow)
-            .where(WebhookEventRow.webhook_id == webhook_id)
-            .order_by(WebhookEventRow.created_at.desc())
-            .limit(limit)
-        )
-        return [
+    async def deliveries(
+        self, webhook_id: str, limit: int, after: Sequence[str] | None = None
+    ) -> Page[Delivery]:
+        """Newest first."""
+        query = select(WebhookEventRow).where(WebhookEventRow.webhook_id == webhook_id)
+        order = ((WebhookEventRow.created_at, True), (WebhookEventRow.id, True))
+        rows, more = await self._page(query, order, after, limit)
+        items = [
             Delivery(
                 event_id=r.id,
                 type=r.type,
@@ -176,6 +183,7 @@ class WebhooksRepo(UnitOfWork):
             )
             for r in rows
         ]
+        return Page(items, more)
 
     async def outbox_backlog(self) -> int:
         value = await self._session.scalar(

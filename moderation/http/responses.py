@@ -1,0 +1,215 @@
+"""Response models: what each operation answers, for ``/openapi.json``.
+
+Responses are serialised by ``moderation/contract.py`` (the one place that turns domain
+objects into the contract's JSON); these models describe those shapes. The suite's
+Schemathesis run checks every answer against them, so the two cannot drift apart
+unnoticed. Extra fields are allowed, as the contract allows them.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from moderation.http.guidelines_document import GuidelinesDocument
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class Error(_Out):
+    class Body(_Out):
+        code: str
+        message: str
+        details: list[dict[str, str]] | None = None
+
+    error: Body
+
+
+class ReasonOut(_Out):
+    code: str
+    action: Literal["approve", "hold", "reject"]
+    rule: str | None
+    category: str | None
+    score: float | None
+    threshold: float | None
+    guideline: str | None
+    message: str
+
+
+class DecisionOut(_Out):
+    id: int
+    action: Literal["approve", "hold", "reject"]
+    by: Literal["auto", "moderator"]
+    moderator: str | None
+    reasons: list[ReasonOut]
+    message: str
+    scores: dict[str, float]
+    classifier: str | None
+    guidelines_version: int
+    at: str
+
+
+class CommentOut(_Out):
+    id: str
+    article_id: str
+    author_id: str
+    author_name: str | None
+    parent_id: str | None
+    text: str | None
+    status: Literal["approved", "pending", "rejected"]
+    decision: DecisionOut | None
+    article_tags: list[str]
+    metadata: dict[str, Any]
+    created_at: str
+    updated_at: str
+    deleted_at: str | None
+
+
+class CommentWithHistory(CommentOut):
+    history: list[DecisionOut]
+
+
+class BatchOut(_Out):
+    results: list[dict[str, Any]]
+
+
+class ArticleOut(_Out):
+    id: str
+    title: str | None
+    url: str | None
+    tags: list[str]
+    mode: Literal["auto", "premoderate", "closed"]
+
+
+class ReportOut(_Out):
+    accepted: bool
+    counted: bool
+    reporters: int
+    status: str
+
+
+class QueueItem(CommentOut):
+    priority: int
+    claim: dict[str, Any] | None
+    queue_reasons: list[str]
+
+
+class QueueOut(_Out):
+    items: list[QueueItem]
+    total: int
+    next_cursor: str | None
+
+
+class ClaimOut(_Out):
+    items: list[QueueItem]
+
+
+class CommentsOut(_Out):
+    items: list[CommentOut]
+    next_cursor: str | None
+
+
+class AuthorOut(_Out):
+    author_id: str
+    status: Literal["active", "premoderated", "banned"]
+    counts: dict[str, int]
+    recent: list[dict[str, Any]]
+
+
+class GuidelinesOut(GuidelinesDocument):
+    model_config = ConfigDict(extra="allow")
+
+
+class Anything(_Out):
+    pass
+
+
+class CheckOut(_Out):
+    action: Literal["approve", "hold", "reject"]
+    reasons: list[ReasonOut]
+    message: str
+    scores: dict[str, float]
+    classifier: str
+    guidelines_version: int
+
+
+class HealthOut(_Out):
+    status: Literal["ok", "degraded"]
+    classifier: str
+    database: Literal["ok", "unavailable"]
+
+
+class VersionOut(_Out):
+    version: int
+    created_by: str
+    created_at: str
+    note: str | None
+    changes: list[dict[str, Any]]
+
+
+class VersionsOut(_Out):
+    items: list[VersionOut]
+    next_cursor: str | None
+
+
+class WebhookOut(_Out):
+    id: str
+    url: str
+    events: list[str]
+    created_by: str
+    created_at: str
+
+
+class WebhooksOut(_Out):
+    items: list[WebhookOut]
+    next_cursor: str | None
+
+
+class DeliveryOut(_Out):
+    event_id: str
+    type: str
+    comment_id: str
+
+
+class DeliveriesOut(_Out):
+    items: list[DeliveryOut]
+    next_cursor: str | None
+
+
+class KeyOut(_Out):
+    id: str
+    name: str
+    role: Literal["site", "moderator", "admin"]
+
+
+class KeysOut(_Out):
+    items: list[KeyOut]
+    next_cursor: str | None
+
+
+class AuditEntryOut(_Out):
+    id: int
+    actor: str
+    action: str
+    at: str
+
+
+class AuditOut(_Out):
+    items: list[AuditEntryOut]
+    next_cursor: str | None
+
+
+class ClassifierOut(_Out):
+    name: str
+    categories: list[str]
+
+
+class MeOut(_Out):
+    key_id: str
+    name: str
+    role: Literal["site", "moderator", "admin"]
+    categories: list[str]
+    classifier: ClassifierOut
