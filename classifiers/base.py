@@ -22,6 +22,16 @@ CATEGORIES: tuple[str, ...] = (
 KNOWN_CATEGORIES: frozenset[str] = frozenset(CATEGORIES)
 
 
+DEFAULT_LANGUAGES: tuple[str, ...] = ("en",)
+"""What a backend that does not say otherwise is taken to read (ISO 639-1 codes)."""
+
+
+def languages_of(classifier: object) -> tuple[str, ...]:
+    """The languages a classifier reads: its ``languages`` attribute, else English only."""
+    languages = getattr(classifier, "languages", None)
+    return tuple(languages) if languages else DEFAULT_LANGUAGES
+
+
 class ClassifierLoadError(RuntimeError):
     """A backend could not be loaded (missing weights, no network, bad files)."""
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from classifiers.base import Classifier, Scores
+from classifiers.base import Classifier, Scores, languages_of
 
 
 @dataclass(slots=True)
@@ -45,6 +45,12 @@ class Cascade:
     @property
     def categories(self) -> tuple[str, ...]:
         return self.slow.categories
+
+    @property
+    def languages(self) -> tuple[str, ...]:
+        """Only what both read: a text the fast model cannot read is not "surely fine"."""
+        slow = languages_of(self.slow)
+        return tuple(lang for lang in languages_of(self.fast) if lang in slow)
 
     def predict(self, texts: Sequence[str]) -> list[Scores]:
         return [scores for _, scores in self.predict_routed(texts)]

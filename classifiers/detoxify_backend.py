@@ -40,6 +40,15 @@ MODELS: tuple[str, ...] = (
     "unbiased-small",
 )
 
+#: The languages each model was trained on (Detoxify's README); the rest read English.
+MULTILINGUAL_LANGUAGES: tuple[str, ...] = ("en", "fr", "es", "it", "pt", "tr", "ru")
+
+
+def model_languages(name: str) -> tuple[str, ...]:
+    """What ``detoxify:<model>`` reads."""
+    return MULTILINGUAL_LANGUAGES if name.endswith(":multilingual") else ("en",)
+
+
 # Detoxify's own renaming, so every checkpoint reports the contract's names.
 _CLASS_NAMES = {
     "toxic": "toxicity",
@@ -102,6 +111,10 @@ class DetoxifyClassifier:
     @property
     def categories(self) -> tuple[str, ...]:
         return self._categories
+
+    @property
+    def languages(self) -> tuple[str, ...]:
+        return model_languages(self._name)
 
     def predict(self, texts: Sequence[str]) -> list[Scores]:
         if not texts:

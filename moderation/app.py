@@ -16,7 +16,7 @@ from typing import Any
 
 from aiohttp import web
 
-from classifiers.base import Classifier
+from classifiers.base import CATEGORIES, Classifier
 from classifiers.cascade import Cascade
 from classifiers.loader import LoadReport, load_one, load_preferred
 from moderation.domain.ratelimit import RateLimiter
@@ -27,8 +27,10 @@ from moderation.http.context import (
     CLASSIFIER_REPORT,
     DATABASE,
     GUIDELINES_ADMIN,
+    IDENTITY_AUDIT,
     INSTANCES,
     KEYS,
+    LEARNING,
     METRICS,
     MODERATION,
     POLICIES,
@@ -49,7 +51,9 @@ from moderation.services.audit import Audit
 from moderation.services.comments import Moderation
 from moderation.services.decisions import Observers
 from moderation.services.guidelines import GuidelinesAdmin
+from moderation.services.identity_audit import IdentityAudit
 from moderation.services.keys import Keys
+from moderation.services.learning import Learning
 from moderation.services.policies import PolicyCache, ensure_guidelines
 from moderation.services.review import Review
 from moderation.services.shadow import ShadowRuns
@@ -58,7 +62,7 @@ from moderation.settings import Settings
 from moderation.storage.database import Database
 from moderation.workers.group_commit import GroupCommit
 from moderation.workers.heartbeat import InstanceRegistry
-from moderation.workers.scorer import Scorer
+from moderation.workers.scorer import Embedder, Scorer
 from moderation.workers.webhook_sender import WebhookSender
 
 log = logging.getLogger(__name__)
@@ -85,9 +89,10 @@ def create_app(
     *,
     classifier: Classifier | None = None,
     shadow_classifier: Classifier | None = None,
+    embedder: Embedder | None = None,
 ) -> web.Application:
-    """The service as an aiohttp app. ``classifier`` (and ``shadow_classifier``) replace
-    loading them from settings (tests, tools)."""
+    """The service as an aiohttp app. ``classifier`` (and ``shadow_classifier``,
+    ``embedder``) replace loading them from settings (tests, tools)."""
     app = web.Application(middlewares=[errors_middleware], client_max_size=settings.max_body_bytes)
     app[SETTINGS] = settings
     app[POLICIES] = PolicyCache()
@@ -101,7 +106,7 @@ def create_app(
     )
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_instances)
-    app.cleanup_ctx.append(_classifier(classifier, shadow_classifier))
+    app.cleanup_ctx.append(_classifier(classifier, shadow_classifier, embedder))
     app.cleanup_ctx.append(_webhooks)
     app.cleanup_ctx.append(_services)
     for declared in APIS:
@@ -146,10 +151,11 @@ async def _instances(app: web.Application) -> AsyncIterator[None]:
         await registry.close()
 
 
-def _scorer(app: web.Application, classifier: Classifier) -> Scorer:
+def _scorer(app: web.Application, classifier: Classifier, embedder: Embedder | None) -> Scorer:
     settings = app[SETTINGS]
     return Scorer(
         classifier,
+        embedder=embedder,
         max_batch=settings.batch_max_size,
         max_wait_s=settings.batch_max_wait_ms / 1000,
         queue_limit=settings.queue_limit,
@@ -158,8 +164,34 @@ def _scorer(app: web.Application, classifier: Classifier) -> Scorer:
     )
 
 
+def _load_encoder(settings: Settings) -> Embedder | None:
+    """The sentence encoder for rules taught by example; None (logged loudly) when off or
+    when it cannot load: the service still decides, without examples."""
+    if settings.encoder == "off":
+        return None
+    from classifiers.encoder import DEFAULT_RUNTIME as ENCODER_RUNTIME
+    from classifiers.encoder import SentenceEncoder
+
+    options = settings.classifier_options()
+    try:
+        return SentenceEncoder(
+            options.encoder_path,
+            expected_sha256=options.encoder_sha256,
+            runtime=options.encoder_runtime or ENCODER_RUNTIME,
+            cache_dir=options.onnx_cache_dir,
+        )
+    except Exception as exc:
+        log.error(
+            "THE SENTENCE ENCODER DID NOT LOAD (%s): rules taught by example decide nothing",
+            type(exc).__name__,
+        )
+        return None
+
+
 def _classifier(
-    injected: Classifier | None, injected_shadow: Classifier | None
+    injected: Classifier | None,
+    injected_shadow: Classifier | None,
+    injected_embedder: Embedder | None,
 ) -> Callable[[web.Application], AsyncIterator[None]]:
     async def context(app: web.Application) -> AsyncIterator[None]:
         settings = app[SETTINGS]
@@ -182,7 +214,22 @@ def _classifier(
         if shadow is None and settings.shadow_classifier:
             options = settings.classifier_options(settings.shadow_classifier)
             shadow, _ = await asyncio.to_thread(load_preferred, options)
-        scorers = [_scorer(app, classifier)] + ([_scorer(app, shadow)] if shadow else [])
+        embedder = injected_embedder
+        if embedder is None and not hasattr(classifier, "embed_and_predict"):
+            embedder = await asyncio.to_thread(_load_encoder, settings)
+        scorers = [_scorer(app, classifier, embedder)]
+        if shadow is not None:
+            scorers.append(_scorer(app, shadow, embedder))
+        app[POLICIES].use_encoder(scorers[0].embed)
+        missing = sorted(set(CATEGORIES) - set(classifier.categories))
+        log.warning(
+            "deciding with %s: scores %s%s; reads %s; rules taught by example: %s",
+            classifier.name,
+            ", ".join(classifier.categories),
+            f" (NOT {', '.join(missing)}: rules on those never fire)" if missing else "",
+            ", ".join(sorted(scorers[0].languages)),
+            "on" if scorers[0].embedder is not None else "OFF (no sentence encoder)",
+        )
         for scorer in scorers:
             scorer.start()
         app[SCORER] = scorers[0]
@@ -239,6 +286,8 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     app[KEYS] = Keys(database)
     app[AUDIT] = Audit(database)
     app[SHADOW_RUNS] = ShadowRuns(database)
+    app[IDENTITY_AUDIT] = IdentityAudit(database, app[SCORER], policies)
+    app[LEARNING] = Learning(database, app[SCORER], app[GUIDELINES_ADMIN])
     try:
         yield
     finally:

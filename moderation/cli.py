@@ -12,7 +12,6 @@ from functools import partial
 from typing import Any
 
 from moderation import logs
-from moderation.domain.engine import Policy
 from moderation.settings import Settings, SettingsError
 
 log = logging.getLogger("moderation")
@@ -116,31 +115,48 @@ async def create_key(
 
 async def score(settings: Settings, text: str, *, as_json: bool, tags: Sequence[str]) -> int:
     from classifiers.loader import load_preferred
-    from moderation.domain.engine import Context, compile_policy, decide
-    from moderation.http.guidelines_document import load_toml
+    from moderation.app import _load_encoder
+    from moderation.domain.engine import Context, decide
+    from moderation.domain.guidelines import from_document
+    from moderation.http.guidelines_document import read_toml
+    from moderation.services.policies import PolicyCache
+    from moderation.workers.scorer import Scorer
 
     options = settings.classifier_options()
     classifier, _ = await asyncio.to_thread(load_preferred, options)
-    policy, source = await _current_policy(settings)
-    if policy is None:
-        policy, source = (
-            compile_policy(load_toml(settings.guidelines).to_domain(0)),
-            str(settings.guidelines),
-        )
+    embedder = None
+    if not hasattr(classifier, "embed_and_predict"):
+        embedder = await asyncio.to_thread(_load_encoder, settings)
+    # The service's own machinery: the scorer (scores, embedding, language), the policy
+    # compiled with its examples.
+    scorer = Scorer(classifier, embedder=embedder, timeout_s=settings.classify_timeout_s)
+    scorer.start()
     try:
-        (scores,) = await asyncio.to_thread(classifier.predict, [text])
-    except Exception as exc:  # scored like the service: unavailable means hold
-        log.error("classifier failed: %s", type(exc).__name__)
-        scores = None
+        (scored,) = await scorer.score_named([text])
+        policies = PolicyCache(scorer.embed)
+        document, version, source = await _current_document(settings)
+        if document is None:
+            document, version, source = read_toml(settings.guidelines), 0, str(settings.guidelines)
+        policy = await policies.build(from_document(document, version))
+    finally:
+        await scorer.close()
+    scores = scored.scores
     verdict = decide(
         policy,
         text,
         scores,
         classifier.name,
-        Context(article_tags=frozenset(t.casefold() for t in tags)),
+        Context(
+            article_tags=frozenset(t.casefold() for t in tags),
+            embedding=scored.embedding,
+            language_supported=scored.language_supported,
+            language=scored.language,
+        ),
     )
     result = {
         "classifier": classifier.name,
+        "classifier_categories": list(classifier.categories),
+        "language": scored.language,
         "scores": scores,
         "action": verdict.action.value,
         "reasons": [r.as_dict() for r in verdict.reasons],
@@ -151,7 +167,7 @@ async def score(settings: Settings, text: str, *, as_json: bool, tags: Sequence[
     if as_json:
         print(json.dumps(result, indent=2))
         return 0
-    print(f"classifier: {classifier.name}")
+    print(f"classifier: {classifier.name} (scores {', '.join(classifier.categories)})")
     print("scores:")
     for category, value in sorted((scores or {}).items(), key=lambda kv: -kv[1]):
         print(f"  {category:<16} {value:.4f}")
@@ -175,27 +191,28 @@ def _database_exists(settings: Settings) -> bool:
     return database_exists(settings.effective_database_url)
 
 
-async def _current_policy(settings: Settings) -> tuple[Policy | None, str | None]:
-    """The guidelines in force in the database, without creating or migrating anything."""
-    from moderation.domain.engine import compile_policy
-    from moderation.domain.guidelines import from_document
+async def _current_document(
+    settings: Settings,
+) -> tuple[dict[str, Any] | None, int, str | None]:
+    """The guidelines document in force in the database (and its version), without
+    creating or migrating anything."""
     from moderation.storage.database import Database
 
     if not await asyncio.to_thread(_database_exists, settings):
-        return None, None
+        return None, 0, None
     database = Database(settings.effective_database_url)
     try:
         async with database.transaction(write=False) as store:
             version = await store.latest_guidelines_version()
             found = await store.guidelines(version) if version else None
         if found is None:
-            return None, None
-        return compile_policy(from_document(found[0], version)), "database"
+            return None, 0, None
+        return dict(found[0]), version, "database"
     except Exception as exc:
         log.warning(
             "could not read guidelines from the database (%s); using the file", type(exc).__name__
         )
-        return None, None
+        return None, 0, None
     finally:
         await database.dispose()
 

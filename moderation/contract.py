@@ -16,13 +16,18 @@ def timestamp(value: datetime | None) -> str | None:
 
 
 def decision_json(decision: Decision, *, notes: bool = False) -> dict[str, Any]:
-    """A decision; moderators' private ``note`` only when ``notes`` (moderator keys)."""
+    """A decision; what only moderators see (their private ``note``, the nearest example of
+    an ``example`` reason, which quotes another reader) only when ``notes``."""
+    reasons = [reason.as_dict() for reason in decision.reasons]
+    if not notes:
+        for reason in reasons:
+            reason.pop("example", None)
     data: dict[str, Any] = {
         "id": decision.id,
         "action": decision.action.value,
         "by": decision.by,
         "moderator": decision.moderator,
-        "reasons": [reason.as_dict() for reason in decision.reasons],
+        "reasons": reasons,
         "message": decision.message,
         "scores": dict(decision.scores),
         "classifier": decision.classifier,

@@ -55,6 +55,14 @@ class Settings:
     # onnx_cache_dir, default <data_dir>/onnx-cache.
     detoxify_runtime: str = DEFAULT_RUNTIME
     onnx_cache_dir: Path | None = None
+    # The sentence encoder (all-MiniLM-L6-v2) behind `minilm` and rules taught by example:
+    # "minilm" loads it beside any classifier that lacks one, "off" does not (examples then
+    # decide nothing). A local sentence-transformers folder replaces the pinned package's
+    # weights (ENCODER_PATH), checked against ENCODER_SHA256 when given.
+    encoder: str = "minilm"
+    encoder_path: Path | None = None
+    encoder_sha256: str = ""
+    encoder_runtime: str = ""
     # SQLite durability: FULL makes "201 = on disk" hold across power loss too.
     sqlite_synchronous: str = "FULL"
     db_pool_size: int = 10
@@ -84,6 +92,9 @@ class Settings:
             download_timeout_s=self.model_download_timeout_s,
             detoxify_runtime=self.detoxify_runtime,
             onnx_cache_dir=self.onnx_cache_dir or self.data_dir / "onnx-cache",
+            encoder_path=self.encoder_path,
+            encoder_sha256=self.encoder_sha256 or None,
+            encoder_runtime=self.encoder_runtime or None,
         )
 
     @property

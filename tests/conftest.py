@@ -16,6 +16,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
+from classifiers.encoder import SentenceEncoder
 from moderation.app import create_app
 from moderation.domain.models import Role
 from moderation.http.context import DATABASE
@@ -61,6 +62,8 @@ def settings(tmp_path: Path) -> Settings:
         rate_limit_admin=0,
         sqlite_synchronous="NORMAL",
         log_format="text",
+        # Tests that need the sentence encoder pass the session's (``encoder`` fixture).
+        encoder="off",
     )
 
 
@@ -102,8 +105,12 @@ async def make_service(aiohttp_client: Any, settings: Settings) -> ServiceFactor
     async def make(**overrides: Any) -> Service:
         classifier = overrides.pop("classifier_instance", None)
         shadow = overrides.pop("shadow_classifier_instance", None)
+        embedder = overrides.pop("embedder_instance", None)
         app = create_app(
-            replace(settings, **overrides), classifier=classifier, shadow_classifier=shadow
+            replace(settings, **overrides),
+            classifier=classifier,
+            shadow_classifier=shadow,
+            embedder=embedder,
         )
         client: TestClient[web.Request, web.Application] = await aiohttp_client(app)
         database = client.app[DATABASE]
@@ -118,6 +125,13 @@ async def make_service(aiohttp_client: Any, settings: Settings) -> ServiceFactor
 @pytest.fixture
 async def service(make_service: ServiceFactory) -> Service:
     return await make_service()
+
+
+@pytest.fixture(scope="session")
+def encoder() -> SentenceEncoder:
+    """The real all-MiniLM-L6-v2 encoder (from the pinned package), loaded once: on
+    PyTorch, which loads in a fraction of a second (the ONNX export takes seconds)."""
+    return SentenceEncoder(runtime="torch", threads=1)
 
 
 def postgres_available() -> bool:

@@ -21,6 +21,7 @@ def cli_env(tmp_path: Path) -> dict[str, str]:
         "MODERATION_DATA_DIR": str(tmp_path / "data"),
         "MODERATION_CLASSIFIER": "linear",
         "MODERATION_LOG_FORMAT": "text",
+        "MODERATION_ENCODER": "off",
         "MODERATION_CONFIG_FILE": str(tmp_path / "none.toml"),
         "TORCH_HOME": str(tmp_path / "torch"),
         "HF_HUB_OFFLINE": "1",

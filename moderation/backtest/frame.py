@@ -30,6 +30,7 @@ import numpy as np
 import numpy.typing as npt
 
 from moderation.domain.engine import Policy
+from moderation.domain.examples import Vectors, resemblance
 from moderation.domain.guidelines import Rule
 from moderation.domain.models import Action, ArticleMode, AuthorStatus
 from moderation.domain.records import Case
@@ -50,12 +51,14 @@ __all__ = [
 Int8s = npt.NDArray[np.int8]
 Floats = npt.NDArray[np.float64]
 Bools = npt.NDArray[np.bool_]
+Positions = npt.NDArray[np.intp]
 
 # The actions in order of severity: a verdict is its action's index here, and the
 # backtest's matrices are rows and columns in this order.
 ACTIONS: tuple[Action, Action, Action] = (Action.approve, Action.hold, Action.reject)
 APPROVE, HOLD, REJECT = 0, 1, 2  # severity indices, as moderation.domain.models.SEVERITY
 _NO_MODERATOR = -1
+_EMBEDDING_CHUNK = 8192
 _NAN = float("nan")
 _EMPTY_SCORES: dict[str, float] = {}
 
@@ -158,15 +161,48 @@ class Frame:
         self.keys: list[tuple[frozenset[str], str]] = [
             (tags[p // n], names[p % n]) for p in pairs.tolist()
         ]
+        # Stored embeddings (float16 bytes), decoded a chunk at a time when a policy
+        # teaches by example: 100,000 of them as float32 would take 150 MB at once.
+        self.embeddings: list[bytes | None] = list(map(attrgetter("embedding"), items))
+        self.embedded: Bools = np.fromiter(
+            (e is not None for e in self.embeddings), dtype=np.bool_, count=n
+        )
 
     def decide(self, policy: Policy) -> Int8s:
         """Per-case severity index of the action ``decide`` gives under ``policy``."""
         severity = np.maximum(self.base, self._text_severity(policy))
+        if policy.examples and self.embedded.any():
+            np.maximum(severity, self._example_severity(policy), out=severity)
         for category, holds, rejects in _threshold_checks(policy, self.keys):
             scores = self.columns[category]
             np.maximum(severity, (scores >= holds[self.group]).view(np.int8), out=severity)
             severity[scores >= rejects[self.group]] = REJECT
         return severity
+
+    def _example_severity(self, policy: Policy) -> Int8s:
+        """Per case: what rules taught by example ask for (cases with an embedding only)."""
+        guidelines = policy.guidelines
+        severity = np.zeros(len(self.embedded), dtype=np.int8)
+        rows = np.flatnonzero(self.embedded)
+        for start in range(0, len(rows), _EMBEDDING_CHUNK):
+            chunk = rows[start : start + _EMBEDDING_CHUNK]
+            vectors = self._vectors(chunk)
+            worst = np.zeros(len(chunk), dtype=np.int8)
+            for taught in policy.examples.values():
+                similar, _ = resemblance(vectors, taught.example_vectors)
+                counter, _ = resemblance(vectors, taught.counter_vectors)
+                wins = (similar >= counter + guidelines.example_margin) & (
+                    similar >= guidelines.example_hold_at
+                )
+                np.maximum(worst, wins.view(np.int8), out=worst)
+                if guidelines.example_reject_at is not None:
+                    worst[wins & (similar >= guidelines.example_reject_at)] = REJECT
+            severity[chunk] = worst
+        return severity
+
+    def _vectors(self, rows: Positions) -> Vectors:
+        packed = b"".join(self.embeddings[i] for i in rows.tolist())
+        return np.frombuffer(packed, dtype=np.float16).reshape(len(rows), -1).astype(np.float32)
 
     def _text_severity(self, policy: Policy) -> Int8s:
         """Per case: REJECT for a banned term, else HOLD for a suspect term or a held link."""

@@ -8,8 +8,9 @@ cites the guideline sections behind the winning outcome.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from moderation.domain.examples import Embed, ExampleSet, Vectors, compile_examples, resemblances
 from moderation.domain.guidelines import Guidelines, Rule
 from moderation.domain.models import SEVERITY, Action, ArticleMode, AuthorStatus, Reason, Verdict
 from moderation.textmatch import TermMatcher, find_links
@@ -17,22 +18,35 @@ from moderation.textmatch import TermMatcher, find_links
 
 @dataclass(frozen=True, slots=True)
 class Policy:
-    """Guidelines with their term matchers compiled once per version."""
+    """Guidelines with their term matchers and example vectors compiled once per version."""
 
     guidelines: Guidelines
     banned: TermMatcher
     suspect: TermMatcher
+    #: Rule id -> its examples, embedded; empty when no rule has examples, or without an
+    #: encoder (then examples decide nothing).
+    examples: Mapping[str, ExampleSet] = field(default_factory=dict)
 
     @property
     def version(self) -> int:
         return self.guidelines.version
 
+    @property
+    def taught(self) -> int:
+        """How many examples and counterexamples the guidelines carry."""
+        return sum(len(r.examples) + len(r.counterexamples) for r in self.guidelines.rules)
 
-def compile_policy(guidelines: Guidelines) -> Policy:
+
+def compile_policy(guidelines: Guidelines, embed: Embed | None = None) -> Policy:
+    """Compile ``guidelines``: CPU work (term tries, example vectors), so the service runs
+    it off the event loop, once per version."""
     return Policy(
         guidelines=guidelines,
         banned=TermMatcher(guidelines.banned_terms),
         suspect=TermMatcher(guidelines.suspect_terms),
+        examples=compile_examples(
+            [(r.id, r.examples, r.counterexamples) for r in guidelines.rules], embed
+        ),
     )
 
 
@@ -43,6 +57,11 @@ class Context:
     article_mode: ArticleMode = ArticleMode.auto
     article_tags: frozenset[str] = frozenset()
     author_status: AuthorStatus = AuthorStatus.active
+    #: The comment as the sentence encoder sees it (a unit vector), when one ran.
+    embedding: Vectors | None = None
+    #: False when the comment is in a language the classifier cannot read.
+    language_supported: bool = True
+    language: str | None = None
 
 
 def decide(
@@ -98,6 +117,17 @@ def decide(
         reasons.extend(
             threshold_reasons(guidelines.rules_for_tags(context.article_tags), scores, classifier)
         )
+    if not context.language_supported and guidelines.unsupported_language == "hold":
+        reasons.append(
+            Reason(
+                "unsupported_language",
+                Action.hold,
+                "our automatic check cannot read this language, so a moderator will",
+                guideline=section("unsupported_language"),
+            )
+        )
+    if policy.examples and context.embedding is not None:
+        reasons.extend(example_reasons(policy, context.embedding))
 
     banned = policy.banned.find(text)
     if banned:
@@ -133,6 +163,52 @@ def decide(
 
     action = max((r.action for r in reasons), key=SEVERITY.__getitem__, default=Action.approve)
     return Verdict(action=action, reasons=tuple(reasons), message=reader_message(action, reasons))
+
+
+def example_reasons(policy: Policy, embedding: Vectors) -> list[Reason]:
+    """The rules whose examples the comment resembles more than their counterexamples."""
+    guidelines = policy.guidelines
+    rules = {rule.id: rule for rule in guidelines.rules}
+    found = []
+    for match in resemblances(list(policy.examples.values()), embedding):
+        action = example_action(
+            match.similarity,
+            match.counter_similarity,
+            guidelines.example_hold_at,
+            guidelines.example_reject_at,
+            guidelines.example_margin,
+        )
+        if action is Action.approve:
+            continue
+        rule = rules[match.rule_id]
+        found.append(
+            Reason(
+                "example",
+                action,
+                f"resembles comments that break the rule: {rule.title}",
+                rule=rule.id,
+                category=rule.category,
+                score=round(match.similarity, 4),
+                threshold=guidelines.example_reject_at
+                if action is Action.reject
+                else guidelines.example_hold_at,
+                guideline=rule.guideline,
+                example=match.nearest,
+            )
+        )
+    return found
+
+
+def example_action(
+    similarity: float, counter: float, hold_at: float, reject_at: float | None, margin: float
+) -> Action:
+    """What one rule's examples ask for, given a comment's resemblance to them and to the
+    rule's counterexamples (``domain/examples.py`` explains the rule)."""
+    if similarity < counter + margin or similarity < hold_at:
+        return Action.approve
+    if reject_at is not None and similarity >= reject_at:
+        return Action.reject
+    return Action.hold
 
 
 def threshold_reasons(

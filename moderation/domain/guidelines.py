@@ -33,8 +33,15 @@ SECTION_KEYS: tuple[str, ...] = (
     "article",
     "reader_reports",
     "classifier_unavailable",
+    "unsupported_language",
 )
 """Reasons that are not rules but still cite a guideline section."""
+
+
+DEFAULT_EXAMPLE_HOLD_AT = 0.3
+DEFAULT_EXAMPLE_MARGIN = 0.05
+DEFAULT_EXAMPLE_REJECT_AT = 0.85
+UNSUPPORTED_LANGUAGE_ACTIONS: tuple[str, ...] = ("hold", "approve")
 
 
 class _Unset(enum.Enum):
@@ -64,6 +71,10 @@ class Rule:
     hold_at: float | None
     reject_at: float | None
     classifiers: Mapping[str, ClassifierThresholds] = field(default_factory=dict)
+    #: Comments that break the rule, and comments close to it that do not
+    #: (``domain/examples.py``).
+    examples: tuple[str, ...] = ()
+    counterexamples: tuple[str, ...] = ()
 
     def thresholds_for(self, classifier: str) -> tuple[float | None, float | None]:
         """The (hold_at, reject_at) pair in force for ``classifier``."""
@@ -119,6 +130,14 @@ class Guidelines:
     overrides: tuple[Override, ...] = ()
     sections: Mapping[str, str] = field(default_factory=dict)
     auto_premoderate: AutoPremoderation | None = None
+    #: Resemblance to a rule's examples that holds a comment, and that rejects it.
+    example_hold_at: float = DEFAULT_EXAMPLE_HOLD_AT
+    example_reject_at: float | None = DEFAULT_EXAMPLE_REJECT_AT
+    #: How much more a comment must resemble the examples than the counterexamples.
+    example_margin: float = DEFAULT_EXAMPLE_MARGIN
+    #: What happens to a comment in a language the classifier cannot read: "hold" or
+    #: "approve" (on the classifier's scores, as if it could).
+    unsupported_language: str = "hold"
     version: int = 0
 
     def rules_for_tags(self, tags: frozenset[str]) -> tuple[Rule, ...]:
@@ -153,6 +172,8 @@ def _apply(rule: Rule, change: RuleOverride) -> Rule:
         hold_at=rule.hold_at if change.hold_at is _Unset.UNSET else change.hold_at,
         reject_at=rule.reject_at if change.reject_at is _Unset.UNSET else change.reject_at,
         classifiers=classifiers,
+        examples=rule.examples,
+        counterexamples=rule.counterexamples,
     )
 
 
@@ -185,6 +206,8 @@ def rule_from_document(data: Mapping[str, Any]) -> Rule:
         hold_at=data.get("hold_at"),
         reject_at=data.get("reject_at"),
         classifiers=_per_classifier(data),
+        examples=tuple(data.get("examples") or ()),
+        counterexamples=tuple(data.get("counterexamples") or ()),
     )
 
 
@@ -219,5 +242,9 @@ def from_document(document: Mapping[str, Any], version: int = 0) -> Guidelines:
         auto_premoderate=None
         if premoderate is None
         else AutoPremoderation(int(premoderate["rejections"]), int(premoderate["days"])),
+        example_hold_at=float(document.get("example_hold_at", DEFAULT_EXAMPLE_HOLD_AT)),
+        example_reject_at=document.get("example_reject_at", DEFAULT_EXAMPLE_REJECT_AT),
+        example_margin=float(document.get("example_margin", DEFAULT_EXAMPLE_MARGIN)),
+        unsupported_language=str(document.get("unsupported_language", "hold")),
         version=version,
     )

@@ -63,6 +63,8 @@ class Reason:
     threshold: float | None = None
     guideline: str | None = None
     terms: tuple[str, ...] = ()
+    #: For ``example``: the nearest example of the rule (shown to moderators only).
+    example: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -77,6 +79,8 @@ class Reason:
         }
         if self.terms:
             data["terms"] = list(self.terms)
+        if self.example is not None:
+            data["example"] = self.example
         return data
 
     @classmethod
@@ -91,6 +95,7 @@ class Reason:
             threshold=data.get("threshold"),
             guideline=data.get("guideline"),
             terms=tuple(data.get("terms", ())),
+            example=data.get("example"),
         )
 
 
@@ -134,6 +139,8 @@ class DecisionDraft:
     #: False when the decision re-uses earlier scores (moderators, reader reports): the
     #: comment's stored scores and automatic action then stay those of its last scoring.
     store_scores: bool = True
+    #: The text's sentence embedding (a unit vector), stored with the scores.
+    embedding: Any = None
 
 
 @dataclass(frozen=True, slots=True)

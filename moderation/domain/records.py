@@ -113,6 +113,8 @@ class Case:
     decided: Action
     moderator: Action | None
     created_at: datetime
+    #: The text's sentence embedding as stored (float16 bytes); None when none was made.
+    embedding: bytes | None = None
 
 
 T = TypeVar("T")
@@ -129,3 +131,20 @@ class Page(Generic[T]):
 
     items: list[T]
     next_after: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Label:
+    """A moderator's decision about a comment, as a label for learning: the comment's
+    text, what the moderator decided (and the rule they named, if any), and the rules
+    behind the automatic decision they reviewed."""
+
+    comment_id: str
+    text: str
+    action: Action
+    rule: str | None
+    auto_action: Action | None
+    auto_rules: tuple[str, ...]
+    scores: Mapping[str, float] | None
+    classifier: str | None
+    article_tags: tuple[str, ...]

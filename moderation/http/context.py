@@ -11,7 +11,9 @@ from moderation.http.metrics import Metrics
 from moderation.services.audit import Audit
 from moderation.services.comments import Moderation
 from moderation.services.guidelines import GuidelinesAdmin
+from moderation.services.identity_audit import IdentityAudit
 from moderation.services.keys import Keys
+from moderation.services.learning import Learning
 from moderation.services.policies import PolicyCache
 from moderation.services.review import Review
 from moderation.services.shadow import ShadowRuns
@@ -39,6 +41,8 @@ WEBHOOKS = web.AppKey("webhooks", Webhooks)
 KEYS = web.AppKey("keys", Keys)
 AUDIT = web.AppKey("audit", Audit)
 SHADOW_RUNS = web.AppKey("shadow_runs", ShadowRuns)
+IDENTITY_AUDIT = web.AppKey("identity_audit", IdentityAudit)
+LEARNING = web.AppKey("learning", Learning)
 
 API_KEY = web.RequestKey("api_key", ApiKey)
 REQUEST_ID = web.RequestKey("request_id", str)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -25,6 +25,9 @@ from pydantic import (
 
 from moderation.domain.guidelines import (
     CATEGORIES,
+    DEFAULT_EXAMPLE_HOLD_AT,
+    DEFAULT_EXAMPLE_MARGIN,
+    DEFAULT_EXAMPLE_REJECT_AT,
     SECTION_KEYS,
     Guidelines,
     Override,
@@ -36,6 +39,10 @@ from moderation.domain.guidelines import (
 )
 
 Threshold = Annotated[float | None, Field(ge=0.0, le=1.0)]
+#: A rule's example: a comment as readers write them (the contract's comment limit).
+Example = Annotated[str, Field(min_length=1, max_length=2000)]
+MAX_EXAMPLES = 500
+MAX_EXAMPLES_IN_ALL = 5000
 RuleId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_.-]*$")]
 Term = Annotated[str, Field(min_length=1, max_length=100)]
 ClassifierName = Annotated[
@@ -78,8 +85,35 @@ class RuleDoc(_Strict):
     hold_at: Threshold = None
     reject_at: Threshold = None
     classifiers: dict[ClassifierName, ClassifierThresholdsDoc] = Field(default_factory=dict)
+    # Comments that break the rule and comments close to it that do not (learned ones too).
+    examples: list[Example] = Field(default_factory=list, max_length=MAX_EXAMPLES)
+    counterexamples: list[Example] = Field(default_factory=list, max_length=MAX_EXAMPLES)
 
     _nullable = field_validator("hold_at", "reject_at", mode="before")(_false_is_null)
+
+    @field_validator("examples", "counterexamples")
+    @classmethod
+    def _distinct_examples(cls, texts: list[str]) -> list[str]:
+        seen: set[str] = set()
+        for index, text in enumerate(texts):
+            key = " ".join(text.split()).casefold()
+            if not key:
+                raise ValueError(f"example {index} is blank")
+            if key in seen:
+                raise ValueError(f"example {index} is a duplicate")
+            seen.add(key)
+        return [text.strip() for text in texts]
+
+    @model_validator(mode="after")
+    def _examples_not_both(self) -> RuleDoc:
+        both = {" ".join(t.split()).casefold() for t in self.examples} & {
+            " ".join(t.split()).casefold() for t in self.counterexamples
+        }
+        if both:
+            raise ValueError("a text is both an example and a counterexample")
+        if self.counterexamples and not self.examples:
+            raise ValueError("counterexamples need examples beside them")
+        return self
 
     @field_validator("category")
     @classmethod
@@ -142,6 +176,13 @@ class GuidelinesDocument(_Strict):
     overrides: list[OverrideDoc] = Field(default_factory=list, max_length=200)
     sections: dict[str, str] = Field(default_factory=dict)
     auto_premoderate: AutoPremoderationDoc | None = None
+    # Resemblance to a rule's examples that holds, and that rejects (domain/examples.py).
+    example_hold_at: float = Field(default=DEFAULT_EXAMPLE_HOLD_AT, ge=0.0, le=1.0)
+    example_reject_at: Threshold = DEFAULT_EXAMPLE_REJECT_AT
+    example_margin: float = Field(default=DEFAULT_EXAMPLE_MARGIN, ge=0.0, le=1.0)
+    unsupported_language: Literal["hold", "approve"] = "hold"
+
+    _nullable_example = field_validator("example_reject_at", mode="before")(_false_is_null)
     # Read-only fields of GET's answer, accepted so GET -> edit -> PUT works; ignored.
     version: int | None = Field(default=None, exclude=True)
     created_by: str | None = Field(default=None, exclude=True)
@@ -178,6 +219,14 @@ class GuidelinesDocument(_Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> GuidelinesDocument:
+        taught = sum(len(rule.examples) + len(rule.counterexamples) for rule in self.rules)
+        if taught > MAX_EXAMPLES_IN_ALL:
+            raise ValueError(f"at most {MAX_EXAMPLES_IN_ALL} examples in all")
+        _check_order(
+            self.example_hold_at,
+            self.example_reject_at,
+            "example_hold_at must not be above example_reject_at",
+        )
         ids = [rule.id for rule in self.rules]
         duplicates = sorted({i for i in ids if ids.count(i) > 1})
         if duplicates:

@@ -213,3 +213,48 @@ class MeOut(_Out):
     role: Literal["site", "moderator", "admin"]
     categories: list[str]
     classifier: ClassifierOut
+
+
+class LearnedOut(_Out):
+    rule: str
+    label: Literal["violates", "allowed"]
+    text: str
+    comment_id: str
+
+
+class LearnOut(_Out):
+    guidelines: dict[str, Any]
+    learned: list[LearnedOut]
+    backtest: dict[str, Any]
+
+
+class IdentityAuditWorstOut(_Out):
+    sentence: str
+    action: Literal["approve", "hold", "reject"]
+    category: str | None
+    score: float | None
+    reasons: list[ReasonOut]
+
+
+class IdentityAuditTermOut(_Out):
+    term: str
+    group: str
+    forms: list[str]
+    sentences: int
+    held: int
+    rejected: int
+    held_share: float
+    rejected_share: float
+    max_score: float | None
+    max_category: str | None
+    worst: IdentityAuditWorstOut | None
+
+
+class IdentityAuditOut(_Out):
+    classifier: str
+    guidelines_version: int | None
+    proposal: bool
+    templates: int
+    sentences: int
+    flagged: int
+    terms: list[IdentityAuditTermOut]

@@ -133,6 +133,14 @@ class DecisionIn(_Body):
     action: Literal["approve", "reject"]
     reason: Annotated[str, StringConstraints(max_length=1000)] | None = None
     note: Annotated[str, StringConstraints(max_length=5000)] | None = None
+    # The guidelines rule the comment breaks (a rule id): a label for learning.
+    rule: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
+
+
+class LearnIn(_Body):
+    # How many new examples (and counterexamples) at most per rule.
+    per_rule: int = Field(default=12, ge=1, le=100)
+    samples: int = Field(default=20, ge=0, le=200)
 
 
 class AuthorIn(_Body):
@@ -210,3 +218,9 @@ class RecentQuery(_Body):
 class ShadowIn(_Body):
     guidelines: dict[str, Any]
     note: Annotated[str, StringConstraints(max_length=500)] | None = None
+
+
+class IdentityAuditIn(_Body):
+    """``POST /v1/guidelines/audit``: the proposed guidelines to audit (not stored)."""
+
+    guidelines: dict[str, Any]

@@ -74,6 +74,38 @@ class Submitted:
     created: bool
 
 
+async def forget_text(store: Store, text: str) -> None:
+    """A deleted comment's text leaves every guidelines version that learned it as an
+    example, and every stored reason that quoted it as the nearest example. When the
+    version in force had it, a new version without it is made, so that every process
+    recompiles (a compiled policy is cached per version number)."""
+    key = " ".join(text.split()).casefold()
+    latest = await store.latest_guidelines_version()
+    in_force: dict[str, Any] | None = None
+    for version, document in await store.versions_mentioning(text):
+        changed = False
+        for rule in document.get("rules", ()):
+            for field_name in ("examples", "counterexamples"):
+                kept = [
+                    t for t in rule.get(field_name, ()) if " ".join(t.split()).casefold() != key
+                ]
+                if len(kept) != len(rule.get(field_name, ())):
+                    rule[field_name] = kept
+                    changed = True
+        if changed:
+            await store.rewrite_guidelines(version, document)
+            if version == latest:
+                in_force = document
+    if in_force is not None:
+        await store.lock_guidelines()
+        number = await store.latest_guidelines_version() + 1
+        await store.add_guidelines(
+            number, in_force, "system", utcnow(), "removed a deleted comment from the examples"
+        )
+        await store.audit("system", "guidelines.update", str(number), {"erased": True}, utcnow())
+    await store.erase_quotes(text)
+
+
 @dataclass(slots=True)
 class Moderation:
     """The service functions, with what they need to run."""
@@ -199,16 +231,24 @@ class Moderation:
             article_mode=article.mode if article is not None else ArticleMode.auto,
             article_tags=frozenset(tags),
             author_status=await store.author_status(comment.author_id),
+            embedding=scored.embedding,
+            language_supported=scored.language_supported,
+            language=scored.language,
         )
         verdict = decide(policy, text, scored.scores, scored.by, context)
         await decide_in_shadow(
             store,
             self.shadow,
+            self.policies,
             comment.id,
             text,
             shadow.scores,
             shadow.by,
-            context,
+            replace(
+                context,
+                embedding=shadow.embedding if shadow.embedding is not None else scored.embedding,
+                language_supported=shadow.language_supported,
+            ),
             verdict.action,
         )
         draft = DecisionDraft(
@@ -218,6 +258,7 @@ class Moderation:
             message=verdict.message,
             scores=scored.scores,
             classifier=scored.by,
+            embedding=scored.embedding,
         )
         return await decisions.record(
             store,
@@ -266,6 +307,8 @@ class Moderation:
                 raise NotFound("no such comment", code="comment_not_found")
             if comment.deleted_at is None:
                 await store.erase_comment(comment_id, utcnow())
+                if comment.text:
+                    await forget_text(store, comment.text)
             deleted = await store.comment(comment_id, history=True)
         assert deleted is not None
         return deleted
@@ -338,6 +381,11 @@ class Moderation:
         (scored,) = await self.scorer.score_named([text])
         async with self.db.transaction(write=False) as store:
             policy = await self.policies.current(store)
-        context = Context(article_tags=frozenset(t.casefold() for t in article_tags))
+        context = Context(
+            article_tags=frozenset(t.casefold() for t in article_tags),
+            embedding=scored.embedding,
+            language_supported=scored.language_supported,
+            language=scored.language,
+        )
         verdict = decide(policy, text, scored.scores, scored.by, context)
         return Checked(verdict, scored.scores, scored.by, policy.version)

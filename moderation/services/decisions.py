@@ -61,9 +61,12 @@ CATEGORY_WEIGHT: Mapping[str, float] = {
 
 CODE_FLOOR: Mapping[str, float] = {
     "banned_term": 1.0,
+    # A comment like the examples of a rule: about as urgent as a clear score on it.
+    "example": 0.7,
     "suspect_term": 0.6,
     "classifier_unavailable": 0.5,
     "link": 0.3,
+    "unsupported_language": 0.3,
     "author_premoderated": 0.2,
     "article_premoderated": 0.1,
 }

@@ -14,7 +14,6 @@ from datetime import datetime
 from typing import Any
 
 from moderation.backtest import BacktestResult, Suggestion, backtest, suggest
-from moderation.domain.engine import compile_policy
 from moderation.domain.errors import NotFound
 from moderation.domain.guidelines import from_document
 from moderation.domain.models import ApiKey, utcnow
@@ -117,7 +116,7 @@ class GuidelinesAdmin:
         async with self.db.transaction(write=False) as store:
             current = await self.policies.current(store)
             cases = await store.backtest_cases(filters)
-        proposed = compile_policy(from_document(document, current.version + 1))
+        proposed = await self.policies.build(from_document(document, current.version + 1))
         return backtest(proposed, cases, current=current, samples=samples)
 
     async def suggest(

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from moderation.domain.errors import Conflict, NotFound
+from moderation.domain.errors import Conflict, NotFound, ValidationFailed
 from moderation.domain.models import (
     Action,
     ApiKey,
@@ -77,9 +77,19 @@ class Review:
             return await store.release(key.id, ids)
 
     async def decide(
-        self, key: ApiKey, comment_id: str, action: Action, reason: str | None, note: str | None
+        self,
+        key: ApiKey,
+        comment_id: str,
+        action: Action,
+        reason: str | None,
+        note: str | None,
+        rule_id: str | None = None,
     ) -> Comment:
-        """A moderator's approve/reject; appended to the history, never overwriting it."""
+        """A moderator's approve/reject; appended to the history, never overwriting it.
+
+        ``rule_id`` names the rule the comment breaks: the decision then cites it (its
+        guideline section and category) and becomes a label for that rule
+        (``services/learning.py``)."""
         async with self.db.transaction() as store:
             comment = await store.comment(comment_id, lock=True, history=True)
             if comment is None:
@@ -91,9 +101,20 @@ class Review:
                     code="claimed_by_other",
                 )
             policy = await self.policies.current(store)
+            rule = None
+            if rule_id is not None:
+                rule = next((r for r in policy.guidelines.rules if r.id == rule_id), None)
+                if rule is None:
+                    raise ValidationFailed(
+                        "rule names no rule of the guidelines in force", code="unknown_rule"
+                    )
             previous = comment.decision
             text = reason or (
-                "approved by a moderator" if action is Action.approve else "rejected by a moderator"
+                "approved by a moderator"
+                if action is Action.approve
+                else f"{rule.title} (section {rule.guideline})"
+                if rule is not None
+                else "rejected by a moderator"
             )
             message = (
                 "A moderator reviewed your comment and published it."
@@ -104,7 +125,16 @@ class Review:
                 action=action,
                 by="moderator",
                 moderator=key.name,
-                reasons=(Reason("moderator", action, text),),
+                reasons=(
+                    Reason(
+                        "moderator",
+                        action,
+                        text,
+                        rule=rule.id if rule else None,
+                        category=rule.category if rule else None,
+                        guideline=rule.guideline if rule else None,
+                    ),
+                ),
                 message=message,
                 scores=previous.scores if previous else None,
                 classifier=previous.classifier if previous else None,

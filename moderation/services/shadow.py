@@ -15,11 +15,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from moderation.domain.engine import Context, Policy, compile_policy, decide
+from moderation.domain.engine import Context, Policy, decide
 from moderation.domain.errors import NotFound
 from moderation.domain.guidelines import from_document
 from moderation.domain.models import ACTIONS, Action, ApiKey, utcnow
 from moderation.domain.records import ShadowRun
+from moderation.services.policies import PolicyCache
 from moderation.storage.database import Database
 from moderation.storage.store import Store
 
@@ -30,18 +31,22 @@ class ShadowCache:
     def __init__(self) -> None:
         self._compiled: tuple[int, Policy] | None = None
 
-    async def active(self, store: Store) -> tuple[int, Policy] | None:
+    async def active(self, store: Store, policies: PolicyCache) -> tuple[int, Policy] | None:
         run = await store.active_shadow_run()
         if run is None:
             return None
         if self._compiled is None or self._compiled[0] != run.id:
-            self._compiled = (run.id, compile_policy(from_document(run.document, -run.id)))
+            # Compiled once, off the loop, as the live guidelines are (negative versions
+            # name shadow runs, so they never pass for the guidelines in force).
+            policy = await policies.compile(from_document(run.document, -run.id))
+            self._compiled = (run.id, policy)
         return self._compiled
 
 
 async def decide_in_shadow(
     store: Store,
     cache: ShadowCache,
+    policies: PolicyCache,
     comment_id: str,
     text: str,
     scores: Mapping[str, float] | None,
@@ -50,7 +55,7 @@ async def decide_in_shadow(
     live: Action,
 ) -> None:
     """Record what the active shadow run would decide; a no-op when none runs."""
-    active = await cache.active(store)
+    active = await cache.active(store, policies)
     if active is None:
         return
     run_id, policy = active

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, cast
 
+import numpy as np
 import orjson
 from sqlalchemy import Table, and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -154,3 +155,12 @@ def after_key(order: Sequence[tuple[Any, bool]], values: Sequence[Any]) -> Any:
     if not rest:
         return beyond
     return or_(beyond, and_(column == values[0], after_key(rest, values[1:])))
+
+
+def pack_vector(vector: Any) -> bytes | None:
+    """An embedding as stored: float16, 2 bytes a dimension (cosines change < 1e-3)."""
+    return None if vector is None else np.asarray(vector, dtype=np.float16).tobytes()
+
+
+def unpack_vector(raw: bytes | None) -> Any:
+    return None if raw is None else np.frombuffer(raw, dtype=np.float16)

@@ -11,6 +11,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     TypeDecorator,
@@ -127,6 +128,8 @@ class CommentRow(Base):
     # Latest scoring decision and latest human one, denormalised for fast backtests.
     auto_action: Mapped[str | None] = mapped_column(String(16))
     moderator_action: Mapped[str | None] = mapped_column(String(16))
+    # The text's sentence embedding as float16 (768 bytes), for backtests of examples.
+    embedding: Mapped[bytes | None] = mapped_column(LargeBinary)
 
 
 class DecisionRow(Base):

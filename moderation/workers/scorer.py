@@ -18,9 +18,12 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Protocol
 
-from classifiers.base import Classifier, Scores
+from classifiers.base import Classifier, Scores, languages_of
+from classifiers.language import detect
 from moderation.domain.errors import TooManyRequests
+from moderation.domain.examples import Vectors
 from moderation.workers.base import Worker
 
 log = logging.getLogger(__name__)
@@ -32,16 +35,27 @@ class Overloaded(TooManyRequests):
 
 @dataclass(frozen=True, slots=True)
 class Scored:
-    """One text's scores (``None``: not scored in time) and the classifier that gave them."""
+    """One text as the model saw it: its scores (``None``: not scored in time), the
+    classifier that gave them, its sentence embedding (when an encoder ran) and whether
+    the classifier reads its language."""
 
     scores: Scores | None
     by: str
+    embedding: Vectors | None = None
+    language: str | None = None
+    language_supported: bool = True
+
+
+class Embedder(Protocol):
+    """The sentence encoder (``classifiers/encoder.SentenceEncoder``): texts -> unit vectors."""
+
+    def embed(self, texts: Sequence[str]) -> Vectors: ...
 
 
 @dataclass(slots=True)
 class _Job:
     texts: Sequence[str]
-    future: asyncio.Future[list[tuple[str, Scores]]]
+    future: asyncio.Future[list[Scored]]
 
 
 @dataclass(slots=True)
@@ -70,8 +84,15 @@ class Scorer(Worker):
         queue_limit: int = 2000,
         timeout_s: float = 10.0,
         observe: Callable[[int, float], None] | None = None,
+        embedder: Embedder | None = None,
     ) -> None:
         self.classifier = classifier
+        # A classifier built on the encoder embeds in the same pass as it scores.
+        self._embed_and_predict = getattr(classifier, "embed_and_predict", None)
+        self.embedder: Embedder | None = (
+            getattr(classifier, "encoder", None) if self._embed_and_predict else embedder
+        )
+        self.languages = frozenset(languages_of(classifier))
         self.max_batch = max(1, max_batch)
         self.max_wait_s = max(0.0, max_wait_s)
         self.queue_limit = max(1, queue_limit)
@@ -110,14 +131,11 @@ class Scorer(Worker):
             raise Overloaded(
                 "the classifier queue is full; retry shortly", retry_after=self._retry_after()
             )
-        future: asyncio.Future[list[tuple[str, Scores]]] = (
-            asyncio.get_running_loop().create_future()
-        )
+        future: asyncio.Future[list[Scored]] = asyncio.get_running_loop().create_future()
         self._queued_texts += len(texts)
         self._queue.put_nowait(_Job(texts, future))
         try:
-            named = await asyncio.wait_for(asyncio.shield(future), self.timeout_s)
-            return [Scored(scores, by) for by, scores in named]
+            return await asyncio.wait_for(asyncio.shield(future), self.timeout_s)
         except TimeoutError:
             self.stats.timeouts += 1
             log.error("classifier did not answer within %.1fs", self.timeout_s)
@@ -190,12 +208,39 @@ class Scorer(Worker):
                 self.stats.batch_sizes.append(len(texts))
                 del self.stats.batch_sizes[:-1000]
 
-    def _predict(self, texts: list[str]) -> list[tuple[str, Scores]]:
+    async def embed(self, texts: Sequence[str]) -> Vectors | None:
+        """The texts' embeddings, computed in the model's thread; None without an encoder."""
+        embedder = self.embedder
+        if embedder is None:
+            return None
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, embedder.embed, list(texts))
+
+    def _predict(self, texts: list[str]) -> list[Scored]:
+        """Runs in the model's thread: scores, embeddings and languages of one batch."""
+        vectors: Vectors | None = None
         routed = getattr(self.classifier, "predict_routed", None)
-        if routed is not None:
-            results: list[tuple[str, Scores]] = routed(texts)
+        if self._embed_and_predict is not None:
+            vectors, scores = self._embed_and_predict(texts)
+            results: list[tuple[str, Scores]] = [(self.classifier.name, s) for s in scores]
+        elif routed is not None:
+            results = routed(texts)
         else:
             results = [(self.classifier.name, s) for s in self.classifier.predict(texts)]
         if len(results) != len(texts):
             raise RuntimeError("classifier returned a different number of results")
-        return results
+        if vectors is None and self.embedder is not None:
+            vectors = self.embedder.embed(texts)
+        scored = []
+        for index, (text, (by, scores_of)) in enumerate(zip(texts, results, strict=True)):
+            detected = detect(text)
+            scored.append(
+                Scored(
+                    scores_of,
+                    by,
+                    None if vectors is None else vectors[index],
+                    None if detected is None else detected.language,
+                    detected is None or detected.language in self.languages,
+                )
+            )
+        return scored

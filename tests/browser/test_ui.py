@@ -499,6 +499,50 @@ async def test_admin_queue_marks_lines_from_the_guidelines(
     ui.assert_clean()
 
 
+async def test_admin_runs_the_identity_audit_on_the_guidelines_and_a_draft(
+    service: Service, make_page: Callable[[], Awaitable[Page]]
+) -> None:
+    from moderation.domain.identity_audit import TERMS
+
+    ui = await make_page()
+    await ui.open()
+    await ui.sign_in(service.keys["admin"])
+    page = ui.page
+    await page.click("#admin-tab")
+    await expect(page.locator("#gl-version")).to_have_text("version 1")
+    section = page.locator("#identity-audit-section")
+
+    # The guidelines in force hold none of the neutral sentences on `linear`.
+    await page.click("#ia-run")
+    await expect(page.locator("#ia-flagged")).to_have_text("0")
+    await expect(section.locator("tr[data-term]")).to_have_count(len(TERMS))
+    await expect(section.locator("tr.flagged")).to_have_count(0)
+    await expect(section).to_contain_text("guidelines version 1")
+
+    # A draft that holds from 0.5 on `linear` holds sentences naming gay people (linear
+    # scores them up to ~0.77): flagged terms come first, with their worst sentence.
+    await page.get_by_label("keep-it-civil, linear: hold at").fill("0.5")
+    await expect(page.locator("#ia-stale")).to_be_hidden()  # the audit was not of a draft
+    await page.click("#ia-draft")
+    await expect(page.locator("#ia-flagged")).not_to_have_text("0")
+    await expect(section).to_contain_text("by the draft")
+    first = section.locator("tr[data-term]").first
+    await expect(first).to_have_attribute("data-term", "gay")
+    await expect(first).to_have_class(re.compile(r"\bflagged\b"))
+    await expect(first.locator('td[data-share="hold"]')).to_have_class(re.compile("share-hold"))
+    worst = section.locator('tr[data-worst="gay"]')
+    await expect(worst).to_contain_text("gay")
+    await expect(worst).to_contain_text("Hold")
+    await expect(section.locator('tr[data-term="Ukrainians"]')).not_to_have_class(
+        re.compile(r"\bflagged\b")
+    )
+
+    # Editing the draft again marks the audit as out of date.
+    await page.get_by_label("keep-it-civil, linear: hold at").fill("0.6")
+    await expect(page.locator("#ia-stale")).to_be_visible()
+    ui.assert_clean()
+
+
 # -- screenshot ----------------------------------------------------------------------------
 
 

@@ -133,3 +133,44 @@ def test_invalid_documents_are_refused_precisely(change: Any, field: str, words:
     change(document)
     found = problems(document)
     assert any(p["field"] == field and words in p["problem"] for p in found), found
+
+
+def _with_examples(examples: list[str], counterexamples: list[str]) -> dict[str, Any]:
+    document = valid()
+    document["rules"][0]["examples"] = examples
+    document["rules"][0]["counterexamples"] = counterexamples
+    return document
+
+
+def test_examples_round_trip_and_reach_the_domain() -> None:
+    document = GuidelinesDocument.model_validate(
+        _with_examples(["I will hurt you.", "Watch your back."], ["The troops were hurt."])
+    )
+    rule = document.to_domain(3).rules[0]
+    assert rule.examples == ("I will hurt you.", "Watch your back.")
+    assert rule.counterexamples == ("The troops were hurt.",)
+    again = GuidelinesDocument.model_validate(document.to_json())
+    assert again.to_json() == document.to_json()
+
+
+@pytest.mark.parametrize(
+    ("examples", "counterexamples", "says"),
+    [
+        (["Same text.", "same   TEXT."], [], "duplicate"),
+        (["   "], [], "blank"),
+        (["x" * 2001], [], "2000"),
+        (["I will hurt you."], ["i will hurt you."], "both an example and a counterexample"),
+        ([], ["A near miss."], "need examples"),
+        ([f"example number {n}" for n in range(501)], [], "500"),
+    ],
+)
+def test_bad_examples_are_refused(
+    examples: list[str], counterexamples: list[str], says: str
+) -> None:
+    found = problems(_with_examples(examples, counterexamples))
+    assert any(says in str(problem) for problem in found), found
+
+
+def test_example_thresholds_must_be_ordered() -> None:
+    document = valid() | {"example_hold_at": 0.9, "example_reject_at": 0.5}
+    assert any("example_hold_at" in str(p) for p in problems(document))

@@ -24,6 +24,7 @@ from moderation.http.context import (
     AUDIT,
     GUIDELINES_ADMIN,
     KEYS,
+    LEARNING,
     SCORER,
     SHADOW_RUNS,
     WEBHOOKS,
@@ -37,6 +38,7 @@ from moderation.http.responses import (
     DeliveriesOut,
     GuidelinesOut,
     KeysOut,
+    LearnOut,
     VersionsOut,
     WebhooksOut,
 )
@@ -45,6 +47,7 @@ from moderation.http.schemas import (
     BacktestIn,
     GuidelinesPutQuery,
     KeyIn,
+    LearnIn,
     ListQuery,
     ShadowIn,
     SuggestIn,
@@ -177,6 +180,28 @@ async def suggest(request: web.Request) -> web.Response:
             "classifier": classifier,
             "target_precision": body.target_precision,
             "suggestions": [s.to_json() for s in suggestions],
+        }
+    )
+
+
+@api.post(
+    "/v1/guidelines/learn",
+    "Propose the guidelines in force plus examples learned from moderators' decisions",
+    role="admin",
+    response=LearnOut,
+    body=LearnIn,
+)
+@requires(Role.admin)
+async def learn(request: web.Request) -> web.Response:
+    """Nothing changes until an admin PUTs the proposal (or an edited one)."""
+    body = await parse(request, LearnIn)
+    proposal = await request.app[LEARNING].propose(per_rule=body.per_rule, samples=body.samples)
+    return web.json_response(
+        {
+            "guidelines": proposal.guidelines,
+            "learned": [item.to_json() for item in proposal.learned],
+            "labels": proposal.labels,
+            "backtest": proposal.backtest.to_json(),
         }
     )
 
@@ -354,3 +379,39 @@ async def audit_log(request: web.Request) -> web.Response:
     query = validate(AuditQuery, dict(request.query))
     page = await request.app[AUDIT].recent(query.limit, query.action, decode_cursor(query.cursor))
     return web.json_response(page_json(page, audit_json))
+
+
+# -- identity-term audit ---------------------------------------------------------------------
+# Imported here, not above, while the imports above are being edited in parallel: move them
+# up into those blocks when both land.
+from moderation.http.context import IDENTITY_AUDIT  # noqa: E402
+from moderation.http.responses import IdentityAuditOut  # noqa: E402
+from moderation.http.schemas import IdentityAuditIn  # noqa: E402
+
+
+@api.get(
+    "/v1/guidelines/audit",
+    "Identity-term audit: neutral sentences naming groups, decided by the guidelines in force",
+    role="admin",
+    response=IdentityAuditOut,
+)
+@requires(Role.admin)
+async def identity_audit(request: web.Request) -> web.Response:
+    """Per identity term, the share of its neutral sentences held and rejected."""
+    audited = await request.app[IDENTITY_AUDIT].current()
+    return web.json_response(audited.to_json())
+
+
+@api.post(
+    "/v1/guidelines/audit",
+    "Identity-term audit of proposed guidelines (nothing is stored)",
+    role="admin",
+    response=IdentityAuditOut,
+    body=IdentityAuditIn,
+)
+@requires(Role.admin)
+async def identity_audit_proposal(request: web.Request) -> web.Response:
+    body = await parse(request, IdentityAuditIn)
+    document = validate(GuidelinesDocument, body.guidelines).to_json()
+    audited = await request.app[IDENTITY_AUDIT].proposal(document)
+    return web.json_response(audited.to_json())

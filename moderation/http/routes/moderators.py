@@ -114,7 +114,7 @@ async def decide(request: web.Request) -> web.Response:
     comment_id = path_id(request)
     body = await parse(request, DecisionIn)
     comment = await request.app[REVIEW].decide(
-        request[API_KEY], comment_id, Action(body.action), body.reason, body.note
+        request[API_KEY], comment_id, Action(body.action), body.reason, body.note, body.rule
     )
     return web.json_response(comment_json(comment, history=True, notes=True))
 

@@ -1,5 +1,5 @@
-// Admin tab: guidelines editor with a backtest preview before saving,
-// a score histogram with the lines drawn, versions and restore, keys, webhooks.
+// Admin tab: guidelines editor with a backtest preview before saving, the identity-term
+// audit, a score histogram with the lines drawn, versions and restore, keys, webhooks.
 
 import { api, ApiError, describeError, path, query } from "./api.js";
 import { byId, clear, h } from "./dom.js";
@@ -20,6 +20,14 @@ const READ_ONLY = ["version", "created_by", "created_at", "note", "changes"];
 const ACTIONS = ["approve", "hold", "reject"];
 const STATUS_COLOURS = { approved: "#2f7d4f", pending: "#5b6fd6", rejected: "#8a2d3b" };
 const LINE_COLOURS = { hold: "#b45309", reject: "#c81e1e" };
+const GROUP_LABELS = {
+  nationality: "Nationality",
+  religion: "Religion",
+  ethnicity: "Ethnicity",
+  gender: "Gender",
+  sexual_orientation: "Sexual orientation",
+  age: "Age",
+};
 
 const state = {
   ctx: null,
@@ -29,6 +37,7 @@ const state = {
   fieldErrors: new Set(),
   previewed: null, // JSON of the draft the last backtest ran on
   comments: null, // for the histogram
+  audited: null, // JSON of the draft the last identity audit ran on; "" for the guidelines in force
   loaded: false,
 };
 
@@ -41,6 +50,8 @@ export function initAdmin(ctx) {
     announce("Edits discarded.");
   });
   byId("gl-json").addEventListener("input", onJsonInput);
+  byId("ia-run").addEventListener("click", () => runIdentityAudit(false));
+  byId("ia-draft").addEventListener("click", () => runIdentityAudit(true));
   byId("hist-category").addEventListener("change", drawHistogram);
   byId("hist-reload").addEventListener("click", loadComments);
   byId("admin-reload").addEventListener("click", () => loadAll());
@@ -62,12 +73,14 @@ export function resetAdmin() {
   state.draft = null;
   state.comments = null;
   state.previewed = null;
+  state.audited = null;
   state.loaded = false;
-  for (const id of ["rules-rows", "overrides-rows", "versions-rows", "keys-rows", "webhooks-rows", "backtest-result", "gl-errors"]) {
+  for (const id of ["rules-rows", "overrides-rows", "versions-rows", "keys-rows", "webhooks-rows", "backtest-result", "gl-errors", "ia-result"]) {
     clear(byId(id));
   }
   byId("gl-json").value = "";
   byId("backtest-section").hidden = true;
+  byId("ia-stale").hidden = true;
 }
 
 async function loadAll() {
@@ -128,6 +141,7 @@ function updateButtons() {
   const invalid = state.jsonError !== null || state.fieldErrors.size > 0;
   const dirty = isDirty();
   byId("gl-preview").disabled = invalid || !state.draft;
+  byId("ia-draft").disabled = invalid || !state.draft;
   byId("gl-save").disabled = invalid || !dirty || state.previewed !== draftJson;
   let hint;
   if (invalid) hint = "Fix the marked values first.";
@@ -148,6 +162,7 @@ function draftChanged({ json = true, field = null } = {}) {
   const stale = state.previewed !== null && state.previewed !== JSON.stringify(state.draft);
   byId("backtest-section").classList.toggle("stale", stale);
   byId("backtest-stale").hidden = !stale;
+  markAuditStale();
   updateButtons();
   drawHistogram();
 }
@@ -506,6 +521,132 @@ function renderBacktest(result) {
     );
   }
   drawHistogram();
+}
+
+// -- identity-term audit ---------------------------------------------------------------------
+
+function markAuditStale() {
+  const stale = Boolean(state.audited) && state.audited !== JSON.stringify(state.draft);
+  byId("identity-audit-section").classList.toggle("stale", stale);
+  byId("ia-stale").hidden = !stale;
+}
+
+async function runIdentityAudit(draft) {
+  const button = byId(draft ? "ia-draft" : "ia-run");
+  const draftJson = JSON.stringify(state.draft);
+  button.disabled = true;
+  button.setAttribute("aria-busy", "true");
+  try {
+    const result = draft
+      ? await api("POST", "/v1/guidelines/audit", { guidelines: state.draft })
+      : await api("GET", "/v1/guidelines/audit");
+    if (draft) showErrors([]);
+    state.audited = draft ? draftJson : "";
+    renderIdentityAudit(result);
+    markAuditStale();
+    announce(`Identity audit: ${plural(result.flagged, "term")} of ${result.terms.length} with neutral sentences held or rejected.`, result.flagged ? "info" : "success");
+  } catch (error) {
+    if (draft) handleGuidelinesError(error);
+    else failed(error);
+  } finally {
+    button.removeAttribute("aria-busy");
+    button.disabled = false;
+    updateButtons();
+  }
+}
+
+function shareCell(value, kind) {
+  const above = typeof value === "number" && value > 0;
+  return h("td", { class: ["num", above ? `share-${kind}` : null], "data-share": kind }, percent(value));
+}
+
+function renderIdentityAudit(result) {
+  const box = clear(byId("ia-result"));
+  const terms = [...(result.terms || [])];
+  const problem = (t) => [t.rejected_share || 0, t.held_share || 0, t.max_score ?? -1];
+  // Terms with held or rejected sentences first, then the highest scores.
+  terms.sort((a, b) => {
+    const [x, y] = [problem(a), problem(b)];
+    for (let i = 0; i < x.length; i += 1) if (x[i] !== y[i]) return y[i] - x[i];
+    return 0;
+  });
+  const what = result.proposal ? "the draft" : `guidelines version ${result.guidelines_version}`;
+  box.append(
+    h(
+      "p",
+      { class: "headline" },
+      h("strong", { class: ["big", result.flagged ? "flagged-count" : null], id: "ia-flagged" }, String(result.flagged)),
+      ` of ${plural(terms.length, "term")} have neutral sentences held or rejected by ${what}.`,
+    ),
+    h(
+      "p",
+      { class: "muted small" },
+      `${plural(result.templates, "template")} per term, ${plural(result.sentences, "sentence")}, scored by ${result.classifier}. ` +
+        "Max score: the highest score in any category over the term's sentences.",
+    ),
+  );
+  const rows = [];
+  for (const term of terms) {
+    const flagged = (term.held_share || 0) > 0 || (term.rejected_share || 0) > 0;
+    rows.push(
+      h(
+        "tr",
+        { class: flagged ? "flagged" : null, "data-term": term.term },
+        h("th", { scope: "row" }, term.term),
+        h("td", { class: "small" }, GROUP_LABELS[term.group] || term.group),
+        shareCell(term.held_share, "hold"),
+        shareCell(term.rejected_share, "reject"),
+        h(
+          "td",
+          { class: "num", title: term.max_category ? categoryLabel(term.max_category) : null },
+          typeof term.max_score === "number" ? term.max_score.toFixed(2) : "–",
+        ),
+      ),
+    );
+    if (flagged && term.worst) {
+      const reasons = (term.worst.reasons || []).filter((r) => r.action !== "approve");
+      rows.push(
+        h(
+          "tr",
+          { class: "worst-row", "data-worst": term.term },
+          h(
+            "td",
+            { colspan: 5, class: "small" },
+            h("span", { class: `badge action-${term.worst.action}` }, actionLabel(term.worst.action)),
+            " “",
+            term.worst.sentence,
+            "”",
+            reasons.length ? h("span", { class: "muted" }, ` ${truncate(reasons.map(describeReason).join("; "), 200)}`) : null,
+          ),
+        ),
+      );
+    }
+  }
+  box.append(
+    h(
+      "div",
+      { class: "table-wrap" },
+      h(
+        "table",
+        { class: "data-table identity-table" },
+        h("caption", { class: "sr-only" }, "Identity terms: share of their neutral sentences held and rejected"),
+        h(
+          "thead",
+          {},
+          h(
+            "tr",
+            {},
+            h("th", { scope: "col" }, "Term"),
+            h("th", { scope: "col" }, "Group"),
+            h("th", { scope: "col", class: "num" }, "Held"),
+            h("th", { scope: "col", class: "num" }, "Rejected"),
+            h("th", { scope: "col", class: "num" }, "Max score"),
+          ),
+        ),
+        h("tbody", {}, rows),
+      ),
+    ),
+  );
 }
 
 // -- histogram -----------------------------------------------------------------------------

@@ -7,14 +7,21 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+import orjson
+from sqlalchemy import Text, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from moderation.domain.models import STATUS_OF, Comment, Decision, DecisionDraft, Status
-from moderation.domain.records import QueueState
+from moderation.domain.models import STATUS_OF, Action, Comment, Decision, DecisionDraft, Status
+from moderation.domain.records import Label, QueueState
 from moderation.storage.core import UnitOfWork
 from moderation.storage.mappers import row_to_comment, row_to_decision
-from moderation.storage.statements import DECISION_COLUMNS, INSERT_DECISION, UPDATE_COMMENT, joined
+from moderation.storage.statements import (
+    DECISION_COLUMNS,
+    INSERT_DECISION,
+    UPDATE_COMMENT,
+    joined,
+    pack_vector,
+)
 from moderation.storage.tables import CommentRow, DecisionRow, ReportRow
 
 
@@ -120,6 +127,7 @@ class CommentsRepo(UnitOfWork):
         if draft.store_scores:
             values.update(
                 scores=dict(draft.scores) if draft.scores is not None else None,
+                embedding=pack_vector(draft.embedding),
                 classifier=draft.classifier,
                 auto_action=action.value,
             )
@@ -183,3 +191,69 @@ class CommentsRepo(UnitOfWork):
             select(func.count()).select_from(ReportRow).where(ReportRow.comment_id == comment_id)
         )
         return int(value or 0)
+
+    async def erase_quotes(self, text: str) -> int:
+        """Remove ``text`` from the nearest-example field of every stored reason (it
+        quoted a comment whose author has since deleted it); how many decisions changed."""
+        needle = orjson.dumps(text).decode()[1:-1]
+        rows = await self._session.scalars(
+            select(DecisionRow).where(
+                DecisionRow.reasons.cast(Text).contains(needle, autoescape=True)
+            )
+        )
+        changed = 0
+        for row in rows:
+            reasons = [
+                {k: v for k, v in r.items() if not (k == "example" and v == text)}
+                for r in row.reasons or ()
+            ]
+            if reasons != row.reasons:
+                row.reasons = reasons
+                changed += 1
+        await self._session.flush()
+        return changed
+
+    async def moderator_labels(self, limit: int = 5000) -> list[Label]:
+        """The newest comments whose current decision is a moderator's, as labels."""
+        query = (
+            select(CommentRow, DecisionRow)
+            .join(DecisionRow, DecisionRow.id == CommentRow.decision_id)
+            .where(
+                DecisionRow.by == "moderator",
+                CommentRow.deleted_at.is_(None),
+                CommentRow.text.is_not(None),
+            )
+            .order_by(DecisionRow.id.desc())
+            .limit(limit)
+        )
+        rows = list(await self._session.execute(query))
+        ids = [comment.id for comment, _ in rows]
+        automatic: dict[str, DecisionRow] = {}
+        if ids:
+            earlier = await self._session.scalars(
+                select(DecisionRow)
+                .where(DecisionRow.comment_id.in_(ids), DecisionRow.by == "auto")
+                .order_by(DecisionRow.id)
+            )
+            for decision in earlier:  # the last automatic decision of each comment wins
+                automatic[decision.comment_id] = decision
+        labels = []
+        for comment, decision in rows:
+            auto = automatic.get(comment.id)
+            named = [r.get("rule") for r in decision.reasons or () if r.get("code") == "moderator"]
+            labels.append(
+                Label(
+                    comment_id=comment.id,
+                    text=comment.text or "",
+                    action=Action(decision.action),
+                    rule=named[0] if named else None,
+                    auto_action=Action(auto.action) if auto is not None else None,
+                    auto_rules=tuple(
+                        sorted({r["rule"] for r in (auto.reasons if auto else ()) if r.get("rule")})
+                    ),
+                    scores=dict(comment.scores) if comment.scores is not None else None,
+                    classifier=comment.classifier,
+                    article_tags=tuple(comment.article_tags or ()),
+                )
+            )
+        return labels

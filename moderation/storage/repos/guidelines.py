@@ -39,6 +39,23 @@ class GuidelinesRepo(UnitOfWork):
         await self._session.flush()
         self._memo.clear()
 
+    async def versions_mentioning(self, text: str) -> list[tuple[int, dict[str, Any]]]:
+        """Every stored version whose document contains ``text`` (as JSON), locked."""
+        needle = orjson.dumps(text).decode()[1:-1]  # as it appears inside a JSON string
+        query = select(GuidelinesVersionRow).where(
+            GuidelinesVersionRow.document.cast(Text).contains(needle, autoescape=True)
+        )
+        rows = await self._session.scalars(query)
+        return [(row.version, dict(row.document)) for row in rows]
+
+    async def rewrite_guidelines(self, version: int, document: Mapping[str, Any]) -> None:
+        """Replace a stored version's document (only to erase a deleted comment's text)."""
+        row = await self._session.get(GuidelinesVersionRow, version)
+        if row is not None:
+            row.document = dict(document)
+            await self._session.flush()
+        self._memo.clear()
+
     async def guidelines_page(
         self, limit: int, after: Sequence[str] | None = None
     ) -> Page[tuple[int, Mapping[str, Any], str, datetime, str | None]]:
@@ -101,7 +118,7 @@ class GuidelinesRepo(UnitOfWork):
             params["article_id"] = filters.article_id
         statement = text(
             "SELECT id, text, CAST(scores AS TEXT), classifier, CAST(article_tags AS TEXT), "
-            "auto_action, moderator_action, created_at, article_id, author_id "
+            "auto_action, moderator_action, created_at, article_id, author_id, embedding "
             f"FROM comments WHERE {' AND '.join(clauses)}"
         ).bindparams(
             *(bindparam(name, type_=UTCDateTime()) for name in ("since", "until") if name in params)
@@ -111,7 +128,19 @@ class GuidelinesRepo(UnitOfWork):
         actions = {action.value: action for action in Action}
         cases: list[Case] = []
         rows = (await connection.execute(statement, params)).all()
-        for cid, body, scores, classifier, tags, auto, human, created, article_id, author in rows:
+        for (
+            cid,
+            body,
+            scores,
+            classifier,
+            tags,
+            auto,
+            human,
+            created,
+            article_id,
+            author,
+            embedding,
+        ) in rows:
             mode, article_tags = articles.get(article_id, no_article)
             own = json_list(tags)
             all_tags = (
@@ -133,6 +162,7 @@ class GuidelinesRepo(UnitOfWork):
                     decided=actions[auto],
                     moderator=actions[human] if human else None,
                     created_at=as_utc(created),
+                    embedding=embedding,
                 )
             )
         return cases

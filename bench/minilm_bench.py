@@ -1,0 +1,244 @@
+"""The default offline model end to end: the service on SQLite with ``minilm``.
+
+Starts the service as a real process (``MODERATION_CLASSIFIER=minilm``, SQLite, every
+comment committed) and measures, with reader comments from the held-out evaluation set
+as the load (each made unique):
+
+1. the maximum rate: closed loop at ``--concurrency`` for ``--seconds``;
+2. latency at half that rate: open loop, p50/p99;
+3. the cost of rules taught by example: the maximum rate again after a ``PUT`` of the
+   guidelines with ``--examples`` more examples and counterexamples spread over the rules.
+
+Reproduce with (results go to bench/results/minilm.md):
+
+    .venv/bin/python bench/minilm_bench.py --seconds 30 --concurrency 16 --examples 1000
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+
+from load_test import free_port, percentile  # noqa: E402
+
+EVAL = ROOT / "classifiers" / "training" / "data" / "eval"
+
+
+def texts() -> list[str]:
+    rows = [json.loads(line) for path in sorted(EVAL.glob("set_*.jsonl")) for line in path.open()]
+    return [row["text"] for row in rows]
+
+
+def cli(env: dict[str, str], *args: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "service.py", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return done.stdout.strip().splitlines()[-1]
+
+
+async def closed_loop(
+    url: str, headers: dict[str, str], pool: list[str], seconds: float, concurrency: int, tag: str
+) -> dict[str, Any]:
+    latencies: list[float] = []
+    errors = 0
+    stop = time.monotonic() + seconds
+    counter = iter(range(10**9))
+
+    async def worker(session: aiohttp.ClientSession) -> None:
+        nonlocal errors
+        while time.monotonic() < stop:
+            i = next(counter)
+            body = {
+                "id": f"{tag}-{i}",
+                "article_id": f"a-{i % 40}",
+                "author_id": f"u-{i % 5000}",
+                "text": f"{pool[i % len(pool)]} ({i})",
+            }
+            sent = time.monotonic()
+            async with session.post(url + "/v1/comments", json=body, headers=headers) as answer:
+                await answer.read()
+                errors += answer.status != 201
+            latencies.append(time.monotonic() - sent)
+
+    started = time.monotonic()
+    async with aiohttp.ClientSession() as session:
+        await asyncio.gather(*(worker(session) for _ in range(concurrency)))
+    elapsed = time.monotonic() - started
+    return {
+        "rate": len(latencies) / elapsed,
+        "p50_ms": 1000 * percentile(latencies, 0.5),
+        "p99_ms": 1000 * percentile(latencies, 0.99),
+        "errors": errors,
+        "requests": len(latencies),
+    }
+
+
+async def open_loop(
+    url: str, headers: dict[str, str], pool: list[str], seconds: float, rate: float, tag: str
+) -> dict[str, Any]:
+    latencies: list[float] = []
+    errors = 0
+    tasks: set[asyncio.Task[None]] = set()
+
+    async def one(session: aiohttp.ClientSession, i: int) -> None:
+        nonlocal errors
+        body = {
+            "id": f"{tag}-{i}",
+            "article_id": f"a-{i % 40}",
+            "author_id": f"u-{i % 5000}",
+            "text": f"{pool[i % len(pool)]} ({i})",
+        }
+        sent = time.monotonic()
+        async with session.post(url + "/v1/comments", json=body, headers=headers) as answer:
+            await answer.read()
+            errors += answer.status != 201
+        latencies.append(time.monotonic() - sent)
+
+    started = time.monotonic()
+    async with aiohttp.ClientSession() as session:
+        i = 0
+        while (now := time.monotonic()) < started + seconds:
+            due = started + i / rate
+            if due > now:
+                await asyncio.sleep(due - now)
+            task = asyncio.get_running_loop().create_task(one(session, i))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+            i += 1
+        await asyncio.gather(*tasks)
+    return {
+        "rate": rate,
+        "p50_ms": 1000 * percentile(latencies, 0.5),
+        "p99_ms": 1000 * percentile(latencies, 0.99),
+        "errors": errors,
+        "requests": len(latencies),
+    }
+
+
+async def put_examples(url: str, headers: dict[str, str], pool: list[str], count: int) -> int:
+    async with aiohttp.ClientSession() as session:
+        async with session.get(url + "/v1/guidelines", headers=headers) as answer:
+            document = await answer.json()
+        rules = document["rules"]
+        for n in range(count):
+            rule = rules[n % len(rules)]
+            text = f"{pool[n % len(pool)]} [{n}]"
+            key = "examples" if n % 2 == 0 else "counterexamples"
+            rule.setdefault("examples", [])
+            if key == "counterexamples" and not rule["examples"]:
+                key = "examples"
+            rule.setdefault(key, []).append(text)
+        async with session.put(url + "/v1/guidelines", json=document, headers=headers) as answer:
+            assert answer.status == 200, await answer.text()
+        return sum(len(r.get("examples", [])) + len(r.get("counterexamples", [])) for r in rules)
+
+
+def commit() -> str:
+    done = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True)
+    dirty = subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True)
+    return done.stdout.decode().strip() + ("+changes" if dirty.stdout.strip() else "")
+
+
+def cpu() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor()
+
+
+async def main(args: argparse.Namespace) -> None:
+    tmp = tempfile.mkdtemp()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MODERATION_")} | {
+        "MODERATION_DATA_DIR": tmp,
+        "MODERATION_CLASSIFIER": "minilm",
+        "MODERATION_LOG_LEVEL": "WARNING",
+        "MODERATION_RATE_LIMIT_SITE": "0",
+        "MODERATION_RATE_LIMIT_ADMIN": "0",
+        "HF_HUB_OFFLINE": "1",
+    }
+    site = cli(env, "keys", "create", "--role", "site", "--name", "bench")
+    admin = cli(env, "keys", "create", "--role", "admin", "--name", "bench-admin")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    process = subprocess.Popen(
+        [sys.executable, "service.py"],
+        cwd=ROOT,
+        env=env | {"MODERATION_PORT": str(port)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(600):
+            try:
+                with urllib.request.urlopen(url + "/healthz", timeout=1) as answer:
+                    health = json.loads(answer.read())
+                    break
+            except OSError:
+                time.sleep(0.2)
+        pool = texts()
+        site_headers = {"Authorization": f"Bearer {site}"}
+        await closed_loop(url, site_headers, pool, 5, args.concurrency, "warm")
+        best = await closed_loop(url, site_headers, pool, args.seconds, args.concurrency, "max")
+        half = await open_loop(url, site_headers, pool, args.seconds, best["rate"] / 2, "half")
+        taught = await put_examples(url, {"Authorization": f"Bearer {admin}"}, pool, args.examples)
+        await closed_loop(url, site_headers, pool, 3, args.concurrency, "warm2")
+        examples = await closed_loop(
+            url, site_headers, pool, args.seconds, args.concurrency, "examples"
+        )
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    overhead = 100 * (best["rate"] / examples["rate"] - 1) if examples["rate"] else float("nan")
+    lines = [
+        "# The default offline model (`minilm`), end to end on SQLite",
+        "",
+        f"Command: `.venv/bin/python bench/minilm_bench.py --seconds {args.seconds:g} "
+        f"--concurrency {args.concurrency} --examples {args.examples}`  ",
+        f"Commit: {commit()}; CPU: {cpu()}, {os.cpu_count()} cores; "
+        f"classifier: {health.get('classifier')}; load: the held-out evaluation comments.",
+        "",
+        "| run | comments/s | p50 ms | p99 ms | errors |",
+        "| --- | ---: | ---: | ---: | ---: |",
+        f"| closed loop, concurrency {args.concurrency} | {best['rate']:.1f} | "
+        f"{best['p50_ms']:.0f} | {best['p99_ms']:.0f} | {best['errors']} |",
+        f"| open loop at half that rate | {half['rate']:.1f} | {half['p50_ms']:.0f} | "
+        f"{half['p99_ms']:.0f} | {half['errors']} |",
+        f"| closed loop, guidelines with {taught} examples | {examples['rate']:.1f} | "
+        f"{examples['p50_ms']:.0f} | {examples['p99_ms']:.0f} | {examples['errors']} |",
+        "",
+        f"Rules taught by example cost {overhead:.1f} % per comment at {taught} examples "
+        "(target: at most 10 %). Targets: at least 200 comments/s; p99 at most 100 ms at half "
+        "the maximum rate.",
+        "",
+    ]
+    out = ROOT / "bench" / "results" / "minilm.md"
+    out.write_text("\n".join(lines))
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--examples", type=int, default=1000)
+    asyncio.run(main(parser.parse_args()))

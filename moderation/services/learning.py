@@ -1,0 +1,181 @@
+"""Learning from moderators: their decisions become examples the guidelines can adopt.
+
+Every moderator decision is a label. A rejection that names a rule (``rule`` on
+``POST /v1/comments/{id}/decision``) says "this comment breaks that rule"; a rejection
+that names none is attributed to the one rule behind the automatic decision, if there
+was exactly one. An approval of a comment that rules had held says "this does not break
+those rules": a counterexample for each.
+
+``POST /v1/guidelines/learn`` proposes the guidelines in force plus examples drawn from
+those labels (an approval that names a rule says the comment was judged against that
+rule and found within it: a counterexample too), chosen to generalise rather than to
+memorise:
+
+* labels already among the guidelines' examples are skipped (so each call proposes what
+  is new since the last adopted learning);
+* the comments the guidelines in force get wrong come first (a violation they would
+  approve; an allowed comment they would hold by that rule), then the rest;
+* a candidate too close to an example already there or already chosen (cosine ≥
+  ``NEAR_DUPLICATE``) adds nothing and is skipped, so copy-paste campaigns teach once;
+* at most ``per_rule`` new examples and as many counterexamples per rule.
+
+The proposal comes with a backtest. Nothing changes until an admin ``PUT``s it.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from moderation.backtest import BacktestResult
+from moderation.domain.engine import Context, Policy, decide
+from moderation.domain.examples import Vectors
+from moderation.domain.models import Action
+from moderation.domain.records import CaseFilter, Label
+from moderation.services.guidelines import GuidelinesAdmin
+from moderation.storage.database import Database
+from moderation.workers.scorer import Scorer
+
+NEAR_DUPLICATE = 0.9
+
+VIOLATES = "violates"
+ALLOWED = "allowed"
+
+
+@dataclass(frozen=True, slots=True)
+class Learned:
+    rule: str
+    label: str  # VIOLATES | ALLOWED
+    text: str
+    comment_id: str
+
+    def to_json(self) -> dict[str, str]:
+        return {
+            "rule": self.rule,
+            "label": self.label,
+            "text": self.text,
+            "comment_id": self.comment_id,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Proposal:
+    guidelines: dict[str, Any]
+    learned: list[Learned]
+    backtest: BacktestResult
+    labels: int
+
+
+def attribute(label: Label, rules: set[str]) -> tuple[str, str] | None:
+    """(rule, VIOLATES | ALLOWED) a moderator's decision teaches, or None."""
+    if label.action is Action.approve and label.rule in rules:
+        return label.rule, ALLOWED  # judged against that rule, and found within it
+    if label.action is Action.reject:
+        if label.rule in rules:
+            return label.rule, VIOLATES
+        automatic = [r for r in label.auto_rules if r in rules]
+        return (automatic[0], VIOLATES) if len(automatic) == 1 else None
+    held_by_one_rule = (
+        label.auto_action is not None
+        and label.auto_action is not Action.approve
+        and len(label.auto_rules) == 1
+    )
+    if label.action is Action.approve and held_by_one_rule:
+        rule = label.auto_rules[0]
+        return (rule, ALLOWED) if rule in rules else None
+    return None
+
+
+def _wrong(policy: Policy, label: Label, rule: str, kind: str, vector: Vectors) -> bool:
+    """Whether the guidelines in force decide ``label``'s comment against the moderator."""
+    context = Context(
+        article_tags=frozenset(t.casefold() for t in label.article_tags), embedding=vector
+    )
+    verdict = decide(policy, label.text, label.scores, label.classifier or "", context)
+    by_rule = any(r.rule == rule and r.action is not Action.approve for r in verdict.reasons)
+    return not by_rule if kind == VIOLATES else by_rule
+
+
+def choose(
+    candidates: Sequence[tuple[Learned, bool, Vectors]],
+    existing: Mapping[tuple[str, str], Vectors],
+    per_rule: int,
+) -> list[Learned]:
+    """Pick per (rule, label) up to ``per_rule`` candidates, wrong ones first, none a
+    near duplicate of an existing example or of one picked before it."""
+    chosen: list[Learned] = []
+    kept: dict[tuple[str, str], list[Vectors]] = {}
+    ordered = sorted(candidates, key=lambda c: (not c[1], c[0].comment_id))
+    for learned, _, vector in ordered:
+        key = (learned.rule, learned.label)
+        picked = kept.setdefault(key, [])
+        if len(picked) >= per_rule:
+            continue
+        known = existing.get(key)
+        rows = [*picked, *(known if known is not None else [])]
+        if rows and float(np.max(np.stack(rows) @ vector)) >= NEAR_DUPLICATE:
+            continue
+        picked.append(vector)
+        chosen.append(learned)
+    return chosen
+
+
+@dataclass(slots=True)
+class Learning:
+    db: Database
+    scorer: Scorer
+    admin: GuidelinesAdmin
+
+    async def propose(self, *, per_rule: int = 12, samples: int = 20) -> Proposal:
+        """The guidelines in force plus what moderators' decisions teach, backtested."""
+        current = await self.admin.current()
+        document = copy.deepcopy(dict(current.document))
+        async with self.db.transaction(write=False) as store:
+            policy = await self.admin.policies.current(store)
+            labels = await store.moderator_labels()
+        taught = {
+            " ".join(text.split()).casefold()
+            for rule in document["rules"]
+            for text in (*rule.get("examples", ()), *rule.get("counterexamples", ()))
+        }
+        rule_ids = {rule["id"] for rule in document["rules"]}
+        pending: list[tuple[Learned, Label]] = []
+        for label in labels:
+            found = attribute(label, rule_ids)
+            if found is None or " ".join(label.text.split()).casefold() in taught:
+                continue
+            pending.append((Learned(found[0], found[1], label.text, label.comment_id), label))
+        learned: list[Learned] = []
+        if pending:
+            vectors = await self.scorer.embed([item.text for item, _ in pending])
+            if vectors is None:
+                # Without the encoder nothing can be judged similar: propose nothing rather
+                # than every decided comment verbatim.
+                pending = []
+            else:
+                candidates = [
+                    (item, _wrong(policy, label, item.rule, item.label, vector), vector)
+                    for (item, label), vector in zip(pending, vectors, strict=True)
+                ]
+                learned = choose(candidates, await self._existing(policy), per_rule)
+        for rule in document["rules"]:
+            for item in learned:
+                if item.rule != rule["id"]:
+                    continue
+                key = "examples" if item.label == VIOLATES else "counterexamples"
+                rule[key] = [*rule.get(key, ()), item.text]
+        for key in ("version", "created_by", "created_at", "note", "changes"):
+            document.pop(key, None)
+        result = await self.admin.backtest(document, CaseFilter(), samples)
+        return Proposal(document, learned, result, len(labels))
+
+    async def _existing(self, policy: Policy) -> dict[tuple[str, str], Vectors]:
+        found: dict[tuple[str, str], Vectors] = {}
+        for rule_id, taught in policy.examples.items():
+            found[(rule_id, VIOLATES)] = taught.example_vectors
+            found[(rule_id, ALLOWED)] = taught.counter_vectors
+        return found

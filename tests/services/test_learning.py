@@ -1,0 +1,224 @@
+"""Learning from moderators, end to end: a site's own line, taught by its decisions.
+
+The issue's scenario: moderators reject readers calling other readers paid trolls and
+bots, naming the rule, and approve near misses against it; an admin asks to learn and
+PUTs the proposal. Then unseen accusations are no longer published, unseen near misses
+still are, and the reasons cite the learned examples. The classifier is ``linear`` (it
+publishes all of these), so whatever holds them is the examples, on the real encoder.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from classifiers.encoder import SentenceEncoder
+from tests.conftest import Service, ServiceFactory
+
+RULE = {
+    "id": "no-accusing-readers",
+    "category": "insult",
+    "title": "No accusing other readers of being paid trolls or bots",
+    "guideline": "4",
+}
+
+# Written for this test; none of them is in the training or evaluation data.
+ACCUSATIONS = [
+    "You're obviously a paid troll, nobody writes this much pro-government drivel for free.",
+    "Another bot account spreading Kremlin talking points. Reported.",
+    "How much are they paying you per comment, comrade?",
+    "@Dennis_W this account is three weeks old and only posts about Ukraine. Troll farm much?",
+    "Classic shill. Same script as the other five accounts in this thread.",
+    "Are you being paid by the ministry or do you do this for fun? Either way you're a bot.",
+    "Nice try, Olgino. Your English gives you away.",
+    "This is a bot. Zero history, posts every 3 minutes, copy-paste replies.",
+    "Sock puppet alert. Marcus_77 and Steve_B are obviously the same paid troll.",
+    "Go back to your troll factory and collect your 50 roubles.",
+    "Funny how every article about the election attracts the same paid accounts. Hi, troll.",
+    "Is this comment section just bots talking to bots now? You certainly are one.",
+]
+NEAR_MISSES = [
+    "The article on the troll farm in St Petersburg was excellent reporting.",
+    "I think you're wrong about the sanctions, and here is why: exports rose 12% last year.",
+    "Bots really did amplify the hashtag, according to the researchers quoted here.",
+    "Please can the moderators look at the wave of new accounts? Something odd is going on.",
+    "I disagree strongly with your reading of the ceasefire terms.",
+    "Paid advertising on social media should be labelled, full stop.",
+    "Troll is a strong word, but the minister's comments were designed to provoke.",
+    "My uncle worked in a call centre that wrote product reviews for money. Grim job.",
+    "The report says 40% of the accounts were automated. That's staggering.",
+    "You make a fair point about the budget, even if I don't share your conclusion.",
+    "Russian disinformation campaigns are well documented; the EU has a whole unit on it.",
+    "I used to think everyone online was a bot until I met some of you at the town meeting.",
+]
+UNSEEN_ACCUSATIONS = [
+    "Your comments read like they were written by a state propaganda office. Who pays you?",
+    "Bot. Blocked. Next.",
+    "Say hello to your handlers at the internet research agency.",
+    "Every reply from this account is the same talking point. You're a troll, plain and simple.",
+    "I bet you get a bonus for every comment defending the regime.",
+    "Fake account. Created yesterday, already 40 comments defending the invasion.",
+    "Stop pretending to be a concerned citizen, we all know you're a paid shill.",
+    "Which troll farm do you work for, the Russian or the Chinese one?",
+    "You are a propaganda bot and the mods should ban you.",
+    "Nobody normal posts like this. Paid troll, 100%.",
+]
+UNSEEN_NEAR_MISSES = [
+    "The investigation into the bot network is long overdue.",
+    "I think your argument ignores the refugee numbers from last winter.",
+    "Troll farms are a real problem and this newspaper should cover them more.",
+    "Good piece. The graphic about automated accounts was really clear.",
+    "I disagree, but thanks for laying out the figures so clearly.",
+    "The government should publish who paid for those online ads.",
+    "My daughter studies disinformation at university; she says this is textbook.",
+    "Not every anonymous account is a bot, some of us just value privacy.",
+    "The minister was trolling the opposition with that speech, frankly.",
+    "Could the paper explain how it checks whether commenters are real?",
+]
+
+
+async def _add_rule(service: Service) -> None:
+    status, current = await service.call("GET", "/v1/guidelines", role="admin")
+    assert status == 200
+    # Only what the moderators teach here: the default rules' own examples set aside.
+    for rule in current["rules"]:
+        rule["examples"], rule["counterexamples"] = [], []
+    current["rules"].append(RULE)
+    status, body = await service.call("PUT", "/v1/guidelines", role="admin", json=current)
+    assert status == 200, body
+
+
+async def _post(service: Service, prefix: str, texts: list[str]) -> list[dict[str, Any]]:
+    posted = []
+    for n, text in enumerate(texts):
+        status, body = await service.post_comment(id=f"{prefix}-{n}", text=text)
+        assert status == 201, body
+        posted.append(body)
+    return posted
+
+
+async def test_moderators_teach_a_rule_that_then_holds_unseen_comments(
+    make_service: ServiceFactory, encoder: SentenceEncoder
+) -> None:
+    service = await make_service(embedder_instance=encoder)
+    await _add_rule(service)
+    for comment in await _post(service, "acc", ACCUSATIONS):
+        assert comment["status"] == "approved"  # linear publishes them all
+        status, body = await service.call(
+            "POST",
+            f"/v1/comments/{comment['id']}/decision",
+            role="moderator",
+            json={"action": "reject", "rule": RULE["id"]},
+        )
+        assert status == 200, body
+        assert body["decision"]["reasons"][0]["rule"] == RULE["id"]
+        assert RULE["title"] in body["decision"]["message"]
+    for comment in await _post(service, "miss", NEAR_MISSES):
+        status, _ = await service.call(
+            "POST",
+            f"/v1/comments/{comment['id']}/decision",
+            role="moderator",
+            json={"action": "approve", "rule": RULE["id"]},
+        )
+        assert status == 200
+
+    status, proposal = await service.call("POST", "/v1/guidelines/learn", role="admin", json={})
+    assert status == 200, proposal
+    learned = {(item["label"], item["text"]) for item in proposal["learned"]}
+    assert {label for label, _ in learned} == {"violates", "allowed"}
+    assert all(item["rule"] == RULE["id"] for item in proposal["learned"])
+    rule = next(r for r in proposal["guidelines"]["rules"] if r["id"] == RULE["id"])
+    assert set(rule["examples"]) <= set(ACCUSATIONS) and len(rule["examples"]) >= 8
+    assert set(rule["counterexamples"]) <= set(NEAR_MISSES)
+    # The backtest re-decides the stored comments with their stored embeddings: the
+    # accusations the moderators rejected would now be held, not published.
+    assert proposal["backtest"]["matrix"]["approve"]["hold"] >= 8, proposal["backtest"]
+    # Nothing changed yet.
+    status, current = await service.call("GET", "/v1/guidelines", role="admin")
+    assert not next(r for r in current["rules"] if r["id"] == RULE["id"]).get("examples")
+
+    status, body = await service.call(
+        "PUT", "/v1/guidelines", role="admin", json=proposal["guidelines"]
+    )
+    assert status == 200, body
+
+    accused = await _post(service, "new-acc", UNSEEN_ACCUSATIONS)
+    held = [c for c in accused if c["status"] != "approved"]
+    assert len(held) >= 8, [c["text"] for c in accused if c["status"] == "approved"]
+    for comment in held:
+        reason = next(r for r in comment["decision"]["reasons"] if r["code"] == "example")
+        assert reason["rule"] == RULE["id"]
+        assert "example" not in reason  # another reader's words: for moderators only
+        status, seen = await service.call("GET", f"/v1/comments/{comment['id']}", role="moderator")
+        example = next(r for r in seen["decision"]["reasons"] if r["code"] == "example")
+        assert example["example"] in ACCUSATIONS
+        message = comment["decision"]["message"]
+        assert "guideline 4" in message  # cites the guideline, quotes no one
+        assert example["example"] not in message and comment["text"] not in message
+    misses = await _post(service, "new-miss", UNSEEN_NEAR_MISSES)
+    published = [c for c in misses if c["status"] == "approved"]
+    assert len(published) >= 8, [c["text"] for c in misses if c["status"] != "approved"]
+
+    # Asked again, learning proposes nothing new: what it learned is in force.
+    status, again = await service.call("POST", "/v1/guidelines/learn", role="admin", json={})
+    assert status == 200 and again["learned"] == []
+
+
+async def test_an_unknown_rule_is_a_422_and_decides_nothing(service: Service) -> None:
+    status, comment = await service.post_comment(text="Fine words about the harbour.")
+    assert status == 201
+    status, body = await service.call(
+        "POST",
+        f"/v1/comments/{comment['id']}/decision",
+        role="moderator",
+        json={"action": "reject", "rule": "no-such-rule"},
+    )
+    assert status == 422 and body["error"]["code"] == "unknown_rule"
+    status, after = await service.call("GET", f"/v1/comments/{comment['id']}", role="moderator")
+    assert after["status"] == "approved" and len(after["history"]) == 1
+
+
+async def test_learning_without_an_encoder_proposes_nothing_verbatim(service: Service) -> None:
+    status, comment = await service.post_comment(text="You are a paid troll.")
+    await service.call(
+        "POST",
+        f"/v1/comments/{comment['id']}/decision",
+        role="moderator",
+        json={"action": "reject", "rule": "no-personal-insults"},
+    )
+    status, proposal = await service.call("POST", "/v1/guidelines/learn", role="admin", json={})
+    assert status == 200 and proposal["learned"] == [] and proposal["labels"] == 1
+
+
+async def test_a_deleted_comment_leaves_every_learned_example(
+    make_service: ServiceFactory, encoder: SentenceEncoder
+) -> None:
+    service = await make_service(embedder_instance=encoder)
+    await _add_rule(service)
+    for comment in await _post(service, "acc", ACCUSATIONS[:6]):
+        await service.call(
+            "POST",
+            f"/v1/comments/{comment['id']}/decision",
+            role="moderator",
+            json={"action": "reject", "rule": RULE["id"]},
+        )
+    status, proposal = await service.call("POST", "/v1/guidelines/learn", role="admin", json={})
+    learned = proposal["learned"][0]
+    await service.call("PUT", "/v1/guidelines", role="admin", json=proposal["guidelines"])
+    # A new comment held by the learned examples quotes its nearest one to moderators.
+    status, held = await service.post_comment(id="echo", text=learned["text"])
+    assert held["status"] != "approved"
+
+    status, _ = await service.call("DELETE", f"/v1/comments/{learned['comment_id']}")
+    assert status == 200
+
+    status, versions = await service.call("GET", "/v1/guidelines/versions", role="admin")
+    for version in versions["items"]:
+        status, document = await service.call(
+            "GET", f"/v1/guidelines/versions/{version['version']}", role="admin"
+        )
+        for rule in document["rules"]:
+            assert learned["text"] not in (*rule["examples"], *rule["counterexamples"])
+    assert versions["items"][-1]["note"] == "removed a deleted comment from the examples"
+    status, seen = await service.call("GET", "/v1/comments/echo", role="moderator")
+    quoted = [r.get("example") for d in seen["history"] for r in d["reasons"]]
+    assert learned["text"] not in quoted
