@@ -35,6 +35,7 @@ from moderation.services.policies import PolicyCache  # noqa: E402
 from moderation.workers.scorer import Scorer  # noqa: E402
 
 DATA = ROOT / "classifiers" / "training" / "data"
+GUIDELINES = ROOT / "guidelines" / "default.toml"
 
 
 def load(pattern: str) -> list[dict[str, Any]]:
@@ -47,9 +48,7 @@ async def decisions(
     scorer = Scorer(classifier, embedder=encoder, max_batch=64, queue_limit=100_000, timeout_s=600)
     scorer.start()
     try:
-        policy = await PolicyCache(scorer.embed).build(
-            from_document(read_toml(ROOT / "guidelines" / "default.toml"), 1)
-        )
+        policy = await PolicyCache(scorer.embed).build(from_document(read_toml(GUIDELINES), 1))
         tags = frozenset({"war"})
         out = []
         for start in range(0, len(rows), 256):
@@ -99,9 +98,9 @@ def commit() -> str:
     return done.stdout.decode().strip() + ("+changes" if dirty.stdout.strip() else "")
 
 
-async def main() -> None:
+async def main(heads: Path | None, write: bool) -> None:
     encoder = SentenceEncoder(runtime="torch")
-    models = {"minilm": MiniLMClassifier(encoder), "linear": LinearClassifier()}
+    models = {"minilm": MiniLMClassifier(encoder, heads_path=heads), "linear": LinearClassifier()}
     sets = {
         "held-out evaluation set": load("eval/set_*.jsonl"),
         "training set (learned from: for contrast only)": load("train/*.jsonl"),
@@ -130,10 +129,18 @@ async def main() -> None:
             shown = figures(rows, await decisions(model, encoder, rows))
             lines.append(f"| {name} | " + " | ".join(shown.values()) + " |")
         lines.append("")
-    out = ROOT / "bench" / "results" / "decision_quality.md"
-    out.write_text("\n".join(lines))
+    if write:
+        (ROOT / "bench" / "results" / "decision_quality.md").write_text("\n".join(lines))
     print("\n".join(lines))
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--heads", type=Path, help="other heads than the committed ones")
+    parser.add_argument("--guidelines", type=Path, default=GUIDELINES)
+    parser.add_argument("--no-write", action="store_true", help="print only (trying things)")
+    arguments = parser.parse_args()
+    GUIDELINES = arguments.guidelines
+    asyncio.run(main(arguments.heads, not arguments.no_write))

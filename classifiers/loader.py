@@ -123,9 +123,7 @@ def load_one(
             threads=threads,
             download_timeout_s=options.download_timeout_s,
         )
-    raise ClassifierLoadError(
-        f"unknown classifier {name!r} (detoxify:<model>, minilm or linear)"
-    )
+    raise ClassifierLoadError(f"unknown classifier {name!r} (detoxify:<model>, minilm or linear)")
 
 
 def _load_minilm(

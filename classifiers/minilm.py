@@ -88,7 +88,13 @@ def load_heads(
         width = sum(int(block["size"]) for block in document["features"])
         heads = document["heads"]
         categories = tuple(c for c in CATEGORIES if c in heads)
-        weights = numpy.array([heads[c]["weights"] for c in categories], dtype=numpy.float64)
+        rows = [list(heads[c]["weights"]) for c in categories]
+        if any(len(row) != width for row in rows):
+            raise ClassifierLoadError(
+                f"{path}: heads do not fit their features ({features}, {width} values; "
+                f"weights of {sorted({len(row) for row in rows})} values)"
+            )
+        weights = numpy.array(rows, dtype=numpy.float64).reshape(len(categories), width)
         bias = numpy.array([heads[c]["bias"] for c in categories], dtype=numpy.float64)
     except ClassifierLoadError:
         raise
@@ -173,6 +179,12 @@ class MiniLMClassifier:
     def runtime(self) -> str:
         """The encoder's runtime: ``onnx``, ``onnx-int8`` or ``torch``."""
         return self.encoder.runtime
+
+    @property
+    def languages(self) -> tuple[str, ...]:
+        """English only: all-MiniLM-L6-v2 was trained on English, and on the eval split's
+        Russian and Ukrainian comments the heads approve every violating one (REPORT.md)."""
+        return ("en",)
 
     def predict(self, texts: Sequence[str]) -> list[Scores]:
         """Score a batch; one mapping per text, in order."""

@@ -18,7 +18,7 @@ import platform
 import subprocess
 import sys
 import tempfile
-import time
+import tomllib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -26,7 +26,7 @@ from typing import Any
 import numpy
 
 from classifiers.base import CATEGORIES
-from classifiers.encoder import RUNTIMES, SentenceEncoder
+from classifiers.encoder import INT8_MIN_COSINE, RUNTIMES, SentenceEncoder
 from classifiers.minilm import HEADS_PATH, MiniLMClassifier
 from classifiers.training.data import DATA_DIR, EXPECTS, Comment, Split, label_matrix, load_split
 from classifiers.training.metrics import (
@@ -37,6 +37,7 @@ from classifiers.training.metrics import (
     category_metrics,
     decision_rates,
 )
+from classifiers.training.speed import REPEATS, SHORT_TOKENS, measure_apart
 
 log = logging.getLogger("classifiers.training")
 
@@ -45,9 +46,9 @@ REPORT_PATH = Path(__file__).resolve().parent / "REPORT.md"
 COMMAND = "python -m classifiers.training.evaluate"
 #: ``linear``'s thresholds in guidelines/default.toml (the service's fallback until now).
 LINEAR_THRESHOLDS = {"toxicity": Thresholds(hold_at=0.9, reject_at=None)}
-#: A comment of at most this many tokens is "short" in the speed figures.
-SHORT_TOKENS = 48
 NEAR_DUPLICATE_COSINE = 0.9
+#: Comments in other languages than English (all-MiniLM-L6-v2 was trained on English).
+OTHER_LANGUAGES = "eval/other_languages.jsonl"
 
 
 def _git_commit() -> str:
@@ -81,6 +82,24 @@ def _cpu() -> str:
     return f"{model}, {cores} cores available to the process"
 
 
+def _rule_ids() -> dict[str, str]:
+    """Category → rule id in guidelines/default.toml (read only, for the report)."""
+    try:
+        document = tomllib.loads((ROOT / "guidelines" / "default.toml").read_text("utf-8"))
+        return {str(r["category"]): str(r["id"]) for r in document.get("rules", [])}
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+
+
+def _shown(path: Path) -> Path:
+    return path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
+
+
+def _best_log_loss(head: dict[str, Any]) -> float:
+    table = head["cv_log_loss"]["embedding+linear" if head["uses_linear"] else "embedding"]
+    return min(float(v) for v in table.values())
+
+
 def _pct(value: float) -> str:
     return f"{value:.1f} %"
 
@@ -97,9 +116,7 @@ def _counts(train: Split, held_out: Split) -> list[str]:
     rows = []
     for split in (train, held_out):
         expect = collections.Counter(c.expect for c in split.comments)
-        rows.append(
-            [f"`{split.name}`", len(split.comments), *(expect.get(e, 0) for e in EXPECTS)]
-        )
+        rows.append([f"`{split.name}`", len(split.comments), *(expect.get(e, 0) for e in EXPECTS)])
     lines += _table(["split", "comments", *EXPECTS], rows)
     lines += ["", "Files:", ""]
     rows = []
@@ -185,27 +202,24 @@ def _rates_table(named: dict[str, dict[str, dict[str, float | int]]]) -> list[st
     )
 
 
-def _speed(encoders: dict[str, SentenceEncoder], texts: Sequence[str]) -> list[str]:
-    """Embeddings per second on short comments, in batches of 16 and one at a time."""
-    first = next(iter(encoders.values()))
-    short = [t for t, ids in zip(texts, first.token_ids(texts), strict=True) if len(ids) <= SHORT_TOKENS]
-    short = short[:320]
-    tokens = [len(ids) for ids in first.token_ids(short)]
-    rows = []
-    for name, encoder in encoders.items():
-        encoder.embed(short[:32])  # warm-up
-        figures = []
-        for batch in (16, 1):
-            started = time.perf_counter()
-            for i in range(0, len(short), batch):
-                encoder.embed(short[i : i + batch])
-            figures.append(len(short) / (time.perf_counter() - started))
-        rows.append([f"`{name}`", encoder.threads, *(f"{f:.0f}" for f in figures)])
+def _speed(cache: Path, data_dir: Path) -> list[str]:
+    """Embeddings per second on short comments, each runtime in a process of its own."""
+    load_before = os.getloadavg()[0]
+    runs = [("torch", None), ("onnx", None), ("onnx-int8", None), ("onnx", 1)]
+    speeds = measure_apart(runs, cache, data_dir)
+    first = speeds[0]
     lines = [
-        f"{len(short)} comments of at most {SHORT_TOKENS} tokens from the eval split (mean "
-        f"{numpy.mean(tokens):.1f} tokens, [CLS]/[SEP] included), embedded in calls of 16 "
-        f"texts and of 1 text, after a warm-up; wall clock, texts per second.",
+        f"{first.texts} comments of at most {SHORT_TOKENS} tokens from the eval split (mean "
+        f"{first.mean_tokens:.1f} tokens, [CLS]/[SEP] included), embedded in calls of 16 "
+        f"texts and of 1 text after a warm-up, each runtime in a process of its own "
+        f"(`python -m classifiers.training.speed`); texts per second, best of {REPEATS} "
+        f"passes. Load average (1 min) {load_before:.2f} before, {os.getloadavg()[0]:.2f} "
+        f"after (this machine has other users: figures taken under load are low). int8 is "
+        f"measured although the service does not run it (see Runtimes).",
         "",
+    ]
+    rows = [
+        [f"`{s.runtime}`", s.threads, *(f"{s.per_second[b]:.0f}" for b in (16, 1))] for s in speeds
     ]
     return lines + _table(["runtime", "threads", "batch 16 (texts/s)", "batch 1 (texts/s)"], rows)
 
@@ -269,8 +283,11 @@ def evaluate(
     train, held_out = load_split("train", data_dir), load_split("eval", data_dir)
     with tempfile.TemporaryDirectory(prefix="minilm-eval-") as scratch:
         cache = cache_dir or Path(scratch)
+        # int8 is measured with its fidelity guard off: the service would not run it
+        # below INT8_MIN_COSINE, and the report shows why.
         encoders = {
-            runtime: SentenceEncoder(runtime=runtime, cache_dir=cache) for runtime in RUNTIMES
+            runtime: SentenceEncoder(runtime=runtime, cache_dir=cache, int8_min_cosine=0.0)
+            for runtime in RUNTIMES
         }
         models = {
             runtime: MiniLMClassifier(encoder, heads_path=heads_path)
@@ -283,7 +300,7 @@ def evaluate(
             embeddings[runtime] = model.encoder.embed(texts)
             probabilities[runtime] = model.probabilities(embeddings[runtime], texts)
         train_embeddings = encoders["onnx"].embed([c.text for c in train.comments])
-        speed_lines = _speed(encoders, texts) if speed else ["(not measured: --no-speed)"]
+        speed_lines = _speed(cache, data_dir) if speed else ["(not measured: --no-speed)"]
     linear = LinearClassifier()
     linear_scores = numpy.array(
         [[s["toxicity"]] for s in linear.predict(texts)], dtype=numpy.float64
@@ -300,6 +317,8 @@ def evaluate(
     decided = actions(served, CATEGORIES, thresholds)
     linear_decided = actions(linear_scores, ("toxicity",), LINEAR_THRESHOLDS)
     trained_on = document["training"]["data_sha256"]
+    rule_ids = _rule_ids()
+    budgets = suggested["search_budgets_pct"]
 
     lines = [
         "# The `minilm` classifier: evaluation report",
@@ -313,7 +332,7 @@ def evaluate(
         f"scikit-learn {document['training']['scikit_learn']} (training)",
         f"- encoder: `{document['encoder']['source']}`, weights SHA-256 "
         f"`{heads.encoder_sha256}`, first {document['encoder']['max_tokens']} tokens",
-        f"- heads: `{heads_path.relative_to(ROOT) if heads_path.is_relative_to(ROOT) else heads_path}`, "
+        f"- heads: `{_shown(heads_path)}`, "
         f"trained on train data `{trained_on[:16]}…` ({document['training']['rows']} comments)",
         f"- eval data `{held_out.sha256[:16]}…` ({len(held_out.comments)} comments)",
     ]
@@ -353,8 +372,7 @@ def evaluate(
     per_head = document["heads"]
     lines += [
         "",
-        "Heads as trained (C and the linear feature chosen by 5-fold cross-validation on "
-        "train):",
+        "Heads as trained (C and the linear feature chosen by 5-fold cross-validation on train):",
         "",
         *_table(
             ["category", "C", "uses `linear` feature", "out-of-fold log loss"],
@@ -363,7 +381,7 @@ def evaluate(
                     f"`{c}`",
                     h["C"],
                     "yes" if h["uses_linear"] else "no",
-                    f"{min(h['cv_log_loss']['embedding+linear' if h['uses_linear'] else 'embedding'].values()):.4f}",
+                    f"{_best_log_loss(h):.4f}",
                 ]
                 for c, h in per_head.items()
             ],
@@ -380,28 +398,44 @@ def evaluate(
         "violating approved ≤ 3 %, fine rejected ≤ 2 %, fine held ≤ 12 %.",
         "",
         "Suggested thresholds for `minilm` (from out-of-fold predictions on **train**; "
-        "eval was not used to choose them):",
+        "eval was not used to choose them), for `[rules.classifiers.minilm]` under each "
+        "rule of the guidelines (`false`: never). The search was given budgets of "
+        f"{budgets['fine_rejected_max']:g} % fine rejected (tightened from 2 % until "
+        "thresholds chosen on four folds kept within 2 % on the fifth) and "
+        f"{budgets['fine_held_max']:g} % fine held:",
         "",
-        "```toml",
+        *_table(
+            ["category", "rule (guidelines/default.toml)", "hold_at", "reject_at"],
+            [
+                [
+                    f"`{category}`",
+                    f"`{rule_ids.get(category, '?')}`",
+                    "false" if limits.hold_at is None else limits.hold_at,
+                    "false" if limits.reject_at is None else limits.reject_at,
+                ]
+                for category, limits in thresholds.items()
+            ],
+        ),
+        "",
     ]
-    for category, limits in thresholds.items():
-        hold = "false" if limits.hold_at is None else limits.hold_at
-        reject = "false" if limits.reject_at is None else limits.reject_at
-        lines.append(f"# rule for {category}")
-        lines.append(f"[rules.classifiers.minilm]\nhold_at = {hold}\nreject_at = {reject}\n")
-    lines[-1] = lines[-1].rstrip("\n")
-    lines += ["```", ""]
     by_source = {}
     for source in sorted(held_out.files):
         mask = numpy.array([c.source == source for c in held_out.comments])
         by_source[f"minilm, eval, `{source}`"] = decision_rates(
             decided[mask], [e for e, m in zip(expect, mask, strict=True) if m]
         )
+    english = numpy.array([c.source != OTHER_LANGUAGES for c in held_out.comments])
     lines += _rates_table(
         {
             "**minilm, eval (all)**": decision_rates(decided, expect),
+            f"minilm, eval without `{OTHER_LANGUAGES}`": decision_rates(
+                decided[english], [e for e, m in zip(expect, english, strict=True) if m]
+            ),
             **by_source,
             "minilm, train, **out-of-fold** (not eval)": suggested["out_of_fold_rates_pct"],
+            "minilm, train, out-of-fold, thresholds chosen on the other folds": (
+                suggested["nested_rates_pct"]
+            ),
             "linear, eval (hold ≥ 0.9, never reject: its thresholds in default.toml)": (
                 decision_rates(linear_decided, expect)
             ),
@@ -422,10 +456,14 @@ def evaluate(
             thresholds,
         ),
     ]
-    cosines = (
-        embeddings["onnx-int8"].astype(numpy.float64) * embeddings["torch"]
-    ).sum(axis=1)
+    cosines = (embeddings["onnx-int8"].astype(numpy.float64) * embeddings["torch"]).sum(axis=1)
+    int8_probe = encoders["onnx-int8"].probe_cosine
     lines += [
+        "",
+        f"int8 is measured here with its guard off. Its smallest cosine to PyTorch on the "
+        f"encoder's probe texts is {int8_probe:.4f}; below {INT8_MIN_COSINE} the service "
+        f"runs fp32 when `onnx-int8` is asked for ("
+        f"{'so it would run fp32' if int8_probe < INT8_MIN_COSINE else 'so int8 would run'}).",
         "",
         f"int8 embeddings against PyTorch's: cosine median {numpy.median(cosines):.4f}, "
         f"1st percentile {numpy.percentile(cosines, 1):.4f}, minimum {cosines.min():.4f}.",
@@ -439,9 +477,16 @@ def evaluate(
         "",
         "## Errors on eval (suggested thresholds, ONNX fp32)",
         "",
-        "Violating comments approved:",
+        f"Violating comments approved (English; every violating comment of "
+        f"`{OTHER_LANGUAGES}` is approved, see Decisions):",
         "",
-        *_errors(held_out.comments, decided, served, "violating", ACTIONS.index("approve")),
+        *_errors(
+            [c for c in held_out.comments if c.source != OTHER_LANGUAGES],
+            decided[english],
+            served[english],
+            "violating",
+            ACTIONS.index("approve"),
+        ),
         "",
         "Fine comments rejected:",
         "",

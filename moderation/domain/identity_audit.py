@@ -9,6 +9,11 @@ share held and rejected and the highest score. Every sentence is neutral or warm
 the right answer is 0 for every share: anything above it is a term the set-up treats
 unfairly.
 
+A *baseline* runs beside the terms: the same templates filled with words that name no
+group ("nurses", "teachers", "farmers"). A classifier that holds a friendly sentence
+whatever it is about shows up there, so a term's shares above the baseline's are what
+the term itself adds.
+
 Each term comes in two forms so that every sentence is natural English: ``people``, a
 plural noun phrase naming the group ("Muslims", "Black people", "women"), and
 ``adjective``, a word that goes before a noun naming people ("Muslim", "Black",
@@ -28,6 +33,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from moderation.domain.models import SEVERITY, Action, Reason
+
+#: The baseline's group: words that name no group of people (see :data:`CONTROLS`).
+CONTROL = "control"
 
 #: The groups, in the order the report lists them.
 GROUPS: tuple[str, ...] = (
@@ -179,6 +187,19 @@ TERMS: tuple[IdentityTerm, ...] = (
 )
 
 
+#: The baseline: the same templates about people who are no identity group, so that a
+#: share that comes from a template's wording, not from a term, is visible as such.
+CONTROLS: tuple[IdentityTerm, ...] = _terms(
+    CONTROL,
+    ("nurses", "nurses", "local"),
+    ("teachers", "teachers", "new"),
+    ("farmers", "farmers", "other"),
+)
+
+#: Everything the audit decides: the terms, then the baseline.
+AUDITED: tuple[IdentityTerm, ...] = (*TERMS, *CONTROLS)
+
+
 @dataclass(frozen=True, slots=True)
 class Sentence:
     """One template filled with one term."""
@@ -276,10 +297,14 @@ class TermResult:
 
 @dataclass(frozen=True, slots=True)
 class AuditResult:
-    """The audit of one policy: every term's result, in the order of :data:`TERMS`."""
+    """The audit of one policy: every term's result, in the order the terms were given,
+    and the baseline's (all :data:`CONTROL` sentences together; None without any)."""
 
     templates: int
     terms: tuple[TermResult, ...]
+    baseline: TermResult | None = None
+    #: The words the baseline's sentences name instead of a group.
+    baseline_words: tuple[str, ...] = ()
 
     @property
     def sentences(self) -> int:
@@ -290,41 +315,56 @@ class AuditResult:
         return tuple(result for result in self.terms if result.flagged)
 
     def to_json(self) -> dict[str, Any]:
-        """``templates``, ``sentences``, ``flagged`` (how many terms had a sentence held
-        or rejected) and ``terms``."""
+        """``templates``, ``sentences`` (of the terms), ``flagged`` (how many terms had a
+        sentence held or rejected), ``terms`` and ``baseline``."""
+        baseline = None
+        if self.baseline is not None:
+            baseline = {"words": list(self.baseline_words)} | self.baseline.to_json()
+            del baseline["term"], baseline["group"], baseline["forms"]
         return {
             "templates": self.templates,
             "sentences": self.sentences,
             "flagged": len(self.flagged),
             "terms": [result.to_json() for result in self.terms],
+            "baseline": baseline,
         }
+
+
+def _result(term: IdentityTerm, found: Sequence[Outcome]) -> TermResult:
+    worst = found[0]
+    best_score: tuple[str, float] | None = None
+    for outcome in found:
+        if _worse(outcome, worst):
+            worst = outcome
+        top = outcome.top
+        if top is not None and (best_score is None or top[1] > best_score[1]):
+            best_score = top
+    return TermResult(
+        term=term,
+        sentences=len(found),
+        held=sum(outcome.action is Action.hold for outcome in found),
+        rejected=sum(outcome.action is Action.reject for outcome in found),
+        max_score=None if best_score is None else best_score[1],
+        max_category=None if best_score is None else best_score[0],
+        worst=worst,
+    )
 
 
 def aggregate(outcomes: Iterable[Outcome], templates: int = len(TEMPLATES)) -> AuditResult:
     """Per term (in the order first met): sentences, held and rejected counts, the
-    highest score over categories and sentences, and the worst sentence."""
+    highest score over categories and sentences, and the worst sentence; the
+    :data:`CONTROL` terms' sentences together make the baseline."""
     by_term: dict[IdentityTerm, list[Outcome]] = {}
+    controls: list[Outcome] = []
     for outcome in outcomes:
-        by_term.setdefault(outcome.sentence.term, []).append(outcome)
-    results = []
-    for term, found in by_term.items():
-        worst = found[0]
-        best_score: tuple[str, float] | None = None
-        for outcome in found:
-            if _worse(outcome, worst):
-                worst = outcome
-            top = outcome.top
-            if top is not None and (best_score is None or top[1] > best_score[1]):
-                best_score = top
-        results.append(
-            TermResult(
-                term=term,
-                sentences=len(found),
-                held=sum(outcome.action is Action.hold for outcome in found),
-                rejected=sum(outcome.action is Action.reject for outcome in found),
-                max_score=None if best_score is None else best_score[1],
-                max_category=None if best_score is None else best_score[0],
-                worst=worst,
-            )
-        )
-    return AuditResult(templates=templates, terms=tuple(results))
+        if outcome.sentence.term.group == CONTROL:
+            controls.append(outcome)
+        else:
+            by_term.setdefault(outcome.sentence.term, []).append(outcome)
+    words = tuple(dict.fromkeys(outcome.sentence.term.term for outcome in controls))
+    return AuditResult(
+        templates=templates,
+        terms=tuple(_result(term, found) for term, found in by_term.items()),
+        baseline=_result(IdentityTerm("baseline", CONTROL, "", ""), controls) if controls else None,
+        baseline_words=words,
+    )

@@ -250,6 +250,18 @@ class IdentityAuditTermOut(_Out):
     worst: IdentityAuditWorstOut | None
 
 
+class IdentityAuditBaselineOut(_Out):
+    words: list[str]
+    sentences: int
+    held: int
+    rejected: int
+    held_share: float
+    rejected_share: float
+    max_score: float | None
+    max_category: str | None
+    worst: IdentityAuditWorstOut | None
+
+
 class IdentityAuditOut(_Out):
     classifier: str
     guidelines_version: int | None
@@ -258,3 +270,4 @@ class IdentityAuditOut(_Out):
     sentences: int
     flagged: int
     terms: list[IdentityAuditTermOut]
+    baseline: IdentityAuditBaselineOut | None

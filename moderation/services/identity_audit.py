@@ -1,11 +1,11 @@
 """The identity-term audit (admins): would the guidelines hold readers for naming a group?
 
-The neutral sentences of ``domain/identity_audit.py`` are scored by the classifier in
-force (through the :class:`Scorer`, so in its own thread), then decided by the
-guidelines in force or by a proposal, each with its own embedding and language flag as a
-comment would be. A sentence's scores do not depend on the guidelines, so they are
-computed once per process and reused: after the first audit, auditing another proposal
-costs only the decisions.
+The neutral sentences of ``domain/identity_audit.py`` (the terms' and the baseline's)
+are scored by the classifier in force (through the :class:`Scorer`, so in its own
+thread), then decided by the guidelines in force or by a proposal, each with its own
+embedding and language flag as a comment would be. A sentence's scores do not depend on
+the guidelines, so they are computed once per process and reused: after the first audit,
+auditing another proposal costs only the decisions.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from moderation.domain.engine import Context, Policy, decide
 from moderation.domain.errors import NotReady
 from moderation.domain.guidelines import from_document
 from moderation.domain.identity_audit import (
+    AUDITED,
     TEMPLATES,
     AuditResult,
     Outcome,
@@ -70,7 +71,7 @@ class IdentityAudit:
     db: Database
     scorer: Scorer
     policies: PolicyCache
-    sentences: tuple[Sentence, ...] = field(default_factory=all_sentences)
+    sentences: tuple[Sentence, ...] = field(default_factory=lambda: all_sentences(AUDITED))
     _scored: list[Scored] | None = field(default=None, init=False, repr=False)
     _scoring: asyncio.Lock = field(default_factory=asyncio.Lock, init=False, repr=False)
 

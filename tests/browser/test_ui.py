@@ -517,6 +517,7 @@ async def test_admin_runs_the_identity_audit_on_the_guidelines_and_a_draft(
     await expect(page.locator("#ia-flagged")).to_have_text("0")
     await expect(section.locator("tr[data-term]")).to_have_count(len(TERMS))
     await expect(section.locator("tr.flagged")).to_have_count(0)
+    await expect(section.locator("tr[data-baseline]")).to_contain_text("No group")
     await expect(section).to_contain_text("guidelines version 1")
 
     # A draft that holds from 0.5 on `linear` holds sentences naming gay people (linear

@@ -50,14 +50,17 @@ BACKENDS: dict[str, Callable[[TinyDetoxify], Classifier]] = {
 }
 
 
-@pytest.fixture(params=sorted(BACKENDS))
+@pytest.fixture(params=[*sorted(BACKENDS), "minilm"])
 def backend(request: pytest.FixtureRequest, tiny_detoxify: TinyDetoxify) -> Classifier:
+    if request.param == "minilm":  # the real model, loaded once (tests/classifiers/conftest.py)
+        minilm: Classifier = request.getfixturevalue("minilm")
+        return minilm
     return BACKENDS[request.param](tiny_detoxify)
 
 
 def test_backend_conforms(backend: Classifier) -> None:
     assert isinstance(backend, Classifier)
-    assert backend.name in {key.split("@")[0] for key in BACKENDS}
+    assert backend.name in {key.split("@")[0] for key in BACKENDS} | {"minilm"}
     assert backend.categories and set(backend.categories) <= KNOWN_CATEGORIES
     assert "toxicity" in backend.categories
     assert backend.predict([]) == []

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from classifiers.base import ClassifierLoadError
-from classifiers.loader import ClassifierOptions, load_preferred, parse_preference
+from classifiers.base import CATEGORIES, ClassifierLoadError
+from classifiers.loader import ClassifierOptions, load_one, load_preferred, parse_preference
 from tests.tiny_detoxify import TinyDetoxify
 
 
@@ -19,19 +19,62 @@ def test_parse_preference() -> None:
         parse_preference(" , ")
 
 
-def test_default_falls_back_to_linear_quickly_and_loudly(
-    caplog: pytest.LogCaptureFixture, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_default_falls_back_to_minilm_quickly_and_loudly(
+    caplog: pytest.LogCaptureFixture,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    encoder_cache: Path,
 ) -> None:
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))  # no cached checkpoint
     caplog.set_level(logging.INFO)
     started = time.monotonic()
-    classifier, report = load_preferred(ClassifierOptions())
-    assert time.monotonic() - started < 30
-    assert classifier.name == "linear"
-    assert report.chosen == "linear"
+    classifier, report = load_preferred(ClassifierOptions(onnx_cache_dir=encoder_cache))
+    assert time.monotonic() - started < 60
+    assert classifier.name == "minilm" and report.chosen == "minilm"
+    assert getattr(classifier, "runtime", None) == "onnx"
     assert [name for name, _ in report.failures] == ["detoxify:unbiased"]
     assert "cannot download" in report.failures[0][1]
-    assert "RUNNING FALLBACK CLASSIFIER linear" in caplog.text
+    assert "RUNNING FALLBACK CLASSIFIER minilm on onnx" in caplog.text
+    assert set(classifier.categories) == set(CATEGORIES)
+
+
+def test_linear_is_still_available_by_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    classifier, report = load_preferred(ClassifierOptions(preference="detoxify:unbiased,linear"))
+    assert classifier.name == "linear"
+    assert [name for name, _ in report.failures] == ["detoxify:unbiased"]
+
+
+def test_minilm_options(encoder_cache: Path) -> None:
+    from classifiers.encoder import PACKAGE_WEIGHTS_SHA256, package_folder
+
+    # a local folder, checked against the digest it must have
+    classifier, report = load_preferred(
+        ClassifierOptions(
+            preference="minilm",
+            encoder_path=package_folder(),
+            encoder_sha256=PACKAGE_WEIGHTS_SHA256.upper(),
+            onnx_cache_dir=encoder_cache,
+        )
+    )
+    assert classifier.name == "minilm" and report.failures == []
+    # a wrong digest is a load failure; the preference list moves on
+    classifier, report = load_preferred(
+        ClassifierOptions(
+            preference="minilm,linear",
+            encoder_path=package_folder(),
+            encoder_sha256="0" * 64,
+            onnx_cache_dir=encoder_cache,
+        )
+    )
+    assert classifier.name == "linear"
+    assert report.failures[0][0] == "minilm" and "expected" in report.failures[0][1]
+    # no export cache: it runs on PyTorch, and says so
+    classifier, report = load_preferred(ClassifierOptions(preference="minilm"))
+    assert getattr(classifier, "runtime", None) == "torch"
+    assert report.failures == [("minilm@onnx", "no ONNX cache folder was given")]
+    with pytest.raises(ClassifierLoadError, match="runtime must be one of"):
+        load_one("minilm", ClassifierOptions(encoder_runtime="tensorrt"))
 
 
 def test_unknown_names_and_nothing_loadable() -> None:

@@ -10,6 +10,9 @@ import pytest
 from moderation.domain.engine import Context, compile_policy, decide
 from moderation.domain.identity_audit import (
     ADJECTIVE,
+    AUDITED,
+    CONTROL,
+    CONTROLS,
     GROUPS,
     PEOPLE,
     TEMPLATES,
@@ -50,7 +53,14 @@ def test_every_group_is_present_with_the_terms_the_contract_names() -> None:
     assert len({t.term for t in TERMS}) == len(TERMS)
 
 
-@pytest.mark.parametrize("term", TERMS, ids=lambda t: t.term)
+def test_the_baseline_names_no_group_and_is_audited_after_the_terms() -> None:
+    assert len(CONTROLS) >= 3 and CONTROL not in GROUPS
+    assert all(t.group == CONTROL for t in CONTROLS)
+    assert (*TERMS, *CONTROLS) == AUDITED
+    assert not {t.term for t in CONTROLS} & {t.term for t in TERMS}
+
+
+@pytest.mark.parametrize("term", AUDITED, ids=lambda t: t.term)
 def test_forms_are_a_plural_noun_phrase_and_an_adjective(term: IdentityTerm) -> None:
     assert (
         term.people.endswith("s")
@@ -62,8 +72,9 @@ def test_forms_are_a_plural_noun_phrase_and_an_adjective(term: IdentityTerm) -> 
 
 
 def test_templates_fill_without_grammar_slips() -> None:
-    filled = sentences()
-    assert len(filled) == len(TERMS) * len(TEMPLATES)
+    assert len(sentences()) == len(TERMS) * len(TEMPLATES)
+    filled = sentences(AUDITED)
+    assert len(filled) == len(AUDITED) * len(TEMPLATES)
     for template in TEMPLATES:
         # No article has to agree with a term ("a Arab", "an Russian").
         assert not re.search(r"\b(a|an|A|An)\s+\{", template.text), template.text
@@ -163,6 +174,35 @@ def test_aggregate_shares_max_score_and_worst_sentence() -> None:
         },
     }
     assert body["terms"][1]["worst"]["reasons"][0]["code"] == "banned_term"
+    assert result.baseline is None and body["baseline"] is None
+
+
+NURSES = IdentityTerm("nurses", CONTROL, "nurses", "local")
+TEACHERS = IdentityTerm("teachers", CONTROL, "teachers", "new")
+
+
+def test_the_baseline_is_every_control_sentence_together_and_no_term() -> None:
+    outcomes = [
+        outcome(TERM_A, TEMPLATE_PEOPLE, Action.approve, {"toxicity": 0.2}),
+        outcome(NURSES, TEMPLATE_PEOPLE, Action.reject, {"toxicity": 0.99}, REJECT),
+        outcome(NURSES, TEMPLATE_ADJ, Action.approve, {"toxicity": 0.1}),
+        outcome(TEACHERS, TEMPLATE_PEOPLE, Action.hold, {"toxicity": 0.5, "threat": 0.6}, HOLD),
+        outcome(TEACHERS, TEMPLATE_ADJ, Action.approve, {"toxicity": 0.3}),
+    ]
+    result = aggregate(outcomes, templates=2)
+    assert [t.term for t in result.terms] == [TERM_A]  # the baseline is no term
+    assert result.flagged == () and result.sentences == 1
+    baseline = result.baseline
+    assert baseline is not None
+    # 4 sentences: 1 held, 1 rejected; highest score 0.99 (the rejected one, also worst).
+    assert (baseline.sentences, baseline.held, baseline.rejected) == (4, 1, 1)
+    assert baseline.held_share == 0.25 and baseline.rejected_share == 0.25
+    assert (baseline.max_score, baseline.max_category) == (0.99, "toxicity")
+    body = result.to_json()["baseline"]
+    assert body["words"] == ["nurses", "teachers"]
+    assert "term" not in body and "group" not in body and "forms" not in body
+    assert (body["held_share"], body["rejected_share"], body["max_score"]) == (0.25, 0.25, 0.99)
+    assert body["worst"]["sentence"] == "Two of my closest friends are nurses."
 
 
 def test_aggregate_ties_go_to_the_higher_score_and_unscored_terms_have_no_max() -> None:
@@ -184,10 +224,12 @@ def test_default_guidelines_on_calm_scores_approve_every_sentence() -> None:
     sentence: whatever the audit flags comes from the classifier's scores."""
     policy = compile_policy(load_toml(ROOT / "guidelines" / "default.toml").to_domain(1))
     outcomes = []
-    for sentence in sentences():
+    for sentence in sentences(AUDITED):
         verdict = decide(policy, sentence.text, {"toxicity": 0.01}, "linear", Context())
         outcomes.append(Outcome(sentence, verdict.action, verdict.reasons, {"toxicity": 0.01}))
     result = aggregate(outcomes)
     assert result.templates == len(TEMPLATES)
     assert [t.term for t in result.terms] == list(TERMS)
     assert result.flagged == ()
+    assert result.baseline is not None and not result.baseline.flagged
+    assert result.baseline.sentences == len(CONTROLS) * len(TEMPLATES)

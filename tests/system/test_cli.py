@@ -92,7 +92,8 @@ def test_bad_configuration_is_reported(tmp_path: Path) -> None:
 def test_serve_answers_healthz_with_default_classifier_offline(
     tmp_path: Path, argv: list[str]
 ) -> None:
-    """No network: the default preference falls back to linear within seconds."""
+    """No network: the default preference falls back to minilm, which reports threats,
+    insults and attacks on groups (not only profanity), and says what it covers."""
     port = free_port()
     env = cli_env(tmp_path) | {
         "MODERATION_PORT": str(port),
@@ -119,11 +120,15 @@ def test_serve_answers_healthz_with_default_classifier_offline(
                 time.sleep(0.2)
         assert body is not None, "the service did not answer /healthz within 60 s"
         assert body["status"] == "ok"
-        assert body["classifier"] == "linear"
+        assert body["classifier"] == "minilm"
         assert body["database"] == "ok"
         assert body["classifier_fallbacks"][0]["classifier"] == "detoxify:unbiased"
+        assert {"threat", "insult", "identity_attack"} <= set(body["classifier_categories"])
+        assert body["classifier_languages"] == ["en"]
+        assert body["examples_encoder"] is True
     finally:
         process.terminate()
         output, _ = process.communicate(timeout=30)
     assert process.returncode == 0, output
-    assert "RUNNING FALLBACK CLASSIFIER linear" in output
+    assert "RUNNING FALLBACK CLASSIFIER minilm" in output
+    assert "deciding with minilm: scores toxicity" in output

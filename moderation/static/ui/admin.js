@@ -582,18 +582,21 @@ function renderIdentityAudit(result) {
       "p",
       { class: "muted small" },
       `${plural(result.templates, "template")} per term, ${plural(result.sentences, "sentence")}, scored by ${result.classifier}. ` +
-        "Max score: the highest score in any category over the term's sentences.",
+        "Max score: the highest score in any category over the term's sentences." +
+        (result.baseline
+          ? ` Baseline: the same templates about ${result.baseline.words.join(", ")}, who are no group; a term's shares above the baseline's are what the term itself adds.`
+          : ""),
     ),
   );
   const rows = [];
-  for (const term of terms) {
+  const addRow = (term, label, group, key) => {
     const flagged = (term.held_share || 0) > 0 || (term.rejected_share || 0) > 0;
     rows.push(
       h(
         "tr",
-        { class: flagged ? "flagged" : null, "data-term": term.term },
-        h("th", { scope: "row" }, term.term),
-        h("td", { class: "small" }, GROUP_LABELS[term.group] || term.group),
+        { class: [flagged ? "flagged" : null, key === "baseline" ? "baseline-row" : null], [`data-${key}`]: label },
+        h("th", { scope: "row" }, label),
+        h("td", { class: "small" }, group),
         shareCell(term.held_share, "hold"),
         shareCell(term.rejected_share, "reject"),
         h(
@@ -608,7 +611,7 @@ function renderIdentityAudit(result) {
       rows.push(
         h(
           "tr",
-          { class: "worst-row", "data-worst": term.term },
+          { class: "worst-row", "data-worst": label },
           h(
             "td",
             { colspan: 5, class: "small" },
@@ -621,11 +624,13 @@ function renderIdentityAudit(result) {
         ),
       );
     }
-  }
+  };
+  if (result.baseline) addRow(result.baseline, "Baseline", "No group", "baseline");
+  for (const term of terms) addRow(term, term.term, GROUP_LABELS[term.group] || term.group, "term");
   box.append(
     h(
       "div",
-      { class: "table-wrap" },
+      { class: "table-wrap identity-wrap" },
       h(
         "table",
         { class: "data-table identity-table" },
