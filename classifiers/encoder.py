@@ -74,14 +74,8 @@ import numpy.typing as npt
 
 from classifiers.base import ClassifierLoadError
 from classifiers.detoxify_backend import available_cpus, set_torch_threads, sub_batches
-from classifiers.onnx_backend import (
-    OnnxUnavailable,
-    _quiet_quantizer,
-    _temporary,
-    _write_atomically,
-    file_sha256,
-    session_options,
-)
+from classifiers.onnx.export import file_sha256, quiet_quantizer, temporary_path, write_atomically
+from classifiers.onnx.session import OnnxUnavailable, import_onnxruntime, session_options
 
 log = logging.getLogger(__name__)
 
@@ -373,10 +367,7 @@ class SentenceEncoder:
         """Load the cached graph, exporting (and quantising) it first when needed; the
         runtime that runs. An int8 graph less faithful than ``int8_min_cosine`` leaves the
         fp32 graph running (logged as an error, reason in :attr:`fallback_reason`)."""
-        try:
-            import onnxruntime as ort
-        except Exception as exc:
-            raise OnnxUnavailable(f"onnxruntime is not usable: {exc}") from exc
+        ort = import_onnxruntime()
         folder = cache_dir / f"minilm-{export_digest(self.files, ort.__version__)}"
         exporter = _Exporter(self.files.folder, self._tokenizer, folder)
         meta = exporter.meta
@@ -574,7 +565,7 @@ class _Exporter:
         return self.meta
 
     def _save(self) -> None:
-        _write_atomically(
+        write_atomically(
             self.folder / "meta.json", json.dumps(self.meta, indent=2, sort_keys=True).encode()
         )
 
@@ -624,7 +615,7 @@ def _export_fp32(module: Any, target: Path, probes: _Probes) -> dict[str, Any]:
     with contextlib.suppress(Exception):
         # Eager attention exports as plain MatMul/Softmax, which every onnxruntime runs.
         module.bert.set_attn_implementation("eager")
-    temporary = _temporary(target)
+    temporary = temporary_path(target)
     try:
         example = torch.ones((2, 8), dtype=torch.long)
         with torch.no_grad(), warnings.catch_warnings():
@@ -660,9 +651,9 @@ def _export_fp32(module: Any, target: Path, probes: _Probes) -> dict[str, Any]:
 def _quantize(fp32: Path, target: Path, probes: _Probes) -> dict[str, Any]:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    temporary = _temporary(target)
+    temporary = temporary_path(target)
     root = logging.getLogger()
-    root.addFilter(_quiet_quantizer)
+    root.addFilter(quiet_quantizer)
     try:
         quantize_dynamic(
             str(fp32),
@@ -678,6 +669,6 @@ def _quantize(fp32: Path, target: Path, probes: _Probes) -> dict[str, Any]:
         digest = file_sha256(temporary)
         os.replace(temporary, target)
     finally:
-        root.removeFilter(_quiet_quantizer)
+        root.removeFilter(quiet_quantizer)
         temporary.unlink(missing_ok=True)
     return {"max_abs_diff_int8": difference, "min_cosine_int8": cosine, "sha256_int8": digest}

@@ -213,6 +213,7 @@ class MeOut(_Out):
     role: Literal["site", "moderator", "admin"]
     categories: list[str]
     classifier: ClassifierOut
+    rules: list[dict[str, str]] | None = None
 
 
 class LearnedOut(_Out):

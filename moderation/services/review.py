@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from moderation.domain.errors import Conflict, NotFound, ValidationFailed
+from moderation.domain.guidelines import Rule
 from moderation.domain.models import (
     Action,
     ApiKey,
@@ -71,6 +72,11 @@ class Review:
                 article_id=filters.article_id,
                 category=filters.category,
             )
+
+    async def rules(self) -> tuple[Rule, ...]:
+        """The rules of the guidelines in force (what a moderator may cite)."""
+        async with self.db.transaction(write=False) as store:
+            return (await self.policies.current(store)).guidelines.rules
 
     async def release(self, key: ApiKey, ids: Sequence[str] | None) -> int:
         async with self.db.transaction() as store:

@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from moderation.http.context import SCORER
 from tests.conftest import Service
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -299,6 +300,8 @@ async def test_reject_with_a_reason_and_note(
     page = ui.page
     await expect(page.locator("#queue-detail article")).to_have_attribute("data-id", "c-1")
     await page.fill("#decision-note", "second insult this week")
+    await expect(page.locator("#decision-rule")).to_have_value("keep-it-civil")
+    await expect(page.locator("#decision-rule option")).to_have_count(8)  # none + 7 rules
     await page.locator("#queue-detail").focus()
     await page.keyboard.press("r")
     reason = page.locator("#decision-reason")
@@ -315,6 +318,8 @@ async def test_reject_with_a_reason_and_note(
     assert decision["by"] == "moderator" and decision["action"] == "reject"
     assert decision["reasons"][0]["message"] == "Personal attack on another reader"
     assert decision["note"] == "second insult this week"
+    # The rule that held it was preset: the decision cites it and teaches the guidelines.
+    assert decision["reasons"][0]["rule"] == "keep-it-civil"
     # The batch is done and the queue is empty.
     await expect(page.locator("#queue-detail")).to_contain_text("All caught up")
     ui.assert_clean()
@@ -541,6 +546,44 @@ async def test_admin_runs_the_identity_audit_on_the_guidelines_and_a_draft(
     # Editing the draft again marks the audit as out of date.
     await page.get_by_label("keep-it-civil, linear: hold at").fill("0.6")
     await expect(page.locator("#ia-stale")).to_be_visible()
+    ui.assert_clean()
+
+
+async def test_admin_learns_from_moderators_and_loads_the_proposal(
+    service: Service, make_page: Callable[[], Awaitable[Page]], encoder: Any
+) -> None:
+    # The page's service runs without an encoder (fast start); learning needs one.
+    service.client.app[SCORER].embedder = encoder
+    accusations = [
+        "You're obviously a paid troll, nobody writes this drivel for free.",
+        "Another bot account spreading the ministry's talking points.",
+        "How much do they pay you per comment, comrade?",
+    ]
+    for n, text in enumerate(accusations):
+        status, _ = await service.post_comment(id=f"troll-{n}", text=text)
+        assert status == 201
+        status, _ = await service.call(
+            "POST",
+            f"/v1/comments/troll-{n}/decision",
+            role="moderator",
+            json={"action": "reject", "rule": "no-personal-insults"},
+        )
+        assert status == 200
+
+    ui = await make_page()
+    await ui.open()
+    await ui.sign_in(service.keys["admin"])
+    page = ui.page
+    await page.click("#admin-tab")
+    await expect(page.locator("#gl-version")).to_have_text("version 1")
+    section = page.locator("#learn-section")
+    await expect(page.locator("#learn-load")).to_be_disabled()
+    await page.click("#learn-run")
+    await expect(section.locator("tbody tr")).to_have_count(3)
+    await expect(section).to_contain_text("no-personal-insults")
+    await expect(section).to_contain_text("paid troll")
+    await page.click("#learn-load")
+    await expect(page.locator("#gl-json")).to_have_value(re.compile("paid troll"))
     ui.assert_clean()
 
 

@@ -187,7 +187,7 @@ def test_failed_export_falls_back_to_pytorch_loudly(
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    import classifiers.onnx_backend as backend
+    import classifiers.onnx.export as backend
 
     def broken(*_: object, **__: object) -> None:
         raise RuntimeError("exporter exploded")

@@ -58,6 +58,10 @@ async def test_me_says_who_the_key_is_and_what_is_scored(service: Service) -> No
         assert body["categories"] == list(CATEGORIES)
         assert body["classifier"]["name"] == "linear"
         assert body["classifier"]["categories"] == ["toxicity"]
+        if role == "site":
+            assert "rules" not in body
+        else:  # what a moderator may cite when deciding
+            assert {r["id"] for r in body["rules"]} >= {"no-threats", "keep-it-civil"}
     async with service.client.get("/v1/me", headers={"Authorization": "Bearer nope"}) as answer:
         assert answer.status == 401
         assert (await answer.json())["error"]["code"]

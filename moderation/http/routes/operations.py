@@ -15,6 +15,7 @@ from moderation.http.context import (
     DATABASE,
     INSTANCES,
     METRICS,
+    REVIEW,
     SCORER,
 )
 from moderation.http.responses import HealthOut, MeOut
@@ -87,12 +88,17 @@ async def me(request: web.Request) -> web.Response:
     """What a client (the moderators' page) needs to adapt to the key and the model."""
     key = request[API_KEY]
     classifier = request.app[SCORER].classifier
-    return web.json_response(
-        {
-            "key_id": key.id,
-            "name": key.name,
-            "role": key.role.name,
-            "categories": list(CATEGORIES),
-            "classifier": {"name": classifier.name, "categories": list(classifier.categories)},
-        }
-    )
+    body: dict[str, object] = {
+        "key_id": key.id,
+        "name": key.name,
+        "role": key.role.name,
+        "categories": list(CATEGORIES),
+        "classifier": {"name": classifier.name, "categories": list(classifier.categories)},
+    }
+    if key.role >= Role.moderator:
+        # What a moderator may cite when deciding (the decision's ``rule``).
+        body["rules"] = [
+            {"id": r.id, "title": r.title, "guideline": r.guideline, "category": r.category}
+            for r in await request.app[REVIEW].rules()
+        ]
+    return web.json_response(body)

@@ -38,6 +38,7 @@ const state = {
   previewed: null, // JSON of the draft the last backtest ran on
   comments: null, // for the histogram
   audited: null, // JSON of the draft the last identity audit ran on; "" for the guidelines in force
+  proposal: null, // the guidelines learning proposed, until loaded into the editor
   loaded: false,
 };
 
@@ -50,6 +51,8 @@ export function initAdmin(ctx) {
     announce("Edits discarded.");
   });
   byId("gl-json").addEventListener("input", onJsonInput);
+  byId("learn-run").addEventListener("click", learn);
+  byId("learn-load").addEventListener("click", loadProposal);
   byId("ia-run").addEventListener("click", () => runIdentityAudit(false));
   byId("ia-draft").addEventListener("click", () => runIdentityAudit(true));
   byId("hist-category").addEventListener("change", drawHistogram);
@@ -529,6 +532,55 @@ function markAuditStale() {
   const stale = Boolean(state.audited) && state.audited !== JSON.stringify(state.draft);
   byId("identity-audit-section").classList.toggle("stale", stale);
   byId("ia-stale").hidden = !stale;
+}
+
+async function learn() {
+  const button = byId("learn-run");
+  button.disabled = true;
+  button.setAttribute("aria-busy", "true");
+  try {
+    const result = await api("POST", "/v1/guidelines/learn", {});
+    state.proposal = result.guidelines;
+    renderLearned(result);
+    byId("learn-load").disabled = !result.learned.length;
+    announce(`Learning: ${plural(result.learned.length, "new example")} from ${plural(result.labels, "moderator decision")}.`, "success");
+  } catch (error) {
+    failed(error);
+  } finally {
+    button.removeAttribute("aria-busy");
+    button.disabled = false;
+  }
+}
+
+function renderLearned(result) {
+  const box = clear(byId("learn-result"));
+  if (!result.learned.length) {
+    box.append(h("p", { class: "muted" }, "Nothing new to learn: every labelled comment is already an example, or none names a rule."));
+    return;
+  }
+  const rows = result.learned.map((item) =>
+    h("tr", {}, [
+      h("td", {}, item.rule),
+      h("td", { class: item.label === "violates" ? "share-rejected" : null }, item.label === "violates" ? "example" : "counterexample"),
+      h("td", { class: "learned-text" }, item.text),
+    ]),
+  );
+  box.append(
+    h("table", { class: "data-table" }, [
+      h("thead", {}, h("tr", {}, [h("th", {}, "Rule"), h("th", {}, "As"), h("th", {}, "Comment")])),
+      h("tbody", {}, rows),
+    ]),
+  );
+  const matrix = result.backtest.matrix || {};
+  const held = (matrix.approve?.hold || 0) + (matrix.approve?.reject || 0);
+  box.append(h("p", { class: "small" }, `Backtest: ${plural(result.backtest.changed || 0, "stored comment")} of ${result.backtest.total} would be decided differently; ${held} published ones would be held or rejected.`));
+}
+
+function loadProposal() {
+  if (!state.proposal) return;
+  startDraft(state.proposal);
+  announce("The proposal is in the editor: preview it, then save it as a new version.", "info");
+  byId("guidelines-section").scrollIntoView({ block: "start" });
 }
 
 async function runIdentityAudit(draft) {

@@ -39,6 +39,8 @@ async function checkKey(key) {
     const me = await api("GET", "/v1/me", undefined, { quiet401: true });
     if (me.role === "site") throw new ApiError(403, "forbidden", "a site key");
     setCategories(me.categories);
+    ctx.rules = me.rules || [];
+    ctx.classifier = me.classifier;
     const guidelines = me.role === "admin" ? await api("GET", "/v1/guidelines", undefined, { quiet401: true }) : null;
     return { role: me.role, guidelines };
   } catch (error) {

@@ -251,6 +251,17 @@ function renderDetail(item) {
     "aria-describedby": "decision-hint",
   });
   const note = h("textarea", { id: "decision-note", rows: 2, maxlength: 5000 });
+  // The rule the comment breaks (or was judged against): the decision cites it, and it
+  // teaches the guidelines (POST /v1/guidelines/learn). Preset to the rule that held it.
+  const heldBy = (decision.reasons || []).find((r) => r.rule);
+  const rule = h(
+    "select",
+    { id: "decision-rule" },
+    h("option", { value: "" }, "— none —"),
+    ...(state.ctx.rules || []).map((r) =>
+      h("option", { value: r.id, selected: heldBy && heldBy.rule === r.id ? true : null }, `${r.title} (section ${r.guideline})`),
+    ),
+  );
   const hint = h("p", { id: "decision-hint", class: "hint" }, "Shortcuts: a approve · r reject · j/k next/previous · ? all");
   const confirmArmed = () => {
     if (state.armed) {
@@ -326,6 +337,7 @@ function renderDetail(item) {
             { class: "panel actions", "aria-labelledby": "act-heading" },
             h("h3", { id: "act-heading" }, "Decide"),
             h("div", { class: "field" }, h("label", { for: "decision-reason" }, "Reason ", h("span", { class: "muted" }, "(optional, shown to the author)")), reason),
+            h("div", { class: "field" }, h("label", { for: "decision-rule" }, "Rule ", h("span", { class: "muted" }, "(the rule it breaks, or was judged against: teaches the guidelines)")), rule),
             h("div", { class: "field" }, h("label", { for: "decision-note" }, "Private note ", h("span", { class: "muted" }, "(optional, moderators only)")), note),
             h("p", { id: "armed-hint", class: "armed-hint", hidden: true, "aria-live": "polite" }),
             h(
@@ -519,13 +531,15 @@ function act(action) {
   }
   const reasonField = document.getElementById("decision-reason");
   const noteField = document.getElementById("decision-note");
+  const ruleField = document.getElementById("decision-rule");
   const reason = reasonField ? reasonField.value.trim() : "";
   const note = noteField ? noteField.value.trim() : "";
+  const rule = ruleField ? ruleField.value : "";
   const index = state.selected;
   state.items.splice(index, 1);
   state.selected = Math.min(index, Math.max(0, state.items.length - 1));
   state.armed = null;
-  const pending = { item, index, action, reason, note, timer: null, deadline: 0, sending: false };
+  const pending = { item, index, action, reason, note, rule, timer: null, deadline: 0, sending: false };
   const delay = undoDelay();
   pending.deadline = Date.now() + delay;
   pending.timer = setTimeout(() => send(pending), delay);
@@ -547,6 +561,7 @@ async function send(pending, { keepalive = false } = {}) {
   const body = { action: pending.action };
   if (pending.reason) body.reason = pending.reason;
   if (pending.note) body.note = pending.note;
+  if (pending.rule) body.rule = pending.rule;
   pending.done = (async () => {
     try {
       await api("POST", path`/v1/comments/${pending.item.id}/decision`, body, { keepalive });

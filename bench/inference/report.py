@@ -1,0 +1,238 @@
+"""The results: the environment, the targets, the Markdown report and the plot."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from inference import ROOT
+from inference.load import Run
+from inference.servers import CONFIGS
+
+
+def environment() -> dict[str, Any]:
+    import onnxruntime
+    import torch
+
+    model = "unknown"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            model = line.split(":", 1)[1].strip()
+            break
+
+    def git(*args: str) -> str:
+        try:
+            return subprocess.run(
+                ["git", *args], cwd=ROOT, capture_output=True, text=True, check=True
+            ).stdout.strip()
+        except (OSError, subprocess.CalledProcessError):
+            return ""
+
+    commit = git("rev-parse", "--short", "HEAD") or "unknown"
+    if git("status", "--porcelain", "--untracked-files=no"):
+        commit += " with uncommitted changes"
+    return {
+        "commit": commit,
+        "cpu": model,
+        "cores": len(os.sched_getaffinity(0)),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "onnxruntime": onnxruntime.__version__,
+        "loadavg_start": os.getloadavg(),
+    }
+
+
+def write_report(data: dict[str, Any], path: Path) -> None:
+    runs = [Run(**r) for r in data["runs"]]
+    by = {(r.config, r.mode): r for r in runs}
+    labels = {c.key: c.label for c in CONFIGS}
+    naive = by.get(("naive", "closed"))
+    env = data["environment"]
+    lines = [
+        "# Inference benchmark",
+        "",
+        "Command: `"
+        + " ".join(filter(None, [".venv/bin/python bench/inference_bench.py", data["argv"]]))
+        + "`",
+        "",
+        f"Code: {env.get('commit', 'unknown')}.",
+        "",
+        f"Machine: {env['cpu']}, {env['cores']} cores; Python {env['python']}, "
+        f"torch {env['torch']}, onnxruntime {env['onnxruntime']}. Load average at the start "
+        f"{env['loadavg_start'][0]:.2f}, at the end {env['loadavg_end'][0]:.2f}.",
+        "",
+        f"Model: a bert-base-sized Detoxify `original` checkpoint with random weights "
+        f"(bench/bert_base_checkpoint.py). Texts: {data['texts']} news-comment-length texts "
+        f"(40-80 words, {data['tokens_mean']:.0f} tokens on average) from "
+        f"tests/data/labelled_comments.csv. Each server is its own process on 127.0.0.1; "
+        f"the load generator (aiohttp, this process) shares the same cores. "
+        f"Closed loop: {data['warmup']:.0f} s warm-up, then {data['duration']:.0f} s measured. "
+        f"The service stores every comment on SQLite (`synchronous=FULL`) before its 201; "
+        f"the naive wrapper stores nothing.",
+        "",
+        "| server | mode | comments/s | p50 ms | p99 ms | × naive | server CPU (cores) "
+        "| client CPU | foreign CPU | responses |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+    ]
+    for r in runs:
+        mode = (
+            f"closed, concurrency {r.concurrency}"
+            if r.mode == "closed"
+            else f"open, {r.rate:.1f}/s (half of max)"
+        )
+        ratio = f"{r.throughput / naive.throughput:.1f}" if naive and r.mode == "closed" else ""
+        statuses = ", ".join(f"{k}: {v}" for k, v in sorted(r.statuses.items()))
+        lines.append(
+            f"| {labels[r.config]} | {mode} | {r.throughput:,.1f} | {r.p50_ms:,.0f} | "
+            f"{r.p99_ms:,.0f} | {ratio} | {r.server_cores:.2f} | {r.client_cores:.2f} | "
+            f"{r.foreign_cores:.2f} | {statuses} |"
+        )
+    lines += [
+        "",
+        "Foreign CPU: cores used by other processes on the machine during the measured "
+        "window (runs above the limit were repeated; the quietest attempt is shown). "
+        "Start-up times (s, cache warm): "
+        + ", ".join(f"{k} {v:.1f}" for k, v in data["startup_s"].items())
+        + ".",
+        "",
+        "## Fidelity (in process, same checkpoint, ONNX Runtime vs PyTorch)",
+        "",
+        "| model | runtime | texts | max abs diff | p99 abs diff | decisions agree "
+        "| PyTorch decisions |",
+        "| --- | --- | ---: | ---: | ---: | ---: | --- |",
+    ]
+    for f in data["fidelity"]:
+        lines.append(
+            f"| {f['model']} | {f['runtime']} | {f['texts']} | {f['max_abs_diff']:.2g} | "
+            f"{f['p99_abs_diff']:.2g} | {f['agreement']:.2%} | "
+            + ", ".join(f"{k} {v}" for k, v in sorted(f["torch_actions"].items()))
+            + " |"
+        )
+    lines += [
+        "",
+        "Decisions: `moderation.domain.engine.decide` with guidelines/default.toml. The random "
+        "bert-base model scores everything near 0.5, so its agreement says little; the tiny "
+        "trained model's (tests/tiny_detoxify.py) does.",
+        "",
+        "## Cascade (benchmark only; off in the service)",
+        "",
+        "| corpus | texts | linear decides (toxicity < "
+        f"{data['cascade'][0]['sure_below'] if data['cascade'] else ''}) | decisions agree with "
+        "the transformer alone | bert-base int8 alone, texts/s | cascade, texts/s |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for c in data["cascade"]:
+        lines.append(
+            f"| {c['corpus']} | {c['texts']} | {c['decided_by_linear']:.1%} | "
+            f"{c['agreement_with_transformer']:.1%} | {c['bert_base_int8_texts_per_s']:.1f} | "
+            f"{c['cascade_texts_per_s']:.1f} |"
+        )
+    if data["cascade"]:
+        thresholds = list(data["cascade"][0]["sweep"])
+        lines += [
+            "",
+            "Other thresholds (share decided by linear / decisions agreeing):",
+            "",
+            "| corpus | " + " | ".join(f"toxicity < {t}" for t in thresholds) + " |",
+            "| --- |" + " ---: |" * len(thresholds),
+        ]
+        for c in data["cascade"]:
+            cells = [f"{c['sweep'][t][0]:.0%} / {c['sweep'][t][1]:.1%}" for t in thresholds]
+            lines.append(f"| {c['corpus']} | " + " | ".join(cells) + " |")
+    lines += ["", "## Targets", ""]
+    lines += [f"* {t}" for t in data["targets"]]
+    lines.append("")
+    path.write_text("\n".join(lines), encoding="utf-8")
+
+
+def targets(data: dict[str, Any], default_key: str) -> list[str]:
+    runs = {(r["config"], r["mode"]): r for r in data["runs"]}
+    out = []
+
+    def verdict(ok: bool) -> str:
+        return "**met**" if ok else "**missed**"
+
+    naive, best = runs.get(("naive", "closed")), runs.get((default_key, "closed"))
+    if naive and best:
+        ratio = best["throughput"] / naive["throughput"]
+        out.append(
+            f"default runtime ({default_key}) ≥ 4× the naive wrapper: {ratio:.2f}× "
+            f"({best['throughput']:.1f} vs {naive['throughput']:.1f}/s) — {verdict(ratio >= 4)}"
+        )
+    fid = [
+        f
+        for f in data["fidelity"]
+        if f["model"] == "tiny trained" and f["runtime"] == runs_runtime(default_key)
+    ]
+    for f in fid:
+        ok = f["max_abs_diff"] <= 0.02 and f["agreement"] >= 0.995
+        out.append(
+            f"scores within 0.02 of PyTorch, decisions ≥ 99.5% (tiny trained model, "
+            f"{f['texts']} texts): max {f['max_abs_diff']:.3f}, agreement "
+            f"{f['agreement']:.2%} — {verdict(ok)}"
+        )
+    half = runs.get((default_key, "open"))
+    if half:
+        out.append(
+            f"p99 at half the maximum throughput ({half['rate']:.1f}/s) ≤ 250 ms: "
+            f"{half['p99_ms']:.0f} ms — {verdict(half['p99_ms'] <= 250)}"
+        )
+    linear = runs.get(("linear32", "closed"))
+    if linear:
+        out.append(
+            f"linear: ≥ 1,500 comments/s persisted on SQLite by one process: "
+            f"{linear['throughput']:,.0f}/s — {verdict(linear['throughput'] >= 1500)}; "
+            f"p99 < 50 ms at concurrency 32: {linear['p99_ms']:.1f} ms — "
+            f"{verdict(linear['p99_ms'] < 50)}"
+        )
+    return out
+
+
+def runs_runtime(key: str) -> str:
+    return {c.key: c.runtime for c in CONFIGS}[key]
+
+
+def plot(data: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    runs = [r for r in data["runs"] if r["mode"] == "closed"]
+    labels = [
+        {
+            "naive": "naive\nDetoxify",
+            "torch": "service\nPyTorch",
+            "onnx": "service\nORT fp32",
+            "int8": "service\nORT int8",
+            "linear16": "service\nlinear c16",
+            "linear32": "service\nlinear c32",
+        }[r["config"]]
+        for r in runs
+    ]
+    figure, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
+    bars = left.bar(labels, [r["throughput"] for r in runs], color="#4c72b0")
+    left.set_yscale("log")
+    left.set_ylabel("comments / second (log)")
+    left.set_title("Throughput, closed loop (2 CPU cores)")
+    for bar, r in zip(bars, runs, strict=True):
+        left.annotate(
+            f"{r['throughput']:,.0f}" if r["throughput"] >= 100 else f"{r['throughput']:.1f}",
+            (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+            ha="center",
+            va="bottom",
+            fontsize=8,
+        )
+    x = range(len(runs))
+    right.bar([i - 0.2 for i in x], [r["p50_ms"] for r in runs], 0.4, label="p50")
+    right.bar([i + 0.2 for i in x], [r["p99_ms"] for r in runs], 0.4, label="p99")
+    right.set_xticks(list(x), labels)
+    right.set_yscale("log")
+    right.set_ylabel("latency, ms (log)")
+    right.set_title("Latency at that load")
+    right.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)

@@ -1,0 +1,291 @@
+"""Exporting a Detoxify checkpoint to ONNX, quantising it, checking it, caching it.
+
+The export cache
+----------------
+``<cache_dir>/<model>-<digest>/`` where the digest covers the checkpoint file's
+SHA-256, the local Hugging Face folder's files, the export format version and
+the onnxruntime version. It holds ``fp32.onnx``, ``int8.onnx`` (when asked
+for), the tokenizer (``tokenizer/``) and ``meta.json`` (classes, window, and the
+differences measured against PyTorch at export). A later start with the same
+checkpoint loads straight from it, without loading PyTorch weights at all.
+Every file is written under a temporary name and renamed into place, so two
+processes starting together at worst both export.
+
+Export: PyTorch's TorchScript-based exporter (``dynamo=False``) with the
+attention in its eager form and dynamic batch and sequence axes; onnxruntime
+applies its own graph optimisations when it loads the file. (Its offline
+transformer optimiser, which fuses whole attention blocks, made the graph
+*slower* on our CPUs: docs/inference.md.) Each exported graph is checked
+against PyTorch on a few probe texts before it is kept (fp32 within 1e-3, int8
+within 0.05: that catches a broken graph or a model that quantises badly); one
+that fails raises :class:`~classifiers.onnx.session.OnnxUnavailable`, and the loader then runs the
+PyTorch backend, loudly.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import shutil
+import time
+import uuid
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from classifiers.base import ClassifierLoadError
+from classifiers.detoxify_backend import (
+    LoadedDetoxify,
+    available_cpus,
+    split_windows,
+    window_size,
+)
+from classifiers.onnx.session import OnnxUnavailable, run_rows, session_options
+
+log = logging.getLogger(__name__)
+
+#: Bump when the exported graph or the cache layout changes: old cache entries are ignored.
+EXPORT_VERSION = 1
+OPSET = 17
+#: A graph further than this from PyTorch on the probe texts is broken, not merely rounded.
+FP32_TOLERANCE = 1e-3
+INT8_TOLERANCE = 0.05
+PROBE_TEXTS: tuple[str, ...] = (
+    "Thank you for this thoughtful article about the war.",
+    "you are an idiot",
+    "I will kill you",
+    "The article says the soldiers were shot while retreating, and the report, which took "
+    "two years to write, names every unit that was there. It is careful and fair.",
+    "ok",
+    "What a load of rubbish. The author should be ashamed; the government lied again.",
+)
+
+
+def cache_digest(checkpoint: Path, config_dir: Path | None, ort_version: str) -> str:
+    """Names an export: the checkpoint's SHA-256, the local config folder's files, the
+    export format and the onnxruntime version (quantised operators are onnxruntime's)."""
+    digest = hashlib.sha256(f"export-v{EXPORT_VERSION};ort-{ort_version};".encode())
+    digest.update(file_sha256(checkpoint).encode())
+    if config_dir is not None and config_dir.is_dir():
+        for path in sorted(p for p in config_dir.iterdir() if p.is_file()):
+            digest.update(path.name.encode() + b"\0" + file_sha256(path).encode())
+    return digest.hexdigest()[:32]
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while block := handle.read(1 << 22):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def is_cached(folder: Path, variant: str) -> bool:
+    try:
+        meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return (
+        meta.get("export_version") == EXPORT_VERSION
+        and (folder / f"{variant}.onnx").is_file()
+        and (folder / "tokenizer").is_dir()
+    )
+
+
+def load_tokenizer(folder: Path, class_name: str) -> Any:
+    import transformers
+
+    return getattr(transformers, class_name).from_pretrained(str(folder), local_files_only=True)
+
+
+def export(loaded: LoadedDetoxify, folder: Path, *, quantize: bool) -> None:
+    """Export (and quantise) ``loaded`` into ``folder``; :class:`OnnxUnavailable` on failure."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        meta_path = folder / "meta.json"
+        try:
+            meta: dict[str, Any] = json.loads(meta_path.read_text(encoding="utf-8"))
+            if meta.get("export_version") != EXPORT_VERSION:
+                meta = {}
+        except (OSError, ValueError):
+            meta = {}
+        probes = _probes(loaded)
+        fp32 = folder / "fp32.onnx"
+        if not fp32.is_file() or not meta:
+            started = time.monotonic()
+            meta.update(_export_fp32(loaded, fp32, probes))
+            log.info("exported %s to %s in %.1fs", loaded.name, fp32, time.monotonic() - started)
+        if quantize:
+            started = time.monotonic()
+            meta["max_abs_diff_int8"] = _quantize(fp32, folder / "int8.onnx", probes)
+            log.info("quantised %s to int8 in %.1fs", loaded.name, time.monotonic() - started)
+        _save_tokenizer(loaded.tokenizer, folder / "tokenizer")
+        meta.update(
+            export_version=EXPORT_VERSION,
+            name=loaded.name,
+            classes=loaded.classes,
+            window=window_size(loaded.model.config, loaded.tokenizer),
+            tokenizer_class=type(loaded.tokenizer).__name__,
+        )
+        write_atomically(meta_path, json.dumps(meta, indent=2).encode())
+    except ClassifierLoadError:
+        raise
+    except Exception as exc:
+        raise OnnxUnavailable(
+            f"exporting {loaded.name} to ONNX failed: {type(exc).__name__}: {exc}"
+        ) from exc
+
+
+@dataclass(frozen=True, slots=True)
+class Probes:
+    """The probe texts as token id rows (each alone, then all in one padded batch) and
+    PyTorch's probabilities for each batch."""
+
+    batches: list[list[list[int]]]
+    expected: list[Any]
+    pad_id: int
+
+
+def _probes(loaded: LoadedDetoxify) -> Probes:
+    import torch
+
+    window = window_size(loaded.model.config, loaded.tokenizer)
+    rows = [ids for _, ids in split_windows(loaded.tokenizer, PROBE_TEXTS, window)]
+    batches = [*([row] for row in rows), rows]
+    expected = []
+    with torch.inference_mode():
+        for batch in batches:
+            inputs = loaded.tokenizer.pad({"input_ids": batch}, return_tensors="pt")
+            expected.append(torch.sigmoid(loaded.model(**inputs)[0]).double().numpy())
+    return Probes(batches, expected, int(loaded.tokenizer.pad_token_id or 0))
+
+
+def _difference(path: Path, probes: Probes) -> float:
+    """Largest absolute difference between ``path``'s probabilities and PyTorch's."""
+    import numpy
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(
+        str(path),
+        session_options(onnxruntime, available_cpus()),
+        providers=["CPUExecutionProvider"],
+    )
+    worst = 0.0
+    for rows, reference in zip(probes.batches, probes.expected, strict=True):
+        got = run_rows(session, numpy, rows, probes.pad_id)
+        worst = max(worst, float(numpy.abs(got - reference).max()))
+    return worst
+
+
+def _export_fp32(loaded: LoadedDetoxify, target: Path, probes: Probes) -> dict[str, Any]:
+    import torch
+
+    model = loaded.model
+    previous = getattr(model.config, "_attn_implementation", None)
+    with contextlib.suppress(Exception):
+        # Eager attention exports as plain MatMul/Softmax, which every onnxruntime runs
+        # (the SDPA form exports to a longer masked graph of the same cost).
+        model.set_attn_implementation("eager")
+
+    class Logits(torch.nn.Module):
+        def __init__(self, inner: Any) -> None:
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, input_ids: Any, attention_mask: Any) -> Any:
+            return self.inner(input_ids=input_ids, attention_mask=attention_mask)[0]
+
+    temporary = temporary_path(target)
+    try:
+        example = torch.ones((2, 8), dtype=torch.long)
+        with torch.no_grad(), warnings.catch_warnings():
+            # The tracer's warnings concern shapes it freezes; the probe check covers them.
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                Logits(model).eval(),
+                (example, torch.ones_like(example)),
+                str(temporary),
+                input_names=["input_ids", "attention_mask"],
+                output_names=["logits"],
+                dynamic_axes={
+                    "input_ids": {0: "batch", 1: "sequence"},
+                    "attention_mask": {0: "batch", 1: "sequence"},
+                    "logits": {0: "batch"},
+                },
+                opset_version=OPSET,
+                do_constant_folding=True,
+                dynamo=False,
+            )
+        if previous is not None:
+            with contextlib.suppress(Exception):
+                model.set_attn_implementation(previous)
+        difference = _difference(temporary, probes)
+        if difference > FP32_TOLERANCE:
+            raise OnnxUnavailable(
+                f"the exported graph differs from PyTorch by {difference:.2g} on the probes"
+            )
+        os.replace(temporary, target)
+    finally:
+        temporary.unlink(missing_ok=True)
+    return {"max_abs_diff_fp32": difference}
+
+
+def _quantize(fp32: Path, target: Path, probes: Probes) -> float:
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    temporary = temporary_path(target)
+    root = logging.getLogger()
+    root.addFilter(quiet_quantizer)
+    try:
+        quantize_dynamic(
+            str(fp32),
+            str(temporary),
+            weight_type=QuantType.QInt8,
+            # The weight matrices only: quantising the embeddings (Gather) and the tiny
+            # classifier head doubled the error for no measurable speed.
+            op_types_to_quantize=["MatMul"],
+            # A scale per output channel, 7-bit weights (no u8*s8 saturation on CPUs
+            # without VNNI): the smallest errors of the settings measured, same speed.
+            per_channel=True,
+            reduce_range=True,
+        )
+        difference = _difference(temporary, probes)
+        if difference > INT8_TOLERANCE:
+            raise OnnxUnavailable(
+                f"the int8 graph differs from PyTorch by {difference:.2g} on the probe texts"
+            )
+        os.replace(temporary, target)
+    finally:
+        root.removeFilter(quiet_quantizer)
+        temporary.unlink(missing_ok=True)
+    return difference
+
+
+def quiet_quantizer(record: logging.LogRecord) -> bool:
+    """onnxruntime's quantiser logs a line per tensor (and advice) on the root logger."""
+    return record.levelno >= logging.ERROR or "quantization" not in record.pathname
+
+
+def _save_tokenizer(tokenizer: Any, target: Path) -> None:
+    if target.is_dir():
+        return
+    temporary = temporary_path(target)
+    tokenizer.save_pretrained(str(temporary))
+    try:
+        temporary.rename(target)
+    except OSError:  # another process saved it first
+        shutil.rmtree(temporary, ignore_errors=True)
+
+
+def write_atomically(target: Path, data: bytes) -> None:
+    temporary = temporary_path(target)
+    temporary.write_bytes(data)
+    os.replace(temporary, target)
+
+
+def temporary_path(target: Path) -> Path:
+    return target.with_name(f".{target.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
