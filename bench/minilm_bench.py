@@ -56,6 +56,26 @@ def cli(env: dict[str, str], *args: str) -> str:
     return done.stdout.strip().splitlines()[-1]
 
 
+def comment(tag: str, i: int, pool: list[str]) -> dict[str, str]:
+    """The i-th comment of a run: a held-out reader comment, made unique."""
+    return {
+        "id": f"{tag}-{i}",
+        "article_id": f"a-{i % 40}",
+        "author_id": f"u-{i % 5000}",
+        "text": f"{pool[i % len(pool)]} ({i})",
+    }
+
+
+async def post(
+    session: aiohttp.ClientSession, url: str, headers: dict[str, str], body: dict[str, str]
+) -> tuple[bool, float]:
+    """Submit one comment: (created?, seconds it took)."""
+    sent = time.monotonic()
+    async with session.post(url + "/v1/comments", json=body, headers=headers) as answer:
+        await answer.read()
+        return answer.status == 201, time.monotonic() - sent
+
+
 async def closed_loop(
     url: str, headers: dict[str, str], pool: list[str], seconds: float, concurrency: int, tag: str
 ) -> dict[str, Any]:
@@ -67,18 +87,9 @@ async def closed_loop(
     async def worker(session: aiohttp.ClientSession) -> None:
         nonlocal errors
         while time.monotonic() < stop:
-            i = next(counter)
-            body = {
-                "id": f"{tag}-{i}",
-                "article_id": f"a-{i % 40}",
-                "author_id": f"u-{i % 5000}",
-                "text": f"{pool[i % len(pool)]} ({i})",
-            }
-            sent = time.monotonic()
-            async with session.post(url + "/v1/comments", json=body, headers=headers) as answer:
-                await answer.read()
-                errors += answer.status != 201
-            latencies.append(time.monotonic() - sent)
+            created, seconds = await post(session, url, headers, comment(tag, next(counter), pool))
+            errors += not created
+            latencies.append(seconds)
 
     started = time.monotonic()
     async with aiohttp.ClientSession() as session:
@@ -102,17 +113,9 @@ async def open_loop(
 
     async def one(session: aiohttp.ClientSession, i: int) -> None:
         nonlocal errors
-        body = {
-            "id": f"{tag}-{i}",
-            "article_id": f"a-{i % 40}",
-            "author_id": f"u-{i % 5000}",
-            "text": f"{pool[i % len(pool)]} ({i})",
-        }
-        sent = time.monotonic()
-        async with session.post(url + "/v1/comments", json=body, headers=headers) as answer:
-            await answer.read()
-            errors += answer.status != 201
-        latencies.append(time.monotonic() - sent)
+        created, seconds = await post(session, url, headers, comment(tag, i, pool))
+        errors += not created
+        latencies.append(seconds)
 
     started = time.monotonic()
     async with aiohttp.ClientSession() as session:

@@ -74,7 +74,7 @@ import numpy.typing as npt
 
 from classifiers.base import ClassifierLoadError
 from classifiers.detoxify_backend import available_cpus, set_torch_threads, sub_batches
-from classifiers.onnx.export import file_sha256, quiet_quantizer, temporary_path, write_atomically
+from classifiers.onnx.export import file_sha256, quantized, temporary_path, write_atomically
 from classifiers.onnx.session import OnnxUnavailable, import_onnxruntime, session_options
 
 log = logging.getLogger(__name__)
@@ -649,26 +649,9 @@ def _export_fp32(module: Any, target: Path, probes: _Probes) -> dict[str, Any]:
 
 
 def _quantize(fp32: Path, target: Path, probes: _Probes) -> dict[str, Any]:
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    temporary = temporary_path(target)
-    root = logging.getLogger()
-    root.addFilter(quiet_quantizer)
-    try:
-        quantize_dynamic(
-            str(fp32),
-            str(temporary),
-            weight_type=QuantType.QInt8,
-            # The Detoxify backend's settings (docs/inference.md): weight matrices only,
-            # a scale per output channel, 7-bit weights.
-            op_types_to_quantize=["MatMul"],
-            per_channel=True,
-            reduce_range=True,
-        )
+    # The Detoxify backend's settings (docs/inference.md): weight matrices only, a scale
+    # per output channel, 7-bit weights.
+    with quantized(fp32, target) as temporary:
         difference, cosine = _compare(temporary, probes)
         digest = file_sha256(temporary)
-        os.replace(temporary, target)
-    finally:
-        root.removeFilter(quiet_quantizer)
-        temporary.unlink(missing_ok=True)
     return {"max_abs_diff_int8": difference, "min_cosine_int8": cosine, "sha256_int8": digest}

@@ -33,6 +33,7 @@ import shutil
 import time
 import uuid
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -235,6 +236,19 @@ def _export_fp32(loaded: LoadedDetoxify, target: Path, probes: Probes) -> dict[s
 
 
 def _quantize(fp32: Path, target: Path, probes: Probes) -> float:
+    with quantized(fp32, target) as temporary:
+        difference = _difference(temporary, probes)
+        if difference > INT8_TOLERANCE:
+            raise OnnxUnavailable(
+                f"the int8 graph differs from PyTorch by {difference:.2g} on the probe texts"
+            )
+    return difference
+
+
+@contextlib.contextmanager
+def quantized(fp32: Path, target: Path) -> Iterator[Path]:
+    """``fp32`` quantised to int8 under a temporary name, for the block to check; renamed
+    to ``target`` when the block returns, removed when it raises."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     temporary = temporary_path(target)
@@ -253,16 +267,11 @@ def _quantize(fp32: Path, target: Path, probes: Probes) -> float:
             per_channel=True,
             reduce_range=True,
         )
-        difference = _difference(temporary, probes)
-        if difference > INT8_TOLERANCE:
-            raise OnnxUnavailable(
-                f"the int8 graph differs from PyTorch by {difference:.2g} on the probe texts"
-            )
+        yield temporary
         os.replace(temporary, target)
     finally:
         root.removeFilter(quiet_quantizer)
         temporary.unlink(missing_ok=True)
-    return difference
 
 
 def quiet_quantizer(record: logging.LogRecord) -> bool:
