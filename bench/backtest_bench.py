@@ -193,8 +193,7 @@ def main() -> None:
 
 
 def with_examples(document: Any, count: int) -> Policy:
-    """The default guidelines with ``count`` examples and counterexamples spread over the
-    rules, embedded as random unit vectors (what matters here is the arithmetic)."""
+    """The default guidelines with ``count`` more examples spread over the rules, embedded as random unit vectors (what matters here is the arithmetic)."""
     rng = np.random.default_rng(3)
     data = document.to_json()
     vectors: dict[str, Vectors] = {}
@@ -206,6 +205,10 @@ def with_examples(document: Any, count: int) -> Policy:
         rule.setdefault("examples", []).append(text)
 
     def embed(texts: Sequence[str]) -> Vectors:
+        for text in texts:  # the default guidelines' own examples too
+            if text not in vectors:
+                vector = rng.standard_normal(384).astype(np.float32)
+                vectors[text] = vector / np.linalg.norm(vector)
         return np.stack([vectors[t] for t in texts])
 
     return compile_policy(type(document).model_validate(data).to_domain(3), embed)
