@@ -193,7 +193,8 @@ def main() -> None:
 
 
 def with_examples(document: Any, count: int) -> Policy:
-    """The default guidelines with ``count`` more examples spread over the rules, embedded as random unit vectors (what matters here is the arithmetic)."""
+    """The default guidelines with ``count`` more examples spread over the rules,
+    embedded as random unit vectors (what matters here is the arithmetic)."""
     rng = np.random.default_rng(3)
     data = document.to_json()
     vectors: dict[str, Vectors] = {}
