@@ -438,3 +438,87 @@ async def test_key_is_never_logged(service: Service, caplog: pytest.LogCaptureFi
     for record in records:
         assert secret not in record.getMessage()
         assert secret not in repr(record.__dict__)
+
+
+def _regex_spans(text: str) -> list[tuple[int, int]]:
+    from moderation.http.routes.perspective import SENTENCE
+
+    spans = []
+    for match in SENTENCE.finditer(text):
+        end = match.start() + len(match.group().rstrip())
+        if end > match.start():
+            spans.append((match.start(), end))
+    return spans
+
+
+def test_sentence_spans_are_the_documented_rule() -> None:
+    import random
+
+    from moderation.http.routes.perspective import MAX_SPANS, sentence_spans
+
+    rng = random.Random(11)
+    alphabet = "ab .!?…\"')]»\n\r\t "
+    for _ in range(3000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 40)))
+        expected = _regex_spans(text)
+        if len(expected) > MAX_SPANS:
+            continue
+        assert sentence_spans(text) == expected, repr(text)
+    assert sentence_spans("One. Two! Three?\nFour") == [(0, 4), (5, 9), (10, 16), (17, 21)]
+
+
+def _lines_run(text: str) -> int:
+    """How many lines of ``sentence_spans`` run for ``text``: work, counted, not timed."""
+    import sys
+    from types import FrameType
+
+    from moderation.http.routes.perspective import sentence_spans
+
+    count = 0
+
+    def trace(frame: FrameType, event: str, arg: Any) -> Any:
+        nonlocal count
+        if frame.f_code is sentence_spans.__code__:
+            if event == "line":
+                count += 1
+            return trace
+        return None
+
+    sys.settrace(trace)
+    try:
+        sentence_spans(text)
+    finally:
+        sys.settrace(None)
+    return count
+
+
+@pytest.mark.parametrize(
+    "hostile",
+    [lambda n: "a" + "." * n + "x", lambda n: "a" + " " * n + "x", lambda n: "a" + "!?" * n + "x"],
+)
+def test_sentence_spans_stay_linear_on_hostile_runs(hostile: Any) -> None:
+    """The text that froze the service for 10-19 s (issue 17): the regex backtracks
+    quadratically over the runs; the scanner's work grows in proportion to the text."""
+    from moderation.http.routes.perspective import sentence_spans
+
+    small, large = _lines_run(hostile(1000)), _lines_run(hostile(4000))
+    assert large < 4.5 * small, (small, large)
+    spans = sentence_spans(hostile(10_000))
+    assert spans and spans[0][0] == 0
+
+
+def test_the_text_that_froze_the_service_is_split_at_once() -> None:
+    """A hang guard, not a speed target: the old regex took 10-19 s on this text; any
+    linear scan takes milliseconds, so 5 s can only fail on the quadratic kind."""
+    import threading
+
+    from moderation.http.routes.perspective import sentence_spans
+
+    found: list[list[tuple[int, int]]] = []
+    worker = threading.Thread(
+        target=lambda: found.append(sentence_spans("a" + "." * 19998 + "x")), daemon=True
+    )
+    worker.start()
+    worker.join(timeout=5)
+    assert found, "splitting 20,000 characters into sentences did not finish in 5 s"
+    assert found[0] == [(0, 20000)]
