@@ -61,7 +61,6 @@ import json
 import logging
 import os
 import time
-import warnings
 import weakref
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -74,7 +73,13 @@ import numpy.typing as npt
 
 from classifiers.base import ClassifierLoadError
 from classifiers.detoxify_backend import available_cpus, set_torch_threads, sub_batches
-from classifiers.onnx.export import file_sha256, quantized, temporary_path, write_atomically
+from classifiers.onnx.export import (
+    file_sha256,
+    quantized,
+    temporary_path,
+    trace_to_onnx,
+    write_atomically,
+)
 from classifiers.onnx.session import OnnxUnavailable, import_onnxruntime, session_options
 
 log = logging.getLogger(__name__)
@@ -112,7 +117,6 @@ DEFAULT_RUNTIME = "onnx"
 
 #: Bump when the exported graph or the cache layout changes: old cache entries are ignored.
 EXPORT_VERSION = 1
-OPSET = 17
 #: fp32 ONNX against PyTorch: rounding only. Components of a unit 384-vector are ~0.05.
 FP32_MAX_ABS_DIFF = 1e-4
 #: int8 against PyTorch (probes alone and batched): below this cosine fp32 runs instead.
@@ -610,32 +614,13 @@ def _compare(path: Path, probes: _Probes) -> tuple[float, float]:
 
 
 def _export_fp32(module: Any, target: Path, probes: _Probes) -> dict[str, Any]:
-    import torch
 
     with contextlib.suppress(Exception):
         # Eager attention exports as plain MatMul/Softmax, which every onnxruntime runs.
         module.bert.set_attn_implementation("eager")
     temporary = temporary_path(target)
     try:
-        example = torch.ones((2, 8), dtype=torch.long)
-        with torch.no_grad(), warnings.catch_warnings():
-            # The tracer's warnings concern shapes it freezes; the probe check covers them.
-            warnings.simplefilter("ignore")
-            torch.onnx.export(
-                module,
-                (example, torch.ones_like(example)),
-                str(temporary),
-                input_names=["input_ids", "attention_mask"],
-                output_names=["embedding"],
-                dynamic_axes={
-                    "input_ids": {0: "batch", 1: "sequence"},
-                    "attention_mask": {0: "batch", 1: "sequence"},
-                    "embedding": {0: "batch"},
-                },
-                opset_version=OPSET,
-                do_constant_folding=True,
-                dynamo=False,
-            )
+        trace_to_onnx(module, temporary, "embedding")
         difference, cosine = _compare(temporary, probes)
         if difference > FP32_MAX_ABS_DIFF:
             raise OnnxUnavailable(

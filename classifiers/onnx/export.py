@@ -202,25 +202,7 @@ def _export_fp32(loaded: LoadedDetoxify, target: Path, probes: Probes) -> dict[s
 
     temporary = temporary_path(target)
     try:
-        example = torch.ones((2, 8), dtype=torch.long)
-        with torch.no_grad(), warnings.catch_warnings():
-            # The tracer's warnings concern shapes it freezes; the probe check covers them.
-            warnings.simplefilter("ignore")
-            torch.onnx.export(
-                Logits(model).eval(),
-                (example, torch.ones_like(example)),
-                str(temporary),
-                input_names=["input_ids", "attention_mask"],
-                output_names=["logits"],
-                dynamic_axes={
-                    "input_ids": {0: "batch", 1: "sequence"},
-                    "attention_mask": {0: "batch", 1: "sequence"},
-                    "logits": {0: "batch"},
-                },
-                opset_version=OPSET,
-                do_constant_folding=True,
-                dynamo=False,
-            )
+        trace_to_onnx(Logits(model).eval(), temporary, "logits")
         if previous is not None:
             with contextlib.suppress(Exception):
                 model.set_attn_implementation(previous)
@@ -272,6 +254,33 @@ def quantized(fp32: Path, target: Path) -> Iterator[Path]:
     finally:
         root.removeFilter(quiet_quantizer)
         temporary.unlink(missing_ok=True)
+
+
+def trace_to_onnx(module: Any, target: Path, output: str) -> None:
+    """Export a transformer taking ``(input_ids, attention_mask)`` to ONNX at ``target``,
+    with dynamic batch and sequence axes: PyTorch's TorchScript-based exporter
+    (``dynamo=False``), constant folding on. The caller checks the graph on probes."""
+    import torch
+
+    example = torch.ones((2, 8), dtype=torch.long)
+    with torch.no_grad(), warnings.catch_warnings():
+        # The tracer's warnings concern shapes it freezes; the probe check covers them.
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            module,
+            (example, torch.ones_like(example)),
+            str(target),
+            input_names=["input_ids", "attention_mask"],
+            output_names=[output],
+            dynamic_axes={
+                "input_ids": {0: "batch", 1: "sequence"},
+                "attention_mask": {0: "batch", 1: "sequence"},
+                output: {0: "batch"},
+            },
+            opset_version=OPSET,
+            do_constant_folding=True,
+            dynamo=False,
+        )
 
 
 def quiet_quantizer(record: logging.LogRecord) -> bool:
