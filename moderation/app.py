@@ -164,10 +164,12 @@ def _scorer(app: web.Application, classifier: Classifier, embedder: Embedder | N
     )
 
 
-def _load_encoder(settings: Settings) -> Embedder | None:
-    """The sentence encoder for rules taught by example; None (logged loudly) when off or
-    when it cannot load: the service still decides, without examples."""
-    if settings.encoder == "off":
+def load_encoder(settings: Settings, classifier: Classifier) -> Embedder | None:
+    """The sentence encoder for rules taught by example, beside a classifier that has none
+    of its own (``minilm`` embeds as it scores: None then). None, logged loudly, when off
+    or when it cannot load: the service still decides, without examples. Blocking: call
+    it in a thread."""
+    if settings.encoder == "off" or hasattr(classifier, "embed_and_predict"):
         return None
     from classifiers.encoder import DEFAULT_RUNTIME as ENCODER_RUNTIME
     from classifiers.encoder import SentenceEncoder
@@ -215,8 +217,8 @@ def _classifier(
             options = settings.classifier_options(settings.shadow_classifier)
             shadow, _ = await asyncio.to_thread(load_preferred, options)
         embedder = injected_embedder
-        if embedder is None and not hasattr(classifier, "embed_and_predict"):
-            embedder = await asyncio.to_thread(_load_encoder, settings)
+        if embedder is None:
+            embedder = await asyncio.to_thread(load_encoder, settings, classifier)
         scorers = [_scorer(app, classifier, embedder)]
         if shadow is not None:
             scorers.append(_scorer(app, shadow, embedder))

@@ -115,7 +115,7 @@ async def create_key(
 
 async def score(settings: Settings, text: str, *, as_json: bool, tags: Sequence[str]) -> int:
     from classifiers.loader import load_preferred
-    from moderation.app import _load_encoder
+    from moderation.app import load_encoder
     from moderation.domain.engine import Context, decide
     from moderation.domain.guidelines import from_document
     from moderation.http.guidelines_document import read_toml
@@ -124,9 +124,7 @@ async def score(settings: Settings, text: str, *, as_json: bool, tags: Sequence[
 
     options = settings.classifier_options()
     classifier, _ = await asyncio.to_thread(load_preferred, options)
-    embedder = None
-    if not hasattr(classifier, "embed_and_predict"):
-        embedder = await asyncio.to_thread(_load_encoder, settings)
+    embedder = await asyncio.to_thread(load_encoder, settings, classifier)
     # The service's own machinery: the scorer (scores, embedding, language), the policy
     # compiled with its examples.
     scorer = Scorer(classifier, embedder=embedder, timeout_s=settings.classify_timeout_s)
