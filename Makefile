@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 # CPU PyTorch goes in first, pinned: an unpinned torch pulls gigabytes of CUDA.
 TORCH := torch==2.13.0
 
-.PHONY: install chromium serve test suite fuzz lint typecheck contracts check clean
+.PHONY: install clients chromium serve test suite fuzz bench lint typecheck contracts check clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -15,10 +15,24 @@ $(PY):
 $(STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet $(TORCH)
 	$(PY) -m pip install --quiet -e '.[test]'
+	$(MAKE) --no-print-directory clients
 	touch $(STAMP)
 
+# Other people's Perspective clients that cannot share the venv, for
+# tests/system/test_perspective_clients.py: `perspectiveapi` (its module is named like
+# `perspective`'s) and npm's `perspective-api-client` (when Node.js is here; else skipped).
+CLIENTS := $(VENV)/clients
+clients: | $(PY)
+	rm -rf $(CLIENTS)/perspectiveapi
+	$(PY) -m pip install --quiet --target $(CLIENTS)/perspectiveapi perspectiveapi==1.1.0
+	@if command -v npm >/dev/null; then \
+		npm install --silent --no-audit --no-fund --prefix $(CLIENTS)/npm perspective-api-client@3.1.0 \
+		|| echo "npm could not install perspective-api-client: its test will be skipped"; \
+	fi
+
 # Browser tests drive Debian's Chromium (Playwright cannot download its own here).
-# Best effort: installed when missing and the machine allows; the tests skip otherwise.
+# Best effort: installed when missing and the machine allows; the tests skip otherwise
+# (fail, under MODERATION_TEST_REQUIRE=chromium, which .ci/run sets).
 chromium:
 	@if [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null 2>&1 \
@@ -34,13 +48,32 @@ serve: install
 # Everything CI checks, in order: lint and format, types, the rules of the house, the suite.
 test: lint typecheck contracts suite
 
-# The whole suite; -rs prints why each skipped test skipped.
+# The whole suite; -rfEs names every failure, error and skip, and why each skipped.
+# MODERATION_TEST_REQUIRE=postgres,chromium makes a test fail where it would skip for
+# want of PostgreSQL (MODERATION_TEST_POSTGRES, default 127.0.0.1:5432) or Chromium.
 suite: install chromium
-	$(PY) -m pytest -rs
+	$(PY) -m pytest -rfEs
 
 # A long, randomised Schemathesis campaign (the suite runs a short, fixed one).
 fuzz: install
 	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-300} $(PY) -m pytest -q tests/system/test_fuzz.py
+
+# Every benchmark again, each rewriting its file under bench/results/ with the command,
+# the commit and the CPU (tests/test_bench_results.py checks each file's command is one
+# of these). Not part of `make test`: about half an hour on 2 cores, most of it the two
+# 5-minute soak tests and the inference benchmark (about 8 minutes; longer on a busy
+# machine, where it repeats noisy runs). The PostgreSQL soak test needs PostgreSQL on
+# 127.0.0.1:5432 (user postgres) and psql.
+bench: install
+	$(PY) -m pip install --quiet -e '.[bench]'
+	$(PY) bench/backtest_bench.py 100000
+	$(PY) bench/backtest_http_bench.py --count 100000 --repeats 5
+	$(PY) bench/decision_quality.py
+	$(PY) bench/minilm_bench.py --seconds 30 --concurrency 16 --examples 1000
+	$(PY) bench/perspective_deadline.py --seconds 20 --rate 4
+	$(PY) bench/inference_bench.py
+	$(PY) bench/load_test.py --backend sqlite --processes 1 --rate 250.0 --seconds 300.0
+	$(PY) bench/load_test.py --backend postgresql --processes 3 --rate 150.0 --seconds 300.0
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -10,9 +10,7 @@ teach their rules by 1,000 examples, from each case's stored embedding.
 
 from __future__ import annotations
 
-import os
 import random
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -25,6 +23,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+import provenance  # noqa: E402
 
 from moderation.backtest import Case, backtest, decide_many, suggest  # noqa: E402
 from moderation.domain.engine import Context, Policy, compile_policy, decide  # noqa: E402
@@ -177,8 +177,7 @@ def main() -> None:
     lines = [
         "# Backtest and suggestions over synthetic stored comments",
         "",
-        f"Command: `.venv/bin/python bench/backtest_bench.py {n}`  ",
-        f"Commit: {commit()}; CPU: {cpu_name()}, {os.cpu_count()} cores.",
+        *provenance.header("backtest_bench.py", n),
         "",
         f"{n:,} cases ({wide:,} with non-ASCII text); changed {body['changed']:,}; "
         f"moderated {body['moderators']['evidence']:,}",
@@ -221,19 +220,6 @@ def embed_cases(cases: list[Case]) -> list[Case]:
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     packed = vectors.astype(np.float16)
     return [replace(c, embedding=packed[i].tobytes()) for i, c in enumerate(cases)]
-
-
-def commit() -> str:
-    done = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True)
-    dirty = subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True)
-    return done.stdout.decode().strip() + ("+changes" if dirty.stdout.strip() else "")
-
-
-def cpu_name() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return "unknown"
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import provenance
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import insert
 
@@ -116,10 +117,12 @@ async def main(count: int, repeats: int) -> None:
             f"| {sorted(timings)[len(timings) // 2]:.3f} | {result['changed']:,} |",
         ]
     )
-    machine = f"{platform.processor() or platform.machine()}, Python {platform.python_version()}"
+    command, machine = provenance.header(
+        "backtest_http_bench.py", f"--count {count} --repeats {repeats}"
+    )
     report = (
-        f"# Backtest over HTTP (SQLite)\n\nCommand: `.venv/bin/python bench/backtest_http_bench.py"
-        f" --count {count}`\n\nMachine: {machine}; {repeats} requests.\n\n{table}\n"
+        f"# Backtest over HTTP (SQLite)\n\n{command}\n{machine}; "
+        f"Python {platform.python_version()}; {repeats} requests.\n\n{table}\n"
     )
     print(report)
     out = Path(__file__).resolve().parent / "results"

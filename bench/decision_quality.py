@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
@@ -24,6 +23,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+import provenance  # noqa: E402
 
 from classifiers.encoder import SentenceEncoder  # noqa: E402
 from classifiers.linear import LinearClassifier  # noqa: E402
@@ -35,7 +36,7 @@ from moderation.services.policies import PolicyCache  # noqa: E402
 from moderation.workers.scorer import Scorer  # noqa: E402
 
 DATA = ROOT / "classifiers" / "training" / "data"
-GUIDELINES = ROOT / "guidelines" / "default.toml"
+DEFAULT_GUIDELINES = GUIDELINES = ROOT / "guidelines" / "default.toml"
 
 
 def load(pattern: str) -> list[dict[str, Any]]:
@@ -92,12 +93,6 @@ def figures(rows: list[dict[str, Any]], actions: list[str]) -> dict[str, Any]:
     }
 
 
-def commit() -> str:
-    done = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True)
-    dirty = subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True)
-    return done.stdout.decode().strip() + ("+changes" if dirty.stdout.strip() else "")
-
-
 async def main(heads: Path | None, write: bool) -> None:
     encoder = SentenceEncoder(runtime="torch")
     models = {"minilm": MiniLMClassifier(encoder, heads_path=heads), "linear": LinearClassifier()}
@@ -109,8 +104,13 @@ async def main(heads: Path | None, write: bool) -> None:
     lines = [
         "# Decisions of the default set-up on labelled news comments",
         "",
-        "Command: `.venv/bin/python bench/decision_quality.py`  ",
-        f"Commit: {commit()}; {os.cpu_count()} cores. Guidelines: `guidelines/default.toml` "
+        provenance.command(
+            "decision_quality.py",
+            f"--heads {heads}" if heads else "",
+            f"--guidelines {GUIDELINES}" if GUIDELINES != DEFAULT_GUIDELINES else "",
+        )
+        + "  ",
+        f"{provenance.machine()}. Guidelines: `{os.path.relpath(GUIDELINES, ROOT)}` "
         "(with its examples); war-topic comments decided as under an article tagged `war`. "
         "Every decision goes through the service's scorer and engine (scores, examples, "
         "language, terms, links).",

@@ -27,6 +27,7 @@ import uuid
 from pathlib import Path
 
 import aiohttp
+import provenance
 
 ROOT = Path(__file__).resolve().parent.parent
 TEXTS = [
@@ -185,8 +186,11 @@ async def main(args: argparse.Namespace) -> None:
         [
             f"# Load test: {args.backend}, {args.processes} process(es), linear classifier",
             "",
-            f"Command: `.venv/bin/python bench/load_test.py --backend {args.backend} "
-            f"--processes {args.processes} --rate {args.rate} --seconds {args.seconds}`",
+            *provenance.header(
+                "load_test.py",
+                f"--backend {args.backend} --processes {args.processes}",
+                f"--rate {args.rate} --seconds {args.seconds}",
+            ),
             "",
             f"Sent {len(latencies):,} comments in {elapsed:.0f} s "
             f"({len(latencies) / elapsed:.0f}/s); "

@@ -20,7 +20,6 @@ import argparse
 import asyncio
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -34,6 +33,7 @@ import aiohttp
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
+import provenance  # noqa: E402
 from load_test import free_port, percentile  # noqa: E402
 
 EVAL = ROOT / "classifiers" / "training" / "data" / "eval"
@@ -156,19 +156,6 @@ async def put_examples(url: str, headers: dict[str, str], pool: list[str], count
         return sum(len(r.get("examples", [])) + len(r.get("counterexamples", [])) for r in rules)
 
 
-def commit() -> str:
-    done = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True)
-    dirty = subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True)
-    return done.stdout.decode().strip() + ("+changes" if dirty.stdout.strip() else "")
-
-
-def cpu() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor()
-
-
 async def main(args: argparse.Namespace) -> None:
     tmp = tempfile.mkdtemp()
     env = {k: v for k, v in os.environ.items() if not k.startswith("MODERATION_")} | {
@@ -215,10 +202,14 @@ async def main(args: argparse.Namespace) -> None:
     lines = [
         "# The default offline model (`minilm`), end to end on SQLite",
         "",
-        f"Command: `.venv/bin/python bench/minilm_bench.py --seconds {args.seconds:g} "
-        f"--concurrency {args.concurrency} --examples {args.examples}`  ",
-        f"Commit: {commit()}; CPU: {cpu()}, {os.cpu_count()} cores; "
-        f"classifier: {health.get('classifier')}; load: the held-out evaluation comments.",
+        provenance.command(
+            "minilm_bench.py",
+            f"--seconds {args.seconds:g} --concurrency {args.concurrency}",
+            f"--examples {args.examples}",
+        )
+        + "  ",
+        f"{provenance.machine()}; classifier: {health.get('classifier')}; "
+        "load: the held-out evaluation comments.",
         "",
         "| run | comments/s | p50 ms | p99 ms | errors |",
         "| --- | ---: | ---: | ---: | ---: |",

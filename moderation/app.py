@@ -18,6 +18,7 @@ from aiohttp import web
 
 from classifiers.base import CATEGORIES, Classifier
 from classifiers.cascade import Cascade
+from classifiers.language import detect
 from classifiers.loader import LoadReport, load_one, load_preferred
 from moderation.domain.ratelimit import RateLimiter
 from moderation.http import openapi
@@ -25,6 +26,7 @@ from moderation.http.api import Api
 from moderation.http.context import (
     AUDIT,
     CLASSIFIER_REPORT,
+    CORAL,
     DATABASE,
     GUIDELINES_ADMIN,
     IDENTITY_AUDIT,
@@ -33,6 +35,7 @@ from moderation.http.context import (
     LEARNING,
     METRICS,
     MODERATION,
+    PERSPECTIVE,
     POLICIES,
     RATE_LIMITER,
     REVIEW,
@@ -45,15 +48,25 @@ from moderation.http.context import (
 )
 from moderation.http.guidelines_document import read_toml
 from moderation.http.metrics import Metrics
-from moderation.http.middleware import errors_middleware
-from moderation.http.routes import admin, comments, moderators, operations, perspective, ui
+from moderation.http.middleware import errors_middleware, hide_server
+from moderation.http.routes import (
+    admin,
+    comments,
+    coral,
+    moderators,
+    operations,
+    perspective,
+    ui,
+)
 from moderation.services.audit import Audit
 from moderation.services.comments import Moderation
+from moderation.services.coral import Coral
 from moderation.services.decisions import Observers
 from moderation.services.guidelines import GuidelinesAdmin
 from moderation.services.identity_audit import IdentityAudit
 from moderation.services.keys import Keys
 from moderation.services.learning import Learning
+from moderation.services.perspective import Perspective
 from moderation.services.policies import PolicyCache, ensure_guidelines
 from moderation.services.review import Review
 from moderation.services.shadow import ShadowRuns
@@ -76,6 +89,7 @@ APIS: tuple[Api, ...] = (
     moderators.api,
     admin.api,
     perspective.api,
+    coral.api,
 )
 
 
@@ -93,8 +107,12 @@ def create_app(
 ) -> web.Application:
     """The service as an aiohttp app. ``classifier`` (and ``shadow_classifier``,
     ``embedder``) replace loading them from settings (tests, tools)."""
-    app = web.Application(middlewares=[errors_middleware], client_max_size=settings.max_body_bytes)
+    app = web.Application(
+        middlewares=[errors_middleware, perspective.google_middleware],
+        client_max_size=settings.max_body_bytes,
+    )
     app[SETTINGS] = settings
+    app.on_response_prepare.append(hide_server)
     app[POLICIES] = PolicyCache()
     app[METRICS] = Metrics()
     app[RATE_LIMITER] = RateLimiter(
@@ -158,6 +176,7 @@ def _scorer(app: web.Application, classifier: Classifier, embedder: Embedder | N
         embedder=embedder,
         max_batch=settings.batch_max_size,
         max_wait_s=settings.batch_max_wait_ms / 1000,
+        max_batch_chars=settings.batch_max_chars,
         queue_limit=settings.queue_limit,
         timeout_s=settings.classify_timeout_s,
         observe=app[METRICS].batch,
@@ -219,6 +238,8 @@ def _classifier(
         embedder = injected_embedder
         if embedder is None:
             embedder = await asyncio.to_thread(load_encoder, settings, classifier)
+        # The language identifier loads on first use (~0.7 s): not inside someone's deadline.
+        await asyncio.to_thread(detect, "a sentence to load the language identifier")
         scorers = [_scorer(app, classifier, embedder)]
         if shadow is not None:
             scorers.append(_scorer(app, shadow, embedder))
@@ -254,6 +275,7 @@ async def _webhooks(app: web.Application) -> AsyncIterator[None]:
         timeout_s=settings.webhook_timeout_s,
         poll_s=settings.webhook_poll_s,
         backoff_base_s=settings.webhook_backoff_base_s,
+        allow=settings.webhook_allow_list(),
     )
     sender.start()
     app[WEBHOOK_SENDER] = sender
@@ -284,12 +306,16 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     )
     app[REVIEW] = Review(database, policies, observers=observers)
     app[GUIDELINES_ADMIN] = GuidelinesAdmin(database, policies)
-    app[WEBHOOKS] = Webhooks(database)
+    app[WEBHOOKS] = Webhooks(database, allow=settings.webhook_allow_list())
     app[KEYS] = Keys(database)
     app[AUDIT] = Audit(database)
     app[SHADOW_RUNS] = ShadowRuns(database)
     app[IDENTITY_AUDIT] = IdentityAudit(database, app[SCORER], policies)
     app[LEARNING] = Learning(database, app[SCORER], app[GUIDELINES_ADMIN])
+    app[PERSPECTIVE] = Perspective(
+        database, app[SCORER], policies, deadline_s=settings.perspective_deadline_ms / 1000
+    )
+    app[CORAL] = Coral(database, app[MODERATION], deadline_s=settings.coral_deadline_ms / 1000)
     try:
         yield
     finally:

@@ -31,6 +31,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="requests/s for this key across all processes (0: unlimited; default: the role's)",
     )
+    create.add_argument(
+        "--scope",
+        default=None,
+        help="the website whose articles, comments, queue and authors the key sees and changes"
+        " (a-z, 0-9, '.', '_', '-'; default: the default scope)",
+    )
     score = commands.add_parser("score", help="score a text and show the decision; stores nothing")
     score.add_argument("text")
     score.add_argument("--json", action="store_true", help="print JSON")
@@ -54,7 +60,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if command == "keys":
         if args.keys_command != "create":
             build_parser().parse_args(["keys", "--help"])
-        return asyncio.run(create_key(settings, args.role, args.name, args.rate_limit))
+        return asyncio.run(
+            create_key(settings, args.role, args.name, args.rate_limit, scope=args.scope)
+        )
     if command == "score":
         return asyncio.run(score(settings, args.text, as_json=args.json, tags=args.tag))
     if command == "db":
@@ -64,10 +72,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def serve(settings: Settings) -> int:
     from moderation.app import create_app
-    from moderation.http.server import run
+    from moderation.http.server import Limits, run
 
     log.info("starting on http://%s:%d", settings.host, settings.port)
-    run(create_app(settings), host=settings.host, port=settings.port, shutdown_timeout=30)
+    limits = Limits(settings.keepalive_timeout_s, settings.max_connections)
+    run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        shutdown_timeout=30,
+        limits=limits,
+    )
     return 0
 
 
@@ -88,7 +103,12 @@ async def upgrade(settings: Settings) -> int:
 
 
 async def create_key(
-    settings: Settings, role: str, name: str, rate_limit: float | None = None
+    settings: Settings,
+    role: str,
+    name: str,
+    rate_limit: float | None = None,
+    *,
+    scope: str | None = None,
 ) -> int:
     from moderation.domain.errors import ServiceError
     from moderation.services.keys import Keys, parse_role
@@ -101,13 +121,18 @@ async def create_key(
     try:
         await database.upgrade()
         await ensure_guidelines(database, *_guidelines_file(settings))
-        created = await Keys(database).create(name, parse_role(role), rate_limit=rate_limit)
+        created = await Keys(database).create(
+            name, parse_role(role), rate_limit=rate_limit, scope=scope
+        )
     except ServiceError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         return 2
     finally:
         await database.dispose()
-    print(f"created {created.key.role.name} key {created.key.id} named {created.key.name!r}")
+    scoped = f" in scope {created.key.scope!r}" if created.key.scope else ""
+    print(
+        f"created {created.key.role.name} key {created.key.id} named {created.key.name!r}{scoped}"
+    )
     print("store it now: it is shown only this once")
     print(created.secret)
     return 0

@@ -5,8 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from moderation.domain.destinations import mask_credentials
 from moderation.domain.models import ApiKey, Article, Author, Comment, Decision
 from moderation.domain.records import AuditEntry, Delivery, QueueEntry, Webhook
+from moderation.domain.scopes import to_api, to_api_optional
 
 
 def timestamp(value: datetime | None) -> str | None:
@@ -40,12 +42,16 @@ def decision_json(decision: Decision, *, notes: bool = False) -> dict[str, Any]:
 
 
 def comment_json(comment: Comment, *, history: bool = False, notes: bool = False) -> dict[str, Any]:
+    """A comment as its website knows it: the ids of its scope, and the scope's name (null
+    in the default scope)."""
+    scope = comment.scope
     data: dict[str, Any] = {
-        "id": comment.id,
-        "article_id": comment.article_id,
-        "author_id": comment.author_id,
+        "id": to_api(scope, comment.id),
+        "scope": scope,
+        "article_id": to_api(scope, comment.article_id),
+        "author_id": to_api(scope, comment.author_id),
         "author_name": comment.author_name,
-        "parent_id": comment.parent_id,
+        "parent_id": to_api_optional(scope, comment.parent_id),
         "text": comment.text,
         "status": comment.status.value,
         "decision": None
@@ -56,6 +62,7 @@ def comment_json(comment: Comment, *, history: bool = False, notes: bool = False
         "created_at": timestamp(comment.created_at),
         "updated_at": timestamp(comment.updated_at),
         "deleted_at": timestamp(comment.deleted_at),
+        "revision": comment.revision,
     }
     if history:
         data["history"] = [decision_json(d, notes=notes) for d in comment.history]
@@ -103,8 +110,8 @@ def author_with_history_json(author: Author, recent: list[Comment]) -> dict[str,
     return author_json(author) | {
         "recent": [
             {
-                "id": c.id,
-                "article_id": c.article_id,
+                "id": to_api(c.scope, c.id),
+                "article_id": to_api(c.scope, c.article_id),
                 "status": c.status.value,
                 "action": c.decision.action.value if c.decision else None,
                 "by": c.decision.by if c.decision else None,
@@ -118,10 +125,11 @@ def author_with_history_json(author: Author, recent: list[Comment]) -> dict[str,
 def webhook_json(webhook: Webhook) -> dict[str, Any]:
     return {
         "id": webhook.id,
-        "url": webhook.url,
+        "url": mask_credentials(webhook.url),  # the real one is only for delivery
         "events": list(webhook.events),
         "created_by": webhook.created_by,
         "created_at": timestamp(webhook.created_at),
+        "scope": webhook.scope,
     }
 
 
@@ -149,6 +157,7 @@ def key_json(key: ApiKey) -> dict[str, Any]:
         "last_used_at": timestamp(key.last_used_at),
         "revoked_at": timestamp(key.revoked_at),
         "rate_limit": key.rate_limit,
+        "scope": key.scope,
     }
 
 
@@ -156,6 +165,7 @@ def audit_json(entry: AuditEntry) -> dict[str, Any]:
     return {
         "id": entry.id,
         "actor": entry.actor,
+        "actor_key_id": entry.actor_key_id,
         "action": entry.action,
         "target": entry.target,
         "details": dict(entry.details),

@@ -16,6 +16,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 from classifiers.loader import DEFAULT_PREFERENCE, DEFAULT_RUNTIME, ClassifierOptions
+from moderation.domain.destinations import AllowList
 
 PREFIX = "MODERATION_"
 
@@ -43,11 +44,27 @@ class Settings:
     # The request body limit (README: "Limits"); the text and batch limits are the
     # contract's, fixed in the request models (moderation/http/schemas.py).
     max_body_bytes: int = 2 * 1024 * 1024
+    # Slow clients (docs/deploy.md): a connection must send its request's headers (and an
+    # idle keep-alive connection be reused) within keepalive_timeout_s; a body must arrive
+    # within body_timeout_s (408 after); connections beyond max_connections get 503.
+    keepalive_timeout_s: float = 15.0
+    body_timeout_s: float = 30.0
+    max_connections: int = 1024
     # Inference: one worker thread, micro-batches, bounded queue, per-comment deadline.
     classify_timeout_s: float = 10.0
     batch_max_size: int = 32
     batch_max_wait_ms: float = 2.0
+    batch_max_chars: int = 4_000
     queue_limit: int = 2_000
+    # The Perspective endpoint answers within this, whatever the text's length (Coral
+    # gives up after 800 ms and publishes unscored); docs/perspective.md.
+    perspective_deadline_ms: float = 700.0
+    # Coral's External Moderation Phase answers within this (Coral's phase timeout is
+    # 200 ms by default); docs/coral.md.
+    coral_deadline_ms: float = 150.0
+    # This service's public base URL (https://moderation.example.org), for documents that
+    # name it (Perspective's discovery document); default: the Host of the request.
+    public_url: str = ""
     # Model intra-op threads (PyTorch or ONNX Runtime); 0 = one per core this process may use.
     torch_threads: int = 0
     model_download_timeout_s: float = 10.0
@@ -79,8 +96,29 @@ class Settings:
     webhook_timeout_s: float = 10.0
     webhook_poll_s: float = 1.0
     webhook_backoff_base_s: float = 2.0
+    # Webhooks go only to public addresses, except to these: a comma-separated list of
+    # CIDR networks, addresses and host names (``*.`` for subdomains) that are allowed
+    # although not public, for a receiver inside the network (docs/webhooks.md).
+    webhook_allow_hosts: str = ""
+    # "" (open) or a role ("site", "moderator", "admin") whose key /metrics requires.
+    metrics_role: str = ""
     log_level: str = "INFO"
     log_format: str = "json"
+
+    def __post_init__(self) -> None:
+        if self.metrics_role not in ("", "site", "moderator", "admin"):
+            raise SettingsError(
+                f"{PREFIX}METRICS_ROLE must be empty, site, moderator or admin, "
+                f"got {self.metrics_role!r}"
+            )
+        self.webhook_allow_list()  # a malformed list fails at start, naming the variable
+
+    def webhook_allow_list(self) -> AllowList:
+        """``MODERATION_WEBHOOK_ALLOW_HOSTS``, parsed."""
+        try:
+            return AllowList.parse(self.webhook_allow_hosts)
+        except ValueError as exc:
+            raise SettingsError(f"{PREFIX}WEBHOOK_ALLOW_HOSTS: {exc}") from None
 
     def classifier_options(self, preference: str | None = None) -> ClassifierOptions:
         """How to load a classifier (``preference`` defaults to ``MODERATION_CLASSIFIER``)."""

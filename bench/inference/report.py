@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import os
 import platform
-import subprocess
 from pathlib import Path
 from typing import Any
 
-from inference import ROOT
+import provenance
+
 from inference.load import Run
 from inference.servers import CONFIGS
 
@@ -17,27 +17,10 @@ def environment() -> dict[str, Any]:
     import onnxruntime
     import torch
 
-    model = "unknown"
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            model = line.split(":", 1)[1].strip()
-            break
-
-    def git(*args: str) -> str:
-        try:
-            return subprocess.run(
-                ["git", *args], cwd=ROOT, capture_output=True, text=True, check=True
-            ).stdout.strip()
-        except (OSError, subprocess.CalledProcessError):
-            return ""
-
-    commit = git("rev-parse", "--short", "HEAD") or "unknown"
-    if git("status", "--porcelain", "--untracked-files=no"):
-        commit += " with uncommitted changes"
     return {
-        "commit": commit,
-        "cpu": model,
-        "cores": len(os.sched_getaffinity(0)),
+        "commit": provenance.commit(),
+        "cpu": provenance.cpu(),
+        "cores": provenance.cores(),
         "python": platform.python_version(),
         "torch": torch.__version__,
         "onnxruntime": onnxruntime.__version__,
@@ -54,14 +37,10 @@ def write_report(data: dict[str, Any], path: Path) -> None:
     lines = [
         "# Inference benchmark",
         "",
-        "Command: `"
-        + " ".join(filter(None, [".venv/bin/python bench/inference_bench.py", data["argv"]]))
-        + "`",
-        "",
-        f"Code: {env.get('commit', 'unknown')}.",
-        "",
-        f"Machine: {env['cpu']}, {env['cores']} cores; Python {env['python']}, "
-        f"torch {env['torch']}, onnxruntime {env['onnxruntime']}. Load average at the start "
+        provenance.command("inference_bench.py", data["argv"]) + "  ",
+        f"Commit: {env.get('commit', 'not recorded')}; CPU: {env['cpu']}, {env['cores']} cores; "
+        f"Python {env['python']}, torch {env['torch']}, onnxruntime {env['onnxruntime']}. "
+        "Load average at the start "
         f"{env['loadavg_start'][0]:.2f}, at the end {env['loadavg_end'][0]:.2f}.",
         "",
         f"Model: a bert-base-sized Detoxify `original` checkpoint with random weights "

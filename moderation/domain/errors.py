@@ -62,6 +62,11 @@ class PayloadTooLarge(ServiceError):
     code = "payload_too_large"
 
 
+class RequestTimeout(ServiceError):
+    status = 408
+    code = "request_timeout"
+
+
 class ValidationFailed(ServiceError):
     status = 422
     code = "validation_failed"

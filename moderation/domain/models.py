@@ -122,6 +122,8 @@ class Decision:
     guidelines_version: int
     at: datetime
     note: str | None = None
+    #: The id of the moderator's key (names are unique only among active keys).
+    moderator_key_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +137,7 @@ class DecisionDraft:
     scores: Mapping[str, float] | None
     classifier: str | None
     moderator: str | None = None
+    moderator_key_id: str | None = None
     note: str | None = None
     #: False when the decision re-uses earlier scores (moderators, reader reports): the
     #: comment's stored scores and automatic action then stay those of its last scoring.
@@ -159,6 +162,12 @@ class Comment:
     deleted_at: datetime | None = None
     decision: Decision | None = None
     history: tuple[Decision, ...] = ()
+    #: Grows by one with every edit, decision and deletion: a moderator's decision names
+    #: the revision they read, so a comment changed since is not decided unseen.
+    revision: int = 0
+    #: The website (``domain/scopes.py``) the comment belongs to; None: the default scope.
+    #: Its ids (``id``, ``article_id``, ``author_id``, ``parent_id``) are stored ids.
+    scope: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,6 +200,9 @@ class ApiKey:
     revoked_at: datetime | None = None
     #: Requests per second; None: the role's configured default; 0: unlimited.
     rate_limit: float | None = None
+    #: The website whose data the key sees and changes (``domain/scopes.py``); None:
+    #: the default scope.
+    scope: str | None = None
 
 
 def utcnow() -> datetime:

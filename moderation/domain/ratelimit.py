@@ -19,6 +19,7 @@ is exact per process and approximate across them, and assumes requests are sprea
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from moderation.domain.errors import TooManyRequests
@@ -32,8 +33,11 @@ class _Bucket:
 
 
 class RateLimiter:
-    def __init__(self, rates: dict[str, float]) -> None:
+    def __init__(
+        self, rates: dict[str, float], *, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self._rates = rates
+        self._clock = clock  # seconds; tests pass a fake one
         self._buckets: dict[str, _Bucket] = {}
         self._instances = 1
 
@@ -60,7 +64,7 @@ class RateLimiter:
         rate = total / self._instances
         # At least one whole request, so a slow limit spread thin still admits some.
         burst = max(1.0, rate * 2)
-        now = time.monotonic()
+        now = self._clock()
         bucket = self._buckets.get(key.id)
         if bucket is None:
             bucket = self._buckets[key.id] = _Bucket(tokens=burst, updated=now)

@@ -39,6 +39,8 @@ class Webhook:
     events: tuple[str, ...]
     created_by: str
     created_at: datetime
+    #: The scope whose events it receives (that of the admin key that made it).
+    scope: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +64,7 @@ class AuditEntry:
     target: str | None
     details: Mapping[str, Any]
     at: datetime
+    actor_key_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +74,11 @@ class QueueState:
     priority: int
     codes: tuple[str, ...]
     categories: tuple[str, ...]
+
+
+HELD_ELSEWHERE = -1
+"""The queue priority of a hold reviewed outside this service (Coral's queue): stored as
+pending like any hold, with its codes, but never listed, claimed or counted by the queue."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,3 +156,19 @@ class Label:
     scores: Mapping[str, float] | None
     classifier: str | None
     article_tags: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Feedback:
+    """A Perspective client's suggested score for one attribute of a text
+    (``comments:suggestscore``): a label for learning, as a moderator's decision is.
+    ``value`` ≥ 0.5 says the text has the attribute (Coral sends 1 on reject, 0 on approve)."""
+
+    text: str
+    attribute: str
+    category: str
+    value: float
+    community_id: str | None
+    client_token: str | None
+    at: datetime
+    id: int | None = None

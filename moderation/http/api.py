@@ -20,7 +20,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 #: unknown key, a role too low, rate limits and overload, the database down.
 AUTH_ERRORS: tuple[int, ...] = (401, 403, 429, 503)
 #: ... and every operation that reads a body or query: malformed, too large, invalid.
-INPUT_ERRORS: tuple[int, ...] = (400, 413, 422)
+INPUT_ERRORS: tuple[int, ...] = (400, 408, 413, 422)
 
 
 @dataclass(frozen=True)

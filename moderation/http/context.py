@@ -10,10 +10,12 @@ from moderation.domain.ratelimit import RateLimiter
 from moderation.http.metrics import Metrics
 from moderation.services.audit import Audit
 from moderation.services.comments import Moderation
+from moderation.services.coral import Coral
 from moderation.services.guidelines import GuidelinesAdmin
 from moderation.services.identity_audit import IdentityAudit
 from moderation.services.keys import Keys
 from moderation.services.learning import Learning
+from moderation.services.perspective import Perspective
 from moderation.services.policies import PolicyCache
 from moderation.services.review import Review
 from moderation.services.shadow import ShadowRuns
@@ -43,6 +45,8 @@ AUDIT = web.AppKey("audit", Audit)
 SHADOW_RUNS = web.AppKey("shadow_runs", ShadowRuns)
 IDENTITY_AUDIT = web.AppKey("identity_audit", IdentityAudit)
 LEARNING = web.AppKey("learning", Learning)
+PERSPECTIVE = web.AppKey("perspective", Perspective)
+CORAL = web.AppKey("coral", Coral)
 
 API_KEY = web.RequestKey("api_key", ApiKey)
 REQUEST_ID = web.RequestKey("request_id", str)

@@ -83,7 +83,11 @@ def build(operations: Iterable[Operation]) -> dict[str, Any]:
         "info": {
             "title": "Comment moderation service",
             "version": "1.0.0",
-            "description": "Contract: approve / hold / reject reader comments.",
+            "description": "Contract: approve / hold / reject reader comments. A key with a"
+            " `scope` (a website) sees and changes only that scope's articles, comments,"
+            " queue, authors and reports, whose ids are unique within the scope (another"
+            " scope's are 404); keys without one work in the default scope. The guidelines"
+            " are shared by all scopes.",
         },
         "paths": paths,
         "components": {

@@ -6,6 +6,7 @@ field names that did not come from our schema are masked.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from typing import Any, TypeVar
@@ -13,7 +14,13 @@ from typing import Any, TypeVar
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
-from moderation.domain.errors import BadRequest, PayloadTooLarge, ValidationFailed
+from moderation.domain.errors import (
+    BadRequest,
+    PayloadTooLarge,
+    RequestTimeout,
+    ValidationFailed,
+)
+from moderation.http.context import SETTINGS
 
 Model = TypeVar("Model", bound=BaseModel)
 
@@ -24,12 +31,24 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(name)
 
 
-async def read_json(request: web.Request) -> Any:
-    """The request's JSON value, or a 400/413 in the contract's error format."""
+async def read_body(request: web.Request) -> bytes:
+    """The raw body: 413 beyond the size limit, 408 when it does not arrive within
+    ``MODERATION_BODY_TIMEOUT_S`` (a client trickling a byte every few seconds would
+    otherwise hold its connection and handler for as long as it likes)."""
     try:
-        raw = await request.read()
+        async with asyncio.timeout(request.app[SETTINGS].body_timeout_s):
+            return await request.read()
     except web.HTTPRequestEntityTooLarge:
         raise PayloadTooLarge("the request body is too large", code="body_too_large") from None
+    except TimeoutError:
+        raise RequestTimeout(
+            "the request body did not arrive in time", code="body_timeout"
+        ) from None
+
+
+async def read_json(request: web.Request) -> Any:
+    """The request's JSON value, or a 400/408/413 in the contract's error format."""
+    raw = await read_body(request)
     if not raw:
         raise BadRequest("the request needs a JSON body", code="malformed_json")
     try:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from moderation.http.guidelines_document import GuidelinesDocument
 
@@ -66,6 +66,12 @@ class CommentOut(_Out):
     created_at: str
     updated_at: str
     deleted_at: str | None
+    #: Grows with every edit, decision and deletion; send it back with a decision.
+    revision: int
+    scope: str | None = Field(
+        description="The website (the key's scope) the comment belongs to; null: the default"
+        " scope. The comment's ids are that scope's own."
+    )
 
 
 class CommentWithHistory(CommentOut):
@@ -161,6 +167,8 @@ class WebhookOut(_Out):
     events: list[str]
     created_by: str
     created_at: str
+    #: The scope whose events it receives (its creator's); null: the default scope.
+    scope: str | None = None
 
 
 class WebhooksOut(_Out):
@@ -183,6 +191,7 @@ class KeyOut(_Out):
     id: str
     name: str
     role: Literal["site", "moderator", "admin"]
+    scope: str | None = None
 
 
 class KeysOut(_Out):
@@ -193,6 +202,7 @@ class KeysOut(_Out):
 class AuditEntryOut(_Out):
     id: int
     actor: str
+    actor_key_id: str | None
     action: str
     at: str
 
@@ -211,6 +221,7 @@ class MeOut(_Out):
     key_id: str
     name: str
     role: Literal["site", "moderator", "admin"]
+    scope: str | None = None
     categories: list[str]
     classifier: ClassifierOut
     rules: list[dict[str, str]] | None = None

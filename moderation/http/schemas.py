@@ -9,7 +9,7 @@ no string may contain NUL characters.
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -23,6 +23,7 @@ from pydantic import (
 )
 
 from moderation.domain.events import EVENTS
+from moderation.domain.scopes import MAX_SCOPE_CHARS, SCOPE_PATTERN
 from moderation.services.comments import NewComment
 from moderation.services.keys import MAX_RATE_LIMIT
 
@@ -36,6 +37,24 @@ Id = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=ID_P
 Cursor = Annotated[str, StringConstraints(min_length=1, max_length=1000)]
 Tag = Annotated[str, StringConstraints(min_length=1, max_length=100, strip_whitespace=True)]
 CommentText = Annotated[str, StringConstraints(min_length=1, max_length=MAX_TEXT_CHARS)]
+#: A website's name (``domain/scopes.py``).
+Scope = Annotated[
+    str, StringConstraints(min_length=1, max_length=MAX_SCOPE_CHARS, pattern=SCOPE_PATTERN)
+]
+
+
+def _instant(value: datetime) -> datetime:
+    """A moment every backend and every zone conversion can hold: naive means UTC, and
+    the year is 1970 to 9998 (year 1 or 9999 overflowed converting to UTC: a 500)."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    if not 1970 <= value.year <= 9998:
+        raise ValueError("must be a date between 1970 and 9998")
+    return value.astimezone(UTC)
+
+
+#: A date-time in a query or body (ISO 8601); see :func:`_instant`.
+Instant = Annotated[datetime, AfterValidator(_instant)]
 
 
 class _Body(BaseModel):
@@ -135,6 +154,8 @@ class DecisionIn(_Body):
     note: Annotated[str, StringConstraints(max_length=5000)] | None = None
     # The guidelines rule the comment breaks (a rule id): a label for learning.
     rule: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
+    # The comment's ``revision`` the moderator read: 409 ``comment_changed`` when it moved.
+    revision: int | None = Field(default=None, ge=0)
 
 
 class LearnIn(_Body):
@@ -171,6 +192,14 @@ class KeyIn(_Body):
     #: Requests per second for this key across all processes; 0: unlimited; absent or
     #: null: its role's default (MODERATION_RATE_LIMIT_<ROLE>).
     rate_limit: float | None = Field(default=None, ge=0, le=MAX_RATE_LIMIT, allow_inf_nan=False)
+    #: The website whose data the key sees and changes; absent or null: the default scope
+    #: (a scoped admin's keys get its scope).
+    scope: Scope | None = Field(
+        default=None,
+        description="The website whose articles, comments, queue, authors and reports the key"
+        " sees and changes (ids are unique within it); absent or null: the default scope. A"
+        " scoped admin key makes keys of its own scope only.",
+    )
 
 
 class ListQuery(_Body):
@@ -180,8 +209,8 @@ class ListQuery(_Body):
 
 class BacktestIn(_Body):
     guidelines: dict[str, Any]
-    since: datetime | None = None
-    until: datetime | None = None
+    since: Instant | None = None
+    until: Instant | None = None
     article_id: Id | None = None
     tags: list[Tag] = Field(default_factory=list, max_length=50)
     samples: int = Field(default=20, ge=0, le=200)
@@ -191,8 +220,8 @@ class SuggestIn(_Body):
     classifier: Annotated[str, StringConstraints(max_length=100)] | None = None
     target_precision: float = Field(default=0.95, gt=0.5, le=1.0)
     min_evidence: int = Field(default=20, ge=1, le=100_000)
-    since: datetime | None = None
-    until: datetime | None = None
+    since: Instant | None = None
+    until: Instant | None = None
     article_id: Id | None = None
     tags: list[Tag] = Field(default_factory=list, max_length=50)
 

@@ -15,8 +15,11 @@ in-flight requests drain for up to ``shutdown_timeout``, then cleanup contexts c
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import signal
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import http_exceptions, web
@@ -48,6 +51,13 @@ def describe_parse_error(exc: BaseException | None) -> tuple[str, str]:
 class _ContractRequestHandler(RequestHandler):
     """aiohttp's protocol handler, answering its own errors in the contract's format."""
 
+    on_lost: Callable[[RequestHandler], None] | None = None
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        super().connection_lost(exc)
+        if self.on_lost is not None:
+            self.on_lost(self)
+
     def handle_error(
         self,
         request: BaseRequest,
@@ -72,13 +82,51 @@ class _ContractRequestHandler(RequestHandler):
         return response
 
 
+_BUSY = json.dumps(
+    error_body("too_many_connections", "the service has too many open connections; retry")
+).encode()
+
+
+class _Busy(asyncio.Protocol):
+    """A connection over the cap: a 503 in the contract's format, then closed."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        transport.write(
+            b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+            b"Retry-After: 1\r\nConnection: close\r\n"
+            + f"Content-Length: {len(_BUSY)}\r\n\r\n".encode()
+            + _BUSY
+        )
+        transport.close()
+
+
 class _ContractServer(web.Server):
+    max_connections = 0  # 0: no cap
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Counted from the moment the protocol is made: connections accepted together
+        # are made before any of them registers with the server (``connections``).
+        self.open: set[RequestHandler] = set()
+
     def __call__(self) -> RequestHandler:
-        return _ContractRequestHandler(self, loop=self._loop, **self._kwargs)
+        if self.max_connections and len(self.open) >= self.max_connections:
+            log.warning("refused a connection: %d open", len(self.open))
+            return _Busy()  # type: ignore[return-value]
+        handler = _ContractRequestHandler(self, loop=self._loop, **self._kwargs)
+        handler.on_lost = self.open.discard
+        self.open.add(handler)
+        return handler
 
 
 class ContractAppRunner(web.AppRunner):
-    """An ``AppRunner`` whose connections use ``_ContractRequestHandler``."""
+    """An ``AppRunner`` whose connections use ``_ContractRequestHandler``, at most
+    ``max_connections`` of them."""
+
+    def __init__(self, app: web.Application, *, max_connections: int = 0, **kwargs: Any) -> None:
+        super().__init__(app, **kwargs)
+        self._max_connections = max_connections
 
     async def _make_server(self) -> web.Server:
         server = await super()._make_server()
@@ -90,17 +138,52 @@ class ContractAppRunner(web.AppRunner):
             loop=server._loop,
             **server._kwargs,
         )
+        replacement.max_connections = self._max_connections
         return replacement
 
 
-def run(app: web.Application, *, host: str, port: int, shutdown_timeout: float) -> None:
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """What a slow or greedy client may hold (README "Limits"; docs/deploy.md)."""
+
+    #: A connection that has not sent a whole request's headers within this (and an idle
+    #: keep-alive connection) is closed: slowloris clients hold nothing for long.
+    keepalive_timeout_s: float = 15.0
+    #: Open connections beyond this are answered 503 and closed at once.
+    max_connections: int = 1024
+
+
+def run(
+    app: web.Application,
+    *,
+    host: str,
+    port: int,
+    shutdown_timeout: float,
+    limits: Limits | None = None,
+) -> None:
     """Serve ``app`` until SIGINT or SIGTERM, then drain and clean up."""
-    asyncio.run(_serve(app, host=host, port=port, shutdown_timeout=shutdown_timeout))
+    asyncio.run(_serve(app, host=host, port=port, shutdown_timeout=shutdown_timeout, limits=limits))
 
 
-async def _serve(app: web.Application, *, host: str, port: int, shutdown_timeout: float) -> None:
-    options: dict[str, Any] = {"access_log": None, "shutdown_timeout": shutdown_timeout}
-    runner = ContractAppRunner(app, handle_signals=False, **options)
+async def _serve(
+    app: web.Application,
+    *,
+    host: str,
+    port: int,
+    shutdown_timeout: float,
+    limits: Limits | None = None,
+) -> None:
+    limits = limits or Limits()
+    options: dict[str, Any] = {
+        "access_log": None,
+        "shutdown_timeout": shutdown_timeout,
+        # aiohttp's keep-alive timer starts with the connection: it also bounds how long
+        # a client may take to send its first request's headers.
+        "keepalive_timeout": limits.keepalive_timeout_s,
+    }
+    runner = ContractAppRunner(
+        app, handle_signals=False, max_connections=limits.max_connections, **options
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):

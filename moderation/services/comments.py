@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -29,13 +30,20 @@ from moderation.domain.models import (
     Verdict,
     utcnow,
 )
+from moderation.domain.scopes import to_stored, to_stored_optional
 from moderation.services import decisions
 from moderation.services.policies import PolicyCache
 from moderation.services.shadow import ShadowCache, decide_in_shadow
 from moderation.storage.database import Database
 from moderation.storage.store import Store
 from moderation.workers.group_commit import GroupCommit
-from moderation.workers.scorer import Scored, Scorer
+from moderation.workers.scorer import Overloaded, Scored, Scorer
+
+log = logging.getLogger(__name__)
+
+DECIDE_ON_LOOP_CHARS = 2_000
+"""Longer texts are decided in a worker thread (a thread hop costs more than deciding a
+short comment does)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +60,18 @@ class NewComment:
     @property
     def digest(self) -> str:
         return text_digest(self.text)
+
+    def stored_in(self, scope: str | None) -> NewComment:
+        """This comment with the stored ids of ``scope`` (``domain/scopes.py``)."""
+        if not scope:
+            return self
+        return replace(
+            self,
+            id=to_stored(scope, self.id),
+            article_id=to_stored(scope, self.article_id),
+            author_id=to_stored(scope, self.author_id),
+            parent_id=to_stored_optional(scope, self.parent_id),
+        )
 
 
 def text_digest(text: str) -> str:
@@ -106,6 +126,29 @@ async def forget_text(store: Store, text: str) -> None:
     await store.erase_quotes(text)
 
 
+async def _score_within(scorer: Scorer, texts: Sequence[str], deadline_s: float) -> list[Scored]:
+    """``scorer``'s results for ``texts`` if they come within ``deadline_s``, else unscored.
+
+    On the deadline the texts' future is cancelled, which takes them out of the model's
+    queue if their batch has not started: nobody waits for those scores any more."""
+    unscored = [Scored(None, scorer.name) for _ in texts]
+    timeout = min(deadline_s, scorer.timeout_s)
+    if timeout <= 0:
+        return unscored
+    try:
+        future = scorer.submit(texts)
+    except Overloaded:
+        return unscored
+    try:
+        # wait_for cancels the future when the time is up.
+        return await asyncio.wait_for(future, timeout)
+    except TimeoutError:
+        return unscored
+    except Exception as exc:  # the backend raised: hold, never approve
+        log.error("classifier failed: %s", type(exc).__name__)
+        return unscored
+
+
 @dataclass(slots=True)
 class Moderation:
     """The service functions, with what they need to run."""
@@ -118,8 +161,20 @@ class Moderation:
     writer: GroupCommit | None = None  # None: one transaction per submission
     shadow_scorer: Scorer | None = None  # a second classifier for shadow runs
 
-    async def _score(self, texts: Sequence[str]) -> tuple[list[Scored], list[Scored]]:
-        """Scores from the live classifier, and from the shadow one when configured."""
+    async def _score(
+        self, texts: Sequence[str], deadline_s: float | None = None
+    ) -> tuple[list[Scored], list[Scored]]:
+        """Scores from the live classifier, and from the shadow one when configured.
+
+        With ``deadline_s``, texts not scored within it come back unscored (the engine
+        holds them with ``classifier_unavailable``), and so do texts a full queue refuses:
+        a caller with a deadline is answered in time rather than refused."""
+        if deadline_s is not None:
+            scorers = [self.scorer, *([self.shadow_scorer] if self.shadow_scorer else [])]
+            results = await asyncio.gather(
+                *(_score_within(scorer, texts, deadline_s) for scorer in scorers)
+            )
+            return results[0], results[-1]
         if self.shadow_scorer is None:
             live = await self.scorer.score_named(texts)
             return live, live
@@ -130,28 +185,52 @@ class Moderation:
 
     # -- submit ------------------------------------------------------------------------------
 
-    async def submit(self, new: NewComment) -> Submitted:
-        """Moderate and store one comment; idempotent on (id, text).
+    async def submit(
+        self,
+        new: NewComment,
+        *,
+        deadline_s: float | None = None,
+        review_here: bool = True,
+        scope: str | None = None,
+    ) -> Submitted:
+        """Moderate and store one comment of ``scope``; idempotent on (id, text).
 
         Scores first, then one write transaction that inserts (or finds the existing
         comment), checks the article and decides. A retried submission is scored again
         and then answered with the stored comment: retries are rare, and skipping a
         read transaction on every new comment is worth more.
-        """
-        (scores,), (shadow,) = await self._score([new.text])
-        if self.writer is not None:
-            return await self.writer.run(lambda store: self._store_new(store, new, scores, shadow))
-        async with self.db.transaction() as store:
-            return await self._store_new(store, new, scores, shadow)
 
-    async def submit_many(self, batch: Sequence[NewComment]) -> list[Submitted | ServiceError]:
+        ``deadline_s``: a comment not scored within it is decided unscored (held with
+        ``classifier_unavailable``) instead of waiting; the write follows. ``review_here``:
+        False when a hold is reviewed elsewhere (Coral's queue): it is recorded as pending
+        but never enters this service's review queue (``decisions.record``).
+        """
+        new = new.stored_in(scope)
+        (scores,), (shadow,) = await self._score([new.text], deadline_s)
+        if self.writer is not None:
+            return await self.writer.run(
+                lambda store: self._store_new(
+                    store, new, scores, shadow, review_here=review_here, scope=scope
+                )
+            )
+        async with self.db.transaction() as store:
+            return await self._store_new(
+                store, new, scores, shadow, review_here=review_here, scope=scope
+            )
+
+    async def submit_many(
+        self, batch: Sequence[NewComment], *, scope: str | None = None
+    ) -> list[Submitted | ServiceError]:
         """Moderate a batch: scored together, stored in one transaction, errors per item."""
         results: list[Submitted | ServiceError] = []
+        batch = [new.stored_in(scope) for new in batch]
         scores, shadow = await self._score([new.text for new in batch])
         async with self.db.transaction() as store:
             for new, item_scores, item_shadow in zip(batch, scores, shadow, strict=True):
                 try:
-                    results.append(await self._store_new(store, new, item_scores, item_shadow))
+                    results.append(
+                        await self._store_new(store, new, item_scores, item_shadow, scope=scope)
+                    )
                 except ServiceError as error:
                     results.append(error)
         return results
@@ -175,8 +254,16 @@ class Moderation:
         return article
 
     async def _store_new(
-        self, store: Store, new: NewComment, scores: Scored, shadow: Scored
+        self,
+        store: Store,
+        new: NewComment,
+        scores: Scored,
+        shadow: Scored,
+        *,
+        review_here: bool = True,
+        scope: str | None = None,
     ) -> Submitted:
+        """``new`` carries stored ids (:meth:`NewComment.stored_in`) of ``scope``."""
         article = await self._check_open(store, new.article_id)
         now = utcnow()
         inserted = await store.insert_comment(
@@ -190,6 +277,7 @@ class Moderation:
             article_tags=new.article_tags,
             metadata=new.metadata,
             at=now,
+            scope=scope,
         )
         if not inserted:  # stored before: a retry, a duplicate in a batch, or a race
             existing = await self._existing(store, new)
@@ -207,8 +295,11 @@ class Moderation:
             parent_id=new.parent_id,
             article_tags=new.article_tags,
             metadata=new.metadata,
+            scope=scope,
         )
-        decided = await self._decide(store, comment, article, scores, shadow, new=True)
+        decided = await self._decide(
+            store, comment, article, scores, shadow, new=True, review_here=review_here
+        )
         return Submitted(comment=decided, created=True)
 
     async def _decide(
@@ -220,6 +311,7 @@ class Moderation:
         shadow: Scored,
         *,
         new: bool = False,
+        review_here: bool = True,
     ) -> Comment:
         """Decide ``comment`` (its text as stored now) automatically, and record it."""
         text = comment.text or ""
@@ -235,7 +327,14 @@ class Moderation:
             language_supported=scored.language_supported,
             language=scored.language,
         )
-        verdict = decide(policy, text, scored.scores, scored.by, context)
+        if len(text) > DECIDE_ON_LOOP_CHARS:
+            # Term and link matching is linear but not free: on a 20,000-character text,
+            # in a batch of 100, it would hold the event loop (and /healthz) for seconds.
+            verdict = await asyncio.to_thread(
+                decide, policy, text, scored.scores, scored.by, context
+            )
+        else:
+            verdict = decide(policy, text, scored.scores, scored.by, context)
         await decide_in_shadow(
             store,
             self.shadow,
@@ -268,20 +367,23 @@ class Moderation:
             new=new,
             author_status=context.author_status,
             observers=self.observers,
+            review_here=review_here,
         )
 
     # -- read, edit, delete --------------------------------------------------------------------
 
-    async def get(self, comment_id: str) -> Comment:
+    async def get(self, comment_id: str, *, scope: str | None = None) -> Comment:
+        """A comment of ``scope`` by its API id; another scope's is not found."""
         async with self.db.transaction(write=False) as store:
-            comment = await store.comment(comment_id, history=True)
+            comment = await store.comment(to_stored(scope, comment_id), history=True)
         if comment is None:
             raise NotFound("no such comment", code="comment_not_found")
         return comment
 
-    async def edit(self, comment_id: str, text: str) -> Comment:
+    async def edit(self, comment_id: str, text: str, *, scope: str | None = None) -> Comment:
         """The author edited the comment: store the new text and moderate it again."""
-        current = await self.get(comment_id)
+        current = await self.get(comment_id, scope=scope)
+        comment_id = current.id  # the stored id
         if current.deleted_at is not None:
             raise Conflict("this comment was deleted", code="comment_deleted")
         if current.text == text:
@@ -296,11 +398,12 @@ class Moderation:
             now = utcnow()
             await store.replace_text(comment_id, text, text_digest(text), now)
             article = await store.article(comment.article_id)
-            edited = replace(comment, text=text, updated_at=now)
+            edited = replace(comment, text=text, updated_at=now, revision=comment.revision + 1)
             return await self._decide(store, edited, article, scores, shadow)
 
-    async def delete(self, comment_id: str) -> Comment:
+    async def delete(self, comment_id: str, *, scope: str | None = None) -> Comment:
         """The author removed the comment: erase its text, keep its decision history."""
+        comment_id = to_stored(scope, comment_id)
         async with self.db.transaction() as store:
             comment = await store.comment(comment_id, lock=True)
             if comment is None:
@@ -315,8 +418,11 @@ class Moderation:
 
     # -- reader reports ------------------------------------------------------------------------
 
-    async def report(self, comment_id: str, reporter_id: str, reason: str | None) -> dict[str, Any]:
+    async def report(
+        self, comment_id: str, reporter_id: str, reason: str | None, *, scope: str | None = None
+    ) -> dict[str, Any]:
         """Record a reader report; enough distinct reporters send an approved comment back."""
+        comment_id = to_stored(scope, comment_id)
         async with self.db.transaction() as store:
             comment = await store.comment(comment_id, lock=True)
             if comment is None:
@@ -370,11 +476,19 @@ class Moderation:
         title: str | None,
         url: str | None,
         tags: Sequence[str],
+        scope: str | None = None,
     ) -> tuple[Article, bool]:
+        """Create or update an article of ``scope`` (its id is the website's own)."""
         async with self.db.transaction() as store:
-            return await store.put_article(
-                article_id, mode=mode, title=title, url=url, tags=tags, at=utcnow()
+            article, created = await store.put_article(
+                to_stored(scope, article_id),
+                mode=mode,
+                title=title,
+                url=url,
+                tags=tags,
+                at=utcnow(),
             )
+        return replace(article, id=article_id), created
 
     async def check(self, text: str, *, article_tags: Sequence[str] = ()) -> Checked:
         """What the guidelines in force would decide for ``text``; stores nothing."""
@@ -387,5 +501,10 @@ class Moderation:
             language_supported=scored.language_supported,
             language=scored.language,
         )
-        verdict = decide(policy, text, scored.scores, scored.by, context)
+        if len(text) > DECIDE_ON_LOOP_CHARS:
+            verdict = await asyncio.to_thread(
+                decide, policy, text, scored.scores, scored.by, context
+            )
+        else:
+            verdict = decide(policy, text, scored.scores, scored.by, context)
         return Checked(verdict, scored.scores, scored.by, policy.version)

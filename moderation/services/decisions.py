@@ -32,7 +32,7 @@ from moderation.domain.models import (
     Status,
     utcnow,
 )
-from moderation.domain.records import QueueState
+from moderation.domain.records import HELD_ELSEWHERE, QueueState
 from moderation.services import webhooks
 from moderation.storage.store import Store
 
@@ -91,11 +91,15 @@ async def record(
     new: bool = False,
     author_status: AuthorStatus | None = None,
     observers: Observers | None = None,
+    review_here: bool = True,
 ) -> Comment:
     """Append ``draft`` to ``comment``'s history and apply its consequences.
 
     ``new``: the comment was stored in this transaction and had no status before.
-    ``author_status``, when the caller has read it, saves reading it again. Returns the
+    ``author_status``, when the caller has read it, saves reading it again.
+    ``review_here``: False when a hold is reviewed elsewhere (Coral's own queue): the
+    comment is pending (author counts, figures, backtests and webhooks see it) but stays
+    out of this service's review queue (priority :data:`HELD_ELSEWHERE`). Returns the
     comment as decided, built in memory (its ``history`` grows by the decision when the
     caller loaded it with its history).
     """
@@ -106,7 +110,7 @@ async def record(
         # A new comment has no reports yet: skip the count.
         reporters = 0 if new else await store.reporter_count(comment.id)
         queue = QueueState(
-            priority=priority(draft.reasons, reporters),
+            priority=priority(draft.reasons, reporters) if review_here else HELD_ELSEWHERE,
             codes=tuple(sorted({r.code for r in draft.reasons})),
             categories=tuple(sorted({r.category for r in draft.reasons if r.category})),
         )
@@ -115,6 +119,7 @@ async def record(
     )
     decided = replace(
         comment,
+        revision=comment.revision + 1,
         status=status,
         updated_at=decision.at,
         decision=decision,

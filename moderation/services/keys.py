@@ -16,6 +16,7 @@ from datetime import timedelta
 from moderation.domain.errors import Forbidden, NotFound, Unauthorized, ValidationFailed
 from moderation.domain.models import ApiKey, Role, utcnow
 from moderation.domain.records import Page
+from moderation.domain.scopes import valid_scope
 from moderation.storage.database import Database
 
 KEY_PREFIX = "mod_"
@@ -53,10 +54,23 @@ class Keys:
         name: str,
         role: Role,
         *,
-        actor: str = "cli",
+        actor: str | ApiKey = "cli",
         rate_limit: float | None = None,
+        scope: str | None = None,
     ) -> NewKey:
-        """A new key; ``rate_limit`` (requests/s, 0 for none) overrides its role's default."""
+        """A new key; ``rate_limit`` (requests/s, 0 for none) overrides its role's default.
+
+        ``scope`` (``domain/scopes.py``): the website whose data the key sees; None: the
+        default scope. An admin key with a scope makes keys of its own scope only (absent:
+        its own)."""
+        scope = valid_scope(scope)
+        if isinstance(actor, ApiKey) and actor.scope is not None:
+            if scope is None:
+                scope = actor.scope
+            elif scope != actor.scope:
+                raise Forbidden(
+                    "a scoped admin key makes keys of its own scope only", code="scope_forbidden"
+                )
         name = name.strip()
         if not name or len(name) > 200 or not name.isprintable():
             raise ValidationFailed(
@@ -70,22 +84,29 @@ class Keys:
         secret = KEY_PREFIX + secrets.token_urlsafe(32)
         async with self.db.transaction() as store:
             key = await store.add_key(
-                secrets.token_hex(8), name, role, digest(secret), utcnow(), rate_limit
+                secrets.token_hex(8), name, role, digest(secret), utcnow(), rate_limit, scope
             )
             details: dict[str, object] = {"name": name, "role": role.name}
             if rate_limit is not None:
                 details["rate_limit"] = rate_limit
+            if scope is not None:
+                details["scope"] = scope
             await store.audit(actor, "key.create", key.id, details, utcnow())
         return NewKey(key=key, secret=secret)
 
-    async def listing(self, limit: int, after: Sequence[str] | None = None) -> Page[ApiKey]:
+    async def listing(
+        self, limit: int, after: Sequence[str] | None = None, *, scope: str | None = None
+    ) -> Page[ApiKey]:
+        """Every key for an admin of the default scope; a scoped admin's scope's only."""
         async with self.db.transaction(write=False) as store:
-            return await store.list_keys(limit, after)
+            return await store.list_keys(limit, after, scope=scope)
 
-    async def revoke(self, key_id: str, *, actor: str = "cli") -> None:
-        """Revoke at once: every process checks the database on every request."""
+    async def revoke(self, key_id: str, *, actor: str | ApiKey = "cli") -> None:
+        """Revoke at once: every process checks the database on every request. A scoped
+        admin revokes keys of its own scope only (others are not found)."""
+        scope = actor.scope if isinstance(actor, ApiKey) else None
         async with self.db.transaction() as store:
-            if not await store.revoke_key(key_id, utcnow()):
+            if not await store.revoke_key(key_id, utcnow(), scope=scope):
                 raise NotFound("no such active key", code="key_not_found")
             await store.audit(actor, "key.revoke", key_id, {}, utcnow())
 

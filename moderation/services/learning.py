@@ -6,6 +6,9 @@ that names none is attributed to the one rule behind the automatic decision, if 
 was exactly one. An approval of a comment that rules had held says "this does not break
 those rules": a counterexample for each.
 
+Perspective clients' ``comments:suggestscore`` calls are labels too
+(:func:`feedback_labels`).
+
 ``POST /v1/guidelines/learn`` proposes the guidelines in force plus examples drawn from
 those labels (an approval that names a rule says the comment was judged against that
 rule and found within it: a counterexample too), chosen to generalise rather than to
@@ -24,6 +27,7 @@ The proposal comes with a backtest. Nothing changes until an admin ``PUT``s it.
 
 from __future__ import annotations
 
+import asyncio
 import copy
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -35,7 +39,7 @@ from moderation.backtest import BacktestResult
 from moderation.domain.engine import Context, Policy, decide
 from moderation.domain.examples import Vectors
 from moderation.domain.models import Action
-from moderation.domain.records import CaseFilter, Label
+from moderation.domain.records import CaseFilter, Feedback, Label
 from moderation.services.guidelines import GuidelinesAdmin
 from moderation.storage.database import Database
 from moderation.workers.scorer import Scorer
@@ -90,6 +94,37 @@ def attribute(label: Label, rules: set[str]) -> tuple[str, str] | None:
     return None
 
 
+def feedback_labels(
+    feedback: Sequence[Feedback], rules: Sequence[Mapping[str, Any]]
+) -> list[Label]:
+    """Perspective ``suggestscore`` feedback as moderators' labels: a suggested score of
+    0.5 or more for an attribute says the text breaks the first rule on that attribute's
+    category (Coral sends 1 when its moderators reject, 0 when they approve); below 0.5,
+    that it does not. Feedback on a category no rule reads teaches nothing."""
+    rule_of: dict[str, str] = {}
+    for entry in rules:
+        rule_of.setdefault(str(entry.get("category")), str(entry["id"]))
+    labels = []
+    for item in feedback:
+        rule = rule_of.get(item.category)
+        if rule is None:
+            continue
+        labels.append(
+            Label(
+                comment_id=item.client_token or f"suggestscore:{item.id}",
+                text=item.text,
+                action=Action.reject if item.value >= 0.5 else Action.approve,
+                rule=rule,
+                auto_action=None,
+                auto_rules=(),
+                scores=None,
+                classifier=None,
+                article_tags=(),
+            )
+        )
+    return labels
+
+
 def _wrong(policy: Policy, label: Label, rule: str, kind: str, vector: Vectors) -> bool:
     """Whether the guidelines in force decide ``label``'s comment against the moderator."""
     context = Context(
@@ -98,6 +133,15 @@ def _wrong(policy: Policy, label: Label, rule: str, kind: str, vector: Vectors) 
     verdict = decide(policy, label.text, label.scores, label.classifier or "", context)
     by_rule = any(r.rule == rule and r.action is not Action.approve for r in verdict.reasons)
     return not by_rule if kind == VIOLATES else by_rule
+
+
+def _candidates(
+    policy: Policy, pending: Sequence[tuple[Learned, Label]], vectors: Vectors
+) -> list[tuple[Learned, bool, Vectors]]:
+    return [
+        (item, _wrong(policy, label, item.rule, item.label, vector), vector)
+        for (item, label), vector in zip(pending, vectors, strict=True)
+    ]
 
 
 def choose(
@@ -137,12 +181,14 @@ class Learning:
         async with self.db.transaction(write=False) as store:
             policy = await self.admin.policies.current(store)
             labels = await store.moderator_labels()
+            feedback = await store.feedback()
         taught = {
             " ".join(text.split()).casefold()
             for rule in document["rules"]
             for text in (*rule.get("examples", ()), *rule.get("counterexamples", ()))
         }
         rule_ids = {rule["id"] for rule in document["rules"]}
+        labels = [*labels, *feedback_labels(feedback, document["rules"])]
         pending: list[tuple[Learned, Label]] = []
         for label in labels:
             found = attribute(label, rule_ids)
@@ -157,10 +203,8 @@ class Learning:
                 # than every decided comment verbatim.
                 pending = []
             else:
-                candidates = [
-                    (item, _wrong(policy, label, item.rule, item.label, vector), vector)
-                    for (item, label), vector in zip(pending, vectors, strict=True)
-                ]
+                # Thousands of labels re-decided: CPU work, off the event loop.
+                candidates = await asyncio.to_thread(_candidates, policy, pending, vectors)
                 learned = choose(candidates, await self._existing(policy), per_rule)
         for rule in document["rules"]:
             for item in learned:

@@ -10,7 +10,7 @@ automatic decision, except one another key's live lease holds (409).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
 from moderation.domain.errors import Conflict, NotFound, ValidationFailed
@@ -27,6 +27,7 @@ from moderation.domain.models import (
     utcnow,
 )
 from moderation.domain.records import Page, QueueEntry
+from moderation.domain.scopes import to_stored, to_stored_optional
 from moderation.services import decisions
 from moderation.services.policies import PolicyCache
 from moderation.storage.database import Database
@@ -46,20 +47,23 @@ class Review:
     observers: decisions.Observers = field(default_factory=decisions.Observers)
 
     async def queue(
-        self, filters: QueueFilter, *, limit: int, offset: int = 0
+        self, filters: QueueFilter, *, limit: int, offset: int = 0, scope: str | None = None
     ) -> tuple[list[QueueEntry], int]:
+        """``scope``'s queue (``filters.article_id`` is an id of that scope)."""
         async with self.db.transaction(write=False) as store:
             return await store.queue(
                 now=utcnow(),
                 limit=limit,
                 offset=offset,
-                article_id=filters.article_id,
+                article_id=to_stored_optional(scope, filters.article_id),
                 category=filters.category,
                 reason=filters.reason,
+                scope=scope,
             )
 
     async def claim(self, key: ApiKey, limit: int, filters: QueueFilter) -> list[QueueEntry]:
-        """Lease up to ``limit`` comments to ``key`` (its own live leases are renewed)."""
+        """Lease up to ``limit`` comments of ``key``'s scope to ``key`` (its own live leases
+        are renewed)."""
         async with self.db.transaction() as store:
             policy = await self.policies.current(store)
             now = utcnow()
@@ -69,8 +73,9 @@ class Review:
                 limit=limit,
                 now=now,
                 until=now + timedelta(seconds=policy.guidelines.claim_seconds),
-                article_id=filters.article_id,
+                article_id=to_stored_optional(key.scope, filters.article_id),
                 category=filters.category,
+                scope=key.scope,
             )
 
     async def rules(self) -> tuple[Rule, ...]:
@@ -79,6 +84,8 @@ class Review:
             return (await self.policies.current(store)).guidelines.rules
 
     async def release(self, key: ApiKey, ids: Sequence[str] | None) -> int:
+        if ids is not None:
+            ids = [to_stored(key.scope, i) for i in ids]
         async with self.db.transaction() as store:
             return await store.release(key.id, ids)
 
@@ -90,16 +97,29 @@ class Review:
         reason: str | None,
         note: str | None,
         rule_id: str | None = None,
+        revision: int | None = None,
     ) -> Comment:
         """A moderator's approve/reject; appended to the history, never overwriting it.
 
         ``rule_id`` names the rule the comment breaks: the decision then cites it (its
         guideline section and category) and becomes a label for that rule
-        (``services/learning.py``)."""
+        (``services/learning.py``). ``revision`` is the comment's revision the moderator
+        read: if the author edited it (or anyone decided it) since, nothing is decided and
+        the answer is 409 ``comment_changed`` — a moderator never publishes unread text.
+        ``comment_id`` is an id of ``key``'s scope: another scope's comment is not found."""
+        comment_id = to_stored(key.scope, comment_id)
         async with self.db.transaction() as store:
             comment = await store.comment(comment_id, lock=True, history=True)
             if comment is None:
                 raise NotFound("no such comment", code="comment_not_found")
+            if comment.deleted_at is not None:
+                # Its text is gone: approving would publish nothing, with a webhook of null.
+                raise Conflict("this comment was deleted by its author", code="comment_deleted")
+            if revision is not None and revision != comment.revision:
+                raise Conflict(
+                    "the comment changed since you read it; read it again",
+                    code="comment_changed",
+                )
             holder = await store.claim_holder(comment_id, utcnow())
             if holder is not None and holder[0] != key.id:
                 raise Conflict(
@@ -131,6 +151,7 @@ class Review:
                 action=action,
                 by="moderator",
                 moderator=key.name,
+                moderator_key_id=key.id,
                 reasons=(
                     Reason(
                         "moderator",
@@ -159,32 +180,42 @@ class Review:
         article_id: str | None,
         author_id: str | None,
         after: Sequence[str] | None = None,
+        scope: str | None = None,
     ) -> Page[Comment]:
         async with self.db.transaction(write=False) as store:
             return await store.recent_comments(
                 limit=limit,
                 status=status,
-                article_id=article_id,
-                author_id=author_id,
+                article_id=to_stored_optional(scope, article_id),
+                author_id=to_stored_optional(scope, author_id),
                 after=after,
+                scope=scope,
             )
 
-    async def author(self, author_id: str) -> tuple[Author, list[Comment]]:
+    async def author(
+        self, author_id: str, *, scope: str | None = None
+    ) -> tuple[Author, list[Comment]]:
+        """An author of ``scope``: their standing and recent comments in that scope."""
+        stored = to_stored(scope, author_id)
         async with self.db.transaction(write=False) as store:
-            return await store.author(author_id), await store.author_recent(author_id)
+            author, recent = await store.author(stored), await store.author_recent(stored)
+        return replace(author, id=author_id), recent
 
     async def set_author(
         self, key: ApiKey, author_id: str, status: AuthorStatus, reason: str | None
     ) -> tuple[Author, list[Comment]]:
+        """Set the standing of an author of ``key``'s scope."""
+        api_id, author_id = author_id, to_stored(key.scope, author_id)
         async with self.db.transaction() as store:
             before = await store.author_status(author_id)
             now = utcnow()
             await store.set_author(author_id, status, reason, now)
             await store.audit(
-                key.name,
+                key,
                 "author.status",
                 author_id,
                 {"from": before.value, "to": status.value, "reason": reason},
                 now,
             )
-            return await store.author(author_id), await store.author_recent(author_id)
+            author, recent = await store.author(author_id), await store.author_recent(author_id)
+        return replace(author, id=api_id), recent

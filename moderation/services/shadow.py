@@ -11,6 +11,7 @@ starting a new one stops the previous.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -59,7 +60,10 @@ async def decide_in_shadow(
     if active is None:
         return
     run_id, policy = active
-    verdict = decide(policy, text, scores, classifier, context)
+    if len(text) > 2_000:  # as the live decision: long texts off the event loop
+        verdict = await asyncio.to_thread(decide, policy, text, scores, classifier, context)
+    else:
+        verdict = decide(policy, text, scores, classifier, context)
     await store.add_shadow_decision(
         run_id, comment_id, live, verdict.action, verdict.reasons, classifier, utcnow()
     )
@@ -83,14 +87,14 @@ class ShadowRuns:
     async def start(self, key: ApiKey, document: Mapping[str, Any], note: str | None) -> ShadowRun:
         async with self.db.transaction() as store:
             run = await store.start_shadow_run(dict(document), note, key.name, utcnow())
-            await store.audit(key.name, "shadow.start", str(run.id), {"note": note}, utcnow())
+            await store.audit(key, "shadow.start", str(run.id), {"note": note}, utcnow())
         return run
 
     async def stop(self, key: ApiKey) -> None:
         async with self.db.transaction() as store:
             if not await store.stop_shadow_runs(utcnow()):
                 raise NotFound("no shadow run is active", code="no_shadow_run")
-            await store.audit(key.name, "shadow.stop", None, {}, utcnow())
+            await store.audit(key, "shadow.stop", None, {}, utcnow())
 
     async def report(self, samples: int) -> ShadowReport:
         async with self.db.transaction(write=False) as store:

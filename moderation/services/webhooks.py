@@ -11,13 +11,15 @@ import json
 import logging
 import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 from moderation.contract import comment_json
+from moderation.domain.destinations import AllowList, mask_credentials, url_refusal
 from moderation.domain.errors import NotFound, ValidationFailed
 from moderation.domain.events import COMMENT_EVENT, EVENTS
 from moderation.domain.models import ApiKey, Comment, utcnow
 from moderation.domain.records import Delivery, Page, Webhook
+from moderation.domain.scopes import to_api
 from moderation.storage.database import Database
 from moderation.storage.store import Store
 
@@ -32,11 +34,34 @@ class NewWebhook:
 
 @dataclass(slots=True)
 class Webhooks:
-    """Subscriptions (admins) and their delivery log."""
+    """Subscriptions (admins) and their delivery log.
+
+    ``allow`` names the non-public networks and hosts an operator allows as receivers
+    (``MODERATION_WEBHOOK_ALLOW_HOSTS``); any other URL whose host is a non-public address
+    or a local name is refused here, and the sender checks what a name resolves to at
+    every delivery.
+    """
 
     db: Database
+    allow: AllowList = field(default_factory=AllowList)
 
     async def create(self, key: ApiKey, url: str, events: Sequence[str]) -> NewWebhook:
+        """A webhook of ``key``'s scope: it receives that scope's events only."""
+        refusal = url_refusal(url, self.allow)
+        if refusal is not None:
+            # The message and the detail never repeat the URL.
+            raise ValidationFailed(
+                "the webhook URL is not an allowed destination",
+                code="webhook_destination_refused",
+                details=[
+                    {
+                        "field": "url",
+                        "problem": refusal
+                        + "; webhooks go to public addresses, or to those allowed by"
+                        " MODERATION_WEBHOOK_ALLOW_HOSTS",
+                    }
+                ],
+            )
         unknown = sorted(set(events) - set(EVENTS))
         if unknown:
             raise ValidationFailed(
@@ -45,40 +70,70 @@ class Webhooks:
         secret = "whsec_" + secrets.token_urlsafe(32)
         async with self.db.transaction() as store:
             webhook = await store.add_webhook(
-                "wh_" + secrets.token_hex(8), url, sorted(set(events)), secret, key.name, utcnow()
-            )
-            await store.audit(
+                "wh_" + secrets.token_hex(8),
+                url,
+                sorted(set(events)),
+                secret,
                 key.name,
-                "webhook.create",
-                webhook.id,
-                {"url": url, "events": list(webhook.events)},
                 utcnow(),
+                scope=key.scope,
             )
+            details: dict[str, object] = {
+                "url": mask_credentials(url),
+                "events": list(webhook.events),
+            }
+            if key.scope is not None:
+                details["scope"] = key.scope
+            await store.audit(key, "webhook.create", webhook.id, details, utcnow())
         return NewWebhook(webhook=webhook, secret=secret)
 
-    async def listing(self, limit: int, after: Sequence[str] | None = None) -> Page[Webhook]:
+    async def listing(
+        self, limit: int, after: Sequence[str] | None = None, *, scope: str | None = None
+    ) -> Page[Webhook]:
+        """Every webhook for an admin of the default scope; a scoped admin's scope's only."""
         async with self.db.transaction(write=False) as store:
-            return await store.webhook_page(limit, after)
+            return await store.webhook_page(limit, after, scope=scope)
 
     async def remove(self, key: ApiKey, webhook_id: str) -> None:
         async with self.db.transaction() as store:
-            if not await store.delete_webhook(webhook_id, utcnow()):
+            if not _visible(await store.webhook(webhook_id), key.scope) or not (
+                await store.delete_webhook(webhook_id, utcnow())
+            ):
                 raise NotFound("no such webhook", code="webhook_not_found")
-            await store.audit(key.name, "webhook.delete", webhook_id, {}, utcnow())
+            await store.audit(key, "webhook.delete", webhook_id, {}, utcnow())
 
     async def deliveries(
-        self, webhook_id: str, limit: int, after: Sequence[str] | None = None
+        self,
+        webhook_id: str,
+        limit: int,
+        after: Sequence[str] | None = None,
+        *,
+        scope: str | None = None,
     ) -> Page[Delivery]:
+        """A webhook's deliveries; their comment ids are those of the webhook's scope."""
         async with self.db.transaction(write=False) as store:
-            if await store.webhook(webhook_id) is None:
+            webhook = await store.webhook(webhook_id)
+            if webhook is None or not _visible(webhook, scope):
                 raise NotFound("no such webhook", code="webhook_not_found")
-            return await store.deliveries(webhook_id, limit, after)
+            page = await store.deliveries(webhook_id, limit, after)
+        return Page(
+            [replace(d, comment_id=to_api(webhook.scope, d.comment_id)) for d in page.items],
+            page.next_after,
+        )
+
+
+def _visible(webhook: Webhook | None, scope: str | None) -> bool:
+    """Whether an admin of ``scope`` sees ``webhook`` (one of the default scope sees all)."""
+    return webhook is not None and (scope is None or webhook.scope == scope)
 
 
 async def emit(store: Store, comment: Comment) -> bool:
-    """Write one event per webhook subscribed to ``comment``'s new status; any written?"""
+    """Write one event per webhook of ``comment``'s scope subscribed to its new status; any
+    written? The payload's comment has the ids of that scope (``contract.comment_json``)."""
     event_type = COMMENT_EVENT[comment.status]
-    subscribed = [w for w in await store.webhooks() if event_type in w.events]
+    subscribed = [
+        w for w in await store.webhooks() if event_type in w.events and w.scope == comment.scope
+    ]
     if not subscribed:
         return False
     resource = comment_json(comment)

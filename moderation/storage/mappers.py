@@ -20,6 +20,7 @@ from moderation.domain.models import (
     Status,
 )
 from moderation.domain.records import ShadowRun, Webhook
+from moderation.domain.scopes import from_column
 from moderation.storage.tables import (
     ApiKeyRow,
     ArticleRow,
@@ -37,6 +38,7 @@ def row_to_webhook(row: WebhookRow | Row[Any]) -> Webhook:
         events=tuple(row.events or ()),
         created_by=row.created_by,
         created_at=row.created_at,
+        scope=from_column(row.scope),
     )
 
 
@@ -54,6 +56,7 @@ def row_to_key(row: ApiKeyRow | Row[Any] | SimpleNamespace) -> ApiKey:
         last_used_at=row.last_used_at,
         revoked_at=row.revoked_at,
         rate_limit=row.rate_limit,
+        scope=from_column(row.scope),
     )
 
 
@@ -83,6 +86,7 @@ def row_to_decision(row: DecisionRow) -> Decision:
         guidelines_version=row.guidelines_version,
         at=row.at,
         note=row.note,
+        moderator_key_id=row.moderator_key_id,
     )
 
 
@@ -104,6 +108,8 @@ def row_to_comment(
         deleted_at=row.deleted_at,
         decision=decision,
         history=history,
+        revision=row.revision,
+        scope=from_column(row.scope),
     )
 
 

@@ -14,6 +14,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from moderation.domain.errors import ValidationFailed
 from moderation.domain.models import Status
+from moderation.domain.records import HELD_ELSEWHERE
 from moderation.storage.tables import (
     ApiKeyRow,
     ArticleRow,
@@ -43,7 +44,11 @@ AUTHORS = table_of(AuthorRow)
 AUTHOR_STATUS = select(AUTHORS.c.status).where(AUTHORS.c.id == bindparam("id"))
 DECISION_COLUMNS = tuple(c.key for c in table_of(DecisionRow).c if c.key != "id")
 INSERT_DECISION = insert(table_of(DecisionRow)).returning(table_of(DecisionRow).c.id)
-UPDATE_COMMENT = update(COMMENTS).where(COMMENTS.c.id == bindparam("_id"))
+UPDATE_COMMENT = (
+    update(COMMENTS)
+    .where(COMMENTS.c.id == bindparam("_id"))
+    .values(revision=COMMENTS.c.revision + 1)
+)
 INSERT_EVENT = insert(table_of(WebhookEventRow))
 WEBHOOKS = table_of(WebhookRow)
 ACTIVE_WEBHOOKS = (
@@ -92,6 +97,8 @@ def queue_filter(
 ) -> list[Any]:
     conditions: list[Any] = [
         CommentRow.status == Status.pending.value,
+        # Holds reviewed elsewhere (Coral's queue) are pending but never queued here.
+        CommentRow.priority > HELD_ELSEWHERE,
         CommentRow.deleted_at.is_(None),
     ]
     if article_id:

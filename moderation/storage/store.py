@@ -7,6 +7,7 @@ from moderation.storage.repos.authors import ArticlesRepo
 from moderation.storage.repos.comments import CommentsRepo
 from moderation.storage.repos.guidelines import GuidelinesRepo
 from moderation.storage.repos.instances import InstancesRepo
+from moderation.storage.repos.integrations import IntegrationsRepo
 from moderation.storage.repos.keys import KeysRepo, SqliteKeyReader, key_by_hash
 from moderation.storage.repos.queue import QueueRepo
 from moderation.storage.repos.shadow import ShadowRepo
@@ -25,5 +26,6 @@ class Store(
     WebhooksRepo,
     ShadowRepo,
     AuditRepo,
+    IntegrationsRepo,
 ):
     """All queries and writes of one transaction, in the domain's terms."""

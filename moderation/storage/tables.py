@@ -16,6 +16,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -39,6 +40,11 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+STORED_ID = 265
+"""A stored comment, article or author id: ``"<scope>/<id>"`` (64 + 1 + 200 characters;
+``domain/scopes.py``)."""
+
+
 class Base(DeclarativeBase):
     type_annotation_map: ClassVar[dict[Any, Any]] = {
         datetime: UTCDateTime,
@@ -49,6 +55,17 @@ class Base(DeclarativeBase):
 
 class ApiKeyRow(Base):
     __tablename__ = "api_keys"
+    __table_args__ = (
+        # Decisions and the audit log name keys: one active key per name and role.
+        Index(
+            "uq_api_keys_active_name",
+            "role",
+            "name",
+            unique=True,
+            sqlite_where=text("revoked_at IS NULL"),
+            postgresql_where=text("revoked_at IS NULL"),
+        ),
+    )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
@@ -59,6 +76,8 @@ class ApiKeyRow(Base):
     revoked_at: Mapped[datetime | None]
     #: Requests per second for this key; None: its role's default; 0: unlimited.
     rate_limit: Mapped[float | None]
+    #: The website the key is scoped to (migration 0008); None: the default scope.
+    scope: Mapped[str | None] = mapped_column(String(64))
 
 
 class GuidelinesVersionRow(Base):
@@ -74,7 +93,7 @@ class GuidelinesVersionRow(Base):
 class ArticleRow(Base):
     __tablename__ = "articles"
 
-    id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    id: Mapped[str] = mapped_column(String(STORED_ID), primary_key=True)
     title: Mapped[str | None] = mapped_column(Text)
     url: Mapped[str | None] = mapped_column(Text)
     tags: Mapped[list[Any]]
@@ -86,7 +105,7 @@ class ArticleRow(Base):
 class AuthorRow(Base):
     __tablename__ = "authors"
 
-    id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    id: Mapped[str] = mapped_column(String(STORED_ID), primary_key=True)
     status: Mapped[str] = mapped_column(String(16))
     reason: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[datetime]
@@ -99,13 +118,15 @@ class CommentRow(Base):
         Index("ix_comments_article", "article_id"),
         Index("ix_comments_author", "author_id"),
         Index("ix_comments_queue", "status", "priority", "created_at"),
+        Index("ix_comments_scope_queue", "scope", "status", "priority", "created_at"),
+        Index("ix_comments_scope_updated", "scope", "updated_at"),
     )
 
-    id: Mapped[str] = mapped_column(String(200), primary_key=True)
-    article_id: Mapped[str] = mapped_column(String(200))
-    author_id: Mapped[str] = mapped_column(String(200))
+    id: Mapped[str] = mapped_column(String(STORED_ID), primary_key=True)
+    article_id: Mapped[str] = mapped_column(String(STORED_ID))
+    author_id: Mapped[str] = mapped_column(String(STORED_ID))
     author_name: Mapped[str | None] = mapped_column(Text)
-    parent_id: Mapped[str | None] = mapped_column(String(200))
+    parent_id: Mapped[str | None] = mapped_column(String(STORED_ID))
     text: Mapped[str | None] = mapped_column(Text)
     # Idempotent retries compare digests, which stay after the text is erased.
     text_sha256: Mapped[str] = mapped_column(String(64))
@@ -130,6 +151,11 @@ class CommentRow(Base):
     moderator_action: Mapped[str | None] = mapped_column(String(16))
     # The text's sentence embedding as float16 (768 bytes), for backtests of examples.
     embedding: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # One more with every edit, decision and deletion (the resource's ``revision``).
+    revision: Mapped[int] = mapped_column(Integer, server_default="0")
+    # The website (migration 0008; '' for the default scope): ids are stored prefixed
+    # with it (``domain/scopes.py``), and this column filters the queue and lists.
+    scope: Mapped[str] = mapped_column(String(64), server_default="")
 
 
 class DecisionRow(Base):
@@ -148,6 +174,7 @@ class DecisionRow(Base):
     guidelines_version: Mapped[int] = mapped_column(Integer)
     note: Mapped[str | None] = mapped_column(Text)
     at: Mapped[datetime]
+    moderator_key_id: Mapped[str | None] = mapped_column(String(32))
 
 
 class ReportRow(Base):
@@ -171,6 +198,8 @@ class WebhookRow(Base):
     created_by: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime]
     deleted_at: Mapped[datetime | None]
+    #: The scope whose events it receives (migration 0008); None: the default scope.
+    scope: Mapped[str | None] = mapped_column(String(64))
 
 
 class WebhookEventRow(Base):
@@ -185,7 +214,7 @@ class WebhookEventRow(Base):
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     webhook_id: Mapped[str] = mapped_column(ForeignKey("webhooks.id"))
     type: Mapped[str] = mapped_column(String(40))
-    comment_id: Mapped[str] = mapped_column(String(200))
+    comment_id: Mapped[str] = mapped_column(String(STORED_ID))
     body: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime]
     attempts: Mapped[int] = mapped_column(Integer, server_default="0")
@@ -206,6 +235,7 @@ class AuditRow(Base):
     target: Mapped[str | None] = mapped_column(String(200))
     details: Mapped[dict[str, Any]]
     at: Mapped[datetime]
+    actor_key_id: Mapped[str | None] = mapped_column(String(32))
 
 
 class InstanceRow(Base):
@@ -238,9 +268,44 @@ class ShadowDecisionRow(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     run_id: Mapped[int] = mapped_column(ForeignKey("shadow_runs.id"))
-    comment_id: Mapped[str] = mapped_column(String(200))
+    comment_id: Mapped[str] = mapped_column(String(STORED_ID))
     live_action: Mapped[str] = mapped_column(String(16))
     shadow_action: Mapped[str] = mapped_column(String(16))
     classifier: Mapped[str] = mapped_column(String(100))
     reasons: Mapped[list[Any]]
     at: Mapped[datetime]
+
+
+class PerspectiveFeedbackRow(Base):
+    """A Perspective ``comments:suggestscore`` call: a client's label for one attribute.
+
+    One row per (community, client token, attribute): a later suggestion for the same
+    comment replaces the earlier one (Coral suggests again when a decision changes)."""
+
+    __tablename__ = "perspective_feedback"
+    __table_args__ = (
+        UniqueConstraint(
+            "community_id", "client_token", "attribute", name="uq_perspective_feedback_token"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    community_id: Mapped[str | None] = mapped_column(String(200))
+    client_token: Mapped[str | None] = mapped_column(String(200))
+    attribute: Mapped[str] = mapped_column(String(64))
+    category: Mapped[str] = mapped_column(String(64))
+    value: Mapped[float]
+    text: Mapped[str] = mapped_column(Text)
+    key_name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime]
+
+
+class IntegrationRow(Base):
+    """One integration's settings (``coral``: the External Moderation Phase's signing secret)."""
+
+    __tablename__ = "integrations"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    settings: Mapped[dict[str, Any]]
+    updated_by: Mapped[str] = mapped_column(String(200))
+    updated_at: Mapped[datetime]

@@ -8,10 +8,13 @@ once, at import or at :class:`TermMatcher` construction, because ``find`` and
 ``find_links`` run for every comment. The rules chosen where the contract leaves
 them to us are documented in the module that applies them:
 
-* :mod:`.normalization`: Unicode normalisation, look-alike letters, leetspeak,
-  spaced-out words and elongation; :func:`normalize`. Its look-alike and
-  leetspeak tables are the only ones in the package; the others derive from them.
-* :mod:`.terms`: :class:`TermMatcher`, whole-word term matching.
+* :mod:`.normalization`: display order (right-to-left overrides), Unicode
+  normalisation, look-alike letters (enclosed letters and Cherokee included),
+  leetspeak (symbol sequences such as ``|_|`` included), spaced-out words and
+  elongation; :func:`normalize`. Its look-alike and leetspeak tables are the only
+  ones in the package; the others derive from them.
+* :mod:`.terms`: :class:`TermMatcher`, whole-word term matching; a term's regular
+  English plural ("-s", "-es") counts as the term.
 * :mod:`.links`: :func:`find_links`.
 * :mod:`.prefilter`: ``TextBatch``, the same answers as ``TermMatcher.find`` and
   ``find_links`` for many texts at once, asking them only about the texts a

@@ -1,23 +1,37 @@
 """Unicode normalisation, look-alike letters and leetspeak: the folding every matcher shares.
 
 :func:`normalize` is the public face; :mod:`.terms`, :mod:`.links` and
-:mod:`.prefilter` build on the helpers and, above all, on the two tables here:
-:data:`LOOKALIKES` and :data:`LEETSPEAK` are the only spelling of those rules in
-the package, and everything else (the regular expressions below, the link
-table, the backtest prefilter's byte tables) is derived from them.
+:mod:`.prefilter` build on the helpers and, above all, on the tables here:
+:data:`LOOKALIKES`, :data:`LEETSPEAK` and :data:`LEET_SEQUENCES` are the only
+spelling of those rules in the package, and everything else (the regular
+expressions below, the link table, the backtest prefilter's byte tables) is
+derived from them.
 
 Folding (shared by :func:`normalize` and :class:`~moderation.textmatch.TermMatcher`):
 
-* NFKD, then delete every invisible format character (category ``Cf``: zero-width
-  space/joiners, word joiner, BOM, soft hyphen, bidi controls, tag characters, plus
-  the Hangul fillers that render blank), every combining mark (``Mn``/``Me``, so
-  "ídiot" is "idiot"), then map look-alike letters (Cyrillic, Greek, small capitals,
-  a few stroked Latin letters) to Latin, casefold, and recompose with NFC. NFKD
-  already turns fullwidth and mathematical letters into plain ones. Look-alikes are
-  folded everywhere, not only in mixed-script words, because an all-Cyrillic
-  "іԁіот" is as easy to type as a mixed one; the price is that a Cyrillic or Greek
-  word made only of look-alike letters (Russian "рот") compares equal to its Latin
-  twin ("pot").
+* First the text is put in the order it is *displayed* in (:func:`resolve_bidi`):
+  the run inside a right-to-left override (U+202E ... U+202C) is reversed, so
+  "\\u202egabmucs\\u202c", which renders as "scumbag", reads "scumbag". Only that
+  override reverses Latin letters; inside a left-to-right override, an embedding
+  or an isolate (U+202A, U+202B, U+202D, U+2066-U+2068) they keep their order, as
+  on screen, so ordinary Arabic or Hebrew text around a Latin word changes
+  nothing. Nesting, the closing controls (U+202C, U+2069) and paragraph ends
+  follow the Unicode bidirectional algorithm; past 125 nested blocks (its
+  max_depth) openers are ignored.
+* Then NFKD, then delete every invisible format character (category ``Cf``:
+  zero-width space/joiners, word joiner, BOM, soft hyphen, the bidi controls, tag
+  characters, plus the Hangul fillers that render blank), every combining mark
+  (``Mn``/``Me``, so "ídiot" is "idiot"), then map look-alike letters (Cyrillic,
+  Greek, Armenian, Cherokee, small capitals, a few stroked Latin letters, and
+  the letter symbols NFKD leaves alone: parenthesised ⒜, negative circled 🅐 and
+  squared 🅰 letters, regional indicators 🇦) to Latin, casefold, and recompose
+  with NFC. NFKD already turns fullwidth, mathematical, circled (Ⓐ ⓐ) and
+  squared (🄰) letters into plain ones; parenthesised letters are mapped before
+  it, which would make "⒜" "(a)". Look-alikes are folded everywhere, not only in
+  mixed-script words, because an all-Cyrillic "іԁіот" is as easy to type as a
+  mixed one; the price is that a Cyrillic, Greek or Cherokee word made only of
+  look-alike letters (Russian "рот") compares equal to its Latin twin ("pot"),
+  and that a pair of flags reads as letters ("🇺🇸" is "us").
 
 Leetspeak (``0 1 3 4 5 7 8 @ $ ! | +`` -> ``o i e a s t b a s i l t``, :data:`LEETSPEAK`):
 
@@ -28,26 +42,45 @@ Leetspeak (``0 1 3 4 5 7 8 @ $ ! | +`` -> ``o i e a s t b a s i l t``, :data:`LE
   "$5k", "10km") is left alone too, so "45s" is not "ass".
 * ``!`` and ``+`` at the *end* of a run are punctuation ("idiot!", "C++"), not
   letters.
+* Letters drawn with several symbols (:data:`LEET_SEQUENCES`: ``|_|`` u,
+  ``|\\/|`` and ``/\\/\\`` m, ``\\/\\/`` w, ``/\\`` a, ``\\/`` v, ``|3`` b, ``|<`` k)
+  are mapped first, and only inside words: where a chain of them (one or more,
+  side by side) touches a letter, as in "sc|_|m" or "|_|gly", and never in
+  free-standing punctuation (" /\\ ", "|_|"). A ``(`` is a "c" only between two
+  letters ("s(um"; also "word(s)", harmlessly), never where a bracket opens
+  ("(like this)"). Sequences are read left to right, longest first.
 
-Spaced-out words (:func:`join_spaced`, which only the term matcher applies): three
-or more single characters, each separated by exactly one separator character, the
-same one every time ("i d i o t", "i.d.i.o.t", "s-c-u-m"), are joined into one
-word. Mixed or doubled separators are not joined, so real prose such as "is cum"
-or "a scum" stays as two words.
+Spaced-out words (:func:`spaced_forms` and :func:`join_spaced`, which only the
+term matcher applies): three or more single characters (runs of one), each
+separated from the next by one to three separator characters, in any mix ("i d
+i o t", "i  d  i  o  t", "i.d-i.o.t", "s. c. u. m"), are joined into one word; the
+last may have a "!" or "+" after it ("i d i o t!"). A run of such letters that
+begins or ends with a one-letter word ("a", "i", "u") is also read with that word
+left standing, so "you are a s c u m b a g" is "a scumbag" as well as "ascumbag",
+and "f u c k u" is "fuck u"; the matcher searches every such reading. Two single
+letters are never joined, and the letters must be single, so real prose such as
+"is cum" or "a scum" stays as two words; a word is only peeled off a run that
+still has three letters without it ("U S A" is "usa", never "us").
 
 Elongation: :func:`normalize` squeezes runs of three or more identical letters to
 two ("stuuuupid" -> "stuupid"); the term matcher handles elongation in its
 patterns instead (see :mod:`.terms`).
+
+Every step is a single pass (or a bounded number of passes) over the text with
+patterns that cannot backtrack more than a few characters, so the work grows
+linearly with the length of a comment, whatever it contains.
 """
 
 from __future__ import annotations
 
 import re
+import string
 import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 
 __all__ = [
     "LEETSPEAK",
+    "LEET_SEQUENCES",
     "LEET_SYMBOLS",
     "LOOKALIKES",
     "WORD",
@@ -56,11 +89,34 @@ __all__ = [
     "fold",
     "join_spaced",
     "normalize",
+    "resolve_bidi",
+    "spaced_forms",
     "translate_non_ascii",
     "unleet",
+    "unleet_chars",
+    "unleet_sequences",
 ]
 
 # --------------------------------------------------------------------------- tables
+
+# Cherokee capitals that render like Latin letters (Unicode's confusables). Their
+# lower case (U+AB70-U+ABBF, U+13F8-U+13FD) is listed too, below: casefold maps
+# Cherokee small letters to the capitals, so both must be in the table.
+_CHEROKEE: Mapping[str, str] = {
+    "Ꭰ": "d", "Ꭱ": "r", "Ꭲ": "t", "Ꭵ": "i", "Ꭹ": "y", "Ꭺ": "a", "Ꭻ": "j", "Ꭼ": "e",
+    "Ꮃ": "w", "Ꮇ": "m", "Ꮋ": "h", "Ꮍ": "y", "Ꮐ": "g", "Ꮒ": "h", "Ꮓ": "z", "Ꮟ": "b",
+    "Ꮢ": "r", "Ꮤ": "w", "Ꮥ": "s", "Ꮩ": "v", "Ꮪ": "s", "Ꮮ": "l", "Ꮯ": "c", "Ꮲ": "p",
+    "Ꮶ": "k", "Ꮷ": "d", "Ᏻ": "g", "Ᏼ": "b",
+}  # fmt: skip
+
+# Symbols that are a Latin letter in a box, a circle or brackets and that NFKD
+# does not turn into the letter: the first code point of each a-z block.
+_LETTER_SYMBOL_BLOCKS = (
+    0x249C,  # ⒜ parenthesised small letters (NFKD would give "(a)")
+    0x1F150,  # 🅐 negative circled capitals
+    0x1F170,  # 🅰 negative squared capitals
+    0x1F1E6,  # 🇦 regional indicator symbols
+)
 
 # Source -> Latin. Capitals are listed separately because a capital can look like a
 # different Latin letter than its lower case (Greek Η is "h", η is "n"), and this
@@ -88,6 +144,15 @@ LOOKALIKES: Mapping[str, str] = {
     # Latin letters whose stroke is not a combining mark, so NFKD keeps them
     "ø": "o", "Ø": "o", "ł": "l", "Ł": "l", "đ": "d", "Đ": "d", "ħ": "h", "Ħ": "h",
     "ŧ": "t", "Ŧ": "t", "ƀ": "b", "ɨ": "i", "ʉ": "u",
+    # Cherokee, capitals and small letters
+    **_CHEROKEE,
+    **{capital.lower(): latin for capital, latin in _CHEROKEE.items()},
+    # Letters in brackets, circles and boxes; regional indicators
+    **{
+        chr(first + offset): letter
+        for first in _LETTER_SYMBOL_BLOCKS
+        for offset, letter in enumerate(string.ascii_lowercase)
+    },
 }  # fmt: skip
 
 
@@ -101,6 +166,15 @@ LEETSPEAK: Mapping[str, str] = {
 # The leet characters that are not letters or digits: punctuation, except inside a
 # run with a letter.
 LEET_SYMBOLS = "".join(char for char in LEETSPEAK if not char.isalnum())
+
+# Letters drawn with more than one symbol, and "(" for "c" (see the module
+# docstring for where they are read as letters). Only sequences that are not
+# ordinary punctuation; "ph" for "f" and the like would misread real words. The
+# backtest prefilter derives its rule from this table too.
+LEET_SEQUENCES: Mapping[str, str] = {
+    "|_|": "u", "|\\/|": "m", "/\\/\\": "m", "\\/\\/": "w", "/\\": "a", "\\/": "v",
+    "|3": "b", "|<": "k", "(": "c",
+}  # fmt: skip
 
 # Blank-rendering letters (category Lo, so the Cf sweep misses them); NFKD already
 # maps U+3164 and U+FFA0 to U+1160.
@@ -177,8 +251,124 @@ _delete_invisible_and_marks = _Deleter(_FORMAT_CHARS + _MARKS)
 
 _LOOKALIKE_MAPPING: dict[int, str | None] = {ord(char): latin for char, latin in LOOKALIKES.items()}
 _LOOKALIKE_TABLE: dict[int, str | None] = str.maketrans(_LOOKALIKE_MAPPING)
+# The look-alikes that NFKD would take apart ("⒜" -> "(a)") are mapped before it.
+_BEFORE_NFKD = {
+    code: latin
+    for code, latin in _LOOKALIKE_MAPPING.items()
+    if unicodedata.normalize("NFKD", chr(code)) != chr(code)
+}
 _LEET_MAPPING: dict[str, str | None] = dict(LEETSPEAK)
 _LEET: dict[int, str | None] = str.maketrans(_LEET_MAPPING)
+
+# ------------------------------------------------------------------- display order
+
+_LRE, _RLE, _PDF, _LRO, _RLO = "\u202a\u202b\u202c\u202d\u202e"
+_LRI, _RLI, _FSI, _PDI = "\u2066\u2067\u2068\u2069"
+_ISOLATES = frozenset((_LRI, _RLI, _FSI))
+_OPENERS = frozenset((_LRE, _RLE, _LRO, _RLO)) | _ISOLATES
+_BIDI_CONTROL = re.compile("[\u202a-\u202e\u2066-\u2069]")
+# The controls and the paragraph separators (bidi class B), which close them all.
+_BIDI_EVENT = re.compile("[\u202a-\u202e\u2066-\u2069\n\r\x1c-\x1e\x85\u2029]")
+_MAX_BIDI_DEPTH = 125  # the bidirectional algorithm's max_depth
+# What fold must deal with before NFKD: bidi controls, and look-alikes NFKD takes
+# apart. All of the latter expand (fold relies on it to skip the search).
+_DISPLAY_OR_BEFORE_NFKD = re.compile(
+    _char_class([*map(ord, _OPENERS), ord(_PDF), ord(_PDI), *_BEFORE_NFKD])
+)
+_BEFORE_NFKD_EXPANDS = all(
+    len(unicodedata.normalize("NFKD", chr(code))) > 1 for code in _BEFORE_NFKD
+)
+
+
+class _Bidi:
+    """An embedding, override or isolate: its text and nested blocks, in logical order."""
+
+    __slots__ = ("isolate", "parts", "reverse")
+
+    def __init__(self, *, reverse: bool, isolate: bool) -> None:
+        self.reverse = reverse
+        self.isolate = isolate
+        self.parts: list[str | _Bidi] = []
+
+
+def _displayed(block: _Bidi) -> Iterator[str | _Bidi]:
+    if not block.reverse:
+        return iter(block.parts)
+    return (part[::-1] if isinstance(part, str) else part for part in reversed(block.parts))
+
+
+def resolve_bidi(text: str) -> str:
+    """``text`` with its right-to-left overrides applied and its bidi controls removed.
+
+    The run inside a right-to-left override (U+202E) is reversed, nested blocks
+    included, each of which keeps its own direction; embeddings and isolates
+    (U+202A, U+202B, U+202D, U+2066-U+2068) keep their content in order, because
+    Latin letters inside them are displayed in order. U+202C closes the innermost
+    embedding or override, U+2069 the innermost isolate and what was opened
+    inside it, a paragraph separator everything; openers past depth 125 are
+    ignored, with their closers, as the bidirectional algorithm says.
+
+    >>> resolve_bidi("you \\u202egabmucs\\u202c!")
+    'you scumbag!'
+    """
+    if _BIDI_CONTROL.search(text) is None:
+        return text
+    root = _Bidi(reverse=False, isolate=False)
+    stack = [root]
+    isolates = overflow_isolates = overflow_embeddings = 0
+    done = 0
+    for event in _BIDI_EVENT.finditer(text):
+        if event.start() > done:
+            stack[-1].parts.append(text[done : event.start()])
+        done = event.end()
+        char = event.group()
+        if char in _OPENERS:
+            isolate = char in _ISOLATES
+            if len(stack) > _MAX_BIDI_DEPTH or overflow_isolates or overflow_embeddings:
+                if isolate:
+                    overflow_isolates += 1
+                elif not overflow_isolates:
+                    overflow_embeddings += 1
+                continue
+            block = _Bidi(reverse=char == _RLO, isolate=isolate)
+            stack[-1].parts.append(block)
+            stack.append(block)
+            isolates += isolate
+        elif char == _PDF:
+            if overflow_isolates:
+                pass
+            elif overflow_embeddings:
+                overflow_embeddings -= 1
+            elif len(stack) > 1 and not stack[-1].isolate:
+                stack.pop()
+        elif char == _PDI:
+            if overflow_isolates:
+                overflow_isolates -= 1
+            elif isolates:
+                overflow_embeddings = 0
+                while not stack.pop().isolate:
+                    pass
+                isolates -= 1
+        else:  # a paragraph separator ends every block
+            del stack[1:]
+            isolates = overflow_isolates = overflow_embeddings = 0
+            root.parts.append(char)
+    if done < len(text):
+        stack[-1].parts.append(text[done:])
+    # Depth-first, each block's parts in display order: every character is copied
+    # once, however deep the nesting.
+    out: list[str] = []
+    pending = [_displayed(root)]
+    while pending:
+        part = next(pending[-1], None)
+        if part is None:
+            pending.pop()
+        elif isinstance(part, str):
+            out.append(part)
+        else:
+            pending.append(_displayed(part))
+    return "".join(out)
+
 
 # ------------------------------------------------------------------------- folding
 
@@ -191,7 +381,8 @@ _SYMBOLS = re.escape(LEET_SYMBOLS)
 # Characters that can stand for a letter in leetspeak but are punctuation otherwise.
 _SYM = f"[{_SYMBOLS}]"
 _RUNCH = rf"(?:{_W}|{_SYM})"
-_RUN_START = rf"(?<!{_W})(?<!{_SYM})"
+# A separator: neither a word character nor a leet symbol.
+_SEPCH = rf"(?:[^\w{_SYMBOLS}]|_)"
 
 _LEET_CHAR = re.compile(f"[{re.escape(''.join(LEETSPEAK))}]")
 _RUN_REST = re.compile(rf"{_RUNCH}*+")
@@ -202,15 +393,47 @@ _NUMBER_WITH_UNIT = re.compile(
     r"|kwh|mah)"
 )
 
-# 3+ single run characters separated by one and the same separator character.
-_SPACED = re.compile(
-    rf"{_RUN_START}{_RUNCH}([^\w{_SYMBOLS}]|_){_RUNCH}(?:\1{_RUNCH})+(?!{_W})(?!{_SYM})"
+# Multi-character leet: longest first, so "|\/|" is "m" and not "|", "v", "|".
+_SEQUENCES = {seq: letter for seq, letter in LEET_SEQUENCES.items() if len(seq) > 1}
+_SEQUENCE = re.compile(
+    "|".join(re.escape(seq) for seq in sorted(_SEQUENCES, key=len, reverse=True))
 )
+_BETWEEN_LETTERS = "".join(seq for seq in LEET_SEQUENCES if len(seq) == 1)
+# Every sequence starts with one of these.
+_SEQUENCE_HINT = re.compile(
+    f"[{re.escape(''.join(sorted({seq[0] for seq in _SEQUENCES})) + _BETWEEN_LETTERS)}]"
+)
+_ASCII_LETTERS = frozenset(string.ascii_letters)
+
+
+# Spaced-out words: a single run character (a run of one) after a separator, and a
+# cheap necessary condition for a joinable group: two of them, at most three
+# separator characters apart. Both are searched in " " + text, so that a single
+# character at the very start has a separator before it; the leading class lets re
+# skip ahead quickly, where a lookbehind would cost an attempt at every position.
+# A letter or digit may end in "!" or "+", punctuation there as in leetspeak
+# ("i d i o t!"); it is then the last of its group, and they stay.
+def _spacing(word: str, run: str, separator: str) -> tuple[re.Pattern[str], re.Pattern[str]]:
+    single = rf"{separator}(?:({word})([!+]*+)|({_SYM}))(?!{run})"
+    hint = rf"{separator}{run}{separator}{{1,3}}{run}(?!{run})"
+    return re.compile(single), re.compile(hint)
+
+
+_SINGLE, _SPACED_HINT = _spacing(_W, _RUNCH, _SEPCH)
+# The same with ASCII classes, several times faster, for the (usual) text whose
+# letters and digits are all ASCII; for it they say the same.
+_ASCII_SINGLE, _ASCII_SPACED_HINT = _spacing(
+    "[0-9A-Za-z]", f"[0-9A-Za-z{_SYMBOLS}]", f"[^0-9A-Za-z{_SYMBOLS}]"
+)
+_MAX_GAP = 3
+_MIN_SPACED = 3
+# One-letter words that can stand in front of, or after, spaced-out letters.
+_ONE_LETTER_WORDS = frozenset("aiuAIU")
+
 _ELONGATED = re.compile(r"([^\W\d_])\1{2,}")
-# Cheap necessary conditions, checked first because most comments need neither
-# rewrite and the full patterns cost a per-position attempt.
+# A cheap necessary condition, checked first because most comments need no
+# squeezing and the full pattern costs a per-position attempt.
 _ELONGATED_HINT = re.compile(r"(.)\1\1")
-_SPACED_HINT = re.compile(rf"(\W|_)[\w{_SYMBOLS}]\1[\w{_SYMBOLS}](?![^\W_])")
 
 
 _NON_ASCII = re.compile(r"[^\x00-\x7f]+")
@@ -227,12 +450,20 @@ def translate_non_ascii(text: str, table: dict[int, str | None]) -> str:
 
 
 def fold(text: str) -> str:
-    """NFKD, delete invisible characters and marks, map look-alikes, casefold, NFC."""
+    """Display order, NFKD, delete invisibles and marks, map look-alikes, casefold, NFC."""
     if text.isascii():
-        return text.casefold()  # nothing to decompose, delete or map
+        return text.casefold()  # nothing to reorder, decompose, delete or map
     # NFKD first so that marks are separate characters that can be deleted; NFC at
     # the end recomposes what legitimately needs composing (Hangul syllables).
-    decomposed = _delete_invisible_and_marks(unicodedata.normalize("NFKD", text))
+    expanded = unicodedata.normalize("NFKD", text)
+    decomposed = _delete_invisible_and_marks(expanded)
+    # A bidi control is deleted and a look-alike NFKD takes apart ("⒜") expands,
+    # so text whose length stayed the same through both (NFKD never shortens) has
+    # neither, and most comments are spared the search for them.
+    changed = len(expanded) != len(text) or len(decomposed) != len(expanded)
+    if (changed or not _BEFORE_NFKD_EXPANDS) and _DISPLAY_OR_BEFORE_NFKD.search(text):
+        text = resolve_bidi(text).translate(_BEFORE_NFKD)
+        decomposed = _delete_invisible_and_marks(unicodedata.normalize("NFKD", text))
     folded = translate_non_ascii(decomposed, _LOOKALIKE_TABLE).casefold()
     return unicodedata.normalize("NFC", folded)
 
@@ -248,8 +479,8 @@ def _leet_word(run: str) -> str:
     return core.translate(_LEET) + run[len(core) :]
 
 
-def unleet(text: str) -> str:
-    """Map leetspeak inside the runs of ``text`` that contain a letter."""
+def unleet_chars(text: str) -> str:
+    """Map the single leet characters inside the runs of ``text`` that contain a letter."""
     # Leet characters are rare in prose, so the scan is driven by a single-class
     # search (fast) and each hit is widened to its run by hand, instead of a
     # regex that would have to try every position.
@@ -272,13 +503,135 @@ def unleet(text: str) -> str:
     return "".join(pieces)
 
 
-def join_spaced(text: str) -> str:
-    """Join spaced-out words ("i d i o t" -> "idiot"; see the module docstring)."""
-    if not _SPACED_HINT.search(text):
+def _touches_letter(text: str, start: int, end: int) -> bool:
+    return (start > 0 and text[start - 1] in _ASCII_LETTERS) or (
+        end < len(text) and text[end] in _ASCII_LETTERS
+    )
+
+
+def unleet_sequences(text: str) -> str:
+    """Map the letters drawn with symbols (:data:`LEET_SEQUENCES`) inside words."""
+    if _SEQUENCE_HINT.search(text) is None:
         return text
-    # The match alternates element, separator, element..., so every other character
-    # is the word.
-    return _SPACED.sub(lambda m: m.group()[::2], text)
+    first = _SEQUENCE.search(text)
+    if first is not None:
+        pieces: list[str] = []
+        done = 0
+        chain: list[re.Match[str]] = []
+        # A chain is a row of sequences side by side; it is mapped as a whole
+        # when a letter touches it on either side ("d|_||\/|b" is "dumb").
+        for match in _SEQUENCE.finditer(text, first.start()):
+            if chain and match.start() != chain[-1].end():
+                done = _emit_chain(text, chain, pieces, done)
+                chain = []
+            chain.append(match)
+        done = _emit_chain(text, chain, pieces, done)
+        pieces.append(text[done:])
+        text = "".join(pieces)
+    for char in _BETWEEN_LETTERS:
+        if char in text:
+            text = _map_between_letters(text, char)
+    return text
+
+
+def _map_between_letters(text: str, char: str) -> str:
+    pieces: list[str] = []
+    done = 0
+    at = text.find(char, 1)
+    while at >= 0:
+        if text[at - 1] in _ASCII_LETTERS and text[at + 1 : at + 2] in _ASCII_LETTERS:
+            pieces.append(text[done:at])
+            pieces.append(LEET_SEQUENCES[char])
+            done = at + 1
+        at = text.find(char, at + 1)
+    return "".join(pieces) + text[done:] if pieces else text
+
+
+def _emit_chain(text: str, chain: list[re.Match[str]], pieces: list[str], done: int) -> int:
+    start, end = chain[0].start(), chain[-1].end()
+    if not _touches_letter(text, start, end):
+        return done
+    pieces.append(text[done:start])
+    pieces.extend(_SEQUENCES[match.group()] for match in chain)
+    return end
+
+
+def unleet(text: str) -> str:
+    """Map leetspeak inside the words of ``text``: sequences of symbols, then characters."""
+    return unleet_chars(unleet_sequences(text))
+
+
+def _ascii_words(text: str) -> bool:
+    """Whether every letter and digit of ``text`` is ASCII."""
+    # A non-ASCII word character is alphanumeric ("_" is ASCII); comments hold few
+    # non-ASCII characters, and a letter among them ends the loop.
+    return text.isascii() or not any(
+        char.isalnum() for run in _NON_ASCII.findall(text) for char in run
+    )
+
+
+def _spaced_groups(
+    padded: str, single: re.Pattern[str], origin: int
+) -> list[list[tuple[int, int]]]:
+    """The groups of single characters in ``padded`` (" " + text) from ``origin`` on.
+
+    Each group is a list of (start, end) of its characters in text.
+    """
+    groups: list[list[tuple[int, int]]] = []
+    group: list[tuple[int, int]] = []
+    closed = False  # the last character had a "!" or "+" after it
+    for match in single.finditer(padded, origin):
+        # The character is one after the separator in " " + text, so at
+        # match.start() in text.
+        start = match.start()
+        if group and (closed or start - group[-1][1] > _MAX_GAP):
+            if len(group) >= _MIN_SPACED:
+                groups.append(group)
+            group = []
+        group.append((start, start + 1))
+        closed = bool(match.group(2))
+    if len(group) >= _MIN_SPACED:
+        groups.append(group)
+    return groups
+
+
+def spaced_forms(text: str) -> list[str]:
+    """The readings of ``text`` with its spaced-out words joined (see the module docstring).
+
+    The first is every group of spaced-out characters joined whole; then, where a
+    group begins and/or ends with a one-letter word, the readings with that word
+    left standing. Without spaced-out words, just ``[text]``.
+    """
+    padded = " " + text
+    ascii_words = _ascii_words(text)
+    pair = (_ASCII_SPACED_HINT if ascii_words else _SPACED_HINT).search(padded)
+    if pair is None:
+        return [text]
+    # No group starts before the first two single characters close together.
+    groups = _spaced_groups(padded, _ASCII_SINGLE if ascii_words else _SINGLE, pair.start())
+    if not groups:
+        return [text]
+    readings: dict[str, None] = {}
+    for peel_first, peel_last in ((False, False), (True, False), (False, True), (True, True)):
+        pieces: list[str] = []
+        done = 0
+        for group in groups:
+            low, high = 0, len(group)
+            first = peel_first and text[group[0][0]] in _ONE_LETTER_WORDS
+            last = peel_last and text[group[-1][0]] in _ONE_LETTER_WORDS
+            if high - first - last >= _MIN_SPACED:
+                low, high = int(first), high - last
+            pieces.append(text[done : group[low][0]])
+            pieces.extend(text[start:end] for start, end in group[low:high])
+            done = group[high - 1][1]
+        pieces.append(text[done:])
+        readings.setdefault("".join(pieces))
+    return list(readings)
+
+
+def join_spaced(text: str) -> str:
+    """Join spaced-out words ("i d i o t" -> "idiot"): the first of :func:`spaced_forms`."""
+    return spaced_forms(text)[0]
 
 
 def _squeeze(text: str) -> str:
@@ -290,12 +643,14 @@ def _squeeze(text: str) -> str:
 def normalize(text: str) -> str:
     """Return the canonical, evasion-resistant form of ``text``.
 
-    Steps: NFKD; delete invisible format characters (category Cf, e.g. U+200B,
-    U+200D, U+2060, U+FEFF, U+00AD) and combining marks; map look-alike letters
-    (Cyrillic, Greek, small capitals) to Latin; casefold; NFC; map leetspeak inside
-    runs that contain a letter (not in plain numbers or numbers with a unit such as
-    "3rd", and not a trailing ``!``/``+``); squeeze runs of three or more identical
-    letters to two.
+    Steps: display order (right-to-left overrides reversed); NFKD; delete
+    invisible format characters (category Cf, e.g. U+200B, U+200D, U+2060, U+FEFF,
+    U+00AD, the bidi controls) and combining marks; map look-alike letters
+    (Cyrillic, Greek, Cherokee, small capitals, enclosed letters) to Latin;
+    casefold; NFC; map leetspeak inside words (symbol sequences such as ``|_|``,
+    then single characters in runs that contain a letter, not in plain numbers or
+    numbers with a unit such as "3rd", and not a trailing ``!``/``+``); squeeze
+    runs of three or more identical letters to two.
 
     >>> normalize("Ｙou 1d10t!!! In 1945, 3 soldiers")
     'you idiot!!! in 1945, 3 soldiers'

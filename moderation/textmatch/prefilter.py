@@ -9,10 +9,12 @@ drops provably has no match (the argument is in the comments above each part), s
 the result is exact, and the matchers see only the few texts that might.
 
 The prefilter reads the text as the matchers do, so its tables are derived from
-the normaliser's (:data:`~moderation.textmatch.normalization.LEETSPEAK` and,
-through :func:`~moderation.textmatch.normalize`, the look-alike table), never
-spelled out again. Unlike the rest of the package it uses numpy, which is why the
-package's ``__init__`` does not import it.
+the normaliser's (:data:`~moderation.textmatch.normalization.LEETSPEAK`,
+:data:`~moderation.textmatch.normalization.LEET_SEQUENCES` and, through
+:func:`~moderation.textmatch.normalize`, the look-alike table), never spelled out
+again, and it puts text in display order with the normaliser's own
+:func:`~moderation.textmatch.normalization.resolve_bidi`. Unlike the rest of the
+package it uses numpy, which is why the package's ``__init__`` does not import it.
 """
 
 from __future__ import annotations
@@ -25,7 +27,14 @@ import numpy as np
 import numpy.typing as npt
 
 from moderation.textmatch.links import find_links
-from moderation.textmatch.normalization import LEET_SYMBOLS, LEETSPEAK, normalize
+from moderation.textmatch.normalization import (
+    LEET_SEQUENCES,
+    LEET_SYMBOLS,
+    LEETSPEAK,
+    LOOKALIKES,
+    normalize,
+    resolve_bidi,
+)
 from moderation.textmatch.terms import TermMatcher
 
 __all__ = ["TextBatch"]
@@ -44,7 +53,22 @@ _Positions = npt.NDArray[np.intp]
 # text contains the canonical stretch. The stretch matched the word's pattern, in
 # which each letter stands for one or more copies: squeezed, it is the squeezed
 # word. Hence no match unless the canonical text contains each word's canonical
-# form, and so any piece of it (the "needle").
+# form, and so any piece of it (the "needle"). Spaced-out letters only ever lose
+# separators, in whichever reading (a one-letter word left standing keeps one), and
+# a plural ending only follows the term's last word, so neither breaks the argument.
+#
+# Letters drawn with symbols (LEET_SEQUENCES: "|_|", "/\", a "(" between letters)
+# are the exception, because the matcher reads them depending on their
+# neighbours: a text with one of them (a multi-character sequence anywhere, a
+# one-character one between two ASCII letters) is always asked. Without one,
+# the matcher's sequence step changes nothing and the argument above holds. The
+# check runs on the same bytes as the canonical form, before deletions, and a
+# sequence is ASCII, so what the matcher would see (its folded text) has one
+# only where these bytes do (see below on non-ASCII characters).
+#
+# Right-to-left overrides reorder text; they are non-ASCII, so only the
+# non-ASCII texts' folded copy (below) can hold one, and that copy is put in
+# display order by the matcher's own resolve_bidi before anything else.
 #
 # A non-ASCII character is replaced by normalize of that character alone. The
 # matcher folds whole texts (NFKD, delete marks and invisible characters, map
@@ -64,7 +88,25 @@ _LOWER = bytes(range(ord("a"), ord("z") + 1))
 _CANON_TABLE = bytes.maketrans(_UPPER + _LEET_FROM, _LOWER + _LEET_TO)
 _CANON_KEEP = frozenset(_UPPER + _LOWER + _LEET_FROM + b"\x00")
 _CANON_DELETE = bytes(b for b in range(256) if b not in _CANON_KEEP)
-_LEET_SYMBOLS_TO_SPACE = str.maketrans(dict.fromkeys(LEET_SYMBOLS, " "))
+# Where a term's needle must break: the leet symbols and the punctuation of the
+# symbol sequences, whose reading depends on their neighbours.
+_NEEDLE_BREAKS = LEET_SYMBOLS + "".join(
+    sorted(
+        {char for seq in LEET_SEQUENCES for char in seq if not char.isalnum()} - set(LEET_SYMBOLS)
+    )
+)
+_NEEDLE_BREAKS_TO_SPACE = str.maketrans(dict.fromkeys(_NEEDLE_BREAKS, " "))
+# Texts with a symbol sequence are always asked (see above): the sequences of two
+# or more characters anywhere, the one-character ones between two ASCII letters.
+_MULTI_SEQUENCES: dict[bytes, list[bytes]] = {}
+for _sequence in sorted(LEET_SEQUENCES):
+    if len(_sequence) > 1:
+        _MULTI_SEQUENCES.setdefault(_sequence[0].encode("ascii"), []).append(
+            _sequence.encode("ascii")
+        )
+_BETWEEN_LETTERS = [ord(seq) for seq in LEET_SEQUENCES if len(seq) == 1]
+_ASCII_LETTER = np.zeros(256, dtype=np.bool_)
+_ASCII_LETTER[list(_UPPER + _LOWER)] = True
 _TERM_PIECE = re.compile(r"[a-z0-9]+")
 _RUN = re.compile(rb"(.)\1+")
 _NON_ASCII_RUNS = re.compile(r"([^\x00-\x7f]+)")
@@ -104,8 +146,8 @@ def _link_inert(char: str) -> bool:
     look-alike table, leaves nothing ASCII of it; letters with accents are left
     to find_links, which is exact.
     """
-    if char.isspace() or unicodedata.normalize("NFKC", char) != char:
-        return False
+    if char.isspace() or unicodedata.normalize("NFKC", char) != char or char in LOOKALIKES:
+        return False  # find_links maps look-alikes, symbols such as "🇦" included
     category = unicodedata.category(char)
     if category in _LINK_INERT_CATEGORIES:
         return True
@@ -130,9 +172,10 @@ class _CharFold(dict[int, str]):
 
 def _needle(term: str) -> bytes | None:
     """The longest canonical piece every match of ``term`` contains, if it is useful."""
-    # Leet symbols become breaks: whether the matcher reads one as a letter depends
-    # on its neighbours, and a shorter piece is always safe.
-    folded = normalize(term.translate(_LEET_SYMBOLS_TO_SPACE))
+    # Leet symbols and the sequences' punctuation become breaks: whether the matcher
+    # reads them as letters depends on their neighbours, and a shorter piece is
+    # always safe.
+    folded = normalize(term.translate(_NEEDLE_BREAKS_TO_SPACE))
     best = b""
     for piece in _TERM_PIECE.findall(folded):
         canonical = _RUN.sub(rb"\1", piece.encode("ascii").translate(_CANON_TABLE, _CANON_DELETE))
@@ -203,6 +246,25 @@ def _needle_hits(canon: npt.NDArray[np.uint8], needles: Sequence[bytes]) -> list
     return found
 
 
+def _sequence_positions(data: bytes) -> list[int]:
+    """Where ``data`` has a symbol sequence the matcher may read as a letter."""
+    found: list[int] = []
+    # A search per first byte (memchr) is many times faster than one per sequence.
+    for first, sequences in _MULTI_SEQUENCES.items():
+        found.extend(
+            at
+            for at in _occurrences(data, first)
+            if any(data.startswith(sequence, at) for sequence in sequences)
+        )
+    if _BETWEEN_LETTERS and len(data) > 2:
+        raw = np.frombuffer(data, dtype=np.uint8)
+        for code in _BETWEEN_LETTERS:
+            at = np.flatnonzero(raw[1:-1] == code) + 1
+            at = at[_ASCII_LETTER[raw[at - 1]] & _ASCII_LETTER[raw[at + 1]]]
+            found.extend(at.tolist())
+    return found
+
+
 def _occurrences(data: bytes, marker: bytes) -> list[int]:
     found: list[int] = []
     position = data.find(marker)
@@ -265,6 +327,7 @@ class _Chunk:
         self._wide_pieces: list[str] = []
         self._raw = b""
         self._canon: tuple[npt.NDArray[np.uint8], _Positions] | None = None
+        self._sequenced: set[int] = set()
 
     def _joined(self) -> list[str]:
         if self._parts is None:
@@ -294,17 +357,30 @@ class _Chunk:
         """The canonical buffer and its separators' positions.
 
         Its parts are the texts in case order, then the folded non-ASCII texts
-        again (see _owner); a non-ASCII text's own part, with "?" for those
-        characters, can only add candidates, never hide one.
+        again, in display order (see _owner); a non-ASCII text's own part, with
+        "?" for those characters, can only add candidates, never hide one. Also
+        notes the texts with a symbol sequence, which are always asked.
         """
         if self._canon is None:
             self._joined()
             source = self._raw
             if self._wide:
                 fold = _CharFold()
-                pieces = self._wide_pieces.copy()
+                texts = [self._texts[i] or "" for i in self._wide]
+                ordered = [resolve_bidi(text) for text in texts]
+                if any(new is not old for new, old in zip(ordered, texts, strict=True)):
+                    pieces = _NON_ASCII_RUNS.split(
+                        _SEPARATOR.join(t.replace(_SEPARATOR, _SEPARATOR_STANDIN) for t in ordered)
+                    )
+                else:
+                    pieces = self._wide_pieces.copy()
                 pieces[1::2] = [run.translate(fold) for run in pieces[1::2]]
                 source += b"\x00" + "".join(pieces).encode("ascii")
+            positions = _sequence_positions(source)
+            if positions:
+                separators = np.flatnonzero(np.frombuffer(source, dtype=np.uint8) == 0)
+                parts = np.searchsorted(separators, positions, side="right")
+                self._sequenced = {self._owner(part) for part in set(parts.tolist())}
             canon = _squeeze(source.translate(_CANON_TABLE, _CANON_DELETE))
             self._canon = canon, np.flatnonzero(canon == 0)
         return self._canon
@@ -331,7 +407,8 @@ class _Chunk:
             if needles is None:
                 candidates = range(len(texts))  # no sound prefilter: ask the matcher
             else:
-                candidates = sorted(set().union(*(by_needle[n] for n in needles)))
+                hits = set(self._sequenced).union(*(by_needle[n] for n in needles))
+                candidates = sorted(hits)
             mask = np.zeros(len(texts), dtype=np.bool_)
             for index in candidates:
                 text = texts[index]

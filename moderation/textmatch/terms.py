@@ -1,8 +1,8 @@
 """Term matching: :class:`TermMatcher` finds guideline terms in comments.
 
-Text and terms are folded alike (:mod:`.normalization`: Unicode, look-alikes, spaced-out
-words, and leetspeak in a second form), then searched with patterns compiled once
-per term list.
+Text and terms are folded alike (:mod:`.normalization`: display order, Unicode,
+look-alikes, spaced-out words, and leetspeak in a second form), then searched with
+patterns compiled once per term list.
 
 Elongation: the matcher does not compare squeezed text, because a squeezed "good"
 can no longer be told from an elongated "gooood"; instead each term letter becomes
@@ -10,23 +10,42 @@ a pattern: a single letter matches one copy or three or more ("iiiidiot" matches
 "idiot"), a doubled letter matches two or more ("asssss" matches "ass", but "as"
 does not, and "good" does not match "god").
 
+Plurals: a term also matches its regular English plural, the last word plus "s",
+or plus "es" where English writes it (after s, x, z, ch, sh or o): "scumbag"
+matches "scumbags", "ass" "asses", "hero" "heroes". Nothing else: no stemming,
+no "-ies" ("pussy" does not match "pussies"), no irregular plurals; list those as
+terms of their own. "spic" does not match "spices", since "es" follows only those
+endings.
+
 Matching: a term occurs where its words occur with no letter or digit on either
 side; between the words of a multi-word term any run of spaces, punctuation and
 invisible characters is allowed, including none ("#whitepower"). The comment is
-searched in two forms, with and without the leet mapping, so the mapping can add
-matches ("1d10t") but never hide one ("idiot!Go" alone would read "idiotigo").
-Terms get the same folding; those that fold to the same words are one term (the
-first spelling is reported), and terms without any letter or digit ("!!!") are
-ignored. A run of symbols only ("@$$", "$$$") is not leetspeak: it reads as
-punctuation or money.
+searched in several forms: with and without the leet mapping, so the mapping can
+add matches ("1d10t") but never hide one ("idiot!Go" alone would read
+"idiotigo"), and each reading of its spaced-out letters (with a one-letter word
+before or after them left standing, or joined: "a s c u m b a g" is searched as
+"ascumbag" and as "a scumbag"); the leet forms read symbol sequences ("|_|") before
+the letters are joined. Terms get the same folding; those that fold to the
+same words are one term (the first spelling is reported), and terms without any
+letter or digit ("!!!") are ignored. A run of symbols only ("@$$", "$$$") is not
+leetspeak: it reads as punctuation or money.
 """
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Iterable
 
-from moderation.textmatch.normalization import WORD, WORD_CHAR, fold, join_spaced, unleet
+from moderation.textmatch.normalization import (
+    WORD,
+    WORD_CHAR,
+    fold,
+    join_spaced,
+    spaced_forms,
+    unleet_chars,
+    unleet_sequences,
+)
 
 __all__ = ["TermMatcher"]
 
@@ -35,7 +54,8 @@ _BEFORE = rf"(?<!{WORD_CHAR})"
 _AFTER = rf"(?!{WORD_CHAR})"
 # Between the words of a multi-word term: any punctuation/space, or none at all so
 # that hashtags and joined spellings ("#whitepower") still match.
-_GAP = r"[\W_]*"
+_GAP = r"[\W_]*+"
+_GAP_SOME = r"[\W_]++"
 
 
 def _word_tokens(word: str) -> list[str]:
@@ -47,26 +67,57 @@ def _word_tokens(word: str) -> list[str]:
         elif len(run.group()) == 1:
             # One copy, or an elongation of three or more; two copies is a different
             # spelling ("good" is not "god").
-            tokens.append(f"{char}(?:{char}{char}+)?")
+            tokens.append(f"(?>{char}(?:{char}{char}+)?)")
         elif len(run.group()) == 2:
-            tokens.append(f"{char}{char}+")
+            tokens.append(f"(?>{char}{char}+)")
         else:
-            tokens.append(f"{char}{{3,}}")
+            tokens.append(f"(?>{char}{{3,}})")
+    # Atomic groups: a run, once read, is never given back. Consecutive tokens of a word
+    # are different letters, so nothing is lost, and a term can no longer try every way
+    # of cutting a long run of one letter between its words (a 6-word term "aa aa …"
+    # took 5 s on 80 a's).
     return tokens
+
+
+# Endings after which the English plural adds "es" ("buses", "boxes", "churches",
+# "heroes"); after any other letter it adds "s".
+_ES_ENDINGS = ("s", "x", "z", "ch", "sh", "o")
+
+
+def _plural_token(word: str) -> str:
+    """The optional plural ending of a term's last word (nothing after a digit)."""
+    if not word[-1].isalpha():
+        return ""
+    return "(?:e?s)?" if word.endswith(_ES_ENDINGS) else "s?"
 
 
 def _form_tokens(words: tuple[str, ...]) -> list[str]:
     tokens = _word_tokens(words[0])
-    for word in words[1:]:
+    for previous, word in itertools.pairwise(words):
+        following = _word_tokens(word)
+        letter = word[0]
+        if letter.isalpha() and previous[-1] == letter:
+            # "bad dog" joined is "baddog": one run of d's spans both words. Read it as
+            # one atomic token — the letter, separated or joined — so that the run is not
+            # cut up between the words in every possible way.
+            char = re.escape(letter)
+            tokens[-1] = f"(?>{char}+{_GAP_SOME}{char}+|{char}{{2,}})"
+            tokens.extend(following[1:])
+            continue
         tokens.append(_GAP)
-        tokens.extend(_word_tokens(word))
+        tokens.extend(following)
+    plural = _plural_token(words[-1])
+    if plural:
+        tokens.append(plural)
     return tokens
 
 
 def _term_forms(term: str) -> list[tuple[str, ...]]:
     """Word tuples of a term, leet-mapped first, then unmapped; [] if it has no words."""
-    literal = join_spaced(fold(term))
-    mapped = tuple(WORD.findall(unleet(literal)))
+    folded = fold(term)
+    literal = join_spaced(folded)
+    # Read like the text's leet forms (see _forms).
+    mapped = tuple(WORD.findall(unleet_chars(join_spaced(unleet_sequences(folded)))))
     if not mapped:
         return []
     unmapped = tuple(WORD.findall(literal))
@@ -150,9 +201,10 @@ def _companions(collapsed: list[tuple[str, int]], count: int) -> list[tuple[int,
     """For each term, the other terms that may match at the same position.
 
     A match's letters and digits, with runs collapsed, spell its term's words with
-    runs collapsed (separators and elongations vanish). Two terms matching from the
-    same position therefore have collapsed spellings one of which is a prefix of
-    the other. In sorted order, the strings starting with a prefix follow it.
+    runs collapsed (separators and elongations vanish), perhaps followed by a
+    plural ending. Two terms matching from the same position therefore have
+    collapsed spellings one of which is a prefix of the other. In sorted order,
+    the strings starting with a prefix follow it.
     """
     related: list[set[int]] = [set() for _ in range(count)]
     ordered = sorted(collapsed)
@@ -165,6 +217,22 @@ def _companions(collapsed: list[tuple[str, int]], count: int) -> list[tuple[int,
                 related[other].add(term)
             following += 1
     return [tuple(sorted(others)) for others in related]
+
+
+def _forms(text: str) -> list[str]:
+    """The forms of ``text`` the matcher searches, leet-mapped ones first."""
+    folded = fold(text)
+    plain = spaced_forms(folded)
+    # Symbol sequences ("|_|") are read before spaced-out letters are joined, so
+    # that joining cannot make one ("x | 3" is not "x|3", "xb").
+    glyphs = unleet_sequences(folded)
+    if glyphs is folded and len(plain) == 1:  # the usual case, in short
+        leet = unleet_chars(plain[0])
+        return [leet, plain[0]] if leet != plain[0] else plain
+    bases = plain if glyphs == folded else spaced_forms(glyphs)
+    forms = dict.fromkeys(unleet_chars(base) for base in bases)
+    forms.update(dict.fromkeys(plain))
+    return list(forms)
 
 
 class TermMatcher:
@@ -223,15 +291,14 @@ class TermMatcher:
 
         Each term is reported once, in its configured spelling, in configuration
         order. A term occurs when it appears as a whole word (no letter or digit on
-        either side) in the folded text, with the words of a multi-word term
-        separated by any run of spaces/punctuation (or none).
+        either side), or as its plural, in one of the folded forms of the text, with
+        the words of a multi-word term separated by any run of spaces/punctuation
+        (or none).
         """
         if self._pattern is None:
             return []
-        plain = join_spaced(fold(text))
-        leet = unleet(plain)
         found: set[int] = set()
-        for form in (leet, plain) if leet != plain else (plain,):
+        for form in _forms(text):
             for match in self._pattern.finditer(form):
                 term = self._group_term[match.lastindex or 0]
                 found.add(term)

@@ -1,7 +1,8 @@
 """Model inference off the event loop: one worker thread, micro-batches, back-pressure.
 
 Requests that arrive together are scored together: the batcher takes what is
-queued (up to ``max_batch``), waits at most ``max_wait`` for more, and runs one
+queued (up to ``max_batch`` texts, and no more once ``max_batch_chars`` characters are
+in), waits at most ``max_wait`` for more, and runs one
 ``predict`` call in a dedicated single-thread executor, so the event loop never
 runs the model and the model never runs two batches at once. The queue is
 bounded: when it is full :class:`Overloaded` is raised (HTTP 429 with
@@ -15,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -27,6 +29,11 @@ from moderation.domain.examples import Vectors
 from moderation.workers.base import Worker
 
 log = logging.getLogger(__name__)
+
+
+NOW, SOON, LATER = 0, 1, 2
+"""Ranks of :meth:`Scorer.submit`: a whole text someone waits on; the first chunk of a
+long text; the further rounds of one."""
 
 
 class Overloaded(TooManyRequests):
@@ -56,12 +63,18 @@ class Embedder(Protocol):
 class _Job:
     texts: Sequence[str]
     future: asyncio.Future[list[Scored]]
+    #: Whether the texts need sentence embeddings (rules taught by example) and their
+    #: language: scores alone (Perspective) skip the encoder's share of the batch.
+    full: bool = True
+    rank: int = 0  # 0: NOW, 1: SOON, 2: LATER (see Scorer.submit)
 
 
 @dataclass(slots=True)
 class ScorerStats:
     batches: int = 0
     texts: int = 0
+    chars: int = 0
+    cancelled: int = 0
     failures: int = 0
     timeouts: int = 0
     restarts: int = 0
@@ -81,6 +94,8 @@ class Scorer(Worker):
         *,
         max_batch: int = 32,
         max_wait_s: float = 0.002,
+        max_batch_chars: int = 4_000,
+        max_later_chars: int = 1_000,
         queue_limit: int = 2000,
         timeout_s: float = 10.0,
         observe: Callable[[int, float], None] | None = None,
@@ -95,11 +110,19 @@ class Scorer(Worker):
         self.languages = frozenset(languages_of(classifier))
         self.max_batch = max(1, max_batch)
         self.max_wait_s = max(0.0, max_wait_s)
+        # A batch, once running, cannot be taken back: long texts do not all join one.
+        self.max_batch_chars = max(1, max_batch_chars)
+        # A batch of chunks stays short: a comment that arrives while it runs
+        # waits for it (about 100 ms of a bert-base model on two cores).
+        self.max_later_chars = max(1, max_later_chars)
         self.queue_limit = max(1, queue_limit)
         self.timeout_s = timeout_s
         self.stats = ScorerStats()
         self._observe = observe
-        self._queue: asyncio.Queue[_Job] = asyncio.Queue()
+        # One queue per rank (NOW, SOON, LATER): the model takes from the first that has
+        # a job, so a long text's chunks never hold up a whole comment.
+        self._queues: tuple[deque[_Job], ...] = (deque(), deque(), deque())
+        self._arrived = asyncio.Event()
         self._queued_texts = 0
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="classifier")
 
@@ -112,8 +135,7 @@ class Scorer(Worker):
         return self._queued_texts
 
     async def _release(self) -> None:
-        while not self._queue.empty():
-            job = self._queue.get_nowait()
+        while (job := self._pop()) is not None:
             if not job.future.done():
                 job.future.cancel()
         self._executor.shutdown(wait=True, cancel_futures=True)
@@ -127,13 +149,7 @@ class Scorer(Worker):
         (a cascade routes texts to different models)."""
         if not texts:
             return []
-        if self._queued_texts + len(texts) > self.queue_limit:
-            raise Overloaded(
-                "the classifier queue is full; retry shortly", retry_after=self._retry_after()
-            )
-        future: asyncio.Future[list[Scored]] = asyncio.get_running_loop().create_future()
-        self._queued_texts += len(texts)
-        self._queue.put_nowait(_Job(texts, future))
+        future = self.submit(texts)
         try:
             return await asyncio.wait_for(asyncio.shield(future), self.timeout_s)
         except TimeoutError:
@@ -143,6 +159,34 @@ class Scorer(Worker):
             log.error("classifier failed: %s", type(exc).__name__)
         return [Scored(None, self.name) for _ in texts]
 
+    def submit(
+        self, texts: Sequence[str], *, scores_only: bool = False, rank: int = 0
+    ) -> asyncio.Future[list[Scored]]:
+        """Queue ``texts`` for scoring and return the future of their results.
+
+        The caller owns the future: cancelling it before its batch starts takes the texts
+        out of the model's way (the batcher skips cancelled jobs), which is how a caller
+        with a deadline, or whose client hung up, stops costing anyone else time. Raises
+        :class:`Overloaded` when the queue is full. ``scores_only``: no embedding and no
+        language identification (the results carry neither). ``rank``: :data:`NOW` for
+        a whole text someone waits on (every comment), :data:`SOON` for the first chunk of
+        a long text, :data:`LATER` for its further rounds; a job waits until no job of a
+        lower rank does, so long texts never delay whole comments."""
+        if self._queued_texts + len(texts) > self.queue_limit:
+            raise Overloaded(
+                "the classifier queue is full; retry shortly", retry_after=self._retry_after()
+            )
+        future: asyncio.Future[list[Scored]] = asyncio.get_running_loop().create_future()
+        self._queued_texts += len(texts)
+        job = _Job(texts, future, full=not scores_only, rank=min(max(rank, NOW), LATER))
+        self._queues[job.rank].append(job)
+        self._arrived.set()
+        return future
+
+    def seconds_per_char(self) -> float | None:
+        """The model's measured cost per character of text so far (None before any batch)."""
+        return self.stats.busy_seconds / self.stats.chars if self.stats.chars else None
+
     def _retry_after(self) -> float:
         per_text = self.stats.busy_seconds / self.stats.texts if self.stats.texts else 0.05
         return max(1.0, round(self._queued_texts * per_text, 1))
@@ -150,28 +194,35 @@ class Scorer(Worker):
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            jobs = [await self._queue.get()]
+            first = await self._take(None)
+            assert first is not None
+            jobs = [first]
             size = len(jobs[0].texts)
+            chars = sum(len(text) for text in jobs[0].texts)
+            cap = self.max_later_chars if first.rank > NOW else self.max_batch_chars
             deadline = loop.time() + self.max_wait_s
-            while size < self.max_batch:
-                remaining = deadline - loop.time()
-                try:
-                    job = (
-                        self._queue.get_nowait()
-                        if remaining <= 0
-                        else await asyncio.wait_for(self._queue.get(), remaining)
-                    )
-                except (asyncio.QueueEmpty, TimeoutError):
+            while size < self.max_batch and chars < cap:
+                # Only as urgent or more: a long text's chunk must not ride along with,
+                # and slow down, a whole comment's batch.
+                job = await self._take(deadline, first.rank)
+                if job is None:
                     break
                 jobs.append(job)
                 size += len(job.texts)
+                chars += sum(len(text) for text in job.texts)
             picked = jobs
             jobs = [job for job in picked if not job.future.cancelled()]
+            self.stats.cancelled += len(picked) - len(jobs)
             texts = [text for job in jobs for text in job.texts]
+            full = [job.full for job in jobs for _ in job.texts]
+            if not texts:
+                self._queued_texts -= sum(len(job.texts) for job in picked)
+                continue
             started = time.perf_counter()
             try:
                 results = await asyncio.wait_for(
-                    loop.run_in_executor(self._executor, self._predict, texts), self.timeout_s * 2
+                    loop.run_in_executor(self._executor, self._predict, texts, full),
+                    self.timeout_s * 2,
                 )
             except TimeoutError as exc:
                 # A hung model would block every later batch: abandon its thread, start anew.
@@ -205,8 +256,35 @@ class Scorer(Worker):
                     self._observe(len(texts), elapsed)
                 self.stats.batches += 1
                 self.stats.texts += len(texts)
+                self.stats.chars += sum(len(text) for text in texts)
                 self.stats.batch_sizes.append(len(texts))
                 del self.stats.batch_sizes[:-1000]
+
+    def _pop(self, rank: int = LATER) -> _Job | None:
+        for queue in self._queues[: rank + 1]:
+            if queue:
+                return queue.popleft()
+        return None
+
+    async def _take(self, deadline: float | None, rank: int = LATER) -> _Job | None:
+        """The next job of at most ``rank``, lower ranks first; None when ``deadline``
+        (loop time) passes."""
+        loop = asyncio.get_running_loop()
+        while True:
+            job = self._pop(rank)
+            if job is not None:
+                return job
+            self._arrived.clear()
+            if deadline is None:
+                await self._arrived.wait()
+                continue
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return None
+            try:
+                await asyncio.wait_for(self._arrived.wait(), remaining)
+            except TimeoutError:
+                return None
 
     async def embed(self, texts: Sequence[str]) -> Vectors | None:
         """The texts' embeddings, computed in the model's thread; None without an encoder."""
@@ -216,8 +294,10 @@ class Scorer(Worker):
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, embedder.embed, list(texts))
 
-    def _predict(self, texts: list[str]) -> list[Scored]:
-        """Runs in the model's thread: scores, embeddings and languages of one batch."""
+    def _predict(self, texts: list[str], full: Sequence[bool] | None = None) -> list[Scored]:
+        """Runs in the model's thread: scores, embeddings and languages of one batch
+        (embeddings and languages only for the texts whose ``full`` is true)."""
+        wanted = [True] * len(texts) if full is None else list(full)
         vectors: Vectors | None = None
         routed = getattr(self.classifier, "predict_routed", None)
         if self._embed_and_predict is not None:
@@ -229,16 +309,21 @@ class Scorer(Worker):
             results = [(self.classifier.name, s) for s in self.classifier.predict(texts)]
         if len(results) != len(texts):
             raise RuntimeError("classifier returned a different number of results")
-        if vectors is None and self.embedder is not None:
-            vectors = self.embedder.embed(texts)
+        rows: dict[int, int] = {}  # text index -> row of ``vectors``
+        if vectors is not None:
+            rows = {index: index for index in range(len(texts))}
+        elif self.embedder is not None and any(wanted):
+            embed = [index for index, want in enumerate(wanted) if want]
+            vectors = self.embedder.embed([texts[index] for index in embed])
+            rows = {index: row for row, index in enumerate(embed)}
         scored = []
         for index, (text, (by, scores_of)) in enumerate(zip(texts, results, strict=True)):
-            detected = detect(text)
+            detected = detect(text) if wanted[index] else None
             scored.append(
                 Scored(
                     scores_of,
                     by,
-                    None if vectors is None else vectors[index],
+                    None if vectors is None or index not in rows else vectors[rows[index]],
                     None if detected is None else detected.language,
                     detected is None or detected.language in self.languages,
                 )

@@ -30,7 +30,20 @@ def test_loads_without_touching_the_network(
         "unbiased", checkpoint=tiny_detoxify.checkpoint, config_dir=tiny_detoxify.config_dir
     )
     assert classifier.name == "detoxify:unbiased"
-    assert classifier.predict(["hello"])[0]["toxicity"] >= 0.0
+    # The checkpoint's own trained weights score, each head under its own name. Fails
+    # when the weights are not loaded (random heads), the probabilities are not sigmoids
+    # of the logits, or the heads are named in the wrong order.
+    insult, threat, benign = classifier.predict(
+        ["you are an idiot", "I will kill you", "Thank you for this thoughtful article."]
+    )
+    assert set(insult) == set(threat) == set(benign) == set(classifier.categories)
+    for scores in (insult, threat, benign):
+        assert all(0.0 <= value <= 1.0 for value in scores.values()), scores
+    assert insult["toxicity"] > 0.7 and insult["insult"] > 0.5
+    assert insult["insult"] > threat["insult"]
+    assert threat["toxicity"] > 0.7 and threat["threat"] > 0.5
+    assert threat["threat"] > insult["threat"]
+    assert max(benign.values()) < 0.3, benign
 
 
 def test_reports_detoxify_category_names(model: DetoxifyClassifier) -> None:

@@ -225,10 +225,19 @@ class TestDefaultGuidelines:
             assert f"## {section}." in text, section
 
     def test_quoting_the_article_is_not_a_threat_on_linear(self, default: Policy) -> None:
-        verdict = decide(
-            default,
-            "The soldiers were shot while retreating, the article says.",
-            {"toxicity": 0.128},
-            "linear",
-        )
-        assert verdict.action is Action.approve
+        """The ``linear`` classifier itself scores the texts (no hard-coded score): fails
+        when its scores change so that a quoted killing is held, or so that a plain
+        insult is not (scores inverted, a constant, another model's scale)."""
+        from classifiers.linear import LinearClassifier
+
+        linear = LinearClassifier()
+        quote = "The soldiers were shot while retreating, the article says."
+        insult = "you are an idiot"
+        (quote_scores, insult_scores) = linear.predict([quote, insult])
+        assert quote_scores["toxicity"] < 0.5 < insult_scores["toxicity"]
+        verdict = decide(default, quote, quote_scores, linear.name)
+        assert (verdict.action, verdict.reasons) == (Action.approve, ())
+        # The same path holds what it should: the approval above is the classifier's.
+        held = decide(default, insult, insult_scores, linear.name)
+        assert held.action is Action.hold
+        assert [(r.code, r.category) for r in held.reasons] == [("threshold", "toxicity")]

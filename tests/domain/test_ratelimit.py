@@ -53,3 +53,79 @@ def test_a_thin_share_still_admits_whole_requests() -> None:
     with pytest.raises(TooManyRequests) as refused:
         limiter.check(key())
     assert refused.value.retry_after is not None and refused.value.retry_after >= 1
+
+
+class FakeClock:
+    """Seconds that move only when the test says (binary fractions: exact sums)."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_an_exhausted_bucket_refills_one_token_per_one_over_rate() -> None:
+    """Fails when buckets never refill, or refill at another rate."""
+    clock = FakeClock()
+    limiter = RateLimiter({"site": 4.0}, clock=clock)
+    assert admitted(limiter, key(), 20) == 8  # the burst: two seconds' worth
+    clock.now += 0.125  # half a token
+    assert admitted(limiter, key(), 5) == 0
+    clock.now += 0.125  # 1/rate since exhausted: exactly one token
+    assert admitted(limiter, key(), 5) == 1
+    clock.now += 0.5  # two more
+    assert admitted(limiter, key(), 5) == 2
+    with pytest.raises(TooManyRequests) as refused:
+        limiter.check(key())
+    assert refused.value.retry_after == 1.0  # 0.25 s to the next token, at least 1 s
+
+
+def test_the_burst_is_capped_at_two_seconds_of_rate() -> None:
+    """Fails when idle time piles up tokens past the burst, or the burst is not 2 × rate."""
+    clock = FakeClock()
+    limiter = RateLimiter({"site": 4.0}, clock=clock)
+    assert admitted(limiter, key(), 20) == 8
+    clock.now += 3600.0  # an hour idle refills the burst, no more
+    assert admitted(limiter, key(), 100) == 8
+    clock.now += 1.0  # half the burst back
+    assert admitted(limiter, key(), 100) == 4
+
+
+def test_over_a_window_the_rate_is_admitted() -> None:
+    """Fails when buckets never refill (only the burst would pass) or refill too fast."""
+    clock = FakeClock()
+    limiter = RateLimiter({"site": 4.0}, clock=clock)
+    assert admitted(limiter, key(), 20) == 8
+    total = 0
+    for _ in range(80):  # 10 s in steps of 1/8 s, three attempts a step
+        clock.now += 0.125
+        total += admitted(limiter, key(), 3)
+    assert total == 40  # 4/s × 10 s
+
+
+def test_each_process_refills_at_its_share_of_the_rate() -> None:
+    """Fails when a process refills at the whole rate instead of rate / instances."""
+    clock = FakeClock()
+    limiter = RateLimiter({"site": 12.0}, clock=clock)
+    limiter.instances = 3  # 4/s here
+    assert admitted(limiter, key(), 20) == 8
+    clock.now += 1.0
+    assert admitted(limiter, key(), 20) == 4
+    limiter.instances = 1  # the others stopped: the whole rate again
+    clock.now += 0.5
+    assert admitted(limiter, key(), 20) == 6
+
+
+def test_a_thin_share_refills_its_one_request() -> None:
+    """Fails when a thin share never refills: one request, then refusals for ever."""
+    clock = FakeClock()
+    limiter = RateLimiter({"site": 1.0}, clock=clock)
+    limiter.instances = 4  # 0.25/s: a token every 4 s
+    assert admitted(limiter, key(), 5) == 1
+    clock.now += 3.5
+    with pytest.raises(TooManyRequests) as refused:
+        limiter.check(key())
+    assert refused.value.retry_after == 1.0  # 0.5 s left, rounded up to a second
+    clock.now += 0.5
+    assert admitted(limiter, key(), 5) == 1

@@ -161,3 +161,24 @@ async def test_a_key_can_have_its_own_rate_limit(service: Service) -> None:
         "POST", "/v1/keys", role="admin", json={"name": "x", "role": "site", "rate_limit": 1e999}
     )
     assert status == 400
+
+
+async def test_key_names_are_unique_per_role(service: Service) -> None:
+    status, first = await service.call(
+        "POST", "/v1/keys", role="admin", json={"name": "coral", "role": "site"}
+    )
+    assert status == 201, first
+    status, body = await service.call(
+        "POST", "/v1/keys", role="admin", json={"name": "coral", "role": "site"}
+    )
+    assert status == 409 and body["error"]["code"] == "key_name_taken", body
+    status, _ = await service.call(
+        "POST", "/v1/keys", role="admin", json={"name": "coral", "role": "moderator"}
+    )
+    assert status == 201  # another role may use the name
+    status, _ = await service.call("DELETE", f"/v1/keys/{first['id']}", role="admin")
+    assert status in (200, 204)
+    status, _ = await service.call(
+        "POST", "/v1/keys", role="admin", json={"name": "coral", "role": "site"}
+    )
+    assert status == 201  # a revoked key's name is free again (its id stays in the records)

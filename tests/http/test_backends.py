@@ -27,3 +27,45 @@ async def test_pipeline_on_backend(make_service: ServiceFactory, database_url: s
     assert sorted(s for s, _ in results) == [200] * 5 + [201]
     status, body = await service.call("GET", "/healthz")
     assert body["database"] == "ok"
+
+
+async def test_a_moderator_never_publishes_text_they_did_not_read(
+    make_service: ServiceFactory, database_url: str
+) -> None:
+    """The attack: a held comment is read by a moderator; its author edits it into a
+    banned word (rejected automatically); the moderator's approve then published the new
+    text. The decision names the revision read, and a changed comment is 409."""
+    service = await make_service(database_url=database_url)
+    status, held = await service.post_comment(id="c-rev", text="you are an idiot")
+    assert held["status"] == "pending" and held["revision"] == 1
+    status, seen = await service.call("GET", "/v1/comments/c-rev", role="moderator")
+    read = seen["revision"]
+    status, edited = await service.call(
+        "PUT", "/v1/comments/c-rev", json={"text": "you are a kike"}
+    )
+    assert edited["status"] == "rejected" and edited["revision"] == read + 2  # edit, decision
+    status, body = await service.call(
+        "POST",
+        "/v1/comments/c-rev/decision",
+        role="moderator",
+        json={"action": "approve", "revision": read},
+    )
+    assert status == 409 and body["error"]["code"] == "comment_changed", body
+    status, now = await service.call("GET", "/v1/comments/c-rev", role="moderator")
+    assert now["status"] == "rejected" and now["revision"] == edited["revision"]
+    # Read again, the moderator decides what they saw.
+    status, body = await service.call(
+        "POST",
+        "/v1/comments/c-rev/decision",
+        role="moderator",
+        json={"action": "reject", "revision": now["revision"]},
+    )
+    assert status == 200 and body["revision"] == now["revision"] + 1, body
+    # Without a revision the decision is taken as before (older clients).
+    status, body = await service.call(
+        "POST", "/v1/comments/c-rev/decision", role="moderator", json={"action": "reject"}
+    )
+    assert status == 200 and body["revision"] == now["revision"] + 2
+    # Deleting is a revision too.
+    status, body = await service.call("DELETE", "/v1/comments/c-rev")
+    assert body["revision"] == now["revision"] + 3

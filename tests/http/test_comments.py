@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from tests.conftest import Service
+from sqlalchemy import func, select
+
+from classifiers.base import CATEGORIES, Scores
+from moderation.http.context import DATABASE
+from moderation.storage.tables import Base
+from tests.conftest import Service, ServiceFactory
 
 
 async def test_benign_comment_is_approved_and_stored(service: Service) -> None:
@@ -154,11 +160,56 @@ async def test_article_modes(service: Service) -> None:
     assert body["error"]["code"] == "article_closed"
 
 
-async def test_article_tags_apply_overrides(service: Service) -> None:
-    """The war override holds identity attacks earlier; linear has no such category."""
+class Marked:
+    """Scores 0.01 everywhere but where the text names a category: ``identity_attack=0.3``."""
+
+    name = "marked"
+    categories = CATEGORIES
+
+    def predict(self, texts: Sequence[str]) -> list[Scores]:
+        results = []
+        for text in texts:
+            scores = dict.fromkeys(CATEGORIES, 0.01)
+            for word in text.split():
+                category, _, score = word.partition("=")
+                if category in scores:
+                    scores[category] = float(score)
+            results.append(scores)
+        return results
+
+
+async def test_article_tags_apply_overrides(make_service: ServiceFactory) -> None:
+    """The default guidelines' war override (tags war, conflict, …; any case) holds
+    identity attacks from 0.25 instead of 0.4 and threats from 0.5 instead of 0.4.
+    Fails when article tags are not applied (the same score gets the same decision on
+    both articles), and when /check matches its tags case-sensitively ("Conflict")."""
+    service = await make_service(classifier_instance=Marked())
     await service.call("PUT", "/v1/articles/a-war", json={"tags": ["War"], "mode": "auto"})
-    _, body = await service.post_comment(article_id="a-war", text="A calm remark.")
-    assert body["status"] == "approved"
+    await service.call("PUT", "/v1/articles/a-local", json={"tags": ["council"], "mode": "auto"})
+
+    async def decided(article_id: str, text: str) -> tuple[str, list[Any]]:
+        status, body = await service.post_comment(article_id=article_id, text=text)
+        assert status == 201, body
+        reasons = [
+            (r["code"], r.get("category"), r.get("threshold")) for r in body["decision"]["reasons"]
+        ]
+        return body["status"], reasons
+
+    attack = "They are all alike identity_attack=0.3"
+    assert await decided("a-war", attack) == (
+        "pending",
+        [("threshold", "identity_attack", 0.25)],
+    )
+    assert await decided("a-local", attack) == ("approved", [])
+    threat = "Someone should stop them threat=0.45"
+    assert await decided("a-war", threat) == ("approved", [])
+    assert await decided("a-local", threat) == ("pending", [("threshold", "threat", 0.4)])
+    # /check applies the tags it is given the same way.
+    for tags, action in ((["Conflict"], "hold"), ([], "approve")):
+        status, body = await service.call(
+            "POST", "/v1/comments/check", json={"text": attack, "article_tags": tags}
+        )
+        assert status == 200 and body["action"] == action, (tags, body)
 
 
 async def test_batch_mixes_results_and_errors(service: Service) -> None:
@@ -205,10 +256,33 @@ async def test_banned_author_rejected_premoderated_held(service: Service) -> Non
     assert body["decision"]["reasons"][0]["code"] == "author_premoderated"
 
 
+async def row_counts(service: Service) -> dict[str, int]:
+    """How many rows each table of the service's database holds."""
+    database = service.client.app[DATABASE]
+    async with database.engine.connect() as connection:
+        return {
+            table.name: (await connection.execute(select(func.count()).select_from(table))).one()[0]
+            for table in Base.metadata.sorted_tables
+        }
+
+
 async def test_check_stores_nothing(service: Service) -> None:
+    """Fails when /check writes anything: a comment, a decision, a queue entry, an event."""
+    status, _ = await service.call(
+        "POST",
+        "/v1/webhooks",
+        role="admin",
+        json={"url": "https://hooks.example.com/h", "events": ["comment.held"]},
+    )
+    assert status == 201  # so a stored hold would also write an event
+    before = await row_counts(service)
     status, body = await service.call(
         "POST", "/v1/comments/check", json={"text": "you are an idiot"}
     )
     assert status == 200
     assert body["action"] == "hold"
     assert "moderator" in body["message"]
+    assert await row_counts(service) == before
+    assert before["comments"] == 0 and before["decisions"] == 0
+    status, queue = await service.call("GET", "/v1/queue", role="moderator")
+    assert status == 200 and queue["total"] == 0

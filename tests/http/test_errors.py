@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.conftest import Service
@@ -173,3 +175,39 @@ async def test_security_headers_and_request_id(service: Service) -> None:
         assert response.headers["X-Content-Type-Options"] == "nosniff"
         assert response.headers["X-Frame-Options"] == "DENY"
         assert response.headers["X-Request-Id"]
+
+
+async def test_path_ids_are_whole_matches(service: Service) -> None:
+    """``a-9%0A`` used to create article ``"a-9\\n"``: ``$`` matches before a final newline."""
+    for path in ("/v1/articles/a-9%0A", "/v1/articles/a-9%0D%0A"):
+        status, body = await service.call("PUT", path, json={"mode": "auto"})
+        assert status == 422 and body["error"]["code"] == "invalid_id", (path, body)
+    status, body = await service.call("GET", "/v1/comments/c-1%0A")
+    assert status == 422 and body["error"]["code"] == "invalid_id"
+
+
+async def test_dates_out_of_range_are_422_not_500(service: Service) -> None:
+    status, current = await service.call("GET", "/v1/guidelines", role="admin")
+    assert status == 200
+    for since, until in (
+        ("0001-01-01T00:00:00+14:00", None),
+        (None, "9999-12-31T23:59:59-12:00"),
+        ("0001-01-01", "9999-12-31"),
+    ):
+        window = {k: v for k, v in (("since", since), ("until", until)) if v is not None}
+        status, body = await service.call(
+            "POST", "/v1/guidelines/backtest", role="admin", json={"guidelines": current} | window
+        )
+        assert status == 422, body
+        assert "between 1970 and 9998" in json.dumps(body)
+        status, body = await service.call(
+            "POST", "/v1/guidelines/suggest", role="admin", json=window
+        )
+        assert status == 422, body
+    status, body = await service.call(
+        "POST",
+        "/v1/guidelines/backtest",
+        role="admin",
+        json={"guidelines": current, "since": "2026-01-01", "until": "2026-12-31T10:00:00+02:00"},
+    )
+    assert status == 200, body

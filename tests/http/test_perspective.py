@@ -15,6 +15,7 @@ Request and response examples are quoted from Perspective's public documentation
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Sequence
 from typing import Any, ClassVar
@@ -24,7 +25,7 @@ from sqlalchemy import func, select
 
 from classifiers.base import Scores
 from moderation.http.context import DATABASE, SCORER
-from moderation.storage.tables import AuditRow, CommentRow, DecisionRow
+from moderation.storage.tables import AuditRow, CommentRow, DecisionRow, PerspectiveFeedbackRow
 from tests.conftest import Service, ServiceFactory
 
 PATH = "/v1alpha1/comments:analyze"
@@ -144,14 +145,33 @@ def shape(value: Any) -> Any:
     return "number" if isinstance(value, int | float) else type(value).__name__
 
 
-def assert_google_error(status: int, body: Any, code: int, google_status: str) -> str:
+def assert_google_error(
+    status: int, body: Any, code: int, google_status: str, error_type: str | None = None
+) -> str:
+    """Google's error body; a request error names its ``errorType`` in ``details`` (and
+    every 400, 403 and 429 has details: PyPerspective reads ``details[0]`` of any error)."""
     assert status == code, body
     assert set(body) == {"error"}
     error = body["error"]
-    assert set(error) == {"code", "message", "status"}
+    assert set(error) <= {"code", "message", "status", "details"}
     assert error["code"] == code and error["status"] == google_status
     assert isinstance(error["message"], str) and error["message"]
+    if code in (400, 403, 429):
+        assert error["details"] and all("@type" in detail for detail in error["details"])
+    if error_type is not None:
+        (detail,) = error["details"]
+        assert detail["@type"] == "type.googleapis.com/google.commentanalyzer.v1alpha1.Error"
+        assert detail["errorType"] == error_type
     return str(error["message"])
+
+
+def whole_span(text: str, value: float) -> dict[str, Any]:
+    """The one span Google answers per attribute when no spanAnnotations are asked for."""
+    return {
+        "begin": 0,
+        "end": len(text.encode("utf-16-le")) // 2,
+        "score": {"value": value, "type": "PROBABILITY"},
+    }
 
 
 async def count_rows(service: Service) -> dict[str, int]:
@@ -167,6 +187,13 @@ async def count_rows(service: Service) -> dict[str, int]:
 async def test_quickstart_single_attribute(service: Service) -> None:
     status, body, _ = await analyze(service, QUICKSTART_REQUEST)
     assert status == 200, body
+    assert body["attributeScores"]["TOXICITY"]["spanScores"] == [
+        whole_span(
+            QUICKSTART_REQUEST["comment"]["text"],
+            body["attributeScores"]["TOXICITY"]["summaryScore"]["value"],
+        )
+    ]
+    del body["attributeScores"]["TOXICITY"]["spanScores"]
     assert shape(body) == shape(QUICKSTART_RESPONSE | {"detectedLanguages": ["en"]})
     summary = body["attributeScores"]["TOXICITY"]["summaryScore"]
     assert summary["type"] == "PROBABILITY"
@@ -219,7 +246,11 @@ async def test_several_attributes_map_to_our_categories(make_service: ServiceFac
     assert set(body["attributeScores"]) == set(SEVEN)
     for name, category in SEVEN.items():
         entry = body["attributeScores"][name]
-        assert entry == {"summaryScore": {"value": AllSeven.HIGH[category], "type": "PROBABILITY"}}
+        value = AllSeven.HIGH[category]
+        assert entry == {
+            "summaryScore": {"value": value, "type": "PROBABILITY"},
+            "spanScores": [whole_span("you idiot", value)],
+        }
     assert body["attributeScores"]["PROFANITY"]["summaryScore"]["value"] == 0.3  # obscene
     assert body["clientToken"] == "comment:c-42"
     assert body["languages"] == ["en"]
@@ -256,27 +287,28 @@ async def test_span_offsets_are_utf16_code_units(make_service: ServiceFactory) -
     pieces = [units[2 * s["begin"] : 2 * s["end"]].decode("utf-16-le") for s in spans]
     assert pieces == ["I 😀 you.", "You idiot!", "Bye"]
     assert [(s["begin"], s["end"]) for s in spans] == [(0, 9), (11, 21), (22, 25)]
-    # without spanAnnotations there are no spans
+    # without spanAnnotations: one span, the whole comment (in UTF-16 units, as Google)
     status, body, _ = await analyze(service, request)
-    assert "spanScores" not in body["attributeScores"]["TOXICITY"]
+    assert body["attributeScores"]["TOXICITY"]["spanScores"] == [whole_span(text, 0.9)]
+    assert body["attributeScores"]["TOXICITY"]["spanScores"][0]["end"] == len(text) + 1
 
 
 async def test_documented_request_with_unknown_attribute_is_400(service: Service) -> None:
     status, body, _ = await analyze(service, DOCUMENTED_REQUEST)
-    message = assert_google_error(status, body, 400, "INVALID_ARGUMENT")
-    assert message == "Attribute UNSUBSTANTIAL does not exist."
+    message = assert_google_error(status, body, 400, "INVALID_ARGUMENT", "INVALID_REQUEST")
+    assert message == "Unknown requested attribute: UNSUBSTANTIAL"
 
 
 async def test_attribute_linear_does_not_report_is_400(service: Service) -> None:
     request = {"comment": {"text": "hello"}, "requestedAttributes": {"SEVERE_TOXICITY": {}}}
     status, body, _ = await analyze(service, request)
     message = assert_google_error(status, body, 400, "INVALID_ARGUMENT")
-    assert message == "Attribute SEVERE_TOXICITY does not exist."
+    assert message == "Unknown requested attribute: SEVERE_TOXICITY"
     status, body, _ = await analyze(
         service, request | {"requestedAttributes": {"TOXICITY": {}, "PROFANITY": {}}}
     )
     assert assert_google_error(status, body, 400, "INVALID_ARGUMENT") == (
-        "Attribute PROFANITY does not exist."
+        "Unknown requested attribute: PROFANITY"
     )
 
 
@@ -346,17 +378,19 @@ async def test_colon_url_routes(service: Service) -> None:
     for path in (PATH, "/v1alpha1/comments%3Aanalyze"):
         status, body, _ = await analyze(service, QUICKSTART_REQUEST, path=path)
         assert status == 200, (path, body)
+    # Outside the handlers too, Google's shape: a wrong method is answered as an unknown one.
     async with service.client.get(PATH) as response:
-        assert response.status == 405  # the route exists; only POST is served
-    status, _, _ = await analyze(service, QUICKSTART_REQUEST, path="/v1alpha1/comments:nope")
-    assert status == 404
+        message = assert_google_error(response.status, await response.json(), 404, "NOT_FOUND")
+        assert message == "Method not found."
+    status, body, _ = await analyze(service, QUICKSTART_REQUEST, path="/v1alpha1/comments:nope")
+    assert_google_error(status, body, 404, "NOT_FOUND")
 
 
 @pytest.mark.parametrize(
     ("data", "expected"),
     [
         (b'{"comment": {"text": "hi"}, ', "JSON"),
-        (b"", "JSON"),
+        (b"", "non-empty"),
         (b'{"comment": {"text": "caf\xe9"}, "requestedAttributes": {"TOXICITY": {}}}', "UTF-8"),
         (b'["not", "an", "object"]', "object"),
         (b'{"requestedAttributes": {"TOXICITY": {}}}', "comment"),
@@ -396,7 +430,7 @@ async def test_extra_and_ignored_fields_are_accepted(service: Service) -> None:
         "comment": {"text": "hello there", "type": "PLAIN_TEXT", "someFutureField": 1},
         "context": {"entries": [{"text": "the article", "type": "PLAIN_TEXT"}]},
         "requestedAttributes": {"TOXICITY": {"scoreType": "PROBABILITY", "futureOption": True}},
-        "languages": ["de"],
+        "languages": ["en-GB"],
         "doNotStore": True,
         "spanAnnotations": False,
         "clientToken": "tok",
@@ -405,7 +439,7 @@ async def test_extra_and_ignored_fields_are_accepted(service: Service) -> None:
     }
     status, body, _ = await analyze(service, request)
     assert status == 200, body
-    assert body["languages"] == ["de"]
+    assert body["languages"] == ["en-GB"]
     assert body["clientToken"] == "tok"
 
 
@@ -522,3 +556,296 @@ def test_the_text_that_froze_the_service_is_split_at_once() -> None:
     worker.join(timeout=5)
     assert found, "splitting 20,000 characters into sentences did not finish in 5 s"
     assert found[0] == [(0, 20000)]
+
+
+# -- Google's fidelity: errors, keys, CORS, enums, languages ---------------------------------
+
+
+async def test_errors_carry_googles_details(service: Service) -> None:
+    status, body, _ = await analyze(service, QUICKSTART_REQUEST, key="AIzaSy-not-ours")
+    assert_google_error(status, body, 400, "INVALID_ARGUMENT")
+    assert body["error"]["details"] == [
+        {
+            "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+            "reason": "API_KEY_INVALID",
+            "domain": "googleapis.com",
+            "metadata": {"service": "commentanalyzer.googleapis.com"},
+        }
+    ]
+    status, body, _ = await analyze(service, QUICKSTART_REQUEST, key=None)
+    assert_google_error(status, body, 403, "PERMISSION_DENIED")
+    assert body["error"]["details"][0]["@type"] == "type.googleapis.com/google.rpc.ErrorInfo"
+    cases = [
+        ({"comment": {"text": ""}, "requestedAttributes": {"TOXICITY": {}}}, "COMMENT_EMPTY"),
+        ({"comment": {"text": "hi"}}, "NO_REQUESTED_ATTRIBUTES"),
+        ({"comment": {"text": "hi"}, "requestedAttributes": {"FOO": {}}}, "INVALID_REQUEST"),
+        ({"comment": {"text": 7}, "requestedAttributes": {"TOXICITY": {}}}, "INVALID_REQUEST"),
+    ]
+    for request, error_type in cases:
+        status, body, _ = await analyze(service, request)
+        assert_google_error(status, body, 400, "INVALID_ARGUMENT", error_type)
+    # PyPerspective checks its key with an empty POST (no body, no Content-Type).
+    async with service.client.post(PATH, params={"key": service.keys["site"]}) as response:
+        message = assert_google_error(
+            response.status, await response.json(), 400, "INVALID_ARGUMENT", "COMMENT_EMPTY"
+        )
+        assert message == "Comment must be non-empty."
+
+
+async def test_the_limit_is_20480_bytes_of_utf8(service: Service) -> None:
+    fits = "é" * 10_240  # 20,480 bytes in 10,240 characters
+    request = {
+        "comment": {"text": fits},
+        "languages": ["en"],
+        "requestedAttributes": {"TOXICITY": {}},
+    }
+    status, body, _ = await analyze(service, request)
+    assert status == 200, body
+    request["comment"] = {"text": fits + "é"}
+    status, body, _ = await analyze(service, request)
+    message = assert_google_error(status, body, 400, "INVALID_ARGUMENT", "COMMENT_TOO_LONG")
+    assert message == "Comment text was too many bytes. Value (20482) exceeded limit (20480)."
+    # 20,000 ASCII characters and more, up to 20,480, are fine (the old limit was 20,000).
+    request["comment"] = {"text": "word " * 4_096}
+    status, body, _ = await analyze(service, request)
+    assert status == 200, body
+
+
+async def test_x_goog_api_key_header(service: Service) -> None:
+    headers = {"X-Goog-Api-Key": service.keys["site"]}
+    status, body, _ = await analyze(service, QUICKSTART_REQUEST, key=None, headers=headers)
+    assert status == 200, body
+    headers = {"X-Goog-Api-Key": "AIzaSy-not-ours"}
+    status, body, _ = await analyze(service, QUICKSTART_REQUEST, key=None, headers=headers)
+    assert_google_error(status, body, 400, "INVALID_ARGUMENT")
+
+
+async def test_cors_for_browser_clients(service: Service) -> None:
+    preflight = {
+        "Origin": "https://news.example",
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "content-type,x-goog-api-key",
+    }
+    async with service.client.options(PATH, headers=preflight) as response:
+        assert response.status == 204
+        assert response.headers["Access-Control-Allow-Origin"] == "*"
+        assert "POST" in response.headers["Access-Control-Allow-Methods"]
+        allowed = response.headers["Access-Control-Allow-Headers"].lower()
+        assert "content-type" in allowed and "x-goog-api-key" in allowed
+    status, _, headers = await analyze(
+        service, QUICKSTART_REQUEST, headers={"Origin": "https://news.example"}
+    )
+    assert status == 200 and headers["Access-Control-Allow-Origin"] == "*"
+    # The rest of the API stays same-origin.
+    async with service.client.options("/v1/comments", headers=preflight) as response:
+        assert "Access-Control-Allow-Origin" not in response.headers
+
+
+async def test_proto_enum_defaults_are_accepted(service: Service) -> None:
+    request = {
+        "comment": {"text": "what kind of idiot name is foo?", "type": "TEXT_TYPE_UNSPECIFIED"},
+        "requestedAttributes": {"TOXICITY": {"scoreType": "SCORE_TYPE_UNSPECIFIED"}},
+    }
+    status, body, _ = await analyze(service, request)
+    assert status == 200, body
+    assert body["attributeScores"]["TOXICITY"]["summaryScore"]["type"] == "PROBABILITY"
+
+
+async def test_every_score_below_threshold_leaves_attribute_scores_out(
+    make_service: ServiceFactory,
+) -> None:
+    service = await make_service(classifier_instance=AllSeven())
+    request = {
+        "comment": {"text": "hello"},
+        "requestedAttributes": {"THREAT": {"scoreThreshold": 0.5}},
+    }
+    status, body, _ = await analyze(service, request)
+    assert status == 200, body
+    assert body == {"languages": ["en"], "detectedLanguages": ["en"]}
+
+
+RUSSIAN = "Это очень длинный комментарий на русском языке о статье про военнопленных."
+
+
+async def test_languages_are_detected_and_refused_as_google_does(service: Service) -> None:
+    attributes: dict[str, Any] = {"TOXICITY": {}}
+    # No languages: the text's own is identified offline.
+    status, body, _ = await analyze(
+        service,
+        {"comment": {"text": "I read the whole article twice."}, "requestedAttributes": attributes},
+    )
+    assert status == 200, body
+    assert body["languages"] == ["en"] and body["detectedLanguages"] == ["en"]
+    # Russian was answered as English before; the English-only model cannot read it.
+    status, body, _ = await analyze(
+        service, {"comment": {"text": RUSSIAN}, "requestedAttributes": attributes}
+    )
+    message = assert_google_error(
+        status, body, 400, "INVALID_ARGUMENT", "LANGUAGE_NOT_SUPPORTED_BY_ATTRIBUTE"
+    )
+    assert message == "Attribute TOXICITY does not support request languages: ru"
+    assert body["error"]["details"][0]["languageNotSupportedByAttributeError"] == {
+        "detectedLanguages": ["ru"],
+        "attribute": "TOXICITY",
+    }
+    # Languages the request names are the ones checked (Coral sends its locale's).
+    status, body, _ = await analyze(
+        service,
+        {"comment": {"text": "hola"}, "languages": ["es", "pt"], "requestedAttributes": attributes},
+    )
+    message = assert_google_error(
+        status, body, 400, "INVALID_ARGUMENT", "LANGUAGE_NOT_SUPPORTED_BY_ATTRIBUTE"
+    )
+    assert message == "Attribute TOXICITY does not support request languages: es, pt"
+    assert body["error"]["details"][0]["languageNotSupportedByAttributeError"] == {
+        "requestedLanguages": ["es", "pt"],
+        "attribute": "TOXICITY",
+    }
+    # ...and win over detection, as at Google; detectedLanguages still says what it is.
+    status, body, _ = await analyze(
+        service,
+        {"comment": {"text": RUSSIAN}, "languages": ["en"], "requestedAttributes": attributes},
+    )
+    assert status == 200, body
+    assert body["languages"] == ["en"] and body["detectedLanguages"] == ["ru"]
+    # Nothing to identify: Google's LANGUAGE_DETECTION_FAILED.
+    status, body, _ = await analyze(
+        service, {"comment": {"text": "👍👍 🙂 1234"}, "requestedAttributes": attributes}
+    )
+    message = assert_google_error(
+        status, body, 400, "INVALID_ARGUMENT", "LANGUAGE_DETECTION_FAILED"
+    )
+    assert message == "Unable to detect language"
+    # A few letters cannot be identified with confidence: read as English, not refused.
+    status, body, _ = await analyze(
+        service, {"comment": {"text": "lol ok 👍"}, "requestedAttributes": attributes}
+    )
+    assert status == 200 and body["detectedLanguages"] == ["en"]
+    # A tag that is not a language tag is refused, and never repeated back.
+    status, body, _ = await analyze(
+        service,
+        {"comment": {"text": "hi"}, "languages": ["<script>"], "requestedAttributes": attributes},
+    )
+    message = assert_google_error(status, body, 400, "INVALID_ARGUMENT", "INVALID_REQUEST")
+    assert "<script>" not in message
+
+
+async def test_a_multilingual_model_reads_what_it_lists(make_service: ServiceFactory) -> None:
+    class Multilingual(AllSeven):
+        languages = ("en", "ru", "uk")
+
+    service = await make_service(classifier_instance=Multilingual())
+    status, body, _ = await analyze(
+        service, {"comment": {"text": RUSSIAN}, "requestedAttributes": {"INSULT": {}}}
+    )
+    assert status == 200, body
+    assert body["languages"] == ["ru"] and body["detectedLanguages"] == ["ru"]
+
+
+# -- the discovery document --------------------------------------------------------------------
+
+
+async def test_discovery_document_is_rooted_at_this_service(service: Service) -> None:
+    for path in ("/$discovery/rest", "/%24discovery/rest"):
+        async with service.client.get(path, params={"version": "v1alpha1", "key": "x"}) as r:
+            assert r.status == 200, path
+            document = await r.json()
+    host = f"{service.client.host}:{service.client.port}"
+    assert document["rootUrl"] == f"http://{host}/"
+    assert document["id"] == "commentanalyzer:v1alpha1"
+    methods = document["resources"]["comments"]["methods"]
+    assert methods["analyze"]["path"] == "v1alpha1/comments:analyze"
+    assert methods["suggestscore"]["path"] == "v1alpha1/comments:suggestscore"
+    # every $ref resolves (googleapiclient builds docstrings from each)
+    refs: list[str] = []
+
+    def collect(value: Any) -> None:
+        if isinstance(value, dict):
+            refs.extend(v for k, v in value.items() if k == "$ref")
+            for item in value.values():
+                collect(item)
+        elif isinstance(value, list):
+            for item in value:
+                collect(item)
+
+    collect(document)
+    assert refs and set(refs) <= set(document["schemas"])
+    assert "auth" not in document  # keys of this service, never Google credentials
+    async with service.client.get("/$discovery/rest", params={"version": "v1"}) as r:
+        assert_google_error(r.status, await r.json(), 404, "NOT_FOUND")
+
+
+async def test_discovery_document_names_the_public_url(make_service: ServiceFactory) -> None:
+    service = await make_service(public_url="https://moderation.example.org/")
+    async with service.client.get("/$discovery/rest?version=v1alpha1") as r:
+        assert (await r.json())["rootUrl"] == "https://moderation.example.org/"
+
+
+# -- comments:suggestscore -------------------------------------------------------------------
+
+SUGGEST_PATH = "/v1alpha1/comments:suggestscore"
+
+
+def coral_feedback(text: str, comment_id: str, rejected: bool) -> dict[str, Any]:
+    """Coral's body, as its perspective listener builds it on a moderator's decision."""
+    return {
+        "comment": {"text": text},
+        "context": {
+            "entries": [
+                {
+                    "text": json.dumps(
+                        {
+                            "url": f"https://news.example/pow-article?commentID={comment_id}",
+                            "Coral_comment_id": comment_id,
+                        }
+                    )
+                }
+            ]
+        },
+        "attributeScores": {"TOXICITY": {"summaryScore": {"value": 1 if rejected else 0}}},
+        "languages": ["en"],
+        "communityId": "Coral:https://news.example/",
+        "clientToken": f"comment:{comment_id}",
+    }
+
+
+async def feedback_rows(service: Service) -> list[Any]:
+    async with service.client.app[DATABASE].engine.connect() as conn:
+        rows = await conn.execute(
+            select(PerspectiveFeedbackRow).order_by(PerspectiveFeedbackRow.id)
+        )
+        return list(rows)
+
+
+async def test_suggestscore_answers_as_google_and_stores_a_label(service: Service) -> None:
+    text = "You are a paid troll and everybody here knows it."
+    status, body, _ = await analyze(service, coral_feedback(text, "c-1", True), path=SUGGEST_PATH)
+    assert status == 200, body
+    assert body == {
+        "detectedLanguages": ["en"],
+        "requestedLanguages": ["en"],
+        "clientToken": "comment:c-1",
+    }
+    (row,) = await feedback_rows(service)
+    assert (row.text, row.attribute, row.category, row.value) == (text, "TOXICITY", "toxicity", 1)
+    assert (row.community_id, row.client_token) == ("Coral:https://news.example/", "comment:c-1")
+    # A later decision on the same comment replaces the label (Coral sends one per change).
+    status, _, _ = await analyze(service, coral_feedback(text, "c-1", False), path=SUGGEST_PATH)
+    assert status == 200
+    (row,) = await feedback_rows(service)
+    assert row.value == 0
+    # Errors in Google's shape.
+    bad = coral_feedback(text, "c-2", True) | {"attributeScores": {}}
+    status, body, _ = await analyze(service, bad, path=SUGGEST_PATH)
+    assert_google_error(status, body, 400, "INVALID_ARGUMENT", "NO_REQUESTED_ATTRIBUTES")
+    bad["attributeScores"] = {"TOXICITY": {"summaryScore": {"value": 3}}}
+    status, body, _ = await analyze(service, bad, path=SUGGEST_PATH)
+    assert_google_error(status, body, 400, "INVALID_ARGUMENT", "INVALID_REQUEST")
+    bad["attributeScores"] = {"FLIRTATION": {"summaryScore": {"value": 1}}}
+    status, body, _ = await analyze(service, bad, path=SUGGEST_PATH)
+    assert_google_error(status, body, 400, "INVALID_ARGUMENT", "INVALID_REQUEST")
+    status, body, _ = await analyze(
+        service, coral_feedback(text, "c-3", True), path=SUGGEST_PATH, key="nope"
+    )
+    assert_google_error(status, body, 400, "INVALID_ARGUMENT")
+    assert len(await feedback_rows(service)) == 1

@@ -243,3 +243,17 @@ async def test_automatic_premoderation(service: Service, enabled: bool) -> None:
     assert author["status"] == ("premoderated" if enabled else "active")
     _, comment = await service.post_comment(author_id="u-5", text="Calm again.")
     assert comment["status"] == ("pending" if enabled else "approved")
+
+
+async def test_a_deleted_comment_cannot_be_decided(service: Service) -> None:
+    await held(service, "c-del")
+    status, _ = await service.call("DELETE", "/v1/comments/c-del")
+    assert status == 200
+    for action in ("approve", "reject"):
+        status, body = await service.call(
+            "POST", "/v1/comments/c-del/decision", role="moderator", json={"action": action}
+        )
+        assert status == 409 and body["error"]["code"] == "comment_deleted", body
+    status, body = await service.call("GET", "/v1/comments/c-del", role="moderator")
+    assert body["status"] == "pending" and body["text"] is None
+    assert [d["by"] for d in body["history"]] == ["auto"]  # nothing was recorded

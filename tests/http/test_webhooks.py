@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import hmac
 import json
+import socket
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -219,3 +222,205 @@ def test_signature_and_backoff() -> None:
     assert 0.5 <= delays[0] <= 1.5
     assert 512 <= delays[10] <= 1536
     assert all(d <= 3600 * 1.5 for d in (backoff(50) for _ in range(10)))
+
+
+# -- destinations: only public addresses, unless the operator allows more -------------------
+
+#: URLs whose host is a non-public address in some spelling, or a local name.
+NON_PUBLIC = [
+    "http://169.254.169.254/latest/meta-data/",
+    "http://10.0.0.5/hook",
+    "http://172.16.0.1/hook",
+    "http://192.168.1.1/hook",
+    "http://100.64.0.1/hook",
+    "http://127.0.0.1:8080/hook",
+    "http://0.0.0.0/hook",
+    "http://2130706433/hook",
+    "http://0x7f000001/hook",
+    "http://0177.0.0.1/hook",
+    "http://127.1/hook",
+    "http://0x7f.1/hook",
+    "http://127.0.0.1./hook",
+    "http://224.0.0.1/hook",
+    "http://255.255.255.255/hook",
+    "http://[::1]/hook",
+    "http://[::]/hook",
+    "http://[::ffff:127.0.0.1]/hook",
+    "http://[::ffff:7f00:1]/hook",
+    "http://[::ffff:169.254.169.254]/hook",
+    "http://[2002:7f00:1::]/hook",  # 6to4 of 127.0.0.1
+    "http://[2002:a9fe:a9fe::]/hook",  # 6to4 of 169.254.169.254
+    "http://[2001:0:4136:e378:8000:63bf:80ff:fffe]/hook",  # Teredo, client 127.0.0.1
+    "http://[64:ff9b::7f00:1]/hook",  # NAT64 of 127.0.0.1
+    "http://[fe80::1]/hook",
+    "http://[fd00::1]/hook",
+    "http://[fec0::1]/hook",
+    "https://user:password@127.0.0.1/hook",
+    "http://localhost/hook",
+    "http://localhost:8080/hook",
+    "http://LocalHost./hook",
+    "http://admin.localhost/hook",
+    "http://printer.local/hook",
+    "http://metadata.google.internal/computeMetadata/v1/",
+    "http://999.0.0.1/hook",
+]
+
+
+@pytest.mark.parametrize("url", NON_PUBLIC)
+async def test_non_public_destinations_are_refused_at_registration(
+    make_service: ServiceFactory, url: str
+) -> None:
+    service = await make_service(webhook_allow_hosts="")
+    status, body = await service.call(
+        "POST", "/v1/webhooks", role="admin", json={"url": url, "events": ["comment.held"]}
+    )
+    assert status == 422, body
+    error = body["error"]
+    assert error["code"] == "webhook_destination_refused"
+    assert [d["field"] for d in error["details"]] == ["url"]
+    # The hostile URL is never echoed back.
+    host = url.split("//", 1)[1].split("/", 1)[0].rsplit("@", 1)[-1]
+    assert host.lower() not in json.dumps(body).lower()
+    _, listing = await service.call("GET", "/v1/webhooks", role="admin")
+    assert listing["items"] == []
+
+
+async def test_the_allow_list_admits_an_internal_receiver(
+    make_service: ServiceFactory, receiver: Receiver, tmp_path: Path
+) -> None:
+    closed = await make_service(webhook_allow_hosts="")
+    status, body = await closed.call(
+        "POST",
+        "/v1/webhooks",
+        role="admin",
+        json={"url": receiver.url, "events": ["comment.approved"]},
+    )
+    assert status == 422 and body["error"]["code"] == "webhook_destination_refused"
+    service = await make_service(
+        webhook_allow_hosts="127.0.0.0/8", data_dir=tmp_path / "allowed", **FAST
+    )
+    await subscribe(service, receiver.url, ["comment.approved"])
+    # Only the networks on the list: other non-public addresses stay refused.
+    status, _ = await service.call(
+        "POST",
+        "/v1/webhooks",
+        role="admin",
+        json={"url": "http://10.0.0.5/hook", "events": ["comment.approved"]},
+    )
+    assert status == 422
+    await service.post_comment(id="c-1", text="A calm remark.")
+    await wait_for(lambda: len(receiver.received) == 1)
+
+
+async def test_a_name_resolving_to_loopback_is_refused_at_delivery(
+    make_service: ServiceFactory,
+    receiver: Receiver,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    """The name passes registration; what it resolves to is checked at each delivery."""
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+        return real("127.0.0.1" if host == "receiver.test" else host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    assert receiver.server is not None
+    url = f"http://receiver.test:{receiver.server.port}/hook"
+    service = await make_service(webhook_allow_hosts="", **FAST)
+    hook = await subscribe(service, url, ["comment.approved"])
+    await service.post_comment(id="c-1", text="A calm remark.")
+    delivery = await wait_for_attempts(service, hook["id"], 2)
+    assert receiver.received == []
+    assert delivery["delivered"] is False
+    assert delivery["last_error"] == "refused: non-public address"
+    assert delivery["last_status"] is None
+    # Named on the allow-list, the same receiver gets it.
+    allowed = await make_service(
+        webhook_allow_hosts="receiver.test", data_dir=tmp_path / "allowed", **FAST
+    )
+    await subscribe(allowed, url, ["comment.approved"])
+    await allowed.post_comment(id="c-2", text="A calm remark.")
+    await wait_for(lambda: len(receiver.received) >= 1)
+    assert {e["comment"]["id"] for e in receiver.events()} == {"c-2"}
+
+
+async def wait_for_attempts(service: Service, hook_id: str, attempts: int) -> dict[str, Any]:
+    """The webhook's one delivery, once it has failed at least ``attempts`` times."""
+    found: dict[str, Any] = {}
+
+    async def failed_enough() -> bool:
+        _, body = await service.call("GET", f"/v1/webhooks/{hook_id}/deliveries", role="admin")
+        items = body["items"]
+        if items and items[0]["attempts"] >= attempts and items[0]["last_error"]:
+            found.update(items[0])
+            return True
+        return False
+
+    deadline = time.monotonic() + 10
+    while not await failed_enough():
+        assert time.monotonic() < deadline, "not attempted in time"
+        await asyncio.sleep(0.05)
+    return found
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+async def test_redirects_are_not_followed_and_the_event_is_retried(
+    make_service: ServiceFactory, aiohttp_server: Any, status: int
+) -> None:
+    answered: list[str] = []
+    landed: list[str] = []
+
+    async def hook(request: web.Request) -> web.Response:
+        await request.read()
+        answered.append(request.method)
+        return web.Response(status=status, headers={"Location": "/elsewhere"})
+
+    async def elsewhere(request: web.Request) -> web.Response:
+        await request.read()
+        landed.append(request.method)
+        return web.Response(text="ok")  # a 2xx here must never count as delivered
+
+    app = web.Application()
+    app.router.add_post("/hook", hook)
+    app.router.add_route("*", "/elsewhere", elsewhere)
+    server = await aiohttp_server(app)
+    service = await make_service(**FAST)
+    created = await subscribe(service, str(server.make_url("/hook")), ["comment.approved"])
+    await service.post_comment(id="c-1", text="A calm remark.")
+    delivery = await wait_for_attempts(service, created["id"], 2)
+    assert len(answered) >= 2  # retried
+    assert landed == []  # the redirect's target got nothing: no re-POST, no GET
+    assert delivery["delivered"] is False
+    assert delivery["last_status"] == status
+    assert delivery["last_error"] == "redirect not followed"
+
+
+async def test_credentials_in_urls_are_masked_but_used_for_delivery(
+    make_service: ServiceFactory, aiohttp_server: Any
+) -> None:
+    authorizations: list[str | None] = []
+
+    async def hook(request: web.Request) -> web.Response:
+        await request.read()
+        authorizations.append(request.headers.get("Authorization"))
+        return web.Response(text="ok")
+
+    app = web.Application()
+    app.router.add_post("/hook", hook)
+    server = await aiohttp_server(app)
+    url = f"http://hooks:s3cret-Pa55@127.0.0.1:{server.port}/hook?site=1"
+    masked = f"http://***@127.0.0.1:{server.port}/hook?site=1"
+    service = await make_service(**FAST)
+    created = await subscribe(service, url, ["comment.approved"])
+    assert created["url"] == masked
+    _, listing = await service.call("GET", "/v1/webhooks", role="admin")
+    assert [w["url"] for w in listing["items"]] == [masked]
+    _, audit = await service.call("GET", "/v1/audit", role="admin")
+    (entry,) = [e for e in audit["items"] if e["action"] == "webhook.create"]
+    assert entry["details"]["url"] == masked
+    assert "s3cret" not in json.dumps(listing) + json.dumps(audit) + json.dumps(created)
+    await service.post_comment(id="c-1", text="A calm remark.")
+    await wait_for(lambda: len(authorizations) == 1)
+    expected = "Basic " + base64.b64encode(b"hooks:s3cret-Pa55").decode()
+    assert authorizations == [expected]

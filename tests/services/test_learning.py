@@ -222,3 +222,51 @@ async def test_a_deleted_comment_leaves_every_learned_example(
     status, seen = await service.call("GET", "/v1/comments/echo", role="moderator")
     quoted = [r.get("example") for d in seen["history"] for r in d["reasons"]]
     assert learned["text"] not in quoted
+
+
+async def test_perspective_feedback_teaches_like_moderators(
+    make_service: ServiceFactory, encoder: SentenceEncoder
+) -> None:
+    """Coral's moderators decide in Coral; its ``suggestscore`` calls are the labels."""
+    service = await make_service(embedder_instance=encoder)
+    status, current = await service.call("GET", "/v1/guidelines", role="admin")
+    for rule in current["rules"]:
+        rule["examples"], rule["counterexamples"] = [], []
+    status, body = await service.call("PUT", "/v1/guidelines", role="admin", json=current)
+    assert status == 200, body
+    for n, (texts, value) in enumerate(((ACCUSATIONS, 1), (NEAR_MISSES, 0))):
+        for m, text in enumerate(texts):
+            async with service.client.post(
+                "/v1alpha1/comments:suggestscore",
+                params={"key": service.keys["site"]},
+                json={
+                    "comment": {"text": text},
+                    "attributeScores": {"TOXICITY": {"summaryScore": {"value": value}}},
+                    "languages": ["en"],
+                    "communityId": "Coral:https://news.example/",
+                    "clientToken": f"comment:{n}-{m}",
+                },
+            ) as response:
+                assert response.status == 200, await response.text()
+
+    status, proposal = await service.call("POST", "/v1/guidelines/learn", role="admin", json={})
+    assert status == 200, proposal
+    # No moderator decided anything here: the 24 labels are the feedback, on TOXICITY.
+    assert proposal["labels"] == len(ACCUSATIONS) + len(NEAR_MISSES)
+    learned = proposal["learned"]
+    assert {item["rule"] for item in learned} == {"keep-it-civil"}
+    violates = [item for item in learned if item["label"] == "violates"]
+    assert len(violates) >= 8 and {item["text"] for item in violates} <= set(ACCUSATIONS)
+    assert all(item["comment_id"].startswith("comment:0-") for item in violates)
+    allowed = {item["text"] for item in learned if item["label"] == "allowed"}
+    assert allowed and allowed <= set(NEAR_MISSES)
+
+    status, body = await service.call(
+        "PUT", "/v1/guidelines", role="admin", json=proposal["guidelines"]
+    )
+    assert status == 200, body
+    accused = await _post(service, "new-acc", UNSEEN_ACCUSATIONS)
+    held = [c for c in accused if c["status"] != "approved"]
+    assert len(held) >= 7, [c["text"] for c in accused if c["status"] == "approved"]
+    misses = await _post(service, "new-miss", UNSEEN_NEAR_MISSES)
+    assert sum(c["status"] == "approved" for c in misses) >= 8

@@ -6,6 +6,9 @@ import asyncio
 from pathlib import Path
 
 import pytest
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Connection, insert, inspect, text
 
 from moderation.domain.models import (
     Action,
@@ -17,7 +20,8 @@ from moderation.domain.models import (
     Status,
     utcnow,
 )
-from moderation.storage.database import Database
+from moderation.storage.database import MIGRATIONS, Database
+from moderation.storage.tables import ApiKeyRow, CommentRow, WebhookRow
 
 
 async def test_migrations_are_idempotent(database: Database) -> None:
@@ -152,11 +156,24 @@ async def test_articles_authors_keys_reports(database: Database) -> None:
 
 
 async def test_concurrent_writers_do_not_fail(database: Database) -> None:
+    """Forty concurrent write transactions all commit: each one's own row is stored, and
+    the five rows they all fight over hold a write of theirs. Fails when a writer's
+    transaction is lost (rolled back, or never committed) as well as when one raises."""
+
     async def write(i: int) -> None:
         async with database.transaction() as store:
-            await store.set_author(f"u-{i % 5}", AuthorStatus.active, str(i), utcnow())
+            await store.set_author(f"own-{i}", AuthorStatus.premoderated, str(i), utcnow())
+            await store.set_author(f"u-{i % 5}", AuthorStatus.banned, str(i), utcnow())
 
     await asyncio.gather(*(write(i) for i in range(40)))
+    async with database.transaction(write=False) as store:
+        for i in range(40):
+            own = await store.author(f"own-{i}")
+            assert (own.status, own.reason) == (AuthorStatus.premoderated, str(i))
+        for shared in range(5):
+            author = await store.author(f"u-{shared}")
+            assert author.status is AuthorStatus.banned
+            assert author.reason is not None and int(author.reason) % 5 == shared
 
 
 async def test_events_of_a_removed_webhook_are_dropped_not_sent(database: Database) -> None:
@@ -169,3 +186,96 @@ async def test_events_of_a_removed_webhook_are_dropped_not_sent(database: Databa
     async with database.transaction() as store:
         assert await store.lease_due_events(utcnow(), utcnow(), 10) == []
         assert await store.outbox_backlog() == 0
+
+
+def _migrate(connection: Connection, action: str, target: str) -> None:
+    """``alembic upgrade|downgrade <target>`` on ``connection`` (as ``Database.upgrade``)."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = connection
+    getattr(command, action)(config, target)
+
+
+async def test_the_scopes_migration_keeps_existing_data_and_downgrades(
+    database_url: str,
+) -> None:
+    db = Database(database_url, sqlite_synchronous="NORMAL")
+    now = utcnow()
+    try:
+        async with db.engine.connect() as conn:
+            await conn.run_sync(_migrate, "upgrade", "0007")
+            # A database of one website, before scopes: a key, a comment, a webhook.
+            await conn.execute(
+                insert(ApiKeyRow.__table__).values(  # type: ignore[arg-type]
+                    id="k-old", name="old", role="site", key_hash="a" * 64, created_at=now
+                )
+            )
+            await conn.execute(
+                insert(CommentRow.__table__).values(  # type: ignore[arg-type]
+                    id="c-old",
+                    article_id="art",
+                    author_id="u-1",
+                    text="Written before scopes.",
+                    text_sha256="d" * 64,
+                    article_tags=[],
+                    metadata={},
+                    status="pending",
+                    priority=10,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+            await conn.execute(
+                insert(WebhookRow.__table__).values(  # type: ignore[arg-type]
+                    id="w-old",
+                    url="http://127.0.0.1:9/h",
+                    events=["comment.held"],
+                    secret="s",
+                    created_by="old",
+                    created_at=now,
+                )
+            )
+            await conn.commit()
+        await db.upgrade()
+
+        # Everything that was is the default scope's, and reads as before.
+        key = await db.key_by_hash("a" * 64)
+        assert key is not None and key.id == "k-old" and key.scope is None
+        async with db.transaction(write=False) as store:
+            comment = await store.comment("c-old")
+            assert comment is not None and comment.scope is None and comment.id == "c-old"
+            entries, total = await store.queue(now=utcnow(), limit=10)
+            assert total == 1 and entries[0].comment.id == "c-old"
+            assert (await store.queue(now=utcnow(), limit=10, scope="a"))[1] == 0
+            (webhook,) = await store.webhooks()
+            assert webhook.id == "w-old" and webhook.scope is None
+        async with db.transaction() as store:
+            await store.add_key("k-a", "site-a", Role.site, "b" * 64, now, scope="a")
+            await store.add_webhook(
+                "w-a", "http://127.0.0.1:9/a", ["comment.held"], "s", "a", now, scope="a"
+            )
+        scoped = await db.key_by_hash("b" * 64)
+        assert scoped is not None and scoped.scope == "a"
+
+        # Down again: a scoped key or webhook would lose its scope, so it is revoked.
+        async with db.engine.connect() as conn:
+            await conn.run_sync(_migrate, "downgrade", "0007")
+            await conn.commit()
+            columns = await conn.run_sync(
+                lambda sync: {c["name"] for c in inspect(sync).get_columns("comments")}
+            )
+            assert "scope" not in columns
+            revoked = {
+                row[0]: row[1]
+                for row in await conn.execute(text("SELECT id, revoked_at FROM api_keys"))
+            }
+            assert revoked["k-old"] is None and revoked["k-a"] is not None
+            deleted = {
+                row[0]: row[1]
+                for row in await conn.execute(text("SELECT id, deleted_at FROM webhooks"))
+            }
+            assert deleted["w-old"] is None and deleted["w-a"] is not None
+        await db.upgrade()
+        assert await db.key_by_hash("a" * 64) is not None
+    finally:
+        await db.dispose()

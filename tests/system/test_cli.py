@@ -42,6 +42,19 @@ def test_keys_create_prints_the_key_last_and_stores_a_hash(tmp_path: Path) -> No
     assert key not in (tmp_path / "data" / "moderation.db").read_bytes().decode("latin-1")
 
 
+def test_keys_create_with_a_scope(tmp_path: Path) -> None:
+    result = run(tmp_path, "keys", "create", "--role", "site", "--name", "News", "--scope", "news")
+    assert result.returncode == 0, result.stderr
+    assert "in scope 'news'" in result.stdout
+    key = result.stdout.strip().splitlines()[-1]
+    with sqlite3.connect(tmp_path / "data" / "moderation.db") as db:
+        rows = db.execute("SELECT name, scope, key_hash FROM api_keys").fetchall()
+    assert rows == [("News", "news", hashlib.sha256(key.encode()).hexdigest())]
+    refused = run(tmp_path, "keys", "create", "--role", "site", "--name", "x", "--scope", "A/b")
+    assert refused.returncode == 2
+    assert "scope" in refused.stderr
+
+
 def test_keys_create_rejects_bad_role(tmp_path: Path) -> None:
     result = run(tmp_path, "keys", "create", "--role", "owner", "--name", "x")
     assert result.returncode != 0

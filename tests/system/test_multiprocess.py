@@ -68,6 +68,7 @@ def pg_cluster(tmp_path: Path, postgres_url: str) -> Iterator[Cluster]:
         "MODERATION_DATABASE_URL": postgres_url,
         "MODERATION_WEBHOOK_POLL_S": "0.1",
         "MODERATION_WEBHOOK_BACKOFF_BASE_S": "0.1",
+        "MODERATION_WEBHOOK_ALLOW_HOSTS": "127.0.0.1",  # the receiver is a local test server
     }
     yield from start_cluster(env, 3)
 
@@ -223,6 +224,8 @@ async def instance_counts(session: aiohttp.ClientSession, urls: list[str]) -> li
 
 
 async def test_rate_limits_are_shared_between_processes(limited_cluster: Cluster) -> None:
+    """Fails when each process allows the whole rate (more than a share is admitted) and
+    when buckets never refill (nothing is admitted after the pause)."""
     moderator = limited_cluster.headers("moderator")
     urls = limited_cluster.urls
     async with aiohttp.ClientSession() as session:
@@ -236,11 +239,22 @@ async def test_rate_limits_are_shared_between_processes(limited_cluster: Cluster
             for i in range(90)
         ]
         elapsed = time.monotonic() - started
+        # Every bucket is now about empty. A pause of 1.5 s refills at least 3 tokens in
+        # each process (2/s each); a slower machine only pauses longer, and a bucket
+        # holds at most 4, so each process admits all of its 3 requests. Buckets that
+        # never refill admit none of them.
+        await asyncio.sleep(1.5)
+        refilled = [
+            (await request(session, "GET", urls[i % 3] + "/v1/comments/x", moderator))[0]
+            for i in range(9)
+        ]
     admitted = sum(status == 404 for status in statuses)
     assert set(statuses) <= {404, 429}
     # One key at 6/s in all: a burst of 12 plus what refills meanwhile. Per-process
     # buckets at the full rate would have admitted 36 and more.
     assert 10 <= admitted <= 12 + 6 * elapsed + 2, (admitted, elapsed)
+    assert set(refilled) <= {404, 429}
+    assert sum(status == 404 for status in refilled) >= 6, refilled
 
 
 async def test_a_stopped_process_leaves_the_share(tmp_path: Path) -> None:

@@ -6,11 +6,12 @@ import asyncio
 import threading
 import time
 from collections.abc import Sequence
+from typing import Any
 
 import pytest
 
 from classifiers.base import Scores
-from moderation.workers.scorer import Overloaded, Scorer
+from moderation.workers.scorer import LATER, Overloaded, Scorer
 
 
 class Recording:
@@ -133,3 +134,95 @@ async def test_hung_worker_is_replaced() -> None:
     finally:
         model.release.set()
         await scorer.close()
+
+
+async def test_batches_stop_taking_texts_at_the_character_cap() -> None:
+    """A running batch cannot be taken back: long texts do not all join one."""
+    model = Recording(delay=0.05)
+    scorer = Scorer(model, max_batch=64, max_wait_s=0.02, max_batch_chars=1_000)
+    scorer.start()
+    try:
+        first = asyncio.ensure_future(scorer.score(["x"]))
+        await asyncio.sleep(0.01)
+        await asyncio.gather(*(scorer.score(["y" * 400]) for _ in range(6)))
+        await first
+    finally:
+        await scorer.close()
+    # A batch closes once it holds 1,000 characters (the job that crossed it included).
+    assert all(sum(len(t) for t in b) < 1_000 + 400 for b in model.batches), model.batches
+    assert sum(len(b) for b in model.batches) == 7 and len(model.batches) >= 2
+
+
+class CountingEmbedder:
+    def __init__(self) -> None:
+        self.texts: list[str] = []
+
+    def embed(self, texts: Sequence[str]) -> Any:
+        import numpy as np
+
+        self.texts.extend(texts)
+        return np.ones((len(texts), 4), dtype=np.float32) / 2
+
+
+async def test_scores_only_skips_the_encoder_and_language() -> None:
+    embedder = CountingEmbedder()
+    scorer = Scorer(Recording(), embedder=embedder, max_wait_s=0.02)
+    scorer.start()
+    try:
+        full, bare = await asyncio.gather(
+            scorer.submit(["a comment that wants its embedding and language"]),
+            scorer.submit(["a Perspective chunk that wants its score only"], scores_only=True),
+        )
+    finally:
+        await scorer.close()
+    assert embedder.texts == ["a comment that wants its embedding and language"]
+    assert full[0].embedding is not None and full[0].language == "en"
+    assert bare[0].embedding is None and bare[0].language is None
+    assert bare[0].scores is not None
+
+
+async def test_later_rounds_wait_until_no_one_else_does() -> None:
+    """A long text's further rounds (Perspective) never delay a waiting comment."""
+    model = Recording(delay=0.05)
+    scorer = Scorer(model, max_batch=1, max_wait_s=0.0)
+    scorer.start()
+    try:
+        running = scorer.submit(["first"])
+        await asyncio.sleep(0.01)  # "first" is in the model
+        later = scorer.submit(["round two of a long text"], rank=LATER)
+        urgent = scorer.submit(["a short comment"])
+        await asyncio.gather(running, later, urgent)
+    finally:
+        await scorer.close()
+    assert [b[0] for b in model.batches] == [
+        "first",
+        "a short comment",
+        "round two of a long text",
+    ]
+
+
+async def test_batches_of_later_rounds_stay_short() -> None:
+    model = Recording(delay=0.02)
+    scorer = Scorer(model, max_batch=64, max_wait_s=0.02, max_later_chars=500)
+    scorer.start()
+    try:
+        await asyncio.gather(*(scorer.submit(["z" * 400], rank=LATER) for _ in range(4)))
+    finally:
+        await scorer.close()
+    assert max(sum(len(t) for t in b) for b in model.batches) <= 800, model.batches
+
+
+async def test_chunks_never_ride_along_with_a_comments_batch() -> None:
+    model = Recording(delay=0.05)
+    scorer = Scorer(model, max_batch=64, max_wait_s=0.02)
+    scorer.start()
+    try:
+        running = scorer.submit(["first"])
+        await asyncio.sleep(0.01)
+        chunk = scorer.submit(["a chunk of a long text"], rank=LATER)
+        comments = [scorer.submit([f"comment {i}"]) for i in range(3)]
+        await asyncio.gather(running, chunk, *comments)
+    finally:
+        await scorer.close()
+    assert ["a chunk of a long text"] in model.batches  # in a batch of its own
+    assert model.batches[-1] == ["a chunk of a long text"]  # after every comment

@@ -295,7 +295,9 @@ async def create_webhook(request: web.Request) -> web.Response:
 @requires(Role.admin)
 async def list_webhooks(request: web.Request) -> web.Response:
     query = validate(ListQuery, dict(request.query))
-    page = await request.app[WEBHOOKS].listing(query.limit, decode_cursor(query.cursor))
+    page = await request.app[WEBHOOKS].listing(
+        query.limit, decode_cursor(query.cursor), scope=request[API_KEY].scope
+    )
     return web.json_response(page_json(page, webhook_json))
 
 
@@ -318,7 +320,10 @@ async def delete_webhook(request: web.Request) -> web.Response:
 async def list_deliveries(request: web.Request) -> web.Response:
     query = validate(ListQuery, dict(request.query))
     page = await request.app[WEBHOOKS].deliveries(
-        request.match_info["id"][:64], query.limit, decode_cursor(query.cursor)
+        request.match_info["id"][:64],
+        query.limit,
+        decode_cursor(query.cursor),
+        scope=request[API_KEY].scope,
     )
     return web.json_response(page_json(page, delivery_json))
 
@@ -328,11 +333,13 @@ async def list_deliveries(request: web.Request) -> web.Response:
 
 @api.post(
     "/v1/keys",
-    "Create an API key (shown once)",
+    "Create an API key (shown once), optionally scoped to one website; names are unique per"
+    " role among active keys",
     role="admin",
     ok=201,
     response=Anything,
     body=KeyIn,
+    errors=(409,),
 )
 @requires(Role.admin)
 async def create_key(request: web.Request) -> web.Response:
@@ -340,8 +347,9 @@ async def create_key(request: web.Request) -> web.Response:
     created = await request.app[KEYS].create(
         body.name,
         Role[body.role],
-        actor=request[API_KEY].name,
+        actor=request[API_KEY],
         rate_limit=body.rate_limit,
+        scope=body.scope,
     )
     return web.json_response(key_json(created.key) | {"key": created.secret}, status=201)
 
@@ -356,14 +364,16 @@ async def create_key(request: web.Request) -> web.Response:
 @requires(Role.admin)
 async def list_keys(request: web.Request) -> web.Response:
     query = validate(ListQuery, dict(request.query))
-    page = await request.app[KEYS].listing(query.limit, decode_cursor(query.cursor))
+    page = await request.app[KEYS].listing(
+        query.limit, decode_cursor(query.cursor), scope=request[API_KEY].scope
+    )
     return web.json_response(page_json(page, key_json))
 
 
 @api.delete("/v1/keys/{id}", "Revoke a key at once", role="admin", response=Anything, errors=(404,))
 @requires(Role.admin)
 async def revoke_key(request: web.Request) -> web.Response:
-    await request.app[KEYS].revoke(request.match_info["id"][:64], actor=request[API_KEY].name)
+    await request.app[KEYS].revoke(request.match_info["id"][:64], actor=request[API_KEY])
     return web.json_response({"revoked": True})
 
 

@@ -41,7 +41,7 @@ _ID = re.compile(ID_PATTERN)
 
 def path_id(request: web.Request, name: str = "id") -> str:
     value = request.match_info[name]
-    if not _ID.match(value):
+    if not _ID.fullmatch(value):  # match() would let "a-9\n" through: $ stops before \n
         raise ValidationFailed(f"the {name} in the path is not a valid id", code="invalid_id")
     return value
 
@@ -59,7 +59,7 @@ def path_id(request: web.Request, name: str = "id") -> str:
 @requires(Role.site)
 async def submit_comment(request: web.Request) -> web.Response:
     body = await parse(request, CommentIn)
-    result = await request.app[MODERATION].submit(body.to_domain())
+    result = await request.app[MODERATION].submit(body.to_domain(), scope=request[API_KEY].scope)
     return web.json_response(comment_json(result.comment), status=201 if result.created else 200)
 
 
@@ -80,7 +80,9 @@ async def submit_batch(request: web.Request) -> web.Response:
             valid.append((index, validate(CommentIn, raw)))
         except ServiceError as error:
             slots[index] = _item_error(error)
-    outcomes = await request.app[MODERATION].submit_many([item.to_domain() for _, item in valid])
+    outcomes = await request.app[MODERATION].submit_many(
+        [item.to_domain() for _, item in valid], scope=request[API_KEY].scope
+    )
     for (index, _), outcome in zip(valid, outcomes, strict=True):
         if isinstance(outcome, ServiceError):
             slots[index] = _item_error(outcome)
@@ -104,8 +106,9 @@ def _item_error(error: ServiceError) -> dict[str, Any]:
 )
 @requires(Role.site)
 async def get_comment(request: web.Request) -> web.Response:
-    comment = await request.app[MODERATION].get(path_id(request))
-    notes = request[API_KEY].role >= Role.moderator
+    key = request[API_KEY]
+    comment = await request.app[MODERATION].get(path_id(request), scope=key.scope)
+    notes = key.role >= Role.moderator
     return web.json_response(comment_json(comment, history=True, notes=notes))
 
 
@@ -121,7 +124,9 @@ async def get_comment(request: web.Request) -> web.Response:
 async def edit_comment(request: web.Request) -> web.Response:
     comment_id = path_id(request)
     body = await parse(request, EditIn)
-    comment = await request.app[MODERATION].edit(comment_id, body.text)
+    comment = await request.app[MODERATION].edit(
+        comment_id, body.text, scope=request[API_KEY].scope
+    )
     return web.json_response(comment_json(comment, history=True))
 
 
@@ -134,7 +139,7 @@ async def edit_comment(request: web.Request) -> web.Response:
 )
 @requires(Role.site)
 async def delete_comment(request: web.Request) -> web.Response:
-    comment = await request.app[MODERATION].delete(path_id(request))
+    comment = await request.app[MODERATION].delete(path_id(request), scope=request[API_KEY].scope)
     return web.json_response(comment_json(comment, history=True))
 
 
@@ -151,7 +156,9 @@ async def delete_comment(request: web.Request) -> web.Response:
 async def report_comment(request: web.Request) -> web.Response:
     comment_id = path_id(request)
     body = await parse(request, ReportIn)
-    outcome = await request.app[MODERATION].report(comment_id, body.reporter_id, body.reason)
+    outcome = await request.app[MODERATION].report(
+        comment_id, body.reporter_id, body.reason, scope=request[API_KEY].scope
+    )
     return web.json_response(outcome, status=202)
 
 
@@ -168,7 +175,12 @@ async def put_article(request: web.Request) -> web.Response:
     article_id = path_id(request)
     body = await parse(request, ArticleIn)
     article, created = await request.app[MODERATION].put_article(
-        article_id, mode=ArticleMode(body.mode), title=body.title, url=body.url, tags=body.tags
+        article_id,
+        mode=ArticleMode(body.mode),
+        title=body.title,
+        url=body.url,
+        tags=body.tags,
+        scope=request[API_KEY].scope,
     )
     return web.json_response(article_json(article), status=201 if created else 200)
 

@@ -54,6 +54,7 @@ async def queue(request: web.Request) -> web.Response:
         QueueFilter(query.article_id, query.category, query.reason),
         limit=query.limit,
         offset=offset,
+        scope=request[API_KEY].scope,
     )
     end = offset + len(entries)
     return web.json_response(
@@ -114,7 +115,13 @@ async def decide(request: web.Request) -> web.Response:
     comment_id = path_id(request)
     body = await parse(request, DecisionIn)
     comment = await request.app[REVIEW].decide(
-        request[API_KEY], comment_id, Action(body.action), body.reason, body.note, body.rule
+        request[API_KEY],
+        comment_id,
+        Action(body.action),
+        body.reason,
+        body.note,
+        body.rule,
+        revision=body.revision,
     )
     return web.json_response(comment_json(comment, history=True, notes=True))
 
@@ -136,6 +143,7 @@ async def recent(request: web.Request) -> web.Response:
         article_id=query.article_id,
         author_id=query.author_id,
         after=decode_cursor(query.cursor),
+        scope=request[API_KEY].scope,
     )
     return web.json_response(page_json(page, partial(comment_json, notes=True)))
 
@@ -143,7 +151,9 @@ async def recent(request: web.Request) -> web.Response:
 @api.get("/v1/authors/{id}", "An author's standing", role="moderator", response=AuthorOut)
 @requires(Role.moderator)
 async def get_author(request: web.Request) -> web.Response:
-    author, recent = await request.app[REVIEW].author(path_id(request))
+    author, recent = await request.app[REVIEW].author(
+        path_id(request), scope=request[API_KEY].scope
+    )
     return web.json_response(author_with_history_json(author, recent))
 
 

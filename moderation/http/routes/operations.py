@@ -17,9 +17,11 @@ from moderation.http.context import (
     METRICS,
     REVIEW,
     SCORER,
+    SETTINGS,
 )
 from moderation.http.responses import HealthOut, MeOut
 from moderation.services import operations
+from moderation.services.keys import authenticate, require
 
 api = Api()
 routes = api.routes
@@ -62,7 +64,14 @@ async def healthz(request: web.Request) -> web.Response:
     raw=(CONTENT_TYPE_LATEST.split(";")[0], {"type": "string"}),
 )
 async def metrics(request: web.Request) -> web.Response:
-    """Prometheus text format: requests, decisions, queue, classifier, webhooks."""
+    """Prometheus text format: requests, decisions, queue, classifier, webhooks.
+
+    Open by default (scrapers rarely carry keys); ``MODERATION_METRICS_ROLE`` makes it
+    need a key of that role or higher, as every ``/v1`` endpoint does."""
+    role = request.app[SETTINGS].metrics_role
+    if role:
+        key = await authenticate(request.app[DATABASE], request.headers.get("Authorization"))
+        require(key, Role[role])
     snapshot = await operations.snapshot(request.app[DATABASE])
     scorer = request.app[SCORER]
     body = request.app[METRICS].render(
@@ -92,6 +101,7 @@ async def me(request: web.Request) -> web.Response:
         "key_id": key.id,
         "name": key.name,
         "role": key.role.name,
+        "scope": key.scope,
         "categories": list(CATEGORIES),
         "classifier": {"name": classifier.name, "categories": list(classifier.categories)},
     }

@@ -42,8 +42,26 @@ async def redirect(request: web.Request) -> web.Response:
     raise web.HTTPPermanentRedirect("/ui/")
 
 
+async def asset(request: web.Request) -> web.FileResponse:
+    """One of the page's own files. A name that is not a file of ``STATIC`` (missing, a
+    folder, outside it, through a link) is a 404 raised here, before the response starts,
+    so it leaves in the contract's error format (aiohttp's static route found out only
+    while sending, and answered a bare ``application/octet-stream`` 404)."""
+    name = request.match_info["name"]
+    candidate = STATIC / name
+    if not name or ".." in Path(name).parts or candidate.is_symlink():
+        raise web.HTTPNotFound()
+    try:
+        resolved = candidate.resolve(strict=True)
+    except (OSError, RuntimeError):
+        raise web.HTTPNotFound() from None
+    if not resolved.is_file() or not resolved.is_relative_to(STATIC.resolve()):
+        raise web.HTTPNotFound()
+    return web.FileResponse(resolved)
+
+
 def add_routes(app: web.Application) -> None:
     app.add_routes(api.routes)
     # Not API operations: the bare path's redirect and the page's own files.
     app.router.add_get("/ui", redirect)
-    app.router.add_static("/ui/", STATIC, follow_symlinks=False)
+    app.router.add_get("/ui/{name:.+}", asset)

@@ -174,6 +174,7 @@ async function overturn(comment, action) {
   const note = byId("overturn-note").value.trim();
   if (reason) body.reason = reason;
   if (note) body.note = note;
+  if (Number.isInteger(comment.revision)) body.revision = comment.revision;
   try {
     const updated = await api("POST", path`/v1/comments/${comment.id}/decision`, body);
     announce(`${comment.id} is now ${updated.status}.`, "success");
@@ -184,6 +185,12 @@ async function overturn(comment, action) {
       renderRows();
     }
   } catch (error) {
+    if (error instanceof ApiError && error.code === "comment_changed") {
+      const fresh = await api("GET", path`/v1/comments/${comment.id}`);
+      renderDetail(fresh);
+      announce(`${comment.id} changed since you opened it; nothing was decided. Read it again.`, "error");
+      return;
+    }
     announce(describeError(error), "error");
   }
 }

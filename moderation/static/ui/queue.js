@@ -562,12 +562,18 @@ async function send(pending, { keepalive = false } = {}) {
   if (pending.reason) body.reason = pending.reason;
   if (pending.note) body.note = pending.note;
   if (pending.rule) body.rule = pending.rule;
+  // The revision read: if the author edited the comment since, nothing is decided (409).
+  if (Number.isInteger(pending.item.revision)) body.revision = pending.item.revision;
   pending.done = (async () => {
     try {
       await api("POST", path`/v1/comments/${pending.item.id}/decision`, body, { keepalive });
       state.authors.delete(pending.item.author_id);
     } catch (error) {
-      if (error instanceof ApiError && error.status === 409) {
+      if (error instanceof ApiError && error.code === "comment_changed") {
+        await showChanged(pending);
+      } else if (error instanceof ApiError && error.code === "comment_deleted") {
+        announce(`${pending.item.id} was not decided: its author deleted it.`, "error");
+      } else if (error instanceof ApiError && error.status === 409) {
         announce(`${pending.item.id} was not decided: another moderator holds it now.`, "error");
       } else if (error instanceof ApiError && error.status === 404) {
         announce(`${pending.item.id} no longer exists.`, "error");
@@ -586,6 +592,26 @@ async function send(pending, { keepalive = false } = {}) {
     }
   })();
   return pending.done;
+}
+
+/** The comment changed while it was being read: put the new version back, selected. */
+async function showChanged(pending) {
+  let fresh = null;
+  try {
+    fresh = await api("GET", path`/v1/comments/${pending.item.id}`);
+  } catch {
+    fresh = null;
+  }
+  if (!fresh || fresh.status !== "pending") {
+    const now = fresh ? ` It is now ${fresh.status}.` : "";
+    announce(`${pending.item.id} was not decided: it changed since you read it.${now}`, "error");
+    return;
+  }
+  const item = { ...pending.item, ...fresh };
+  state.items.splice(Math.min(pending.index, state.items.length), 0, item);
+  state.selected = state.items.indexOf(item);
+  state.renderedId = null;
+  announce(`${pending.item.id} was not decided: its author changed it since you read it. Read the new text and decide again.`, "error");
 }
 
 function undo() {

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from moderation.domain.models import ApiKey
 from moderation.domain.records import AuditEntry, Page
 from moderation.storage.core import UnitOfWork
 from moderation.storage.tables import AuditRow
@@ -15,10 +16,25 @@ from moderation.storage.tables import AuditRow
 
 class AuditRepo(UnitOfWork):
     async def audit(
-        self, actor: str, action: str, target: str | None, details: Mapping[str, Any], at: datetime
+        self,
+        actor: str | ApiKey,
+        action: str,
+        target: str | None,
+        details: Mapping[str, Any],
+        at: datetime,
     ) -> None:
+        """``actor``: the key that acted (its name and id are recorded), or a name such as
+        ``"system"`` or ``"cli"``."""
+        name, key_id = (actor.name, actor.id) if isinstance(actor, ApiKey) else (actor, None)
         self._session.add(
-            AuditRow(actor=actor, action=action, target=target, details=dict(details), at=at)
+            AuditRow(
+                actor=name,
+                action=action,
+                target=target,
+                details=dict(details),
+                at=at,
+                actor_key_id=key_id,
+            )
         )
 
     async def audit_log(
@@ -37,6 +53,7 @@ class AuditRepo(UnitOfWork):
                 target=r.target,
                 details=dict(r.details or {}),
                 at=r.at,
+                actor_key_id=r.actor_key_id,
             )
             for r in rows
         ]

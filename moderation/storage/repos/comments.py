@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from moderation.domain.models import STATUS_OF, Action, Comment, Decision, DecisionDraft, Status
 from moderation.domain.records import Label, QueueState
+from moderation.domain.scopes import column_value
 from moderation.storage.core import UnitOfWork
 from moderation.storage.mappers import row_to_comment, row_to_decision
 from moderation.storage.statements import (
@@ -66,8 +67,11 @@ class CommentsRepo(UnitOfWork):
         article_tags: Sequence[str],
         metadata: Mapping[str, Any],
         at: datetime,
+        scope: str | None = None,
     ) -> bool:
-        """Insert a new comment row (status pending until decided); False if the id exists."""
+        """Insert a new comment row (status pending until decided); False if the id exists.
+
+        The ids are stored ids (``domain/scopes.py``); ``scope`` is the comment's website."""
         return await self._insert_ignore(
             CommentRow,
             dict(
@@ -83,6 +87,7 @@ class CommentsRepo(UnitOfWork):
                 status=Status.pending.value,
                 created_at=at,
                 updated_at=at,
+                scope=column_value(scope),
             ),
         )
 
@@ -113,6 +118,7 @@ class CommentsRepo(UnitOfWork):
             guidelines_version=guidelines_version,
             at=at,
             note=draft.note,
+            moderator_key_id=draft.moderator_key_id,
         )
         action = draft.action
         row = {field: getattr(decision, field) for field in DECISION_COLUMNS}
@@ -162,14 +168,25 @@ class CommentsRepo(UnitOfWork):
         await self._session.execute(
             update(CommentRow)
             .where(CommentRow.id == comment_id)
-            .values(text=text, text_sha256=text_sha256, updated_at=at)
+            .values(
+                text=text,
+                text_sha256=text_sha256,
+                updated_at=at,
+                revision=CommentRow.revision + 1,
+            )
         )
 
     async def erase_comment(self, comment_id: str, at: datetime) -> None:
         await self._session.execute(
             update(CommentRow)
             .where(CommentRow.id == comment_id)
-            .values(text=None, author_name=None, deleted_at=at, updated_at=at)
+            .values(
+                text=None,
+                author_name=None,
+                deleted_at=at,
+                updated_at=at,
+                revision=CommentRow.revision + 1,
+            )
         )
 
     async def add_report(

@@ -9,8 +9,10 @@ from types import SimpleNamespace
 
 from sqlalchemy import select, update
 from sqlalchemy.dialects.sqlite import dialect as sqlite_dialect
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from moderation.domain.errors import Conflict
 from moderation.domain.models import ApiKey, Role
 from moderation.domain.records import Page
 from moderation.storage.core import UnitOfWork
@@ -32,7 +34,20 @@ class KeysRepo(UnitOfWork):
         key_hash: str,
         at: datetime,
         rate_limit: float | None = None,
+        scope: str | None = None,
     ) -> ApiKey:
+        """Raises :class:`Conflict` when an active key of ``role`` has ``name`` already
+        (decisions and the audit log name keys; a partial unique index holds it under
+        races too)."""
+        taken = await self._session.scalar(
+            select(ApiKeyRow.id).where(
+                ApiKeyRow.role == role.name,
+                ApiKeyRow.name == name,
+                ApiKeyRow.revoked_at.is_(None),
+            )
+        )
+        if taken is not None:
+            raise _name_taken()
         row = ApiKeyRow(
             id=key_id,
             name=name,
@@ -40,23 +55,35 @@ class KeysRepo(UnitOfWork):
             key_hash=key_hash,
             created_at=at,
             rate_limit=rate_limit,
+            scope=scope,
         )
         self._session.add(row)
-        await self._session.flush()
+        try:
+            await self._session.flush()
+        except IntegrityError as error:
+            # A concurrent create won the race for the name (not, say, a hash collision).
+            if "uq_api_keys_active_name" in str(error) or "api_keys.role" in str(error):
+                raise _name_taken() from None
+            raise
         return row_to_key(row)
 
-    async def list_keys(self, limit: int, after: Sequence[str] | None = None) -> Page[ApiKey]:
-        """Oldest first."""
+    async def list_keys(
+        self, limit: int, after: Sequence[str] | None = None, *, scope: str | None = None
+    ) -> Page[ApiKey]:
+        """Oldest first; with ``scope``, only that scope's keys (None: every key)."""
+        query = select(ApiKeyRow)
+        if scope is not None:
+            query = query.where(ApiKeyRow.scope == scope)
         order = ((ApiKeyRow.created_at, False), (ApiKeyRow.id, False))
-        rows, more = await self._page(select(ApiKeyRow), order, after, limit)
+        rows, more = await self._page(query, order, after, limit)
         return Page([row_to_key(row) for row in rows], more)
 
-    async def revoke_key(self, key_id: str, at: datetime) -> bool:
-        result = await self._session.execute(
-            update(ApiKeyRow)
-            .where(ApiKeyRow.id == key_id, ApiKeyRow.revoked_at.is_(None))
-            .values(revoked_at=at)
-        )
+    async def revoke_key(self, key_id: str, at: datetime, *, scope: str | None = None) -> bool:
+        """With ``scope``, only a key of that scope is revoked (None: any key)."""
+        statement = update(ApiKeyRow).where(ApiKeyRow.id == key_id, ApiKeyRow.revoked_at.is_(None))
+        if scope is not None:
+            statement = statement.where(ApiKeyRow.scope == scope)
+        result = await self._session.execute(statement.values(revoked_at=at))
         return bool(getattr(result, "rowcount", 0))
 
     async def touch_key(self, key_id: str, at: datetime) -> None:
@@ -105,3 +132,7 @@ class SqliteKeyReader:
         if self._connection is not None:
             self._connection.close()
             self._connection = None
+
+
+def _name_taken() -> Conflict:
+    return Conflict("an active key of this role already has this name", code="key_name_taken")

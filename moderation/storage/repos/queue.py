@@ -9,6 +9,7 @@ from sqlalchemy import func, select, update
 
 from moderation.domain.models import Comment, Status
 from moderation.domain.records import Page, QueueEntry
+from moderation.domain.scopes import column_value
 from moderation.storage.core import UnitOfWork
 from moderation.storage.mappers import row_to_comment, row_to_decision
 from moderation.storage.statements import claimable, queue_filter
@@ -25,9 +26,14 @@ class QueueRepo(UnitOfWork):
         article_id: str | None = None,
         category: str | None = None,
         reason: str | None = None,
+        scope: str | None = None,
     ) -> tuple[list[QueueEntry], int]:
-        """Pending comments, most urgent first, oldest first among equals; and the exact total."""
-        conditions = queue_filter(now, article_id, category, reason)
+        """``scope``'s pending comments, most urgent first, oldest first among equals; and
+        the exact total."""
+        conditions = [
+            *queue_filter(now, article_id, category, reason),
+            CommentRow.scope == column_value(scope),
+        ]
         total = await self._session.scalar(
             select(func.count()).select_from(CommentRow).where(*conditions)
         )
@@ -67,13 +73,19 @@ class QueueRepo(UnitOfWork):
         until: datetime,
         article_id: str | None = None,
         category: str | None = None,
+        scope: str | None = None,
     ) -> list[QueueEntry]:
-        """Lease up to ``limit`` pending comments to ``key_id``; never one another lease holds.
+        """Lease up to ``limit`` pending comments of ``scope`` to ``key_id``; never one
+        another lease holds.
 
         PostgreSQL: ``FOR UPDATE SKIP LOCKED`` so concurrent claimers pass each other by;
         SQLite: the write transaction is ``BEGIN IMMEDIATE``, so claimers run one at a time.
         """
-        conditions = [*queue_filter(now, article_id, category, None), claimable(key_id, now)]
+        conditions = [
+            *queue_filter(now, article_id, category, None),
+            CommentRow.scope == column_value(scope),
+            claimable(key_id, now),
+        ]
         query = (
             select(CommentRow.id)
             .where(*conditions)
@@ -132,9 +144,10 @@ class QueueRepo(UnitOfWork):
         article_id: str | None = None,
         author_id: str | None = None,
         after: Sequence[str] | None = None,
+        scope: str | None = None,
     ) -> Page[Comment]:
-        """Most recently decided comments first (the moderators' "decided" view)."""
-        query = select(CommentRow)
+        """``scope``'s most recently decided comments first (the moderators' "decided" view)."""
+        query = select(CommentRow).where(CommentRow.scope == column_value(scope))
         if status is not None:
             query = query.where(CommentRow.status == status.value)
         if article_id is not None:

@@ -16,10 +16,23 @@ from moderation.storage.tables import WebhookEventRow, WebhookRow
 
 class WebhooksRepo(UnitOfWork):
     async def add_webhook(
-        self, webhook_id: str, url: str, events: Sequence[str], secret: str, by: str, at: datetime
+        self,
+        webhook_id: str,
+        url: str,
+        events: Sequence[str],
+        secret: str,
+        by: str,
+        at: datetime,
+        scope: str | None = None,
     ) -> Webhook:
         row = WebhookRow(
-            id=webhook_id, url=url, events=list(events), secret=secret, created_by=by, created_at=at
+            id=webhook_id,
+            url=url,
+            events=list(events),
+            secret=secret,
+            created_by=by,
+            created_at=at,
+            scope=scope,
         )
         self._session.add(row)
         await self._session.flush()
@@ -32,9 +45,13 @@ class WebhooksRepo(UnitOfWork):
 
         return list(await self._memoized("webhooks", load))
 
-    async def webhook_page(self, limit: int, after: Sequence[str] | None = None) -> Page[Webhook]:
-        """The active webhooks, oldest first."""
+    async def webhook_page(
+        self, limit: int, after: Sequence[str] | None = None, *, scope: str | None = None
+    ) -> Page[Webhook]:
+        """The active webhooks, oldest first; with ``scope``, only that scope's."""
         query = select(WebhookRow).where(WebhookRow.deleted_at.is_(None))
+        if scope is not None:
+            query = query.where(WebhookRow.scope == scope)
         order = ((WebhookRow.created_at, False), (WebhookRow.id, False))
         rows, more = await self._page(query, order, after, limit)
         return Page([row_to_webhook(row) for row in rows], more)

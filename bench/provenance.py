@@ -1,0 +1,72 @@
+"""Where a benchmark's numbers came from, in the words every results file uses.
+
+Each file under bench/results/ opens with the command that reproduces it, the code that
+ran and the machine it ran on (tests/test_bench_results.py holds them to it)::
+
+    Command: `.venv/bin/python bench/minilm_bench.py --seconds 30`
+    Commit: fa16220; CPU: AMD EPYC 7B13, 2 cores
+
+``make bench`` re-runs every one of those commands.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _git(*args: str) -> str:
+    try:
+        done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=True)
+    except (OSError, subprocess.CalledProcessError):
+        return ""
+    return done.stdout.strip()
+
+
+def commit() -> str:
+    """The short commit, with ``+changes`` when the tree differs from it (the results
+    files themselves aside: ``make bench`` rewrites them one after another)."""
+    head = _git("rev-parse", "--short", "HEAD")
+    if not head:
+        return "not recorded (no git checkout)"
+    dirty = _git("status", "--porcelain", "--", ".", ":(exclude)bench/results")
+    return head + ("+changes" if dirty else "")
+
+
+def cpu() -> str:
+    """The CPU's model name (``/proc/cpuinfo``), else what the platform says."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "not recorded"
+
+
+def cores() -> int:
+    """The cores this process may run on (a container's share, not the host's count)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def command(script: str, *args: object) -> str:
+    """The ``Command:`` line for ``bench/<script>`` run with ``args``."""
+    words = [str(a) for a in args if str(a)]
+    line = " ".join([".venv/bin/python", f"bench/{script}", *words])
+    return f"Command: `{line}`"
+
+
+def machine() -> str:
+    """The ``Commit: …; CPU: …, N cores`` line (callers may append more after a ``;``)."""
+    return f"Commit: {commit()}; CPU: {cpu()}, {cores()} cores"
+
+
+def header(script: str, *args: object) -> list[str]:
+    """Both lines, the first ending in a Markdown line break."""
+    return [command(script, *args) + "  ", machine()]

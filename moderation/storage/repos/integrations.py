@@ -1,0 +1,79 @@
+"""Perspective feedback (``comments:suggestscore``) and integration settings."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, select
+
+from moderation.domain.records import Feedback
+from moderation.storage.core import UnitOfWork
+from moderation.storage.tables import IntegrationRow, PerspectiveFeedbackRow
+
+
+class IntegrationsRepo(UnitOfWork):
+    async def add_feedback(self, feedback: Feedback, key_name: str) -> None:
+        """Store a client's suggested score; it replaces an earlier one for the same
+        (community, client token, attribute) when the client gave a token."""
+        if feedback.client_token is not None:
+            await self._session.execute(
+                delete(PerspectiveFeedbackRow).where(
+                    PerspectiveFeedbackRow.community_id.is_(None)
+                    if feedback.community_id is None
+                    else PerspectiveFeedbackRow.community_id == feedback.community_id,
+                    PerspectiveFeedbackRow.client_token == feedback.client_token,
+                    PerspectiveFeedbackRow.attribute == feedback.attribute,
+                )
+            )
+        self._session.add(
+            PerspectiveFeedbackRow(
+                community_id=feedback.community_id,
+                client_token=feedback.client_token,
+                attribute=feedback.attribute,
+                category=feedback.category,
+                value=feedback.value,
+                text=feedback.text,
+                key_name=key_name,
+                created_at=feedback.at,
+            )
+        )
+        await self._session.flush()
+
+    async def feedback(self, limit: int = 5000) -> list[Feedback]:
+        """The newest suggested scores, newest first."""
+        rows = await self._session.scalars(
+            select(PerspectiveFeedbackRow).order_by(PerspectiveFeedbackRow.id.desc()).limit(limit)
+        )
+        return [
+            Feedback(
+                id=row.id,
+                text=row.text,
+                attribute=row.attribute,
+                category=row.category,
+                value=row.value,
+                community_id=row.community_id,
+                client_token=row.client_token,
+                at=row.created_at,
+            )
+            for row in rows
+        ]
+
+    async def integration(self, name: str) -> dict[str, Any] | None:
+        row = await self._session.get(IntegrationRow, name)
+        return None if row is None else dict(row.settings)
+
+    async def put_integration(
+        self, name: str, settings: Mapping[str, Any], by: str, at: datetime
+    ) -> None:
+        row = await self._session.get(IntegrationRow, name)
+        if row is None:
+            self._session.add(
+                IntegrationRow(name=name, settings=dict(settings), updated_by=by, updated_at=at)
+            )
+        else:
+            row.settings = dict(settings)
+            row.updated_by = by
+            row.updated_at = at
+        await self._session.flush()
