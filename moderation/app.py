@@ -24,6 +24,7 @@ from moderation.domain.ratelimit import RateLimiter
 from moderation.http import openapi
 from moderation.http.api import Api
 from moderation.http.context import (
+    APPEALS,
     AUDIT,
     CLASSIFIER_REPORT,
     CORAL,
@@ -43,6 +44,7 @@ from moderation.http.context import (
     SETTINGS,
     SHADOW_RUNS,
     SHADOW_SCORER,
+    TRANSPARENCY,
     WEBHOOK_SENDER,
     WEBHOOKS,
 )
@@ -56,8 +58,10 @@ from moderation.http.routes import (
     moderators,
     operations,
     perspective,
+    transparency,
     ui,
 )
+from moderation.services.appeals import Appeals
 from moderation.services.audit import Audit
 from moderation.services.comments import Moderation
 from moderation.services.coral import Coral
@@ -70,6 +74,7 @@ from moderation.services.perspective import Perspective
 from moderation.services.policies import PolicyCache, ensure_guidelines
 from moderation.services.review import Review
 from moderation.services.shadow import ShadowRuns
+from moderation.services.transparency import Transparency
 from moderation.services.webhooks import Webhooks
 from moderation.settings import Settings
 from moderation.storage.database import Database
@@ -88,6 +93,7 @@ APIS: tuple[Api, ...] = (
     comments.api,
     moderators.api,
     admin.api,
+    transparency.api,
     perspective.api,
     coral.api,
 )
@@ -287,7 +293,11 @@ async def _webhooks(app: web.Application) -> AsyncIterator[None]:
 
 async def _services(app: web.Application) -> AsyncIterator[None]:
     settings, database, policies = app[SETTINGS], app[DATABASE], app[POLICIES]
-    observers = Observers(events_written=app[WEBHOOK_SENDER].wake, decided=app[METRICS].decided)
+    observers = Observers(
+        events_written=app[WEBHOOK_SENDER].wake,
+        decided=app[METRICS].decided,
+        moderated=app[METRICS].moderated,
+    )
     # SQLite commits one writer at a time: submissions that arrive together share a commit.
     writer = (
         GroupCommit(database, on_commit=app[METRICS].commit_group)
@@ -305,6 +315,8 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
         shadow_scorer=app.get(SHADOW_SCORER),
     )
     app[REVIEW] = Review(database, policies, observers=observers)
+    app[APPEALS] = Appeals(database, policies, observers=observers)
+    app[TRANSPARENCY] = Transparency(database)
     app[GUIDELINES_ADMIN] = GuidelinesAdmin(database, policies)
     app[WEBHOOKS] = Webhooks(database, allow=settings.webhook_allow_list())
     app[KEYS] = Keys(database)

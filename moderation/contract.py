@@ -5,8 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from moderation.domain.appeals import Appeal
 from moderation.domain.destinations import mask_credentials
-from moderation.domain.models import ApiKey, Article, Author, Comment, Decision
+from moderation.domain.models import Action, ApiKey, Article, Author, Comment, Decision
+from moderation.domain.notices import Notice
 from moderation.domain.records import AuditEntry, Delivery, QueueEntry, Webhook
 from moderation.domain.scopes import to_api, to_api_optional
 
@@ -17,9 +19,14 @@ def timestamp(value: datetime | None) -> str | None:
     return value.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def decision_json(decision: Decision, *, notes: bool = False) -> dict[str, Any]:
+def decision_json(
+    decision: Decision, *, notes: bool = False, current: bool = True
+) -> dict[str, Any]:
     """A decision; what only moderators see (their private ``note``, the nearest example of
-    an ``example`` reason, which quotes another reader) only when ``notes``."""
+    an ``example`` reason, which quotes another reader) only when ``notes``.
+
+    ``statement``: the statement of reasons (EU DSA Art. 17) of a rejection, and of a hold
+    while it lasts (``current``: the hold is the comment's decision now); else null."""
     reasons = [reason.as_dict() for reason in decision.reasons]
     if not notes:
         for reason in reasons:
@@ -35,6 +42,11 @@ def decision_json(decision: Decision, *, notes: bool = False) -> dict[str, Any]:
         "classifier": decision.classifier,
         "guidelines_version": decision.guidelines_version,
         "at": timestamp(decision.at),
+        "ground": decision.ground.value,
+        "legal_ground": decision.legal_ground,
+        "statement": None
+        if decision.statement is None or (decision.action is Action.hold and not current)
+        else decision.statement.as_dict(),
     }
     if notes:
         data["note"] = decision.note
@@ -65,7 +77,10 @@ def comment_json(comment: Comment, *, history: bool = False, notes: bool = False
         "revision": comment.revision,
     }
     if history:
-        data["history"] = [decision_json(d, notes=notes) for d in comment.history]
+        now = comment.decision.id if comment.decision is not None else None
+        data["history"] = [
+            decision_json(d, notes=notes, current=d.id == now) for d in comment.history
+        ]
     return data
 
 
@@ -170,4 +185,53 @@ def audit_json(entry: AuditEntry) -> dict[str, Any]:
         "target": entry.target,
         "details": dict(entry.details),
         "at": timestamp(entry.at),
+    }
+
+
+def notice_json(notice: Notice) -> dict[str, Any]:
+    """A notice (EU DSA Art. 16) as ``GET /v1/notices/{id}`` and ``notice.decided`` show it:
+    its comment's id in that comment's scope, and never the reporter or the explanation."""
+    data: dict[str, Any] = {
+        "id": notice.id,
+        "comment_id": to_api(notice.scope, notice.comment_id),
+        "status": notice.status.value,
+        "category": notice.category,
+        "received_at": timestamp(notice.received_at),
+    }
+    if notice.outcome is not None:
+        data["outcome"] = notice.outcome.value
+        data["decided_at"] = timestamp(notice.decided_at)
+    return data
+
+
+def appeal_json(appeal: Appeal) -> dict[str, Any]:
+    """An appeal (EU DSA Art. 20) as ``GET /v1/appeals/{id}`` and ``appeal.decided`` show
+    it: never the author's explanation, nor the moderator's reason."""
+    data: dict[str, Any] = {
+        "id": appeal.id,
+        "comment_id": to_api(appeal.scope, appeal.comment_id),
+        "status": appeal.status.value,
+        "received_at": timestamp(appeal.received_at),
+    }
+    if appeal.outcome is not None:
+        data["outcome"] = appeal.outcome.value
+        data["decided_at"] = timestamp(appeal.decided_at)
+    return data
+
+
+def notice_for_moderators_json(
+    notice: Notice, explanation: str | None, legal_ground: str | None
+) -> dict[str, Any]:
+    """A notice as moderators read it: what the reporter wrote (null once the comment was
+    deleted), never who they are."""
+    return notice_json(notice) | {"explanation": explanation, "legal_ground": legal_ground}
+
+
+def appeal_for_moderators_json(appeal: Appeal, explanation: str | None) -> dict[str, Any]:
+    """An appeal as moderators read it: the author's explanation (null once the comment
+    was deleted), the appealed decision's id, and whether its moderator was a person."""
+    return appeal_json(appeal) | {
+        "explanation": explanation,
+        "decision_id": appeal.decision_id,
+        "appealed_by": appeal.appealed_by,
     }

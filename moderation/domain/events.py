@@ -13,5 +13,11 @@ COMMENT_EVENT: Mapping[Status, str] = {
 }
 """The event sent when a comment enters each status."""
 
-EVENTS: tuple[str, ...] = tuple(COMMENT_EVENT.values())
+NOTICE_DECIDED = "notice.decided"
+"""Sent when a moderator's decision on a comment decides the notices on it (DSA Art. 16)."""
+
+APPEAL_DECIDED = "appeal.decided"
+"""Sent when a moderator decides an appeal against a restricting decision (DSA Art. 20)."""
+
+EVENTS: tuple[str, ...] = (*COMMENT_EVENT.values(), NOTICE_DECIDED, APPEAL_DECIDED)
 """Every event name a webhook may subscribe to."""

@@ -95,6 +95,11 @@ class Rule:
         )
 
 
+DEFAULT_APPEAL_DAYS = 183
+"""Six months and a day or two: the shortest appeal window the EU DSA allows (Art. 20(1))."""
+MIN_APPEAL_DAYS = DEFAULT_APPEAL_DAYS
+
+
 @dataclass(frozen=True, slots=True)
 class RuleOverride:
     """Replaces some thresholds of one rule for articles with matching tags."""
@@ -127,6 +132,9 @@ class Guidelines:
     hold_links: bool = True
     report_threshold: int = 3
     claim_seconds: int = 300
+    #: How long the author may appeal a restricting decision (EU DSA Art. 20(1): at least
+    #: six months).
+    appeal_days: int = DEFAULT_APPEAL_DAYS
     overrides: tuple[Override, ...] = ()
     sections: Mapping[str, str] = field(default_factory=dict)
     auto_premoderate: AutoPremoderation | None = None
@@ -231,6 +239,7 @@ def from_document(document: Mapping[str, Any], version: int = 0) -> Guidelines:
         hold_links=bool(document.get("hold_links", True)),
         report_threshold=int(document.get("report_threshold", 3)),
         claim_seconds=int(document.get("claim_seconds", 300)),
+        appeal_days=int(document.get("appeal_days", DEFAULT_APPEAL_DAYS)),
         overrides=tuple(
             Override(
                 article_tags=tuple(override["article_tags"]),

@@ -6,7 +6,10 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from moderation.domain.statements import Statement
 
 
 class Role(enum.IntEnum):
@@ -36,6 +39,14 @@ STATUS_OF: Mapping[Action, Status] = {
 }
 
 SEVERITY: Mapping[Action, int] = {Action.approve: 0, Action.hold: 1, Action.reject: 2}
+
+
+class Ground(enum.StrEnum):
+    """What a decision rests on (EU DSA Art. 17(3)(d) and (e)): the community guidelines,
+    or the law (then the decision names the law broken, ``legal_ground``)."""
+
+    guidelines = "guidelines"
+    illegal = "illegal"
 
 
 class ArticleMode(enum.StrEnum):
@@ -124,6 +135,11 @@ class Decision:
     note: str | None = None
     #: The id of the moderator's key (names are unique only among active keys).
     moderator_key_id: str | None = None
+    ground: Ground = Ground.guidelines
+    #: For ``Ground.illegal``: the law the comment breaks, in the moderator's words.
+    legal_ground: str | None = None
+    #: The statement of reasons (EU DSA Art. 17) of a restricting decision, as issued.
+    statement: Statement | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +160,8 @@ class DecisionDraft:
     store_scores: bool = True
     #: The text's sentence embedding (a unit vector), stored with the scores.
     embedding: Any = None
+    ground: Ground = Ground.guidelines
+    legal_ground: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,7 @@ from classifiers.loader import LoadReport
 from moderation.domain.models import ApiKey
 from moderation.domain.ratelimit import RateLimiter
 from moderation.http.metrics import Metrics
+from moderation.services.appeals import Appeals
 from moderation.services.audit import Audit
 from moderation.services.comments import Moderation
 from moderation.services.coral import Coral
@@ -19,6 +20,7 @@ from moderation.services.perspective import Perspective
 from moderation.services.policies import PolicyCache
 from moderation.services.review import Review
 from moderation.services.shadow import ShadowRuns
+from moderation.services.transparency import Transparency
 from moderation.services.webhooks import Webhooks
 from moderation.settings import Settings
 from moderation.storage.database import Database
@@ -36,6 +38,8 @@ MODERATION = web.AppKey("moderation", Moderation)
 RATE_LIMITER = web.AppKey("rate_limiter", RateLimiter)
 INSTANCES = web.AppKey("instances", InstanceRegistry)
 REVIEW = web.AppKey("review", Review)
+APPEALS = web.AppKey("appeals", Appeals)
+TRANSPARENCY = web.AppKey("transparency", Transparency)
 GUIDELINES_ADMIN = web.AppKey("guidelines_admin", GuidelinesAdmin)
 WEBHOOK_SENDER = web.AppKey("webhook_sender", WebhookSender)
 METRICS = web.AppKey("metrics", Metrics)

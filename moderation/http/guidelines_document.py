@@ -25,9 +25,11 @@ from pydantic import (
 
 from moderation.domain.guidelines import (
     CATEGORIES,
+    DEFAULT_APPEAL_DAYS,
     DEFAULT_EXAMPLE_HOLD_AT,
     DEFAULT_EXAMPLE_MARGIN,
     DEFAULT_EXAMPLE_REJECT_AT,
+    MIN_APPEAL_DAYS,
     SECTION_KEYS,
     Guidelines,
     Override,
@@ -173,6 +175,9 @@ class GuidelinesDocument(_Strict):
     hold_links: bool = True
     report_threshold: int = Field(default=3, ge=1, le=10_000)
     claim_seconds: int = Field(default=300, ge=10, le=86_400)
+    # How long an author may appeal a restricting decision: at least six months (EU DSA
+    # Art. 20(1)), at most ten years.
+    appeal_days: int = Field(default=DEFAULT_APPEAL_DAYS, ge=MIN_APPEAL_DAYS, le=3_650)
     overrides: list[OverrideDoc] = Field(default_factory=list, max_length=200)
     sections: dict[str, str] = Field(default_factory=dict)
     auto_premoderate: AutoPremoderationDoc | None = None

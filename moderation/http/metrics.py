@@ -7,6 +7,7 @@ from datetime import datetime
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from moderation.domain.models import Action
+from moderation.services.decisions import ModeratorDecided
 
 
 class Metrics:
@@ -29,6 +30,27 @@ class Metrics:
             "moderation_decisions",
             "Committed decisions by action, decider and reason",
             ["action", "by", "reason"],
+            registry=self.registry,
+        )
+        # The EU DSA figures (docs/dsa.md), from moderators' decisions as they commit.
+        self.time_to_decision = Histogram(
+            "moderation_time_to_decision_seconds",
+            "Seconds from a comment entering the review queue to the moderator's decision "
+            "that took it out, by the queue's main reason",
+            ["reason"],
+            buckets=(60, 300, 900, 1800, 3600, 10800, 21600, 43200, 86400, 172800, 604800),
+            registry=self.registry,
+        )
+        self.moderator_decisions = Counter(
+            "moderation_moderator_decisions",
+            "Moderators' decisions (on comments and appeals) by moderator key name",
+            ["moderator"],
+            registry=self.registry,
+        )
+        self.moderator_agreement = Counter(
+            "moderation_moderator_agreement",
+            "Moderators' decisions after an automatic one, by whether they agreed with it",
+            ["agreed"],
             registry=self.registry,
         )
         self.classifier_seconds = Histogram(
@@ -83,6 +105,13 @@ class Metrics:
     def decided(self, action: Action, by: str, codes: tuple[str, ...]) -> None:
         for code in codes or ("none",):
             self.decisions.labels(action.value, by, code).inc()
+
+    def moderated(self, decided: ModeratorDecided) -> None:
+        self.moderator_decisions.labels(decided.moderator).inc()
+        if decided.queue_reason is not None and decided.waited_seconds is not None:
+            self.time_to_decision.labels(decided.queue_reason).observe(decided.waited_seconds)
+        if decided.agreed is not None:
+            self.moderator_agreement.labels(str(decided.agreed).lower()).inc()
 
     def commit_group(self, size: int) -> None:
         self.commit_groups.observe(size)

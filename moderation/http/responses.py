@@ -39,6 +39,35 @@ class ReasonOut(_Out):
     message: str
 
 
+class RedressOut(_Out):
+    how: str = Field(description="How the author appeals: through the website, which relays it")
+    until: str = Field(description="The last moment to appeal: decision time + appeal_days")
+
+
+class StatementOut(_Out):
+    """A statement of reasons (EU DSA Art. 17), with the Transparency Database's names."""
+
+    decision_visibility: list[
+        Literal["DECISION_VISIBILITY_CONTENT_REMOVED", "DECISION_VISIBILITY_CONTENT_DISABLED"]
+    ]
+    decision_ground: Literal[
+        "DECISION_GROUND_ILLEGAL_CONTENT", "DECISION_GROUND_INCOMPATIBLE_CONTENT"
+    ]
+    illegal_content_legal_ground: str | None
+    incompatible_content_ground: str | None
+    decision_facts: str
+    content_type: list[Literal["CONTENT_TYPE_TEXT"]]
+    automated_detection: bool
+    automated_decision: Literal[
+        "AUTOMATED_DECISION_FULLY",
+        "AUTOMATED_DECISION_PARTIALLY",
+        "AUTOMATED_DECISION_NOT_AUTOMATED",
+    ]
+    source_type: Literal["SOURCE_ARTICLE_16", "SOURCE_VOLUNTARY"]
+    category: str
+    redress: RedressOut
+
+
 class DecisionOut(_Out):
     id: int
     action: Literal["approve", "hold", "reject"]
@@ -50,6 +79,14 @@ class DecisionOut(_Out):
     classifier: str | None
     guidelines_version: int
     at: str
+    ground: Literal["guidelines", "illegal"] = Field(
+        description="What the decision rests on (EU DSA Art. 17): the community guidelines,"
+        " or the law (a moderator's rejection of illegal content)"
+    )
+    legal_ground: str | None = Field(description="For ground illegal: the law broken")
+    statement: StatementOut | None = Field(
+        description="The statement of reasons of a rejection, and of a hold while it lasts"
+    )
 
 
 class CommentOut(_Out):
@@ -80,6 +117,60 @@ class CommentWithHistory(CommentOut):
 
 class BatchOut(_Out):
     results: list[dict[str, Any]]
+
+
+class NoticeReceivedOut(_Out):
+    id: str
+    status: Literal["received"]
+    received_at: str
+    comment_id: str
+
+
+class NoticeOut(_Out):
+    """A notice (EU DSA Art. 16); never the reporter or the explanation."""
+
+    id: str
+    comment_id: str
+    status: Literal["received", "decided"]
+    category: str
+    received_at: str
+    outcome: Literal["action_taken", "no_action"] | None = None
+    decided_at: str | None = None
+
+
+class AppealOut(_Out):
+    """An appeal (EU DSA Art. 20); never the author's explanation."""
+
+    id: str
+    comment_id: str
+    status: Literal["open", "decided"]
+    received_at: str
+    outcome: Literal["upheld", "reversed"] | None = None
+    decided_at: str | None = None
+
+
+class ModeratorNoticeOut(NoticeOut):
+    """A notice as moderators read it: what the reporter wrote, never who they are."""
+
+    explanation: str | None
+    legal_ground: str | None
+
+
+class ModeratorNoticesOut(_Out):
+    items: list[ModeratorNoticeOut]
+
+
+class ModeratorAppealOut(AppealOut):
+    """An appeal as moderators read it: the author's explanation and the appealed
+    decision."""
+
+    explanation: str | None
+    decision_id: int
+    appealed_by: str
+
+
+class ModeratorAppealsOut(_Out):
+    items: list[ModeratorAppealOut]
 
 
 class ArticleOut(_Out):
@@ -283,3 +374,39 @@ class IdentityAuditOut(_Out):
     flagged: int
     terms: list[IdentityAuditTermOut]
     baseline: IdentityAuditBaselineOut | None
+
+
+class TransparencyReportOut(_Out):
+    """The EU DSA Art. 15 figures of a period (``docs/dsa.md``)."""
+
+    class Notices(_Out):
+        total: int
+        by_category: dict[str, int]
+        median_hours_to_action: float | None
+
+    class Decisions(_Out):
+        class Automated(_Out):
+            fully: int
+            partially: int
+            not_: int = Field(alias="not")
+
+        total: int
+        by_ground: dict[str, int]
+        automated: Automated
+
+    class Appeals(_Out):
+        received: int
+        upheld: int
+        reversed: int
+        median_hours_to_decision: float | None
+
+    class Accuracy(_Out):
+        decided_by_moderators_after_auto: int
+        agreed: int
+
+    from_: str = Field(alias="from")
+    to: str
+    notices: Notices
+    decisions: Decisions
+    appeals: Appeals
+    automated_accuracy: Accuracy

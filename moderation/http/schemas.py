@@ -20,9 +20,20 @@ from pydantic import (
     StringConstraints,
     WithJsonSchema,
     field_validator,
+    model_validator,
 )
 
+from moderation.domain.appeals import MAX_EXPLANATION_CHARS as APPEAL_EXPLANATION_CHARS
+from moderation.domain.appeals import MAX_REASON_CHARS as MAX_APPEAL_REASON_CHARS
 from moderation.domain.events import EVENTS
+from moderation.domain.notices import (
+    MAX_EMAIL_CHARS,
+    MAX_EXPLANATION_CHARS,
+    MAX_LEGAL_GROUND_CHARS,
+    MAX_REPORTER_NAME_CHARS,
+    STATEMENT_CATEGORIES,
+    NewNotice,
+)
 from moderation.domain.scopes import MAX_SCOPE_CHARS, SCOPE_PATTERN
 from moderation.services.comments import NewComment
 from moderation.services.keys import MAX_RATE_LIMIT
@@ -65,6 +76,10 @@ def _not_blank(value: str) -> str:
     if not value.strip():
         raise ValueError("must not be blank")
     return value
+
+
+def _not_blank_optional(value: str | None) -> str | None:
+    return None if value is None else _not_blank(value)
 
 
 class CommentIn(_Body):
@@ -115,6 +130,66 @@ class ReportIn(_Body):
     reason: Annotated[str, StringConstraints(max_length=1000)] | None = None
 
 
+def _statement_category(name: str) -> str:
+    if name not in STATEMENT_CATEGORIES:
+        raise ValueError("must be a statement category of the EU DSA Transparency Database")
+    return name
+
+
+# The names come from moderation.domain.notices, the one list of them.
+StatementCategory = Annotated[
+    str,
+    AfterValidator(_statement_category),
+    WithJsonSchema({"type": "string", "enum": list(STATEMENT_CATEGORIES)}),
+]
+#: An email address: one ``@``, no spaces, a dot in the domain (what a website can check
+#: without sending mail).
+Email = Annotated[
+    str,
+    StringConstraints(
+        min_length=3, max_length=MAX_EMAIL_CHARS, pattern=r"^[^@\s]+@[^@\s.]+(\.[^@\s.]+)+$"
+    ),
+]
+
+
+class ReporterIn(_Body):
+    name: Annotated[str, StringConstraints(max_length=MAX_REPORTER_NAME_CHARS)] | None = None
+    email: Email | None = None
+
+
+class NoticeIn(_Body):
+    """A reader's notice under the EU DSA, Art. 16(2): what is illegal and why, optionally
+    who reports it, and their statement of good faith (``bona_fide``, which must be true)."""
+
+    category: StatementCategory
+    explanation: Annotated[str, StringConstraints(min_length=1, max_length=MAX_EXPLANATION_CHARS)]
+    legal_ground: Annotated[str, StringConstraints(max_length=MAX_LEGAL_GROUND_CHARS)] | None = None
+    reporter: ReporterIn | None = None
+    bona_fide: Literal[True] = Field(
+        description="The reporter's statement that the notice is accurate and complete, in"
+        " good faith (DSA Art. 16(2)(d)); must be true."
+    )
+
+    _explanation = field_validator("explanation")(_not_blank)
+
+    @field_validator("bona_fide", mode="before")
+    @classmethod
+    def _good_faith(cls, value: Any) -> Any:
+        if value is not True:  # JSON true only: not 1, not "true"
+            raise ValueError("must be true: the reporter's statement of good faith")
+        return value
+
+    def to_domain(self) -> NewNotice:
+        reporter = self.reporter or ReporterIn()
+        return NewNotice(
+            category=self.category,
+            explanation=self.explanation,
+            legal_ground=self.legal_ground,
+            reporter_name=reporter.name,
+            reporter_email=reporter.email,
+        )
+
+
 class ArticleIn(_Body):
     title: Annotated[str, StringConstraints(max_length=500)] | None = None
     url: Annotated[str, StringConstraints(max_length=2000, pattern=r"^https?://\S+$")] | None = None
@@ -156,6 +231,43 @@ class DecisionIn(_Body):
     rule: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
     # The comment's ``revision`` the moderator read: 409 ``comment_changed`` when it moved.
     revision: int | None = Field(default=None, ge=0)
+    # What a rejection rests on (EU DSA Art. 17(3)(d), (e)): the guidelines, or the law —
+    # then ``legal_ground`` names the law broken.
+    ground: Literal["guidelines", "illegal"] = "guidelines"
+    legal_ground: (
+        Annotated[str, StringConstraints(min_length=1, max_length=MAX_LEGAL_GROUND_CHARS)] | None
+    ) = None
+
+    _legal_ground = field_validator("legal_ground")(_not_blank_optional)
+
+    @model_validator(mode="after")
+    def _grounds(self) -> DecisionIn:
+        if self.ground == "illegal":
+            if self.action != "reject":
+                raise ValueError("ground illegal is for a rejection; an approval restricts nothing")
+            if self.legal_ground is None:
+                raise ValueError("ground illegal requires legal_ground: the law the comment breaks")
+        elif self.legal_ground is not None:
+            raise ValueError("legal_ground is for ground illegal")
+        return self
+
+
+class AppealIn(_Body):
+    """The author's appeal (EU DSA Art. 20), relayed by the website."""
+
+    author_id: Id
+    explanation: Annotated[
+        str, StringConstraints(min_length=1, max_length=APPEAL_EXPLANATION_CHARS)
+    ]
+
+    _explanation = field_validator("explanation")(_not_blank)
+
+
+class AppealDecisionIn(_Body):
+    outcome: Literal["upheld", "reversed"]
+    reason: Annotated[str, StringConstraints(min_length=1, max_length=MAX_APPEAL_REASON_CHARS)]
+
+    _reason = field_validator("reason")(_not_blank)
 
 
 class LearnIn(_Body):
@@ -253,3 +365,19 @@ class IdentityAuditIn(_Body):
     """``POST /v1/guidelines/audit``: the proposed guidelines to audit (not stored)."""
 
     guidelines: dict[str, Any]
+
+
+class PeriodQuery(_Body):
+    """A period of a transparency report: ISO 8601 dates or date-times (a date is its
+    midnight, UTC; no zone means UTC), ``from`` inclusive, ``to`` exclusive."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    start: Instant = Field(alias="from")
+    end: Instant = Field(alias="to")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> PeriodQuery:
+        if self.start >= self.end:
+            raise ValueError("from must be before to")
+        return self

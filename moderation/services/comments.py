@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -30,8 +31,9 @@ from moderation.domain.models import (
     Verdict,
     utcnow,
 )
-from moderation.domain.scopes import to_stored, to_stored_optional
-from moderation.services import decisions
+from moderation.domain.notices import NewNotice, Notice
+from moderation.domain.scopes import column_value, to_stored, to_stored_optional
+from moderation.services import decisions, notices
 from moderation.services.policies import PolicyCache
 from moderation.services.shadow import ShadowCache, decide_in_shadow
 from moderation.storage.database import Database
@@ -410,6 +412,8 @@ class Moderation:
                 raise NotFound("no such comment", code="comment_not_found")
             if comment.deleted_at is None:
                 await store.erase_comment(comment_id, utcnow())
+                await store.erase_notices(comment_id)
+                await store.erase_appeals(comment_id)
                 if comment.text:
                     await forget_text(store, comment.text)
             deleted = await store.comment(comment_id, history=True)
@@ -465,6 +469,47 @@ class Moderation:
             store_scores=False,
         )
         await decisions.record(store, comment, draft, guidelines, observers=self.observers)
+
+    # -- notices (EU DSA Art. 16) -------------------------------------------------------------
+
+    async def notify(self, comment_id: str, new: NewNotice, *, scope: str | None = None) -> Notice:
+        """Store a reader's notice on a comment of ``scope`` and send the comment (back) to
+        the review queue with reason ``notice`` (``services/notices.hold_for_notice``)."""
+        comment_id = to_stored(scope, comment_id)
+        async with self.db.transaction() as store:
+            comment = await store.comment(comment_id, lock=True)
+            if comment is None:
+                raise NotFound("no such comment", code="comment_not_found")
+            if comment.deleted_at is not None:
+                raise Conflict("this comment was deleted by its author", code="comment_deleted")
+            notice = await store.add_notice(
+                "ntc_" + secrets.token_hex(12), comment_id, comment.scope, new, utcnow()
+            )
+            policy = await self.policies.current(store)
+            await notices.hold_for_notice(
+                store, comment, notice, policy.guidelines, observers=self.observers
+            )
+        return notice
+
+    async def notice(self, notice_id: str, *, scope: str | None = None) -> Notice:
+        """A notice on a comment of ``scope``; another scope's is not found."""
+        async with self.db.transaction(write=False) as store:
+            notice = await store.notice(notice_id)
+        if notice is None or column_value(notice.scope) != column_value(scope):
+            raise NotFound("no such notice", code="notice_not_found")
+        return notice
+
+    async def notices_of(
+        self, comment_id: str, *, scope: str | None = None
+    ) -> list[tuple[Notice, str | None, str | None]]:
+        """For moderators: the notices on a comment of ``scope``, with what the reporter
+        wrote (explanation, legal ground) and never who they are; 404 ``comment_not_found``
+        (also another scope's comment)."""
+        stored = to_stored(scope, comment_id)
+        async with self.db.transaction(write=False) as store:
+            if await store.comment(stored) is None:
+                raise NotFound("no such comment", code="comment_not_found")
+            return await store.notices_of(stored)
 
     # -- articles ------------------------------------------------------------------------------
 

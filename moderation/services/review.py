@@ -22,13 +22,14 @@ from moderation.domain.models import (
     AuthorStatus,
     Comment,
     DecisionDraft,
+    Ground,
     Reason,
     Status,
     utcnow,
 )
 from moderation.domain.records import Page, QueueEntry
 from moderation.domain.scopes import to_stored, to_stored_optional
-from moderation.services import decisions
+from moderation.services import decisions, notices
 from moderation.services.policies import PolicyCache
 from moderation.storage.database import Database
 
@@ -98,6 +99,8 @@ class Review:
         note: str | None,
         rule_id: str | None = None,
         revision: int | None = None,
+        ground: Ground = Ground.guidelines,
+        legal_ground: str | None = None,
     ) -> Comment:
         """A moderator's approve/reject; appended to the history, never overwriting it.
 
@@ -106,7 +109,10 @@ class Review:
         (``services/learning.py``). ``revision`` is the comment's revision the moderator
         read: if the author edited it (or anyone decided it) since, nothing is decided and
         the answer is 409 ``comment_changed`` — a moderator never publishes unread text.
-        ``comment_id`` is an id of ``key``'s scope: another scope's comment is not found."""
+        ``comment_id`` is an id of ``key``'s scope: another scope's comment is not found.
+        ``ground`` is what a rejection rests on (EU DSA Art. 17): the guidelines or, with
+        ``legal_ground`` naming the law, illegality; an approval rests on nothing.
+        Every open notice on the comment is decided with it (``services/notices.settle``)."""
         comment_id = to_stored(key.scope, comment_id)
         async with self.db.transaction() as store:
             comment = await store.comment(comment_id, lock=True, history=True)
@@ -167,10 +173,15 @@ class Review:
                 classifier=previous.classifier if previous else None,
                 note=note,
                 store_scores=False,
+                ground=ground if action is Action.reject else Ground.guidelines,
+                legal_ground=legal_ground if action is Action.reject else None,
             )
-            return await decisions.record(
+            decided = await decisions.record(
                 store, comment, draft, policy.guidelines, observers=self.observers
             )
+            # The open notices on it (EU DSA Art. 16) are decided with it.
+            await notices.settle(store, decided, action, observers=self.observers)
+            return decided
 
     async def recent(
         self,

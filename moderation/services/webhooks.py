@@ -13,11 +13,13 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
-from moderation.contract import comment_json
+from moderation.contract import appeal_json, comment_json, notice_json
+from moderation.domain.appeals import Appeal
 from moderation.domain.destinations import AllowList, mask_credentials, url_refusal
 from moderation.domain.errors import NotFound, ValidationFailed
-from moderation.domain.events import COMMENT_EVENT, EVENTS
+from moderation.domain.events import APPEAL_DECIDED, COMMENT_EVENT, EVENTS, NOTICE_DECIDED
 from moderation.domain.models import ApiKey, Comment, utcnow
+from moderation.domain.notices import Notice
 from moderation.domain.records import Delivery, Page, Webhook
 from moderation.domain.scopes import to_api
 from moderation.storage.database import Database
@@ -146,4 +148,56 @@ async def emit(store: Store, comment: Comment) -> bool:
             ensure_ascii=False,
         )
         await store.add_event(event_id, webhook.id, event_type, comment.id, body, now)
+    return True
+
+
+async def emit_notice_decided(store: Store, notice: Notice, comment: Comment) -> bool:
+    """Write ``notice.decided`` for each webhook of ``comment``'s scope subscribed to it, in
+    the transaction of the moderator's decision (as :func:`emit`); any written?"""
+    subscribed = [
+        w for w in await store.webhooks() if NOTICE_DECIDED in w.events and w.scope == comment.scope
+    ]
+    if not subscribed:
+        return False
+    resource, notice_resource = comment_json(comment), notice_json(notice)
+    now = utcnow()
+    for webhook in subscribed:
+        event_id = "evt_" + secrets.token_hex(12)
+        body = json.dumps(
+            {
+                "id": event_id,
+                "type": NOTICE_DECIDED,
+                "notice": notice_resource,
+                "comment": resource,
+            },
+            separators=(",", ":"),
+            ensure_ascii=False,
+        )
+        await store.add_event(event_id, webhook.id, NOTICE_DECIDED, comment.id, body, now)
+    return True
+
+
+async def emit_appeal_decided(store: Store, appeal: Appeal, comment: Comment) -> bool:
+    """Write ``appeal.decided`` for each webhook of ``comment``'s scope subscribed to it, in
+    the transaction of the moderator's answer (as :func:`emit`); any written?"""
+    subscribed = [
+        w for w in await store.webhooks() if APPEAL_DECIDED in w.events and w.scope == comment.scope
+    ]
+    if not subscribed:
+        return False
+    resource, appeal_resource = comment_json(comment), appeal_json(appeal)
+    now = utcnow()
+    for webhook in subscribed:
+        event_id = "evt_" + secrets.token_hex(12)
+        body = json.dumps(
+            {
+                "id": event_id,
+                "type": APPEAL_DECIDED,
+                "appeal": appeal_resource,
+                "comment": resource,
+            },
+            separators=(",", ":"),
+            ensure_ascii=False,
+        )
+        await store.add_event(event_id, webhook.id, APPEAL_DECIDED, comment.id, body, now)
     return True

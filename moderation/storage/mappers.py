@@ -15,12 +15,14 @@ from moderation.domain.models import (
     ArticleMode,
     Comment,
     Decision,
+    Ground,
     Reason,
     Role,
     Status,
 )
 from moderation.domain.records import ShadowRun, Webhook
 from moderation.domain.scopes import from_column
+from moderation.domain.statements import Statement
 from moderation.storage.tables import (
     ApiKeyRow,
     ArticleRow,
@@ -87,6 +89,9 @@ def row_to_decision(row: DecisionRow) -> Decision:
         at=row.at,
         note=row.note,
         moderator_key_id=row.moderator_key_id,
+        ground=Ground(row.ground or Ground.guidelines),
+        legal_ground=row.legal_ground,
+        statement=Statement.from_dict(row.statement) if row.statement else None,
     )
 
 

@@ -12,6 +12,7 @@ from sqlalchemy import Table, and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from moderation.domain.appeals import APPEAL_CODE
 from moderation.domain.errors import ValidationFailed
 from moderation.domain.models import Status
 from moderation.domain.records import HELD_ELSEWHERE
@@ -96,7 +97,11 @@ def queue_filter(
     now: datetime, article_id: str | None, category: str | None, reason: str | None
 ) -> list[Any]:
     conditions: list[Any] = [
-        CommentRow.status == Status.pending.value,
+        # Pending comments, and any whose restriction is appealed (EU DSA Art. 20).
+        or_(
+            CommentRow.status == Status.pending.value,
+            CommentRow.queue_codes.contains(f",{APPEAL_CODE},", autoescape=True),
+        ),
         # Holds reviewed elsewhere (Coral's queue) are pending but never queued here.
         CommentRow.priority > HELD_ELSEWHERE,
         CommentRow.deleted_at.is_(None),

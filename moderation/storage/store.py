@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from moderation.storage.repos.appeals import AppealsRepo
 from moderation.storage.repos.audit import AuditRepo
 from moderation.storage.repos.authors import ArticlesRepo
 from moderation.storage.repos.comments import CommentsRepo
@@ -9,8 +10,10 @@ from moderation.storage.repos.guidelines import GuidelinesRepo
 from moderation.storage.repos.instances import InstancesRepo
 from moderation.storage.repos.integrations import IntegrationsRepo
 from moderation.storage.repos.keys import KeysRepo, SqliteKeyReader, key_by_hash
+from moderation.storage.repos.notices import NoticesRepo
 from moderation.storage.repos.queue import QueueRepo
 from moderation.storage.repos.shadow import ShadowRepo
+from moderation.storage.repos.transparency import TransparencyRepo
 from moderation.storage.repos.webhooks import WebhooksRepo
 
 __all__ = ["SqliteKeyReader", "Store", "key_by_hash"]
@@ -27,5 +30,8 @@ class Store(
     ShadowRepo,
     AuditRepo,
     IntegrationsRepo,
+    NoticesRepo,
+    AppealsRepo,
+    TransparencyRepo,
 ):
     """All queries and writes of one transaction, in the domain's terms."""

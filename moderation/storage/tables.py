@@ -175,6 +175,13 @@ class DecisionRow(Base):
     note: Mapped[str | None] = mapped_column(Text)
     at: Mapped[datetime]
     moderator_key_id: Mapped[str | None] = mapped_column(String(32))
+    #: ``guidelines`` or ``illegal`` (EU DSA Art. 17; migration 0011) and, for ``illegal``,
+    #: the law the comment breaks.
+    ground: Mapped[str] = mapped_column(String(16), server_default="guidelines")
+    legal_ground: Mapped[str | None] = mapped_column(Text)
+    #: The statement of reasons of a restricting decision (``domain/statements.py``; EU DSA
+    #: Art. 17), as issued; None for approvals and for decisions before migration 0011.
+    statement: Mapped[dict[str, Any] | None]
 
 
 class ReportRow(Base):
@@ -309,3 +316,49 @@ class IntegrationRow(Base):
     settings: Mapped[dict[str, Any]]
     updated_by: Mapped[str] = mapped_column(String(200))
     updated_at: Mapped[datetime]
+
+
+class NoticeRow(Base):
+    """A notice under the EU DSA, Art. 16 (migration 0010): the reporter's name and email
+    are personal data, kept for the website's follow-up and erased (with the explanation)
+    when the comment is deleted."""
+
+    __tablename__ = "notices"
+    __table_args__ = (Index("ix_notices_comment", "comment_id", "status"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    comment_id: Mapped[str] = mapped_column(ForeignKey("comments.id"))
+    scope: Mapped[str] = mapped_column(String(64), server_default="")
+    category: Mapped[str] = mapped_column(String(100))
+    explanation: Mapped[str | None] = mapped_column(Text)
+    legal_ground: Mapped[str | None] = mapped_column(Text)
+    reporter_name: Mapped[str | None] = mapped_column(Text)
+    reporter_email: Mapped[str | None] = mapped_column(String(254))
+    status: Mapped[str] = mapped_column(String(16))
+    outcome: Mapped[str | None] = mapped_column(String(16))
+    received_at: Mapped[datetime]
+    decided_at: Mapped[datetime | None]
+
+
+class AppealRow(Base):
+    """An appeal under the EU DSA, Art. 20 (migration 0011): the author's complaint about a
+    restricting decision, and a moderator's answer. The explanation is erased when the
+    comment is deleted."""
+
+    __tablename__ = "appeals"
+    __table_args__ = (Index("ix_appeals_comment", "comment_id", "status"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    comment_id: Mapped[str] = mapped_column(ForeignKey("comments.id"))
+    scope: Mapped[str] = mapped_column(String(64), server_default="")
+    decision_id: Mapped[int] = mapped_column(Integer)
+    appealed_by: Mapped[str] = mapped_column(String(16))
+    appealed_moderator_key_id: Mapped[str | None] = mapped_column(String(32))
+    explanation: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16))
+    outcome: Mapped[str | None] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(Text)
+    moderator: Mapped[str | None] = mapped_column(String(200))
+    moderator_key_id: Mapped[str | None] = mapped_column(String(32))
+    received_at: Mapped[datetime]
+    decided_at: Mapped[datetime | None]

@@ -51,6 +51,7 @@ def test_representative_category_scores() -> None:
     ("reason", "floor"),
     [
         # Documented in docs/review-queue.md:
+        ("notice", 110),
         ("banned_term", 100),
         ("suspect_term", 60),
         ("classifier_unavailable", 50),
@@ -77,5 +78,13 @@ def test_each_distinct_reader_report_adds_ten_up_to_fifty() -> None:
     # Reported comments the engine approved have no held reasons: reports alone rank them.
     assert priority([code("link")], reporters=2) == 50
     assert priority([threshold("threat", 0.95)], reporters=3) == 125
-    # The top of the scale: 1.0 plus the capped bonus.
     assert priority([code("banned_term")], reporters=12) == 150
+    # The top of the scale: a notice (1.1) plus the capped bonus.
+    assert priority([code("notice"), threshold("threat", 1.0)], reporters=9) == 160
+
+
+def test_a_notice_comes_before_every_ordinary_hold() -> None:
+    # DSA Art. 16 notices: floor 1.1, above the top of the score scale and banned terms.
+    assert priority([code("notice")]) == 110
+    assert priority([code("notice")]) > priority([threshold("threat", 1.0), code("banned_term")])
+    assert priority([code("notice"), threshold("threat", 0.9)], reporters=1) == 120

@@ -925,8 +925,14 @@ def many_terms(count: int) -> list[str]:
 class TestLargeAndAdversarialInputs:
     """Correctness on big and pathological inputs; their speed is measured in bench/."""
 
-    def test_comment_is_1000_characters(self) -> None:
-        assert len(COMMENT) == 1000
+    def test_a_1000_character_comment_is_read_to_its_end_and_left_as_written(self) -> None:
+        """Fails when normalization cuts a long comment short, or changes ordinary prose
+        beyond its case (digits in "1945" or "10am" read as letters, punctuation or
+        "£4.5m" dropped), or when matching stops before the comment's last words."""
+        assert len(COMMENT) == 1000  # the premise, not the check
+        assert normalize(COMMENT) == COMMENT.casefold()
+        assert TermMatcher(["idiot"]).find(COMMENT[: -len(TAIL)]) == []
+        assert TermMatcher(["idiot"]).find(COMMENT) == ["idiot"]  # only in the last words
 
     @pytest.mark.parametrize("count", [10, 300])
     def test_find_in_a_long_comment(self, count: int) -> None:

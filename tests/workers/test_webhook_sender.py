@@ -243,9 +243,7 @@ async def test_a_failed_event_waits_for_its_backoff_before_the_next_attempt(
     monkeypatch.setattr("moderation.workers.webhook_sender.utcnow", clock)
     monkeypatch.setattr(random, "uniform", lambda low, high: 1.0)  # no jitter
     await add_hook(db, "w-1", f"http://127.0.0.1:{server.port}/hook")  # due: written now
-    sender = WebhookSender(
-        db, poll_s=0.01, backoff_base_s=10.0, allow=AllowList.parse("127.0.0.1")
-    )
+    sender = WebhookSender(db, poll_s=0.01, backoff_base_s=10.0, allow=AllowList.parse("127.0.0.1"))
     sender.start()
     try:
         async with asyncio.timeout(10):

@@ -7,29 +7,34 @@ from typing import Any
 
 from aiohttp import web
 
-from moderation.contract import article_json, comment_json
+from moderation.contract import appeal_json, article_json, comment_json, notice_json, timestamp
 from moderation.domain.errors import ServiceError, ValidationFailed
 from moderation.domain.models import ArticleMode, Role
 from moderation.http.access import requires
 from moderation.http.api import Api
-from moderation.http.context import API_KEY, MODERATION
+from moderation.http.context import API_KEY, APPEALS, MODERATION
 from moderation.http.middleware import error_body
 from moderation.http.parsing import parse, validate
 from moderation.http.responses import (
+    AppealOut,
     ArticleOut,
     BatchOut,
     CheckOut,
     CommentOut,
     CommentWithHistory,
+    NoticeOut,
+    NoticeReceivedOut,
     ReportOut,
 )
 from moderation.http.schemas import (
     ID_PATTERN,
+    AppealIn,
     ArticleIn,
     BatchIn,
     CheckIn,
     CommentIn,
     EditIn,
+    NoticeIn,
     ReportIn,
 )
 
@@ -160,6 +165,78 @@ async def report_comment(request: web.Request) -> web.Response:
         comment_id, body.reporter_id, body.reason, scope=request[API_KEY].scope
     )
     return web.json_response(outcome, status=202)
+
+
+@api.post(
+    "/v1/comments/{id}/notices",
+    "A reader's notice of illegal content (EU DSA Art. 16): the comment goes to review",
+    role="site",
+    ok=202,
+    response=NoticeReceivedOut,
+    body=NoticeIn,
+    errors=(404, 409),
+)
+@requires(Role.site)
+async def notice_comment(request: web.Request) -> web.Response:
+    comment_id = path_id(request)
+    body = await parse(request, NoticeIn)
+    notice = await request.app[MODERATION].notify(
+        comment_id, body.to_domain(), scope=request[API_KEY].scope
+    )
+    return web.json_response(
+        {
+            "id": notice.id,
+            "status": notice.status.value,
+            "received_at": timestamp(notice.received_at),
+            "comment_id": comment_id,
+        },
+        status=202,
+    )
+
+
+@api.get(
+    "/v1/notices/{id}",
+    "A notice: received, or decided with a moderator's decision on its comment",
+    role="site",
+    response=NoticeOut,
+    errors=(404,),
+)
+@requires(Role.site)
+async def get_notice(request: web.Request) -> web.Response:
+    notice = await request.app[MODERATION].notice(path_id(request), scope=request[API_KEY].scope)
+    return web.json_response(notice_json(notice))
+
+
+@api.post(
+    "/v1/comments/{id}/appeals",
+    "The author's appeal against a restricting decision (EU DSA Art. 20)",
+    role="site",
+    ok=201,
+    response=AppealOut,
+    body=AppealIn,
+    errors=(404, 409),
+)
+@requires(Role.site)
+async def appeal_comment(request: web.Request) -> web.Response:
+    comment_id = path_id(request)
+    body = await parse(request, AppealIn)
+    appeal = await request.app[APPEALS].appeal(
+        comment_id, body.author_id, body.explanation, scope=request[API_KEY].scope
+    )
+    return web.json_response(appeal_json(appeal), status=201)
+
+
+@api.get(
+    "/v1/appeals/{id}",
+    "An appeal: open, or decided by a moderator",
+    role="site",
+    response=AppealOut,
+    errors=(404,),
+)
+@requires(Role.site)
+async def get_appeal(request: web.Request) -> web.Response:
+    appeal = await request.app[APPEALS].get(path_id(request), scope=request[API_KEY].scope)
+    return web.json_response(appeal_json(appeal))
 
 
 @api.put(

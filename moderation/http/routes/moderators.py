@@ -6,24 +6,36 @@ from functools import partial
 
 from aiohttp import web
 
-from moderation.contract import author_with_history_json, comment_json, queue_item_json
+from moderation.contract import (
+    appeal_for_moderators_json,
+    appeal_json,
+    author_with_history_json,
+    comment_json,
+    notice_for_moderators_json,
+    queue_item_json,
+)
+from moderation.domain.appeals import AppealOutcome
 from moderation.domain.errors import ValidationFailed
-from moderation.domain.models import Action, AuthorStatus, Role, Status
+from moderation.domain.models import Action, AuthorStatus, Ground, Role, Status
 from moderation.http.access import requires
 from moderation.http.api import Api
-from moderation.http.context import API_KEY, REVIEW
+from moderation.http.context import API_KEY, APPEALS, MODERATION, REVIEW
 from moderation.http.pagination import decode_cursor, encode_cursor, page_json
 from moderation.http.parsing import parse, validate
 from moderation.http.responses import (
     Anything,
+    AppealOut,
     AuthorOut,
     ClaimOut,
     CommentsOut,
     CommentWithHistory,
+    ModeratorAppealsOut,
+    ModeratorNoticesOut,
     QueueOut,
 )
 from moderation.http.routes.comments import path_id
 from moderation.http.schemas import (
+    AppealDecisionIn,
     AuthorIn,
     ClaimIn,
     DecisionIn,
@@ -122,8 +134,54 @@ async def decide(request: web.Request) -> web.Response:
         body.note,
         body.rule,
         revision=body.revision,
+        ground=Ground(body.ground),
+        legal_ground=body.legal_ground,
     )
     return web.json_response(comment_json(comment, history=True, notes=True))
+
+
+@api.get(
+    "/v1/comments/{id}/notices",
+    "For moderators: the notices on a comment, with what the reporter wrote (not who)",
+    role="moderator",
+    response=ModeratorNoticesOut,
+    errors=(404,),
+)
+@requires(Role.moderator)
+async def comment_notices(request: web.Request) -> web.Response:
+    found = await request.app[MODERATION].notices_of(path_id(request), scope=request[API_KEY].scope)
+    return web.json_response({"items": [notice_for_moderators_json(*n) for n in found]})
+
+
+@api.get(
+    "/v1/comments/{id}/appeals",
+    "For moderators: the appeals on a comment, with the author's explanation",
+    role="moderator",
+    response=ModeratorAppealsOut,
+    errors=(404,),
+)
+@requires(Role.moderator)
+async def comment_appeals(request: web.Request) -> web.Response:
+    found = await request.app[APPEALS].of_comment(path_id(request), scope=request[API_KEY].scope)
+    return web.json_response({"items": [appeal_for_moderators_json(*a) for a in found]})
+
+
+@api.post(
+    "/v1/appeals/{id}/decision",
+    "A moderator decides an appeal: upheld, or reversed (the comment is published)",
+    role="moderator",
+    response=AppealOut,
+    body=AppealDecisionIn,
+    errors=(404, 409),
+)
+@requires(Role.moderator)
+async def decide_appeal(request: web.Request) -> web.Response:
+    appeal_id = path_id(request)
+    body = await parse(request, AppealDecisionIn)
+    appeal, _ = await request.app[APPEALS].decide(
+        request[API_KEY], appeal_id, AppealOutcome(body.outcome), body.reason
+    )
+    return web.json_response(appeal_json(appeal))
 
 
 @api.get(

@@ -14,6 +14,7 @@ import {
   truncate,
 } from "./format.js";
 import { thresholdsFromGuidelines } from "./thresholds.js";
+import { initTransparency, loadTransparency, resetTransparency } from "./transparency.js";
 import { announce, confirmDialog } from "./widgets.js";
 
 const READ_ONLY = ["version", "created_by", "created_at", "note", "changes"];
@@ -61,6 +62,7 @@ export function initAdmin(ctx) {
   for (const id of ["gl-hold-links", "gl-report-threshold", "gl-claim-seconds"]) {
     byId(id).addEventListener("input", onGeneralInput);
   }
+  initTransparency();
   window.addEventListener("resize", () => {
     if (state.comments && !byId("admin-view").hidden) drawHistogram();
   });
@@ -84,11 +86,12 @@ export function resetAdmin() {
   byId("gl-json").value = "";
   byId("backtest-section").hidden = true;
   byId("ia-stale").hidden = true;
+  resetTransparency();
 }
 
 async function loadAll() {
   state.loaded = true;
-  await Promise.all([loadGuidelines(), loadVersions(), loadKeys(), loadWebhooks(), loadComments()]);
+  await Promise.all([loadGuidelines(), loadVersions(), loadKeys(), loadWebhooks(), loadComments(), loadTransparency()]);
 }
 
 function failed(error) {

@@ -142,3 +142,31 @@ export function describeError(error) {
       return `The service answered ${error.status}: ${error.message}`;
   }
 }
+
+/** A GET whose answer is not JSON (an export): its body as a Blob; errors as ``api``'s. */
+export async function apiBlob(url) {
+  if (currentKey === null) throw new ApiError(401, "signed_out", "You are signed out.");
+  let response;
+  try {
+    response = await fetch(url, {
+      headers: { Authorization: `Bearer ${currentKey}` },
+      cache: "no-store",
+      credentials: "omit",
+      referrerPolicy: "no-referrer",
+    });
+  } catch {
+    throw new ApiError(0, "network_error", "The service cannot be reached. Check the connection and try again.");
+  }
+  if (!response.ok) {
+    let error = {};
+    try {
+      error = (await response.json()).error || {};
+    } catch {
+      error = {};
+    }
+    const failure = new ApiError(response.status, error.code || `http_${response.status}`, error.message || `HTTP ${response.status}`, error.details);
+    if (response.status === 401 && unauthorizedHandler) unauthorizedHandler(failure);
+    throw failure;
+  }
+  return response.blob();
+}

@@ -57,6 +57,8 @@ const SHORT_REASONS = {
   reader_reports: "Reader reports",
   classifier_unavailable: "No scores",
   moderator: "Moderator",
+  notice: "Notice of illegal content",
+  appeal: "Appeal by the author",
 };
 
 export function shortReason(code) {

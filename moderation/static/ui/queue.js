@@ -24,6 +24,7 @@ import {
   time,
   truncate,
 } from "./format.js";
+import { dsaPanels, groundFields, itemCodes, readGround } from "./dsa.js";
 import { thresholdsFromGuidelines, thresholdsFromReasons } from "./thresholds.js";
 import {
   announce,
@@ -176,9 +177,7 @@ function renderList() {
   const list = clear(byId("queue-list"));
   state.items.forEach((item, index) => {
     const selected = index === state.selected;
-    const codes = item.queue_reasons && item.queue_reasons.length
-      ? item.queue_reasons
-      : ((item.decision && item.decision.reasons) || []).map((r) => r.code);
+    const codes = itemCodes(item);
     const button = h(
       "button",
       {
@@ -332,11 +331,13 @@ function renderDetail(item) {
             reasonList(decision.reasons),
             decision.message ? h("p", { class: "muted small" }, "The author was told: ", decision.message) : null,
           ),
+          dsaPanels(item, { onAppealDecided: appealDecided }),
           h(
             "section",
             { class: "panel actions", "aria-labelledby": "act-heading" },
             h("h3", { id: "act-heading" }, "Decide"),
             h("div", { class: "field" }, h("label", { for: "decision-reason" }, "Reason ", h("span", { class: "muted" }, "(optional, shown to the author)")), reason),
+            groundFields(),
             h("div", { class: "field" }, h("label", { for: "decision-rule" }, "Rule ", h("span", { class: "muted" }, "(the rule it breaks, or was judged against: teaches the guidelines)")), rule),
             h("div", { class: "field" }, h("label", { for: "decision-note" }, "Private note ", h("span", { class: "muted" }, "(optional, moderators only)")), note),
             h("p", { id: "armed-hint", class: "armed-hint", hidden: true, "aria-live": "polite" }),
@@ -535,11 +536,18 @@ function act(action) {
   const reason = reasonField ? reasonField.value.trim() : "";
   const note = noteField ? noteField.value.trim() : "";
   const rule = ruleField ? ruleField.value : "";
+  const { ground, legal_ground: legalGround, error } = readGround(action);
+  if (error) {
+    announce(error, "error");
+    const law = document.getElementById("decision-legal-ground");
+    if (law) law.focus();
+    return;
+  }
   const index = state.selected;
   state.items.splice(index, 1);
   state.selected = Math.min(index, Math.max(0, state.items.length - 1));
   state.armed = null;
-  const pending = { item, index, action, reason, note, rule, timer: null, deadline: 0, sending: false };
+  const pending = { item, index, action, reason, note, rule, ground, legalGround, timer: null, deadline: 0, sending: false };
   const delay = undoDelay();
   pending.deadline = Date.now() + delay;
   pending.timer = setTimeout(() => send(pending), delay);
@@ -562,6 +570,8 @@ async function send(pending, { keepalive = false } = {}) {
   if (pending.reason) body.reason = pending.reason;
   if (pending.note) body.note = pending.note;
   if (pending.rule) body.rule = pending.rule;
+  if (pending.ground) body.ground = pending.ground;
+  if (pending.legalGround) body.legal_ground = pending.legalGround;
   // The revision read: if the author edited the comment since, nothing is decided (409).
   if (Number.isInteger(pending.item.revision)) body.revision = pending.item.revision;
   pending.done = (async () => {
@@ -612,6 +622,18 @@ async function showChanged(pending) {
   state.selected = state.items.indexOf(item);
   state.renderedId = null;
   announce(`${pending.item.id} was not decided: its author changed it since you read it. Read the new text and decide again.`, "error");
+}
+
+/** An appeal on ``item`` was answered: it leaves the batch (the queue has moved on). */
+function appealDecided(item) {
+  const index = state.items.indexOf(item);
+  if (index === -1) return;
+  state.items.splice(index, 1);
+  state.selected = Math.min(state.selected, Math.max(0, state.items.length - 1));
+  state.renderedId = null;
+  renderKeepingFocus();
+  updateTotal();
+  if (!state.items.length) claim();
 }
 
 function undo() {

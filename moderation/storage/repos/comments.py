@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from moderation.domain.models import STATUS_OF, Action, Comment, Decision, DecisionDraft, Status
 from moderation.domain.records import Label, QueueState
 from moderation.domain.scopes import column_value
+from moderation.domain.statements import Statement
 from moderation.storage.core import UnitOfWork
 from moderation.storage.mappers import row_to_comment, row_to_decision
 from moderation.storage.statements import (
@@ -99,6 +100,7 @@ class CommentsRepo(UnitOfWork):
         guidelines_version: int,
         at: datetime,
         queue: QueueState | None = None,
+        statement: Statement | None = None,
     ) -> Decision:
         """Append a decision to the history and make it the comment's current one.
 
@@ -119,10 +121,18 @@ class CommentsRepo(UnitOfWork):
             at=at,
             note=draft.note,
             moderator_key_id=draft.moderator_key_id,
+            ground=draft.ground,
+            legal_ground=draft.legal_ground,
+            statement=statement,
         )
         action = draft.action
         row = {field: getattr(decision, field) for field in DECISION_COLUMNS}
-        row.update(action=action.value, reasons=[r.as_dict() for r in draft.reasons])
+        row.update(
+            action=action.value,
+            reasons=[r.as_dict() for r in draft.reasons],
+            ground=draft.ground.value,
+            statement=statement.as_dict() if statement is not None else None,
+        )
         decision_id = (await self._run(INSERT_DECISION, row)).scalar_one()
         values: dict[str, Any] = {
             "_id": comment_id,
