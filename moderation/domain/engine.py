@@ -122,7 +122,8 @@ def decide(
             Reason(
                 "unsupported_language",
                 Action.hold,
-                "our automatic check cannot read this language, so a moderator will",
+                "our automatic check cannot read this language, "
+                "so a moderator will review this comment",
                 guideline=section("unsupported_language"),
             )
         )

@@ -237,7 +237,9 @@ async def test_approve_with_the_keyboard(
     await held(service, "c-1")
     await held(service, "c-2", text="see example.com")
     ui = await make_page()
-    await ui.open(undo_ms=300)
+    # Long enough that a loaded machine cannot send the decision (and hide the bar)
+    # before the bar is seen; the test then waits for the state, not for a time.
+    await ui.open(undo_ms=2000)
     await ui.sign_in(service.keys["moderator"])
     page = ui.page
     detail = page.locator("#queue-detail")

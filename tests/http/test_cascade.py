@@ -36,3 +36,30 @@ async def test_cascade_routes_and_names_the_classifier(make_service: ServiceFact
     assert rude["decision"]["classifier"] == "detoxify:original"
     assert rude["status"] == "pending"  # detoxify thresholds: toxicity 0.85 >= hold 0.8
     assert slow.seen == ["you are an idiot"]
+
+
+async def test_the_cascade_setting_builds_the_cascade(make_service: ServiceFactory) -> None:
+    # MODERATION_CASCADE=linear in front of the configured (here injected) slow model.
+    slow = Transformer()
+    service = await make_service(classifier_instance=slow, cascade="linear")
+    async with service.client.get("/healthz") as response:
+        assert (await response.json())["classifier"] == "cascade:linear>detoxify:original"
+    _, calm = await service.post_comment(text="Thank you for this careful report on the war.")
+    assert calm["decision"]["classifier"] == "linear"
+    assert slow.seen == []
+
+
+async def test_the_cascade_threshold_setting_is_honoured(make_service: ServiceFactory) -> None:
+    # MODERATION_CASCADE_SURE_BELOW=0: the fast model is never sure, the slow one decides.
+    slow = Transformer()
+    service = await make_service(classifier_instance=slow, cascade="linear", cascade_sure_below=0.0)
+    text = "Thank you for this careful report on the war."
+    _, calm = await service.post_comment(text=text)
+    assert calm["decision"]["classifier"] == "detoxify:original"
+    assert slow.seen == [text]
+
+
+async def test_without_the_setting_there_is_no_cascade(make_service: ServiceFactory) -> None:
+    service = await make_service(classifier_instance=Transformer())
+    async with service.client.get("/healthz") as response:
+        assert (await response.json())["classifier"] == "detoxify:original"

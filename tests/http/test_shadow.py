@@ -84,3 +84,21 @@ async def test_shadow_classifier_scores_beside_the_live_one(make_service: Servic
     _, report = await service.call("GET", "/v1/guidelines/shadow", role="admin")
     assert report["matrix"]["approve"]["reject"] == 1  # plain 0.97 reject applies to "alarmist"
     assert report["samples"][0]["shadow_classifier"] == "alarmist"
+
+
+async def test_the_shadow_classifier_setting_loads_one(make_service: ServiceFactory) -> None:
+    # MODERATION_SHADOW_CLASSIFIER=linear, beside a live model that is not linear.
+    service = await make_service(classifier_instance=Alarmist(), shadow_classifier="linear")
+    _, current = await service.call("GET", "/v1/guidelines", role="admin")
+    status, _ = await service.call(
+        "PUT",
+        "/v1/guidelines/shadow",
+        role="admin",
+        json={"guidelines": current, "note": "same rules, linear model"},
+    )
+    assert status == 201
+    _, live = await service.post_comment(id="c-1", text="A calm and thoughtful remark.")
+    assert live["decision"]["classifier"] == "alarmist"
+    _, report = await service.call("GET", "/v1/guidelines/shadow", role="admin")
+    assert report["samples"][0]["shadow_classifier"] == "linear"
+    assert report["matrix"]["reject"]["approve"] == 1  # linear finds the remark calm

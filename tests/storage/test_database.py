@@ -279,3 +279,49 @@ async def test_the_scopes_migration_keeps_existing_data_and_downgrades(
         assert await db.key_by_hash("a" * 64) is not None
     finally:
         await db.dispose()
+
+
+def _schema(connection: Connection) -> dict[str, object]:
+    """Tables with their columns, indexes, keys and constraints, comparable as a whole."""
+    inspector = inspect(connection)
+    schema: dict[str, object] = {}
+    for table in sorted(inspector.get_table_names()):
+        schema[table] = {
+            "columns": [
+                (c["name"], str(c["type"]), c["nullable"]) for c in inspector.get_columns(table)
+            ],
+            "primary_key": inspector.get_pk_constraint(table)["constrained_columns"],
+            "indexes": sorted(
+                (i["name"] or "", tuple(i["column_names"]), bool(i["unique"]))
+                for i in inspector.get_indexes(table)
+            ),
+            "foreign_keys": sorted(
+                (tuple(f["constrained_columns"]), f["referred_table"])
+                for f in inspector.get_foreign_keys(table)
+            ),
+            "unique": sorted(
+                tuple(u["column_names"]) for u in inspector.get_unique_constraints(table)
+            ),
+        }
+    return schema
+
+
+async def test_every_migration_downgrades_to_base_and_back(database: Database) -> None:
+    """``alembic downgrade base`` undoes every migration (each ``downgrade()`` runs and
+    leaves no table behind) and ``upgrade head`` then builds the same schema again."""
+    async with database.engine.connect() as conn:
+        head = await conn.run_sync(_schema)
+        assert "comments" in head and "alembic_version" in head
+        await conn.run_sync(_migrate, "downgrade", "base")
+        await conn.commit()
+        assert set(await conn.run_sync(_schema)) <= {"alembic_version"}
+        if "alembic_version" in await conn.run_sync(_schema):
+            versions = (await conn.execute(text("SELECT * FROM alembic_version"))).all()
+            assert versions == []
+        await conn.run_sync(_migrate, "upgrade", "head")
+        await conn.commit()
+        assert await conn.run_sync(_schema) == head
+    await database.upgrade()  # nothing left to apply, and the store works
+    async with database.transaction() as store:
+        await store.add_key("k-1", "after", Role.site, "c" * 64, utcnow())
+    assert await database.key_by_hash("c" * 64) is not None

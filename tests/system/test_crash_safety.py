@@ -176,3 +176,37 @@ async def test_sigterm_drains_and_exits_cleanly(tmp_path: Path) -> None:
         assert answer.startswith(b"HTTP/1.1 201"), (i, answer[:200])
         acknowledged.add(f"held-{i}")
     check_database(tmp_path / "data", acknowledged)
+
+
+async def test_a_second_sigterm_exits_without_draining(tmp_path: Path) -> None:
+    """SIGTERM starts the drain; a second one is the operator insisting, and the process
+    exits at once instead of waiting for the requests in flight.
+
+    The write lock is held throughout, so the held request cannot finish: draining would
+    last SQLite's busy timeout (15 s) or aiohttp's shutdown timeout (30 s). Fails when
+    the second signal is ignored (the handlers left installed after the first): the
+    process is still there seconds later."""
+    env = cli_env(tmp_path)
+    key = site_key(env)
+    process, url = start(env)
+    lock = sqlite3.connect(tmp_path / "data" / "moderation.db", isolation_level=None)
+    try:
+        lock.execute("BEGIN IMMEDIATE")
+        _, writer = await held_request(url, key, "held")
+        await asyncio.sleep(0.5)  # margin for a loaded machine: the request is in its handler
+        process.send_signal(signal.SIGTERM)
+        await wait_until_not_listening(url)
+        await asyncio.sleep(0.5)
+        assert process.poll() is None, "exited at the first signal, while draining"
+        process.send_signal(signal.SIGTERM)
+        try:
+            code = await asyncio.to_thread(process.wait, 5)
+        except subprocess.TimeoutExpired:
+            raise AssertionError("a second SIGTERM did not stop the drain") from None
+        assert code != 0, "a drain that completed, not an exit at the second signal"
+        writer.close()
+    finally:
+        lock.execute("ROLLBACK")
+        lock.close()
+        process.kill()
+        process.wait(timeout=30)

@@ -8,7 +8,7 @@ import time
 from collections.abc import Sequence
 
 from classifiers.base import Scores
-from moderation.workers.scorer import Scorer
+from moderation.workers.scorer import SOON, Scorer
 
 
 class Slow:
@@ -63,3 +63,19 @@ async def test_a_batch_waits_up_to_max_wait_for_company() -> None:
     finally:
         await scorer.close()
     assert model.batches == [["a", "b"]]
+
+
+async def test_a_first_chunk_never_rides_along_with_a_comments_batch() -> None:
+    # A long text's first chunk (SOON) waits, like its later rounds, for a batch of its own.
+    model = Slow(0.1)
+    scorer = Scorer(model, max_wait_s=0.05)
+    scorer.start()
+    try:
+        running = scorer.submit(["first"])
+        await asyncio.sleep(0.05)
+        chunk = scorer.submit(["a first chunk"], rank=SOON)
+        comment = scorer.submit(["a comment"])
+        await asyncio.gather(running, chunk, comment)
+    finally:
+        await scorer.close()
+    assert model.batches == [["first"], ["a comment"], ["a first chunk"]]

@@ -1,0 +1,36 @@
+"""Saving guidelines (:class:`moderation.services.guidelines.Guidelines`).
+
+Concurrent saves are serialised (``lock_guidelines``: PostgreSQL's advisory lock, SQLite's
+write transaction), so each gets the next version and none is lost or refused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from tests.conftest import ServiceFactory
+
+SAVES = 8
+
+
+async def test_concurrent_saves_get_consecutive_versions(
+    make_service: ServiceFactory, database_url: str
+) -> None:
+    service = await make_service(database_url=database_url)
+    status, current = await service.call("GET", "/v1/guidelines", role="admin")
+    assert status == 200
+    first = current["version"]
+
+    async def save(n: int) -> tuple[int, Any]:
+        return await service.call(
+            "PUT", f"/v1/guidelines?note=save+{n}", role="admin", json=current
+        )
+
+    results = await asyncio.gather(*(save(n) for n in range(SAVES)))
+    assert [status for status, _ in results] == [200] * SAVES, results
+    numbers = sorted(body["version"] for _, body in results)
+    assert numbers == list(range(first + 1, first + 1 + SAVES))
+    _, after = await service.call("GET", "/v1/guidelines/versions?limit=100", role="admin")
+    notes = {v["note"] for v in after["items"] if v["version"] > first}
+    assert notes == {f"save {n}" for n in range(SAVES)}  # every save is there, none lost
