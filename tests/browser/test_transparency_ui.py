@@ -1,8 +1,8 @@
 """The admin's Transparency panel (EU DSA) on the moderators' page, in a real Chromium:
 the last 12 months' report figures, charted, and the statements of reasons as NDJSON.
 
-Fixtures and helpers are copied from ``tests/browser/test_ui.py`` (kept separate so the
-two files can change independently). Set ``UI_SCREENSHOT_TRANSPARENCY=/path/to/file.png``
+Fixtures and helpers: ``tests/browser/conftest.py`` and ``pages.py``. Set
+``UI_SCREENSHOT_TRANSPARENCY=/path/to/file.png``
 to also write a screenshot of the panel."""
 
 from __future__ import annotations
@@ -10,101 +10,24 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
 
+from tests.browser.pages import Page
 from tests.conftest import Service
 
 pytestmark = pytest.mark.usefixtures("chromium")
 with contextlib.suppress(ImportError):  # the `chromium` fixture says so before any test
-    from playwright.async_api import async_playwright, expect
+    from playwright.async_api import expect
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-TIMEOUT_MS = 10_000
 NOTICE = {
     "category": "STATEMENT_CATEGORY_ILLEGAL_OR_HARMFUL_SPEECH",
     "explanation": "It insults a named person.",
     "bona_fide": True,
 }
-
-
-@dataclass
-class Page:
-    """A browser page on the service, with everything it logged."""
-
-    page: Any
-    base: str
-    console_errors: list[tuple[str, str]] = field(default_factory=list)
-    page_errors: list[str] = field(default_factory=list)
-
-    async def open(self) -> None:
-        await self.page.goto(self.base)
-        await expect(self.page.locator("#signin-view")).to_be_visible()
-
-    async def sign_in(self, key: str) -> None:
-        await self.page.fill("#api-key", key)
-        await self.page.press("#api-key", "Enter")
-        await expect(self.page.locator("#session")).to_be_visible()
-
-    def assert_clean(self, allowed: Collection[tuple[int, str]] = ()) -> None:
-        """No script error, no CSP report, no failed request beyond the ``allowed`` ones."""
-        assert self.page_errors == []
-        unexpected = [
-            (text, url)
-            for text, url in self.console_errors
-            if not any(
-                f"status of {status}" in text and url.split("?")[0].endswith(path)
-                for status, path in allowed
-            )
-        ]
-        assert unexpected == []
-
-
-@pytest.fixture
-async def browser(chromium: Path) -> AsyncIterator[Any]:
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(
-            executable_path=str(chromium), args=CHROMIUM_ARGS
-        )
-        try:
-            yield launched
-        finally:
-            await launched.close()
-
-
-@pytest.fixture
-async def make_page(browser: Any, service: Service) -> Callable[[], Awaitable[Page]]:
-    async def make() -> Page:
-        context = await browser.new_context(
-            viewport={"width": 1366, "height": 860}, accept_downloads=True
-        )
-        context.set_default_timeout(TIMEOUT_MS)
-        page = await context.new_page()
-        wrapped = Page(page=page, base=str(service.client.make_url("/ui/")))
-        page.on(
-            "console",
-            lambda msg: (
-                wrapped.console_errors.append((msg.text, msg.location.get("url", "")))
-                if msg.type == "error"
-                else None
-            ),
-        )
-        page.on("pageerror", lambda error: wrapped.page_errors.append(str(error)))
-        return wrapped
-
-    return make
 
 
 async def decide(service: Service, comment_id: str, action: str) -> None:

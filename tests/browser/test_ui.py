@@ -13,14 +13,14 @@ import asyncio
 import contextlib
 import os
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from moderation.http.context import SCORER
+from tests.browser.pages import Page, comment, eventually, held
 from tests.conftest import Service
 
 # Every test here needs Chromium: the fixture skips them without it (fails them under
@@ -28,114 +28,11 @@ from tests.conftest import Service
 # browser, is checked in tests/http/test_ui_route.py.
 pytestmark = pytest.mark.usefixtures("chromium")
 with contextlib.suppress(ImportError):  # the `chromium` fixture says so before any test
-    from playwright.async_api import async_playwright, expect
+    from playwright.async_api import expect
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-TIMEOUT_MS = 10_000
 XSS_TEXT = (
     'you are an idiot <script>window.__xss=1</script> and <img src=x onerror="window.__xss=2">'
 )
-
-
-@dataclass
-class Page:
-    """A browser page on the service, with everything it logged."""
-
-    page: Any
-    base: str
-    console_errors: list[tuple[str, str]] = field(default_factory=list)
-    page_errors: list[str] = field(default_factory=list)
-    request_urls: list[str] = field(default_factory=list)
-
-    async def open(self, undo_ms: int | None = 0) -> None:
-        url = self.base if undo_ms is None else f"{self.base}?undo={undo_ms}"
-        await self.page.goto(url)
-        await expect(self.page.locator("#signin-view")).to_be_visible()
-
-    async def sign_in(self, key: str) -> None:
-        await self.page.fill("#api-key", key)
-        await self.page.press("#api-key", "Enter")
-        await expect(self.page.locator("#session")).to_be_visible()
-
-    def assert_clean(self, allowed: Collection[tuple[int, str]] = ()) -> None:
-        """No script error, no CSP report, no failed request beyond the ``allowed`` ones.
-
-        Chromium logs every 4xx answer to fetch() as a console error; ``allowed``
-        names the expected ones as (status, path) pairs, e.g. the 403 that tells a
-        moderator key from an admin key.
-        """
-        assert self.page_errors == []
-        unexpected = []
-        for text, url in self.console_errors:
-            expected = any(
-                f"status of {status}" in text and url.split("?")[0].endswith(path)
-                for status, path in allowed
-            )
-            if not expected:
-                unexpected.append((text, url))
-        assert unexpected == []
-
-
-@pytest.fixture
-async def browser(chromium: Path) -> AsyncIterator[Any]:
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(
-            executable_path=str(chromium), args=CHROMIUM_ARGS
-        )
-        try:
-            yield launched
-        finally:
-            await launched.close()
-
-
-@pytest.fixture
-async def make_page(browser: Any, service: Service) -> Callable[[], Awaitable[Page]]:
-    async def make() -> Page:
-        context = await browser.new_context(viewport={"width": 1366, "height": 860})
-        context.set_default_timeout(TIMEOUT_MS)
-        page = await context.new_page()
-        wrapped = Page(page=page, base=str(service.client.make_url("/ui/")))
-        page.on(
-            "console",
-            lambda msg: (
-                wrapped.console_errors.append((msg.text, msg.location.get("url", "")))
-                if msg.type == "error"
-                else None
-            ),
-        )
-        page.on("pageerror", lambda error: wrapped.page_errors.append(str(error)))
-        page.on("request", lambda request: wrapped.request_urls.append(request.url))
-        return wrapped
-
-    return make
-
-
-async def held(
-    service: Service, comment_id: str, text: str = "you are an idiot", **kw: Any
-) -> None:
-    status, body = await service.post_comment(id=comment_id, text=text, **kw)
-    assert status == 201 and body["status"] == "pending", body
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 10.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not await check():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.05)
-
-
-async def comment(service: Service, comment_id: str) -> dict[str, Any]:
-    status, body = await service.call("GET", f"/v1/comments/{comment_id}", role="moderator")
-    assert status == 200, body
-    return body  # type: ignore[no-any-return]
 
 
 # -- signing in and out --------------------------------------------------------------------
