@@ -12,6 +12,7 @@ import logging
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from moderation.contract import appeal_json, comment_json, notice_json
 from moderation.domain.appeals import Appeal
@@ -132,7 +133,26 @@ def _visible(webhook: Webhook | None, scope: str | None) -> bool:
 async def emit(store: Store, comment: Comment) -> bool:
     """Write one event per webhook of ``comment``'s scope subscribed to its new status; any
     written? The payload's comment has the ids of that scope (``contract.comment_json``)."""
-    event_type = COMMENT_EVENT[comment.status]
+    return await _write_events(store, COMMENT_EVENT[comment.status], comment, {})
+
+
+async def emit_notice_decided(store: Store, notice: Notice, comment: Comment) -> bool:
+    """Write ``notice.decided`` for each webhook of ``comment``'s scope subscribed to it, in
+    the transaction of the moderator's decision (as :func:`emit`); any written?"""
+    return await _write_events(store, NOTICE_DECIDED, comment, {"notice": notice_json(notice)})
+
+
+async def emit_appeal_decided(store: Store, appeal: Appeal, comment: Comment) -> bool:
+    """Write ``appeal.decided`` for each webhook of ``comment``'s scope subscribed to it, in
+    the transaction of the moderator's answer (as :func:`emit`); any written?"""
+    return await _write_events(store, APPEAL_DECIDED, comment, {"appeal": appeal_json(appeal)})
+
+
+async def _write_events(
+    store: Store, event_type: str, comment: Comment, extra: dict[str, Any]
+) -> bool:
+    """One outbox row per webhook of ``comment``'s scope subscribed to ``event_type``, with
+    the body ``{"id", "type", **extra, "comment"}``; any written?"""
     subscribed = [
         w for w in await store.webhooks() if event_type in w.events and w.scope == comment.scope
     ]
@@ -143,61 +163,9 @@ async def emit(store: Store, comment: Comment) -> bool:
     for webhook in subscribed:
         event_id = "evt_" + secrets.token_hex(12)
         body = json.dumps(
-            {"id": event_id, "type": event_type, "comment": resource},
+            {"id": event_id, "type": event_type, **extra, "comment": resource},
             separators=(",", ":"),
             ensure_ascii=False,
         )
         await store.add_event(event_id, webhook.id, event_type, comment.id, body, now)
-    return True
-
-
-async def emit_notice_decided(store: Store, notice: Notice, comment: Comment) -> bool:
-    """Write ``notice.decided`` for each webhook of ``comment``'s scope subscribed to it, in
-    the transaction of the moderator's decision (as :func:`emit`); any written?"""
-    subscribed = [
-        w for w in await store.webhooks() if NOTICE_DECIDED in w.events and w.scope == comment.scope
-    ]
-    if not subscribed:
-        return False
-    resource, notice_resource = comment_json(comment), notice_json(notice)
-    now = utcnow()
-    for webhook in subscribed:
-        event_id = "evt_" + secrets.token_hex(12)
-        body = json.dumps(
-            {
-                "id": event_id,
-                "type": NOTICE_DECIDED,
-                "notice": notice_resource,
-                "comment": resource,
-            },
-            separators=(",", ":"),
-            ensure_ascii=False,
-        )
-        await store.add_event(event_id, webhook.id, NOTICE_DECIDED, comment.id, body, now)
-    return True
-
-
-async def emit_appeal_decided(store: Store, appeal: Appeal, comment: Comment) -> bool:
-    """Write ``appeal.decided`` for each webhook of ``comment``'s scope subscribed to it, in
-    the transaction of the moderator's answer (as :func:`emit`); any written?"""
-    subscribed = [
-        w for w in await store.webhooks() if APPEAL_DECIDED in w.events and w.scope == comment.scope
-    ]
-    if not subscribed:
-        return False
-    resource, appeal_resource = comment_json(comment), appeal_json(appeal)
-    now = utcnow()
-    for webhook in subscribed:
-        event_id = "evt_" + secrets.token_hex(12)
-        body = json.dumps(
-            {
-                "id": event_id,
-                "type": APPEAL_DECIDED,
-                "appeal": appeal_resource,
-                "comment": resource,
-            },
-            separators=(",", ":"),
-            ensure_ascii=False,
-        )
-        await store.add_event(event_id, webhook.id, APPEAL_DECIDED, comment.id, body, now)
     return True
