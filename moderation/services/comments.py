@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from classifiers.base import Scores
-from moderation.domain.engine import Context, decide
+from moderation.domain.engine import Context
 from moderation.domain.errors import Conflict, NotFound, ServiceError
 from moderation.domain.guidelines import Guidelines
 from moderation.domain.models import (
@@ -34,7 +34,7 @@ from moderation.domain.models import (
 from moderation.domain.notices import NewNotice, Notice
 from moderation.domain.scopes import column_value, to_stored, to_stored_optional
 from moderation.services import decisions, notices
-from moderation.services.policies import PolicyCache
+from moderation.services.policies import PolicyCache, decide_text
 from moderation.services.shadow import ShadowCache, decide_in_shadow
 from moderation.storage.database import Database
 from moderation.storage.store import Store
@@ -42,10 +42,6 @@ from moderation.workers.group_commit import GroupCommit
 from moderation.workers.scorer import Overloaded, Scored, Scorer
 
 log = logging.getLogger(__name__)
-
-DECIDE_ON_LOOP_CHARS = 2_000
-"""Longer texts are decided in a worker thread (a thread hop costs more than deciding a
-short comment does)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -329,14 +325,7 @@ class Moderation:
             language_supported=scored.language_supported,
             language=scored.language,
         )
-        if len(text) > DECIDE_ON_LOOP_CHARS:
-            # Term and link matching is linear but not free: on a 20,000-character text,
-            # in a batch of 100, it would hold the event loop (and /healthz) for seconds.
-            verdict = await asyncio.to_thread(
-                decide, policy, text, scored.scores, scored.by, context
-            )
-        else:
-            verdict = decide(policy, text, scored.scores, scored.by, context)
+        verdict = await decide_text(policy, text, scored.scores, scored.by, context)
         await decide_in_shadow(
             store,
             self.shadow,
@@ -546,10 +535,5 @@ class Moderation:
             language_supported=scored.language_supported,
             language=scored.language,
         )
-        if len(text) > DECIDE_ON_LOOP_CHARS:
-            verdict = await asyncio.to_thread(
-                decide, policy, text, scored.scores, scored.by, context
-            )
-        else:
-            verdict = decide(policy, text, scored.scores, scored.by, context)
+        verdict = await decide_text(policy, text, scored.scores, scored.by, context)
         return Checked(verdict, scored.scores, scored.by, policy.version)

@@ -11,17 +11,16 @@ starting a new one stops the previous.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from moderation.domain.engine import Context, Policy, decide
+from moderation.domain.engine import Context, Policy
 from moderation.domain.errors import NotFound
 from moderation.domain.guidelines import from_document
 from moderation.domain.models import ACTIONS, Action, ApiKey, utcnow
 from moderation.domain.records import ShadowRun
-from moderation.services.policies import PolicyCache
+from moderation.services.policies import PolicyCache, decide_text
 from moderation.storage.database import Database
 from moderation.storage.store import Store
 
@@ -60,10 +59,7 @@ async def decide_in_shadow(
     if active is None:
         return
     run_id, policy = active
-    if len(text) > 2_000:  # as the live decision: long texts off the event loop
-        verdict = await asyncio.to_thread(decide, policy, text, scores, classifier, context)
-    else:
-        verdict = decide(policy, text, scores, classifier, context)
+    verdict = await decide_text(policy, text, scores, classifier, context)
     await store.add_shadow_decision(
         run_id, comment_id, live, verdict.action, verdict.reasons, classifier, utcnow()
     )

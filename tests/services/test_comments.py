@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from moderation.services import comments as comments_service
+from moderation.services import policies
 from tests.conftest import Service
 
 
@@ -17,13 +17,13 @@ async def test_long_texts_are_decided_off_the_event_loop(
     """A batch of 100 texts of 20,000 characters used to be term- and link-matched on the
     event loop, inside the write transaction: /healthz stalled for 21 s."""
     threads: dict[int, bool] = {}
-    real = comments_service.decide  # type: ignore[attr-defined]
+    real = policies.decide  # type: ignore[attr-defined]
 
     def recording(*args: Any, **kwargs: Any) -> Any:
         threads[len(args[1])] = threading.current_thread() is threading.main_thread()
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(comments_service, "decide", recording)
+    monkeypatch.setattr(policies, "decide", recording)
     long_text = ("Long comments about the article and its sources. " * 400)[:20_000]
     batch = [
         {"id": "long", "article_id": "a", "author_id": "u", "text": long_text},
