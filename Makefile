@@ -72,6 +72,7 @@ bench: install
 	$(PY) bench/minilm_bench.py --seconds 30 --concurrency 16 --examples 1000
 	$(PY) bench/perspective_deadline.py --seconds 20 --rate 4
 	$(PY) bench/inference_bench.py
+	$(PY) bench/service_bench.py --duration 20
 	$(PY) bench/load_test.py --backend sqlite --processes 1 --rate 250.0 --seconds 300.0
 	$(PY) bench/load_test.py --backend postgresql --processes 3 --rate 150.0 --seconds 300.0
 

@@ -24,6 +24,13 @@ mean something) and the cascade (linear decides what it is sure of).
     .venv/bin/pip install -e '.[bench]'     # matplotlib, and bert-base-uncased's vocabulary
     .venv/bin/python bench/inference_bench.py            # ~8 minutes on 2 cores
     .venv/bin/python bench/inference_bench.py --only int8,linear32 --duration 10
+    .venv/bin/python bench/inference_bench.py --recipes-only   # model-only recipes, ~10 min
+
+The model-only recipe measurements (classifiers/onnx/recipes.py: each recipe's rows/s
+at short, 64- and 128-token texts on the bert-base model and the sentence encoder, with
+the load average at each figure, and ``auto``'s choice) run as part of the full
+benchmark, or alone with ``--recipes-only``, which replaces only that section of the
+saved results.
 
 Writes bench/results/inference.md, bench/results/inference.json and bench/results/inference.png.
 """
@@ -49,6 +56,7 @@ import bert_base_checkpoint  # noqa: E402
 from inference.corpus import news_texts  # noqa: E402
 from inference.inprocess import cascade, fidelity  # noqa: E402
 from inference.load import Run, measure, quietest  # noqa: E402
+from inference.recipes import detoxify_recipes, encoder_recipes  # noqa: E402
 from inference.report import environment, plot, targets, write_report  # noqa: E402
 from inference.servers import CONFIGS, Config, Server  # noqa: E402
 
@@ -71,6 +79,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--report-only", action="store_true", help="rewrite the report from inference.json"
     )
+    parser.add_argument(
+        "--recipes-only",
+        action="store_true",
+        help="measure only the model recipes and replace that section of inference.json",
+    )
+    parser.add_argument("--recipe-seconds", type=float, default=6.0)
+    parser.add_argument("--recipe-rounds", type=int, default=3)
     args = parser.parse_args(argv)
     if args.report_only:
         saved: dict[str, Any] = json.loads((args.out / "inference.json").read_text())
@@ -82,6 +97,13 @@ def main(argv: list[str] | None = None) -> int:
 
     model = bert_base_checkpoint.build(args.model_dir)
     texts = news_texts(600)
+    if args.recipes_only:
+        saved = json.loads((args.out / "inference.json").read_text())
+        saved["recipes"] = recipes(model, args, texts, argv)
+        (args.out / "inference.json").write_text(json.dumps(saved, indent=2, default=str))
+        write_report(saved, args.out / "inference.md")
+        print((args.out / "inference.md").read_text())
+        return 0
     from transformers import BertTokenizer
 
     tokenizer = BertTokenizer.from_pretrained(str(model[1]))
@@ -146,6 +168,7 @@ def main(argv: list[str] | None = None) -> int:
             data["fidelity"] = fidelity(model, args.cache, texts[:120])
             print("== cascade (in process)", flush=True)
             data["cascade"] = cascade(model, args.cache, texts[:120], args.sure_below)
+            data["recipes"] = recipes(model, args, texts, argv)
     data["environment"]["loadavg_end"] = os.getloadavg()
     data["targets"] = targets(data, args.default)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -155,6 +178,25 @@ def main(argv: list[str] | None = None) -> int:
         plot(data, args.out / "inference.png")
     print((args.out / "inference.md").read_text())
     return 0
+
+
+def recipes(
+    model: tuple[Path, Path], args: argparse.Namespace, texts: list[str], argv: list[str] | None
+) -> dict[str, Any]:
+    """The model-only recipe section, with its own provenance (it may run alone)."""
+    print("== recipes (in process, model only)", flush=True)
+    result: dict[str, Any] = {
+        "argv": " ".join(argv if argv is not None else sys.argv[1:]),
+        "environment": environment(),
+        "seconds": args.recipe_seconds,
+        "rounds": args.recipe_rounds,
+    }
+    result["detoxify"] = detoxify_recipes(
+        model, args.cache, texts, args.recipe_seconds, args.recipe_rounds
+    )
+    result["encoder"] = encoder_recipes(args.cache, texts, args.recipe_seconds, args.recipe_rounds)
+    result["environment"]["loadavg_end"] = os.getloadavg()
+    return result
 
 
 if __name__ == "__main__":

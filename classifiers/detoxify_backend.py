@@ -22,12 +22,12 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from classifiers import downloads
 from classifiers.base import KNOWN_CATEGORIES, ClassifierLoadError, Scores
 
 log = logging.getLogger(__name__)
@@ -71,7 +71,9 @@ def _import_detoxify() -> Any:
 
 
 class DetoxifyClassifier:
-    """A Detoxify checkpoint run with PyTorch on the CPU."""
+    """A Detoxify checkpoint run with PyTorch on the CPU; with ``bf16`` its matrix
+    products run in bfloat16 (``torch.autocast``), worth it only on CPUs with AVX512-BF16
+    or AMX (docs/inference.md, "AMX and BF16")."""
 
     runtime = "torch"
 
@@ -84,9 +86,13 @@ class DetoxifyClassifier:
         threads: int | None = None,
         batch_size: int = 32,
         download_timeout_s: float = DOWNLOAD_TIMEOUT_S,
+        bf16: bool = False,
     ) -> None:
         import torch
 
+        #: ``torch`` or ``torch-bf16``.
+        self.runtime = "torch-bf16" if bf16 else "torch"
+        self._bf16 = bf16
         loaded = load_detoxify(
             model,
             checkpoint=checkpoint,
@@ -122,13 +128,16 @@ class DetoxifyClassifier:
         pieces = split_windows(self._tokenizer, texts, self._window)
         results: list[Scores] = [{} for _ in texts]
         torch = self._torch
-        with torch.inference_mode():
+        with (
+            torch.inference_mode(),
+            torch.autocast("cpu", dtype=torch.bfloat16, enabled=self._bf16),
+        ):
             for batch in sub_batches(pieces, self._batch_size):
                 inputs = self._tokenizer.pad(
                     {"input_ids": [ids for _, ids in batch]}, return_tensors="pt"
                 )
                 logits = self._model(**inputs)[0]
-                probabilities = torch.sigmoid(logits).tolist()
+                probabilities = torch.sigmoid(logits.float()).tolist()
                 keep_maxima(results, [owner for owner, _ in batch], probabilities, self._columns)
         return results
 
@@ -338,27 +347,17 @@ def _load_offline(
 
 
 def _ensure_downloaded(url: str, timeout_s: float) -> Path:
-    """Put Detoxify's checkpoint in torch's hub cache, failing fast when offline; its path."""
+    """Put Detoxify's checkpoint in torch's hub cache, failing fast when offline (and, for a
+    while after a failure, without trying: classifiers/downloads.py); its path."""
     import torch.hub
 
     target = Path(torch.hub.get_dir()) / "checkpoints" / url.rsplit("/", 1)[-1]
     if target.is_file():
         return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    log.info("downloading Detoxify checkpoint %s", url)
-    partial = target.with_name(target.name + ".partial")
-    try:
-        with (
-            urllib.request.urlopen(url, timeout=timeout_s) as response,
-            partial.open("wb") as out,
-        ):
-            while block := response.read(1 << 20):
-                out.write(block)
-        os.replace(partial, target)
-        return target
-    except Exception as exc:
-        partial.unlink(missing_ok=True)
-        raise ClassifierLoadError(
-            f"cannot download the Detoxify checkpoint ({type(exc).__name__}: {exc}); offline, set "
-            f"MODERATION_DETOXIFY_CHECKPOINT and MODERATION_DETOXIFY_CONFIG"
-        ) from exc
+    return downloads.fetch(
+        url,
+        target,
+        timeout_s=timeout_s,
+        label="Detoxify checkpoint",
+        hint="offline, set MODERATION_DETOXIFY_CHECKPOINT and MODERATION_DETOXIFY_CONFIG",
+    )

@@ -62,7 +62,7 @@ import logging
 import os
 import time
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,9 +76,29 @@ from classifiers.detoxify_backend import available_cpus, set_torch_threads, sub_
 from classifiers.onnx.export import (
     file_sha256,
     quantized,
+    static_quantized,
     temporary_path,
     trace_to_onnx,
     write_atomically,
+)
+from classifiers.onnx.recipes import (
+    AUTO,
+    PLAIN_THRESHOLDS,
+    RECIPES,
+    TIMING_ROUNDS,
+    TIMING_SECONDS,
+    Choice,
+    Fidelity,
+    Recipe,
+    Thresholds,
+    available_candidates,
+    choice_key,
+    choose,
+    compare,
+    cpu_flags,
+    read_choice,
+    rows_per_second,
+    training_corpus,
 )
 from classifiers.onnx.session import OnnxUnavailable, import_onnxruntime, session_options
 
@@ -111,8 +131,13 @@ CONFIG_FILES: tuple[str, ...] = (
 #: Tokens per text, ``[CLS]`` and ``[SEP]`` included: the model's ``max_seq_length``.
 MAX_TOKENS = 256
 DIMENSION = 384
-RUNTIMES: tuple[str, ...] = ("torch", "onnx", "onnx-int8")
-#: The runtime used unless one is asked for; docs/classifiers.md gives the measurements.
+#: ``torch``, ``auto`` (measured: :meth:`SentenceEncoder.choose_recipe`) and the ONNX
+#: recipes of :mod:`classifiers.onnx.recipes` (``onnx``, ``onnx-int8``,
+#: ``onnx-static-int8`` …).
+RUNTIMES: tuple[str, ...] = ("torch", AUTO, *RECIPES)
+#: The runtime used unless one is asked for; docs/classifiers.md gives the measurements
+#: (no int8 recipe passes the cosine guard for this model, so ``auto`` would measure, at
+#: the first start, only to keep fp32).
 DEFAULT_RUNTIME = "onnx"
 
 #: Bump when the exported graph or the cache layout changes: old cache entries are ignored.
@@ -282,12 +307,17 @@ class SentenceEncoder:
         self._tokenizer = _load_tokenizer(self.files.folder)
         self._session: Any = None
         self._torch_module: Any = None
+        self._folder: Path | None = None
+        self._int8_min_cosine = int8_min_cosine
+        #: ``auto``'s measurements (None when the runtime was asked for by name).
+        self.choice: Choice | None = None
+        asked = runtime
         if runtime != "torch":
             try:
                 if cache_dir is None:
                     raise OnnxUnavailable("no ONNX cache folder was given")
                 runtime = self._load_onnx(
-                    cache_dir, quantize=runtime == "onnx-int8", int8_min_cosine=int8_min_cosine
+                    cache_dir, "onnx" if runtime == AUTO else runtime, int8_min_cosine
                 )
             except Exception as exc:  # an exporter's bug must not cost the classifier
                 why = str(exc) if isinstance(exc, OnnxUnavailable) else repr(exc)
@@ -301,14 +331,10 @@ class SentenceEncoder:
         if runtime == "torch":
             set_torch_threads(self.threads)
             self._torch_module = _load_torch(self.files.folder)
-        #: What runs: ``torch``, ``onnx`` or ``onnx-int8``.
+        #: What runs: ``torch`` or the ONNX recipe's name (``onnx``, ``onnx-int8`` …).
         self.runtime = runtime
-        # int8 rows run alone (see the module docstring). fp32 batches up to 16 rows: on
-        # short comments sorted by length, 4, 8, 16 and 32 rows gave 161, 163, 164 and 159
-        # texts/s on one core, so a bigger batch buys nothing. PyTorch threads inside one
-        # batch instead of running sub-batches side by side.
-        default_rows = 1 if runtime == "onnx-int8" else 16 if runtime == "onnx" else 32
-        self._batch_size = max(1, batch_size or default_rows)
+        self._asked_batch_size = batch_size
+        self._batch_size = self._rows(runtime)
         self._pool = (
             ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="encoder")
             if self._session is not None and self.threads > 1
@@ -317,6 +343,131 @@ class SentenceEncoder:
         if self._pool is not None:
             weakref.finalize(self, self._pool.shutdown, wait=False)
         self._pad_id = int(self._tokenizer.pad_token_id or 0)
+        if asked == AUTO and self._session is not None:
+            self.choose_recipe()
+
+    def _rows(self, runtime: str) -> int:
+        """Rows per sub-batch. Dynamic int8 rows run alone (see the module docstring).
+        fp32 batches up to 16 rows: on short comments sorted by length, 4, 8, 16 and 32
+        rows gave 161, 163, 164 and 159 texts/s on one core, so a bigger batch buys
+        nothing; static int8 batches alike. PyTorch threads inside one batch instead of
+        running sub-batches side by side."""
+        if self._asked_batch_size:
+            return max(1, self._asked_batch_size)
+        recipe = RECIPES.get(runtime)
+        if recipe is None:
+            return 32
+        return 16 if recipe.batch_independent else 1
+
+    @property
+    def batch_independent(self) -> bool:
+        """True when a text's embedding does not depend on the texts embedded with it in
+        one ``embed`` call (PyTorch, fp32, static int8); False for dynamic int8, which
+        therefore runs each text alone."""
+        recipe = RECIPES.get(self.runtime)
+        return True if recipe is None else recipe.batch_independent
+
+    def choose_recipe(
+        self,
+        judge: Callable[[Embeddings, Sequence[str]], list[dict[str, float]]] | None = None,
+        *,
+        thresholds: Thresholds | None = None,
+        judge_key: str = "",
+        timing_seconds: float = TIMING_SECONDS,
+        candidates: Sequence[str] | None = None,
+    ) -> Choice:
+        """``auto``: switch to the fastest recipe that stays faithful, measured on this
+        machine (or the cached measurement), and return the measurements.
+
+        A candidate passes when its embeddings of the probe texts and of the check
+        comments (training comments, :func:`~classifiers.onnx.recipes.training_corpus`)
+        keep a cosine of at least the int8 guard (``int8_min_cosine``) to fp32's and,
+        when ``judge`` (embeddings → scores, e.g. ``minilm``'s heads) is given, its
+        scores stay within 0.02 of fp32's with 99.5 % of decisions (``thresholds``)
+        agreeing. ``judge_key`` names the judge in the cached choice (the heads' digest),
+        so new heads are measured again."""
+        if self._folder is None or self._session is None:
+            raise OnnxUnavailable("choosing a recipe needs the ONNX runtime")
+        candidates = list(candidates or available_candidates())
+        import onnxruntime
+
+        folder = self._folder
+        exporter = _Exporter(self.files.folder, self._tokenizer, folder)
+        corpus = training_corpus()
+        key = choice_key(
+            flags=cpu_flags(),
+            threads=self.threads,
+            ort_version=onnxruntime.__version__,
+            corpus=f"{corpus.digest};{judge_key};{self._int8_min_cosine}",
+            candidates=list(candidates),
+        )
+        path = folder / f"choice-{key}.json"
+        cached = read_choice(path)
+        if (
+            cached is None
+            or cached.recipe not in RECIPES
+            or not _intact(folder, exporter.meta, RECIPES[cached.recipe].graph)
+        ):
+            cached = self._measure(
+                exporter, corpus, judge, thresholds, timing_seconds, list(candidates)
+            )
+            write_atomically(path, json.dumps(cached.to_json(), indent=2).encode())
+            log.warning("sentence encoder: recipe measured on this machine: %s", cached.summary())
+        self.choice = cached
+        self._use(RECIPES[cached.recipe])
+        return cached
+
+    def _measure(
+        self,
+        exporter: _Exporter,
+        corpus: Any,
+        judge: Callable[[Embeddings, Sequence[str]], list[dict[str, float]]] | None,
+        thresholds: Thresholds | None,
+        timing_seconds: float,
+        candidates: list[str],
+    ) -> Choice:
+        meta = exporter.meta
+        if not _intact(exporter.folder, meta, "int8"):
+            meta = exporter.quantize()
+        if not _intact(exporter.folder, meta, "static-int8"):
+            try:
+                meta = exporter.quantize_static(self.token_ids(corpus.calibration))
+            except OnnxUnavailable as exc:
+                log.warning("sentence encoder: static int8 is not a candidate: %s", exc)
+        check, short = corpus.check, corpus.short
+        self._use(RECIPES[candidates[0]])
+        reference = self.embed(check)
+        reference_scores = judge(reference, check) if judge is not None else None
+
+        def fidelity(name: str) -> Fidelity:
+            recipe = RECIPES[name]
+            if not _intact(exporter.folder, meta, recipe.graph):
+                raise OnnxUnavailable(f"no {recipe.graph} graph")
+            self._use(recipe)
+            got = self.embed(check)
+            cosine = float((got.astype(numpy.float64) * reference).sum(axis=1).min())
+            cosine = min(cosine, float(meta.get(f"min_cosine_{recipe.graph}", 1.0)))
+            if judge is None or reference_scores is None:
+                return Fidelity(0.0, 1.0, cosine)
+            measured = compare(reference_scores, judge(got, check), thresholds or PLAIN_THRESHOLDS)
+            return Fidelity(measured.max_abs_diff, measured.agreement, cosine)
+
+        def speed(name: str) -> float:
+            self._use(RECIPES[name])
+            return rows_per_second(self.embed, short, timing_seconds / TIMING_ROUNDS)
+
+        return choose(candidates, fidelity=fidelity, speed=speed, min_cosine=self._int8_min_cosine)
+
+    def _use(self, recipe: Recipe) -> None:
+        """Run ``recipe`` from now on (its graph must be in the cache folder)."""
+        import onnxruntime
+
+        assert self._folder is not None
+        path = self._folder / f"{recipe.graph}.onnx"
+        self._session = recipe.session(onnxruntime, path)
+        self.path = path
+        self.runtime = recipe.name
+        self._batch_size = self._rows(recipe.name)
 
     @property
     def digest(self) -> str:
@@ -367,51 +518,53 @@ class SentenceEncoder:
             return numpy.asarray(vectors, dtype=numpy.float32)
         return _torch_embed(self._torch_module, input_ids, attention_mask)
 
-    def _load_onnx(self, cache_dir: Path, *, quantize: bool, int8_min_cosine: float) -> str:
-        """Load the cached graph, exporting (and quantising) it first when needed; the
-        runtime that runs. An int8 graph less faithful than ``int8_min_cosine`` leaves the
-        fp32 graph running (logged as an error, reason in :attr:`fallback_reason`)."""
+    def _load_onnx(self, cache_dir: Path, name: str, int8_min_cosine: float) -> str:
+        """Load recipe ``name``'s cached graph, exporting (and quantising) it first when
+        needed; the runtime that runs. An int8 graph less faithful than
+        ``int8_min_cosine`` leaves the fp32 graph running (logged as an error, reason in
+        :attr:`fallback_reason`)."""
         ort = import_onnxruntime()
         folder = cache_dir / f"minilm-{export_digest(self.files, ort.__version__)}"
+        self._folder = folder
         exporter = _Exporter(self.files.folder, self._tokenizer, folder)
         meta = exporter.meta
         if not _intact(folder, meta, "fp32"):
             meta = exporter.export_fp32()
             self.exported = True
-        variant = "fp32"
-        if quantize:
-            if not _intact(folder, meta, "int8"):
-                meta = exporter.quantize()
+        recipe = RECIPES[name]
+        if recipe.graph != "fp32":
+            if not _intact(folder, meta, recipe.graph):
+                if recipe.graph == "int8":
+                    meta = exporter.quantize()
+                else:
+                    calibration = self.token_ids(training_corpus().calibration)
+                    meta = exporter.quantize_static(calibration)
                 self.exported = True
-            cosine = float(meta["min_cosine_int8"])
-            if cosine >= int8_min_cosine:
-                variant = "int8"
-            else:
+            cosine = float(meta[f"min_cosine_{recipe.graph}"])
+            if cosine < int8_min_cosine:
                 self.fallback_reason = (
-                    f"the int8 encoder's embeddings are too far from PyTorch's (cosine "
-                    f"{cosine:.4f} < {int8_min_cosine} on the probe texts): running fp32"
+                    f"the {recipe.graph} encoder's embeddings are too far from PyTorch's "
+                    f"(cosine {cosine:.4f} < {int8_min_cosine} on the probe texts): running fp32"
                 )
                 log.error("RUNNING THE SENTENCE ENCODER ON ONNX FP32: %s", self.fallback_reason)
-        path = folder / f"{variant}.onnx"
+                recipe = RECIPES["onnx"]
+        path = folder / f"{recipe.graph}.onnx"
         try:
-            self._session = ort.InferenceSession(
-                str(path), session_options(ort), providers=["CPUExecutionProvider"]
-            )
+            self._session = recipe.session(ort, path)
         except Exception as exc:
             raise OnnxUnavailable(
                 f"cannot load the exported encoder {path}: {type(exc).__name__}: {exc}"
             ) from exc
         self.path = path
-        self.probe_cosine = float(meta[f"min_cosine_{variant}"])
-        runtime = "onnx-int8" if variant == "int8" else "onnx"
+        self.probe_cosine = float(meta[f"min_cosine_{recipe.graph}"])
         log.info(
             "sentence encoder on %s from %s (%s): cosine to PyTorch >= %.6f on the probe texts",
-            runtime,
+            recipe.name,
             path,
             "exported now" if self.exported else "cached export",
             self.probe_cosine,
         )
-        return runtime
+        return recipe.name
 
 
 def pad_rows(
@@ -566,6 +719,34 @@ class _Exporter:
                 f"quantising the sentence encoder failed: {type(exc).__name__}: {exc}"
             ) from exc
         log.info("quantised the sentence encoder in %.1fs", time.monotonic() - started)
+        return self.meta
+
+    def quantize_static(self, calibration: Sequence[Sequence[int]]) -> dict[str, Any]:
+        """Quantise the fp32 graph to static int8 (calibrated on ``calibration`` token
+        rows) and measure it; cached whatever its fidelity, as :meth:`quantize`."""
+        started = time.monotonic()
+        try:
+            target = self.folder / "static-int8.onnx"
+            probes = self.probes()
+            with static_quantized(
+                self.folder / "fp32.onnx", target, calibration, probes.pad_id
+            ) as temporary:
+                difference, cosine = _compare(temporary, probes)
+                digest = file_sha256(temporary)
+            self.meta.update(
+                {
+                    "max_abs_diff_static-int8": difference,
+                    "min_cosine_static-int8": cosine,
+                    "sha256_static-int8": digest,
+                }
+            )
+            self._save()
+        except Exception as exc:
+            raise OnnxUnavailable(
+                f"static int8 quantisation of the sentence encoder failed: "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
+        log.info("static int8 sentence encoder in %.1fs", time.monotonic() - started)
         return self.meta
 
     def _save(self) -> None:

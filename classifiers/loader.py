@@ -4,20 +4,38 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from classifiers import downloads
 from classifiers.base import Classifier, ClassifierLoadError
+from classifiers.onnx.recipes import cpu_flags
 
 log = logging.getLogger("classifiers")
 
 #: Detoxify when its weights can be had; otherwise ``minilm``, which needs no network.
 #: ``linear`` stays available by name.
 DEFAULT_PREFERENCE = "detoxify:unbiased,minilm"
-#: How Detoxify checkpoints run: PyTorch, or exported to ONNX Runtime (fp32 or int8).
-RUNTIMES: tuple[str, ...] = ("torch", "onnx", "onnx-int8")
+#: How Detoxify checkpoints run: PyTorch, an ONNX Runtime recipe
+#: (classifiers/onnx/recipes.py: fp32, dynamic or static int8 …), or ``auto``: the recipe
+#: measured fastest among those faithful to fp32 on this machine.
+RUNTIMES: tuple[str, ...] = (
+    "torch",
+    "torch-bf16",
+    "auto",
+    "onnx",
+    "onnx-int8",
+    "onnx-int8-nofuse",
+    "onnx-static-int8",
+    "onnx-static-int8-nofuse",
+    "openvino-static-int8",
+)
 #: The service's default (``MODERATION_DETOXIFY_RUNTIME``); docs/inference.md says why.
-DEFAULT_RUNTIME = "onnx-int8"
+DEFAULT_RUNTIME = "auto"
+
+Thresholds = Mapping[str, tuple[float | None, float | None]]
+"""Per category ``(hold_at, reject_at)``: the decisions ``auto``'s fidelity check compares."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +46,8 @@ class ClassifierOptions:
     #: Intra-op threads of the model (PyTorch or ONNX Runtime); None: one per available core.
     torch_threads: int | None = None
     download_timeout_s: float = 10.0
+    #: A failed download is not tried again for this long (classifiers/downloads.py).
+    download_retry_s: float = downloads.RETRY_AFTER_S
     #: ``torch`` unless given: library callers opt in to exporting (the service passes its
     #: ``MODERATION_DETOXIFY_RUNTIME``).
     detoxify_runtime: str = "torch"
@@ -45,6 +65,9 @@ class ClassifierOptions:
     encoder_runtime: str | None = None
     #: ``minilm``: a heads file other than the committed ``classifiers/heads/minilm.json``.
     minilm_heads: Path | None = None
+    #: The default guidelines' thresholds for a classifier name, for ``auto``'s check that
+    #: a recipe's decisions agree with fp32's (None: each category's side of 0.5).
+    decision_thresholds: Callable[[str], Thresholds] | None = None
 
 
 @dataclass(slots=True)
@@ -87,6 +110,18 @@ def load_one(
     A Detoxify model asked to run on ONNX Runtime that cannot (onnxruntime missing, export
     or its check failed) runs on PyTorch instead: logged as an error, and appended to
     ``runtime_failures`` as ``("<name>@<runtime>", why)``."""
+    remembered = downloads.retry_after_s.set(options.download_retry_s)
+    try:
+        return _load_one(name, options, runtime_failures)
+    finally:
+        downloads.retry_after_s.reset(remembered)
+
+
+def _load_one(
+    name: str,
+    options: ClassifierOptions,
+    runtime_failures: list[tuple[str, str]] | None,
+) -> Classifier:
     if name == "linear":
         from classifiers.linear import LinearClassifier
 
@@ -99,7 +134,14 @@ def load_one(
         model = name.split(":", 1)[1]
         runtime = check_runtime(options.detoxify_runtime)
         threads = model_threads(options)
-        if runtime != "torch":
+        bf16 = runtime == "torch-bf16"
+        if bf16 and not {"avx512_bf16", "amx_bf16"} & set(cpu_flags()):
+            why = "this CPU reports neither avx512_bf16 nor amx_bf16: bf16 would be emulated"
+            log.error("RUNNING %s ON PYTORCH FP32: %s", name, why)
+            if runtime_failures is not None:
+                runtime_failures.append((f"{name}@{runtime}", why))
+            bf16 = False
+        if not runtime.startswith("torch"):
             from classifiers.onnx_backend import OnnxUnavailable
 
             try:
@@ -122,6 +164,7 @@ def load_one(
             config_dir=options.detoxify_config,
             threads=threads,
             download_timeout_s=options.download_timeout_s,
+            bf16=bf16,
         )
     raise ClassifierLoadError(f"unknown classifier {name!r} (detoxify:<model>, minilm or linear)")
 
@@ -137,13 +180,29 @@ def _load_minilm(
     encoder = SentenceEncoder(
         options.encoder_path,
         expected_sha256=options.encoder_sha256,
-        runtime=runtime,
+        # auto: fp32 first, then measured below with the heads as the judge
+        runtime="onnx" if runtime == "auto" else runtime,
         cache_dir=options.onnx_cache_dir,
         threads=model_threads(options),
     )
     if encoder.fallback_reason is not None and runtime_failures is not None:
         runtime_failures.append((f"minilm@{runtime}", encoder.fallback_reason))
-    return MiniLMClassifier(encoder, heads_path=options.minilm_heads)
+    classifier = MiniLMClassifier(encoder, heads_path=options.minilm_heads)
+    if runtime == "auto" and encoder.runtime != "torch":
+        from classifiers.minilm import HEADS_PATH
+        from classifiers.onnx.export import file_sha256
+
+        try:
+            encoder.choose_recipe(
+                classifier.scores,
+                thresholds=thresholds_for(options, "minilm"),
+                judge_key=file_sha256(options.minilm_heads or HEADS_PATH),
+            )
+        except Exception as exc:  # measuring must not cost the classifier: fp32 runs
+            log.exception("the sentence encoder's recipe could not be measured")
+            if runtime_failures is not None:
+                runtime_failures.append((f"minilm@{runtime}", f"{type(exc).__name__}: {exc}"))
+    return classifier
 
 
 def _load_onnx(model: str, options: ClassifierOptions, runtime: str, threads: int) -> Classifier:
@@ -154,12 +213,60 @@ def _load_onnx(model: str, options: ClassifierOptions, runtime: str, threads: in
     return OnnxDetoxifyClassifier(
         model,
         cache_dir=options.onnx_cache_dir,
-        quantize=runtime == "onnx-int8",
+        runtime=runtime,
         checkpoint=options.detoxify_checkpoint,
         config_dir=options.detoxify_config,
         threads=threads,
         download_timeout_s=options.download_timeout_s,
+        thresholds=thresholds_for(options, f"detoxify:{model}"),
     )
+
+
+def thresholds_for(options: ClassifierOptions, name: str) -> Thresholds | None:
+    """The decision thresholds ``auto`` compares for classifier ``name``, if given."""
+    if options.decision_thresholds is None:
+        return None
+    try:
+        return options.decision_thresholds(name)
+    except Exception:  # the guidelines unreadable: the plain check still guards
+        log.exception("no decision thresholds for %s", name)
+        return None
+
+
+def batch_independent(classifier: object) -> bool:
+    """Whether a text's scores from ``classifier`` are independent of the texts scored
+    with it in one ``predict`` call: its ``batch_independent`` attribute, or its
+    encoder's (``minilm``); False when neither says (the safe answer)."""
+    for holder in (classifier, getattr(classifier, "encoder", None)):
+        value = getattr(holder, "batch_independent", None)
+        if isinstance(value, bool):
+            return value
+    return False
+
+
+def runtime_description(classifier: object) -> dict[str, object]:
+    """What runs the model, for ``/healthz`` and the start-up log: the runtime (recipe),
+    whether it was measured (``auto``) or asked for, and, when measured, its speed and
+    fidelity against fp32."""
+    holder = classifier
+    if getattr(classifier, "choice", None) is None and hasattr(classifier, "encoder"):
+        holder = classifier.encoder
+    description: dict[str, object] = {
+        "runtime": getattr(classifier, "runtime", None),
+        "batch_independent": batch_independent(classifier),
+    }
+    choice = getattr(holder, "choice", None)
+    chosen = choice.chosen() if choice is not None else None
+    description["chosen_by"] = "measurement" if choice is not None else "setting"
+    if choice is not None and chosen is not None:
+        description["rows_per_s"] = (
+            round(chosen.rows_per_s, 1) if chosen.rows_per_s is not None else None
+        )
+        if chosen.fidelity is not None:
+            description["max_abs_diff"] = round(chosen.fidelity.max_abs_diff, 5)
+            description["agreement"] = round(chosen.fidelity.agreement, 5)
+        description["candidates"] = len(choice.trials)
+    return description
 
 
 def load_preferred(options: ClassifierOptions) -> tuple[Classifier, LoadReport]:

@@ -1,9 +1,10 @@
-"""``minilm``: logistic heads over all-MiniLM-L6-v2 sentence embeddings (offline).
+"""``minilm``: calibrated heads over all-MiniLM-L6-v2 sentence embeddings (offline).
 
-Each of the seven categories has one logistic head over the comment's embedding
-(:class:`classifiers.encoder.SentenceEncoder`), optionally with ``linear``'s profanity
-probability as one extra feature (its logit), calibrated on out-of-fold predictions so
-that a score reads as a probability. The heads are a small committed file
+Each of the seven categories has one logistic head over the comment's features: its
+embedding (:class:`classifiers.encoder.SentenceEncoder`), optionally ``linear``'s profanity
+probability as one extra feature (its logit), and (heads format 2) the units of one small
+hidden layer (ReLU) that all categories share. Each head is calibrated on out-of-fold
+predictions so that a score reads as a probability. The heads are a small committed file
 (``classifiers/heads/minilm.json``) written by
 ``python -m classifiers.training.train_heads``; it names the encoder digests it was
 trained on, and it is refused for any other encoder: different weights (or tokenizer)
@@ -28,7 +29,10 @@ from classifiers.base import CATEGORIES, ClassifierLoadError, Scores
 from classifiers.encoder import DIMENSION, Embeddings, SentenceEncoder
 
 HEADS_PATH = Path(__file__).resolve().parent / "heads" / "minilm.json"
-HEADS_FORMAT = 1
+#: The format written: 2 adds the shared hidden layer. Format 1 files (no hidden layer)
+#: are still read.
+HEADS_FORMAT = 2
+READABLE_FORMATS = (1, 2)
 #: The optional extra feature: logit of ``linear``'s probability, clipped to
 #: [LINEAR_CLIP, 1 - LINEAR_CLIP] (its probabilities reach 0 and 1 exactly).
 LINEAR_FEATURE = "linear_toxicity_logit"
@@ -39,11 +43,26 @@ Matrix = npt.NDArray[numpy.float64]
 
 
 @dataclass(frozen=True, slots=True)
+class Hidden:
+    """The shared hidden layer: ``relu(features @ weights.T + bias)``."""
+
+    #: ``(units, features)``, the input standardisation folded in.
+    weights: Matrix
+    bias: Matrix
+
+    def __call__(self, features: Matrix) -> Matrix:
+        """``(n, units)`` activations for ``(n, features)``."""
+        units: Matrix = numpy.maximum(features @ self.weights.T + self.bias, 0.0)
+        return units
+
+
+@dataclass(frozen=True, slots=True)
 class Heads:
-    """One logistic head per category: ``sigmoid(features @ weights[i] + bias[i])``."""
+    """One logistic head per category: ``sigmoid(inputs @ weights[i] + bias[i])``, where
+    ``inputs`` is the hidden layer's units (when there is one) followed by the features."""
 
     categories: tuple[str, ...]
-    #: ``(categories, features)``: the calibrated weights.
+    #: ``(categories, units + features)``: the calibrated weights.
     weights: Matrix
     bias: Matrix
     #: Feature blocks in order: ``embedding`` (384 values), then optionally
@@ -53,6 +72,7 @@ class Heads:
     encoder_config_sha256: str
     #: The whole file, for provenance (training data digest, suggested thresholds …).
     document: dict[str, Any]
+    hidden: Hidden | None = None
 
     @property
     def uses_linear(self) -> bool:
@@ -61,7 +81,10 @@ class Heads:
 
     def probabilities(self, features: Matrix) -> Matrix:
         """``(n, categories)`` probabilities for an ``(n, features)`` matrix."""
-        logits = features @ self.weights.T + self.bias
+        inputs = features
+        if self.hidden is not None:
+            inputs = numpy.hstack([self.hidden(features), features])
+        logits = inputs @ self.weights.T + self.bias
         # exp overflows to inf for very negative logits, which still gives 0.0 here
         with numpy.errstate(over="ignore"):
             result: Matrix = 1.0 / (1.0 + numpy.exp(-logits))
@@ -78,23 +101,26 @@ def load_heads(
     except (OSError, ValueError) as exc:
         raise ClassifierLoadError(f"cannot read the minilm heads {path}: {exc}") from exc
     try:
-        if document["format"] != HEADS_FORMAT:
+        if document["format"] not in READABLE_FORMATS:
             raise ClassifierLoadError(
-                f"{path} has heads format {document['format']!r}, this code reads {HEADS_FORMAT}"
+                f"{path} has heads format {document['format']!r}, this code reads "
+                f"{', '.join(map(str, READABLE_FORMATS))}"
             )
         encoder = document["encoder"]
         trained_on = (str(encoder["weights_sha256"]), str(encoder["config_sha256"]))
         features = tuple(str(block["name"]) for block in document["features"])
         width = sum(int(block["size"]) for block in document["features"])
+        hidden = _hidden(document.get("hidden"), width, path)
+        inputs = width + (0 if hidden is None else len(hidden.bias))
         heads = document["heads"]
         categories = tuple(c for c in CATEGORIES if c in heads)
         rows = [list(heads[c]["weights"]) for c in categories]
-        if any(len(row) != width for row in rows):
+        if any(len(row) != inputs for row in rows):
             raise ClassifierLoadError(
-                f"{path}: heads do not fit their features ({features}, {width} values; "
+                f"{path}: heads do not fit their inputs ({features}, {inputs} values; "
                 f"weights of {sorted({len(row) for row in rows})} values)"
             )
-        weights = numpy.array(rows, dtype=numpy.float64).reshape(len(categories), width)
+        weights = numpy.array(rows, dtype=numpy.float64).reshape(len(categories), inputs)
         bias = numpy.array([heads[c]["bias"] for c in categories], dtype=numpy.float64)
     except ClassifierLoadError:
         raise
@@ -113,7 +139,7 @@ def load_heads(
         or width != DIMENSION + (LINEAR_FEATURE in features)
         or set(heads) - set(CATEGORIES)
         or not categories
-        or weights.shape != (len(categories), width)
+        or weights.shape != (len(categories), inputs)
         or not numpy.isfinite(weights).all()
         or not numpy.isfinite(bias).all()
     ):
@@ -121,7 +147,27 @@ def load_heads(
             f"{path}: heads do not fit their features ({features}, {width} values; weights "
             f"{weights.shape}; categories {sorted(heads)})"
         )
-    return Heads(categories, weights, bias, features, *trained_on, document)
+    return Heads(categories, weights, bias, features, *trained_on, document, hidden)
+
+
+def _hidden(block: Any, width: int, path: Path) -> Hidden | None:
+    """The file's hidden layer (``{"weights": [[...] per unit], "bias": [...]}``), if any."""
+    if block is None:
+        return None
+    weights = numpy.array(block["weights"], dtype=numpy.float64)
+    bias = numpy.array(block["bias"], dtype=numpy.float64)
+    if (
+        weights.ndim != 2
+        or weights.shape != (len(bias), width)
+        or not len(bias)
+        or not numpy.isfinite(weights).all()
+        or not numpy.isfinite(bias).all()
+    ):
+        raise ClassifierLoadError(
+            f"{path}: the hidden layer does not fit the features ({width} values; weights "
+            f"{weights.shape}, {len(bias)} units)"
+        )
+    return Hidden(weights, bias)
 
 
 def linear_feature(probabilities: Sequence[float]) -> Matrix:

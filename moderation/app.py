@@ -34,6 +34,8 @@ from moderation.http.context import (
     INSTANCES,
     KEYS,
     LEARNING,
+    LIVE,
+    LIVE_FEED,
     METRICS,
     MODERATION,
     PERSPECTIVE,
@@ -55,6 +57,7 @@ from moderation.http.routes import (
     admin,
     comments,
     coral,
+    live,
     moderators,
     operations,
     perspective,
@@ -70,6 +73,7 @@ from moderation.services.guidelines import GuidelinesAdmin
 from moderation.services.identity_audit import IdentityAudit
 from moderation.services.keys import Keys
 from moderation.services.learning import Learning
+from moderation.services.live import Live
 from moderation.services.perspective import Perspective
 from moderation.services.policies import PolicyCache, ensure_guidelines
 from moderation.services.review import Review
@@ -80,6 +84,7 @@ from moderation.settings import Settings
 from moderation.storage.database import Database
 from moderation.workers.group_commit import GroupCommit
 from moderation.workers.heartbeat import InstanceRegistry
+from moderation.workers.live_feed import LiveFeed
 from moderation.workers.scorer import Embedder, Scorer
 from moderation.workers.webhook_sender import WebhookSender
 
@@ -92,6 +97,7 @@ APIS: tuple[Api, ...] = (
     openapi.api,
     comments.api,
     moderators.api,
+    live.api,
     admin.api,
     transparency.api,
     perspective.api,
@@ -132,6 +138,9 @@ def create_app(
     app.cleanup_ctx.append(_instances)
     app.cleanup_ctx.append(_classifier(classifier, shadow_classifier, embedder))
     app.cleanup_ctx.append(_webhooks)
+    app.cleanup_ctx.append(_live)
+    # Open live-queue streams end before the drain waits for in-flight requests.
+    app.on_shutdown.append(_end_streams)
     app.cleanup_ctx.append(_services)
     for declared in APIS:
         app.add_routes(declared.routes)
@@ -186,6 +195,7 @@ def _scorer(app: web.Application, classifier: Classifier, embedder: Embedder | N
         queue_limit=settings.queue_limit,
         timeout_s=settings.classify_timeout_s,
         observe=app[METRICS].batch,
+        lanes=max(0, settings.classifier_lanes) or None,
     )
 
 
@@ -291,12 +301,30 @@ async def _webhooks(app: web.Application) -> AsyncIterator[None]:
         await sender.close()
 
 
+async def _live(app: web.Application) -> AsyncIterator[None]:
+    """The live queue (``workers/live_feed.py``, ``services/live.py``)."""
+    feed = LiveFeed(app[DATABASE])
+    feed.start()
+    app[LIVE_FEED] = feed
+    app[LIVE] = Live(app[DATABASE], feed)
+    try:
+        yield
+    finally:
+        await feed.close()
+
+
+async def _end_streams(app: web.Application) -> None:
+    if LIVE_FEED in app:
+        app[LIVE_FEED].close_subscribers("shutdown")
+
+
 async def _services(app: web.Application) -> AsyncIterator[None]:
     settings, database, policies = app[SETTINGS], app[DATABASE], app[POLICIES]
     observers = Observers(
         events_written=app[WEBHOOK_SENDER].wake,
         decided=app[METRICS].decided,
         moderated=app[METRICS].moderated,
+        queue_changed=app[LIVE_FEED].wake,
     )
     # SQLite commits one writer at a time: submissions that arrive together share a commit.
     writer = (

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import logging
 import sys
@@ -41,6 +42,11 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("text")
     score.add_argument("--json", action="store_true", help="print JSON")
     score.add_argument("--tag", action="append", default=[], help="an article tag (repeatable)")
+    score.add_argument(
+        "--classifier",
+        default=None,
+        help="the classifier preference list for this run (default: MODERATION_CLASSIFIER)",
+    )
     db = commands.add_parser("db", help="database schema").add_subparsers(dest="db_command")
     db.add_parser("upgrade", help="apply all migrations")
     return parser
@@ -64,6 +70,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             create_key(settings, args.role, args.name, args.rate_limit, scope=args.scope)
         )
     if command == "score":
+        if args.classifier:
+            settings = dataclasses.replace(settings, classifier=args.classifier)
         return asyncio.run(score(settings, args.text, as_json=args.json, tags=args.tag))
     if command == "db":
         return asyncio.run(upgrade(settings))
@@ -71,19 +79,46 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def serve(settings: Settings) -> int:
+    """Serve until SIGINT or SIGTERM. The log says ``starting`` (the port answers 503
+    ``loading`` meanwhile: moderation/http/starting.py), ``ready`` once the app accepts
+    connections, and ``stopped`` once in-flight requests drained and everything closed."""
     from moderation.app import create_app
-    from moderation.http.server import Limits, run
+    from moderation.http import starting
+    from moderation.http.server import Hooks, Limits, run
 
-    log.info("starting on http://%s:%d", settings.host, settings.port)
+    log.info(
+        "starting on http://%s:%d: loading the classifier; /healthz says loading until ready",
+        settings.host,
+        settings.port,
+    )
     limits = Limits(settings.keepalive_timeout_s, settings.max_connections)
+    hooks = Hooks(
+        starting=partial(starting.stand_in, settings.host, settings.port, settings.classifier),
+        ready=_log_ready,
+    )
     run(
         create_app(settings),
         host=settings.host,
         port=settings.port,
         shutdown_timeout=30,
         limits=limits,
+        hooks=hooks,
     )
+    log.info("stopped")
     return 0
+
+
+def _log_ready(addresses: list[Any]) -> None:
+    urls = [_url(address) for address in addresses]
+    log.info("ready on %s", ", ".join(urls), extra={"url": urls[0] if urls else None})
+
+
+def _url(address: Any) -> str:
+    """``http://host:port`` of a listening socket's address (IPv6 in brackets)."""
+    if isinstance(address, tuple) and len(address) >= 2:
+        host, port = address[0], address[1]
+        return f"http://[{host}]:{port}" if ":" in str(host) else f"http://{host}:{port}"
+    return str(address)
 
 
 async def upgrade(settings: Settings) -> int:

@@ -10,6 +10,7 @@ from moderation.domain.destinations import mask_credentials
 from moderation.domain.models import Action, ApiKey, Article, Author, Comment, Decision
 from moderation.domain.notices import Notice
 from moderation.domain.records import AuditEntry, Delivery, QueueEntry, Webhook
+from moderation.domain.review import BulkOutcome, Context, QueueItem
 from moderation.domain.scopes import to_api, to_api_optional
 
 
@@ -106,7 +107,10 @@ def author_json(author: Author) -> dict[str, Any]:
     }
 
 
-def queue_item_json(entry: QueueEntry) -> dict[str, Any]:
+def queue_item_json(entry: QueueEntry, item: QueueItem | None = None) -> dict[str, Any]:
+    """A queue entry; with ``item`` also its ``lines`` (per category, the guidelines' hold
+    and reject lines in force for it) and ``duplicate_keys`` (shared by near-identical
+    comments: ``domain/grouping.py``)."""
     claim = None
     if entry.claimed_by is not None:
         claim = {
@@ -114,10 +118,67 @@ def queue_item_json(entry: QueueEntry) -> dict[str, Any]:
             "key_id": entry.claimed_by,
             "expires_at": timestamp(entry.claim_expires_at),
         }
-    return comment_json(entry.comment) | {
+    data = comment_json(entry.comment) | {
         "priority": entry.priority,
         "claim": claim,
         "queue_reasons": list(entry.codes),
+    }
+    if item is not None:
+        data["lines"] = {
+            category: {"hold": line.hold, "reject": line.reject}
+            for category, line in item.lines.items()
+        }
+        data["duplicate_keys"] = list(item.duplicate_keys)
+    return data
+
+
+def thread_comment_json(comment: Comment) -> dict[str, Any]:
+    """A comment near the one being judged, in brief: a deleted one's text stays erased."""
+    scope = comment.scope
+    return {
+        "id": to_api(scope, comment.id),
+        "author_id": to_api(scope, comment.author_id),
+        "author_name": comment.author_name,
+        "parent_id": to_api_optional(scope, comment.parent_id),
+        "text": None if comment.deleted_at is not None else comment.text,
+        "status": comment.status.value,
+        "deleted": comment.deleted_at is not None,
+        "created_at": timestamp(comment.created_at),
+    }
+
+
+def context_json(context: Context) -> dict[str, Any]:
+    """``GET /v1/comments/{id}/context``: the article (null when the website never
+    described it), the parent comment, and the nearby thread."""
+    article = context.article
+    return {
+        "id": to_api(context.comment.scope, context.comment.id),
+        "article": None
+        if article is None
+        else {
+            "id": article.id,
+            "title": article.title,
+            "url": article.url,
+            "tags": list(article.tags),
+        },
+        "parent": None if context.parent is None else thread_comment_json(context.parent),
+        "thread": [thread_comment_json(c) | {"relation": "sibling"} for c in context.siblings]
+        + [thread_comment_json(c) | {"relation": "reply"} for c in context.replies],
+    }
+
+
+def bulk_outcome_json(outcome: BulkOutcome) -> dict[str, Any]:
+    """One comment of a bulk decision: its resource, or the error it alone would get."""
+    if outcome.comment is not None:
+        return {
+            "id": outcome.comment_id,
+            "status": outcome.status,
+            "comment": comment_json(outcome.comment, notes=True),
+        }
+    return {
+        "id": outcome.comment_id,
+        "status": outcome.status,
+        "error": {"code": outcome.code, "message": outcome.message},
     }
 
 

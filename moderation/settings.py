@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 
+from classifiers.downloads import RETRY_AFTER_S
 from classifiers.loader import DEFAULT_PREFERENCE, DEFAULT_RUNTIME, ClassifierOptions
 from moderation.domain.destinations import AllowList
 
@@ -56,6 +57,9 @@ class Settings:
     batch_max_wait_ms: float = 2.0
     batch_max_chars: int = 4_000
     queue_limit: int = 2_000
+    # Batches run side by side (workers/scorer.py "Lanes"): 1 = one at a time; 0 = one
+    # per model thread where the runtime allows it (ONNX Runtime), else 1.
+    classifier_lanes: int = 1
     # The Perspective endpoint answers within this, whatever the text's length (Coral
     # gives up after 800 ms and publishes unscored); docs/perspective.md.
     perspective_deadline_ms: float = 700.0
@@ -68,6 +72,8 @@ class Settings:
     # Model intra-op threads (PyTorch or ONNX Runtime); 0 = one per core this process may use.
     torch_threads: int = 0
     model_download_timeout_s: float = 10.0
+    # A failed model download is not tried again for this long (classifiers/downloads.py).
+    model_download_retry_s: float = RETRY_AFTER_S
     # torch | onnx | onnx-int8 (docs/inference.md); ONNX exports are cached in
     # onnx_cache_dir, default <data_dir>/onnx-cache.
     detoxify_runtime: str = DEFAULT_RUNTIME
@@ -128,12 +134,35 @@ class Settings:
             detoxify_config=self.detoxify_config,
             torch_threads=self.torch_threads or None,
             download_timeout_s=self.model_download_timeout_s,
+            download_retry_s=self.model_download_retry_s,
             detoxify_runtime=self.detoxify_runtime,
             onnx_cache_dir=self.onnx_cache_dir or self.data_dir / "onnx-cache",
             encoder_path=self.encoder_path,
             encoder_sha256=self.encoder_sha256 or None,
             encoder_runtime=self.encoder_runtime or None,
+            decision_thresholds=self.decision_thresholds,
         )
+
+    def decision_thresholds(self, classifier: str) -> dict[str, tuple[float | None, float | None]]:
+        """Per category, the guidelines file's most severe (hold_at, reject_at) for
+        ``classifier``: what the ``auto`` runtime's fidelity check compares decisions by."""
+        import tomllib
+
+        from moderation.domain.guidelines import from_document
+
+        def number(value: object) -> float | None:  # TOML's false means "never"
+            return float(value) if isinstance(value, int | float) and value is not False else None
+
+        document = tomllib.loads(self.guidelines.read_text(encoding="utf-8"))
+        result: dict[str, tuple[float | None, float | None]] = {}
+        for rule in from_document(document).rules:
+            hold, reject = (number(v) for v in rule.thresholds_for(classifier))
+            if rule.category in result:
+                before = result[rule.category]
+                hold = min((v for v in (hold, before[0]) if v is not None), default=None)
+                reject = min((v for v in (reject, before[1]) if v is not None), default=None)
+            result[rule.category] = (hold, reject)
+        return result
 
     @property
     def effective_database_url(self) -> str:

@@ -2,7 +2,9 @@
 
 ``json`` (production): one JSON object per line on stderr, with ``ts``, ``level``,
 ``logger``, ``message``, any ``extra`` fields (``request_id`` on every request, which
-docs/deploy.md promises) and ``exception``; ``text`` is a plain line for a terminal.
+docs/deploy.md promises) and ``exception``; ``text`` is a plain line for a terminal with
+the same fields as ``key=value`` pairs. The real process's logs, in both formats:
+tests/system/test_cli.py.
 """
 
 from __future__ import annotations
@@ -66,14 +68,50 @@ def test_the_level_is_honoured(capsys: pytest.CaptureFixture[str]) -> None:
     assert [r["message"] for r in json_lines(capsys.readouterr().err)] == ["loud"]
 
 
-def test_text_is_a_plain_line(capsys: pytest.CaptureFixture[str]) -> None:
+def test_text_is_a_plain_line_with_every_field(capsys: pytest.CaptureFixture[str]) -> None:
     logs.configure("INFO", fmt="text")
-    logging.getLogger("moderation.test").info("hello", extra={"request_id": "r-1"})
+    logging.getLogger("moderation.test").info(
+        "hello", extra={"request_id": "r-1", "status": 201, "ms": 1.5, "scope": None}
+    )
     err = capsys.readouterr().err
     assert err.count("\n") == 1
-    assert "INFO moderation.test: hello" in err
+    assert "INFO moderation.test: hello request_id=r-1 status=201 ms=1.5 scope=null\n" in err
+    assert datetime.fromisoformat(err.split(" ", 1)[0]).utcoffset() is not None
     with pytest.raises(json.JSONDecodeError):
         json.loads(err)
+
+
+def test_text_never_lets_a_value_break_or_forge_a_line(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Values with anything but plain characters are JSON string literals; line breaks in
+    the message are escaped; a traceback's lines are marked as its own."""
+    logs.configure("INFO", fmt="text")
+    log = logging.getLogger("moderation.test")
+    hostile = 'a b"\n2026-01-01T00:00:00 ERROR forged: x status=500\u2028é'
+    log.warning("first\nsecond\u2028third", extra={"error": hostile, "route": "/v1/x/{id}"})
+    try:
+        raise RuntimeError("boom\nERROR forged")
+    except RuntimeError:
+        log.exception("failed")
+    lines = capsys.readouterr().err.splitlines()
+    first = lines[0]
+    assert first.endswith(
+        f"first\\nsecond\\u2028third error={json.dumps(hostile)} route=/v1/x/{{id}}"
+    )
+    assert json.loads(first.split("error=", 1)[1].rsplit(" route=", 1)[0]) == hostile
+    assert "ERROR moderation.test: failed" in lines[1]
+    assert lines[2:] and all(line.startswith("  | ") for line in lines[2:])
+    assert any("RuntimeError: boom" in line for line in lines[2:])
+
+
+def test_text_values(capsys: pytest.CaptureFixture[str]) -> None:
+    assert logs.text_value("c-1") == "c-1"
+    assert logs.text_value("/v1/comments/{id}") == "/v1/comments/{id}"
+    assert logs.text_value("two words") == '"two words"'
+    assert logs.text_value("") == '""'
+    assert logs.text_value(True) == "true" and logs.text_value(None) == "null"
+    assert logs.text_value(["a", 1]) == json.dumps("['a', 1]")
 
 
 async def test_each_request_is_logged_with_its_id(
@@ -96,3 +134,22 @@ async def test_each_request_is_logged_with_its_id(
     last = requests[-1]
     assert last["request_id"] == "trace-42" and last["status"] == 404
     assert last["method"] == "GET" and last["route"] == "/v1/comments/{id}"
+
+
+async def test_each_request_is_logged_with_its_fields_as_text(
+    service: Service, capsys: pytest.CaptureFixture[str]
+) -> None:
+    logs.configure("INFO", fmt="text")
+    async with service.client.get(
+        "/v1/comments/missing", headers=service.auth() | {"X-Request-Id": "trace-43"}
+    ) as response:
+        assert response.status == 404
+    (line,) = [line for line in capsys.readouterr().err.splitlines() if ": request " in line]
+    assert "request_id=trace-43 method=GET route=/v1/comments/{id} status=404 ms=" in line
+    assert float(line.rsplit("ms=", 1)[1]) >= 0
+
+
+def test_alembic_is_quiet_below_warning() -> None:
+    logs.configure("INFO", fmt="json")
+    assert not logging.getLogger("alembic.runtime.migration").isEnabledFor(logging.INFO)
+    assert logging.getLogger("moderation.storage.database").isEnabledFor(logging.INFO)

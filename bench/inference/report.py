@@ -121,10 +121,83 @@ def write_report(data: dict[str, Any], path: Path) -> None:
         for c in data["cascade"]:
             cells = [f"{c['sweep'][t][0]:.0%} / {c['sweep'][t][1]:.1%}" for t in thresholds]
             lines.append(f"| {c['corpus']} | " + " | ".join(cells) + " |")
+    if data.get("recipes"):
+        lines += recipes_section(data["recipes"])
     lines += ["", "## Targets", ""]
     lines += [f"* {t}" for t in data["targets"]]
     lines.append("")
     path.write_text("\n".join(lines), encoding="utf-8")
+
+
+def recipes_section(recipes: dict[str, Any]) -> list[str]:
+    """Model-only rows/s per recipe and length, with the load average at each figure, and
+    ``auto``'s fidelity check and choice (classifiers/onnx/recipes.py)."""
+    env = recipes["environment"]
+    command = provenance.command("inference_bench.py", recipes["argv"]).removeprefix("Command: ")
+    lines = [
+        "",
+        "## Recipes (in process, model only)",
+        "",
+        f"Measured by {command} at commit {env.get('commit', 'not recorded')}, onnxruntime "
+        f"{env['onnxruntime']}, torch {env['torch']}; CPU flags that matter: "
+        f"{', '.join(recipes['detoxify']['flags']) or 'none'}. Calls of 16 texts, each "
+        f"recipe {recipes['seconds']:.0f} s in {recipes['rounds']} interleaved rounds, best "
+        f"round kept; load average (1 min) at the start {env['loadavg_start'][0]:.2f}, at the "
+        f"end {env['loadavg_end'][0]:.2f}, and before/after each figure in the table. On "
+        "this 2-core machine other work was running: a load average above 2 means the "
+        "figures are lower, and less comparable, than on a quiet machine.",
+        "",
+    ]
+    for title, block in (
+        ("bert-base-shaped Detoxify checkpoint", recipes["detoxify"]),
+        ("sentence encoder (all-MiniLM-L6-v2)", recipes["encoder"]),
+    ):
+        speeds = block["speeds"]
+        names = list(dict.fromkeys(r["recipe"] for r in speeds))
+        lengths = list(dict.fromkeys(r["length"] for r in speeds))
+        by = {(r["recipe"], r["length"]): r for r in speeds}
+        lines += [
+            f"{title}, rows/s (load average before/after):",
+            "",
+            "| recipe | " + " | ".join(f"{n} tokens" if n.isdigit() else n for n in lengths) + " |",
+            "| --- |" + " ---: |" * len(lengths),
+        ]
+        for name in names:
+            cells = [
+                f"{by[(name, n)]['rows_per_s']:.1f} ({by[(name, n)]['loadavg'][0]:.1f}/"
+                f"{by[(name, n)]['loadavg'][1]:.1f})"
+                if (name, n) in by
+                else "not measured"
+                for n in lengths
+            ]
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
+        lines.append("")
+    choices = dict(recipes["detoxify"]["choices"])
+    if recipes["encoder"].get("choice"):
+        choices["sentence encoder + minilm heads"] = recipes["encoder"]["choice"]
+    lines += [
+        "`auto`'s measurement (fidelity against fp32 on 200 training comments; decisions: "
+        "for the Detoxify models each category's side of 0.5 (the benchmark passes no "
+        "guidelines), for the encoder the `minilm` heads' scores at guidelines/default.toml's "
+        "`minilm` thresholds; speed on the short ones, load as above):",
+        "",
+        "| model | recipe | rows/s | max score diff | decisions agree | min cosine | chosen "
+        "| excluded because |",
+        "| --- | --- | ---: | ---: | ---: | ---: | --- | --- |",
+    ]
+    for model, choice in choices.items():
+        for t in choice["trials"]:
+            fid = t.get("fidelity") or {}
+            speed = f"{t['rows_per_s']:.1f}" if t.get("rows_per_s") is not None else ""
+            diff = f"{fid['max_abs_diff']:.3g}" if fid else ""
+            agree = f"{fid['agreement']:.2%}" if fid else ""
+            cosine = f"{fid['min_cosine']:.4f}" if fid.get("min_cosine") is not None else ""
+            chosen = "**yes**" if t["recipe"] == choice["recipe"] else ""
+            lines.append(
+                f"| {model} | {t['recipe']} | {speed} | {diff} | {agree} | {cosine} | {chosen} "
+                f"| {t.get('reason') or ''} |"
+            )
+    return lines
 
 
 def targets(data: dict[str, Any], default_key: str) -> list[str]:

@@ -96,8 +96,21 @@ def _shown(path: Path) -> Path:
 
 
 def _best_log_loss(head: dict[str, Any]) -> float:
-    table = head["cv_log_loss"]["embedding+linear" if head["uses_linear"] else "embedding"]
+    if head.get("model") == "hidden":
+        table = head["cv_log_loss"]["hidden"]
+    else:
+        table = head["cv_log_loss"]["embedding+linear" if head["uses_linear"] else "embedding"]
     return min(float(v) for v in table.values())
+
+
+def _hidden_summary(document: dict[str, Any]) -> str:
+    hidden = document.get("hidden")
+    if hidden is None:
+        return "not used by any head"
+    return (
+        f"{hidden['units']} ReLU units ({len(hidden['seeds'])} networks averaged), "
+        f"L2 alpha {hidden['alpha']}"
+    )
 
 
 def _pct(value: float) -> str:
@@ -372,14 +385,17 @@ def evaluate(
     per_head = document["heads"]
     lines += [
         "",
-        "Heads as trained (C and the linear feature chosen by 5-fold cross-validation on train):",
+        "Heads as trained (the model, C and the linear feature chosen by 5-fold "
+        "cross-validation on train; `hidden`: the output of the shared hidden layer, "
+        f"{_hidden_summary(document)}):",
         "",
         *_table(
-            ["category", "C", "uses `linear` feature", "out-of-fold log loss"],
+            ["category", "model", "C", "uses `linear` feature", "out-of-fold log loss"],
             [
                 [
                     f"`{c}`",
-                    h["C"],
+                    h.get("model", "logistic"),
+                    "–" if h["C"] is None else h["C"],
                     "yes" if h["uses_linear"] else "no",
                     f"{_best_log_loss(h):.4f}",
                 ]

@@ -61,7 +61,7 @@ def backtest(
     return BacktestResult(
         total=len(items),
         matrix=matrix,
-        samples=_samples(proposed, items, stored, after, max(samples, 0)),
+        samples=_samples(proposed, items, stored, after, max(samples, 0), current),
         evidence=int(np.count_nonzero(moderated)),
         proposed_vs_moderators=_agreement(frame.moderator, after, moderated),
         stored_vs_moderators=_agreement(frame.moderator, stored, moderated),
@@ -88,6 +88,7 @@ def _samples(
     stored: Int8s,
     after: Int8s,
     wanted: int,
+    current: Policy | None = None,
 ) -> tuple[Sample, ...]:
     if wanted == 0:
         return ()
@@ -108,12 +109,13 @@ def _samples(
     for index in chosen[:wanted]:
         case = items[index]
         # Reasons come from the engine itself: only a handful of cases need them.
-        verdict = decide(
-            policy,
-            case.text or "",
-            case.scores,
-            case.classifier,
-            Context(case.article_mode, case.article_tags, case.author_status),
+        context = Context(case.article_mode, case.article_tags, case.author_status)
+        verdict = decide(policy, case.text or "", case.scores, case.classifier, context)
+        # What the guidelines in force find, so a change to approve names the rule too.
+        now = (
+            ()
+            if current is None
+            else decide(current, case.text or "", case.scores, case.classifier, context).reasons
         )
         result.append(
             Sample(
@@ -124,6 +126,7 @@ def _samples(
                 scores=case.scores,
                 classifier=case.classifier,
                 created_at=case.created_at,
+                current_reasons=now,
             )
         )
     return tuple(result)

@@ -29,7 +29,14 @@ def _share(part: int, whole: int) -> float | None:
 
 @dataclass(frozen=True, slots=True)
 class Sample:
-    """One case whose decision would change, with the proposed reasons."""
+    """One case whose decision would change, with the proposed reasons.
+
+    ``current_reasons`` are those the guidelines in force give it (empty when the backtest
+    had none), so a change to approve still names the rule that held or rejected it.
+    ``text`` is the comment's text, so an admin reads what would change, not an id;
+    ``None`` once its author deleted it (the text is erased, never shown), and unless the
+    caller fills it in (``services.guidelines`` does, for the caller's scope).
+    """
 
     comment_id: str
     before: Action
@@ -38,14 +45,19 @@ class Sample:
     scores: Mapping[str, float] | None
     classifier: str
     created_at: datetime
+    current_reasons: tuple[Reason, ...] = ()
+    text: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        """``comment_id``, ``from``, ``to``, ``reasons`` (as dicts), ``scores``, ..."""
+        """``comment_id``, ``text`` (null when deleted), ``from``, ``to``, ``reasons`` and
+        ``current_reasons`` (as dicts), ``scores``, ..."""
         return {
             "comment_id": self.comment_id,
+            "text": self.text,
             "from": self.before.value,
             "to": self.after.value,
             "reasons": [reason.as_dict() for reason in self.reasons],
+            "current_reasons": [reason.as_dict() for reason in self.current_reasons],
             "scores": dict(self.scores) if self.scores is not None else None,
             "classifier": self.classifier,
             "created_at": self.created_at.isoformat(),

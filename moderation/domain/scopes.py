@@ -52,6 +52,14 @@ def to_api(scope: str | None, stored_id: str) -> str:
     return stored_id[len(prefix) :] if stored_id.startswith(prefix) else stored_id
 
 
+def in_scope(scope: str | None, stored_id: str) -> bool:
+    """Whether ``stored_id`` is an id stored in ``scope`` (the default scope's have no
+    separator)."""
+    if not scope:
+        return SEPARATOR not in stored_id
+    return stored_id.startswith(f"{scope}{SEPARATOR}")
+
+
 def to_api_optional(scope: str | None, stored_id: str | None) -> str | None:
     return None if stored_id is None else to_api(scope, stored_id)
 

@@ -16,6 +16,7 @@ from moderation.services.guidelines import GuidelinesAdmin
 from moderation.services.identity_audit import IdentityAudit
 from moderation.services.keys import Keys
 from moderation.services.learning import Learning
+from moderation.services.live import Live
 from moderation.services.perspective import Perspective
 from moderation.services.policies import PolicyCache
 from moderation.services.review import Review
@@ -25,6 +26,7 @@ from moderation.services.webhooks import Webhooks
 from moderation.settings import Settings
 from moderation.storage.database import Database
 from moderation.workers.heartbeat import InstanceRegistry
+from moderation.workers.live_feed import LiveFeed
 from moderation.workers.scorer import Scorer
 from moderation.workers.webhook_sender import WebhookSender
 
@@ -51,6 +53,8 @@ IDENTITY_AUDIT = web.AppKey("identity_audit", IdentityAudit)
 LEARNING = web.AppKey("learning", Learning)
 PERSPECTIVE = web.AppKey("perspective", Perspective)
 CORAL = web.AppKey("coral", Coral)
+LIVE_FEED = web.AppKey("live_feed", LiveFeed)  # the live queue (workers/live_feed.py)
+LIVE = web.AppKey("live", Live)
 
 API_KEY = web.RequestKey("api_key", ApiKey)
 REQUEST_ID = web.RequestKey("request_id", str)

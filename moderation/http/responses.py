@@ -188,10 +188,62 @@ class ReportOut(_Out):
     status: str
 
 
+class LinesOut(_Out):
+    hold: float | None
+    reject: float | None
+
+
 class QueueItem(CommentOut):
     priority: int
     claim: dict[str, Any] | None
     queue_reasons: list[str]
+    # Per category, the guidelines' hold and reject lines in force for this comment.
+    lines: dict[str, LinesOut] | None = None
+    # Keys shared by near-identical comments (copy-paste campaigns): same key, one group.
+    duplicate_keys: list[str] | None = None
+
+
+class ThreadCommentOut(_Out):
+    id: str
+    author_id: str
+    author_name: str | None
+    parent_id: str | None
+    text: str | None
+    status: Literal["approved", "pending", "rejected"]
+    deleted: bool
+    created_at: str
+    relation: Literal["sibling", "reply"] | None = None
+
+
+class ContextArticleOut(_Out):
+    id: str
+    title: str | None
+    url: str | None
+    tags: list[str]
+
+
+class ContextOut(_Out):
+    id: str
+    article: ContextArticleOut | None
+    parent: ThreadCommentOut | None
+    thread: list[ThreadCommentOut]
+
+
+class BulkResultOut(_Out):
+    id: str
+    status: int
+    comment: CommentOut | None = None
+    error: Error.Body | None = None
+
+
+class BulkOut(_Out):
+    results: list[BulkResultOut]
+    decided: int
+    failed: int
+
+
+class SweepOut(BulkOut):
+    remaining: int
 
 
 class QueueOut(_Out):
@@ -252,6 +304,19 @@ class VersionsOut(_Out):
     next_cursor: str | None
 
 
+class DeliveryOut(_Out):
+    event_id: str
+    type: str
+    comment_id: str
+
+
+class BacklogOut(_Out):
+    #: Undelivered events; the oldest one's time; how many of them failed at least once.
+    pending: int
+    oldest_pending_at: str | None
+    failing: int
+
+
 class WebhookOut(_Out):
     id: str
     url: str
@@ -260,17 +325,16 @@ class WebhookOut(_Out):
     created_at: str
     #: The scope whose events it receives (its creator's); null: the default scope.
     scope: str | None = None
+    #: In the listing: its delivery backlog, and its newest failing deliveries (up to 5).
+    backlog: BacklogOut | None = None
+    last_errors: list[DeliveryOut] | None = None
 
 
 class WebhooksOut(_Out):
     items: list[WebhookOut]
     next_cursor: str | None
-
-
-class DeliveryOut(_Out):
-    event_id: str
-    type: str
-    comment_id: str
+    #: The event names a webhook may subscribe to.
+    events: list[str] | None = None
 
 
 class DeliveriesOut(_Out):

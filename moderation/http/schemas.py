@@ -34,6 +34,7 @@ from moderation.domain.notices import (
     STATEMENT_CATEGORIES,
     NewNotice,
 )
+from moderation.domain.review import MAX_BULK
 from moderation.domain.scopes import MAX_SCOPE_CHARS, SCOPE_PATTERN
 from moderation.services.comments import NewComment
 from moderation.services.keys import MAX_RATE_LIMIT
@@ -211,12 +212,34 @@ class QueueQuery(_Body):
     article_id: Id | None = None
     category: Annotated[str, StringConstraints(pattern=r"^[a-z_]{1,40}$")] | None = None
     reason: Annotated[str, StringConstraints(pattern=r"^[a-z_]{1,40}$")] | None = None
+    # ``priority`` (default): most urgent first; ``age``: longest waiting first.
+    sort: Literal["priority", "age"] = "priority"
 
 
 class ClaimIn(_Body):
     limit: int = Field(default=10, ge=1, le=100)
     article_id: Id | None = None
     category: Annotated[str, StringConstraints(pattern=r"^[a-z_]{1,40}$")] | None = None
+    # ``priority``: most urgent first; ``age``: longest waiting first.
+    sort: Literal["priority", "age"] = "priority"
+
+
+class BulkDecisionIn(_Body):
+    """One decision for several comments (``POST /v1/decisions/bulk``)."""
+
+    ids: list[Id] = Field(min_length=1, max_length=MAX_BULK)
+    action: Literal["approve", "reject"]
+    reason: Annotated[str, StringConstraints(max_length=1000)] | None = None
+    note: Annotated[str, StringConstraints(max_length=5000)] | None = None
+    rule: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
+
+
+class SweepIn(_Body):
+    """Reject an author's pending comments (``POST /v1/authors/{id}/reject-pending``)."""
+
+    reason: Annotated[str, StringConstraints(max_length=1000)] | None = None
+    note: Annotated[str, StringConstraints(max_length=5000)] | None = None
+    rule: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
 
 
 class ReleaseIn(_Body):

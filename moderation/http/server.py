@@ -15,10 +15,12 @@ in-flight requests drain for up to ``shutdown_timeout``, then cleanup contexts c
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import signal
 from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any
 
@@ -160,9 +162,29 @@ def run(
     port: int,
     shutdown_timeout: float,
     limits: Limits | None = None,
+    hooks: Hooks | None = None,
 ) -> None:
     """Serve ``app`` until SIGINT or SIGTERM, then drain and clean up."""
-    asyncio.run(_serve(app, host=host, port=port, shutdown_timeout=shutdown_timeout, limits=limits))
+    asyncio.run(
+        _serve(
+            app,
+            host=host,
+            port=port,
+            shutdown_timeout=shutdown_timeout,
+            limits=limits,
+            hooks=hooks,
+        )
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Hooks:
+    """What the command line adds around serving (moderation/cli.py)."""
+
+    #: Held open while the app starts (its cleanup contexts run), before it takes the port.
+    starting: Callable[[], AbstractAsyncContextManager[None]] | None = None
+    #: Called once the port accepts connections, with the listening socket addresses.
+    ready: Callable[[list[Any]], None] | None = None
 
 
 async def _serve(
@@ -172,7 +194,9 @@ async def _serve(
     port: int,
     shutdown_timeout: float,
     limits: Limits | None = None,
+    hooks: Hooks | None = None,
 ) -> None:
+    hooks = hooks or Hooks()
     limits = limits or Limits()
     options: dict[str, Any] = {
         "access_log": None,
@@ -188,9 +212,12 @@ async def _serve(
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    await runner.setup()
+    async with hooks.starting() if hooks.starting else contextlib.nullcontext():
+        await runner.setup()
     try:
         await web.TCPSite(runner, host, port).start()
+        if hooks.ready is not None:
+            hooks.ready(runner.addresses)
         await stop.wait()
         log.info("stopping: draining in-flight requests")
         # A second signal is the operator insisting: stop draining and exit now.

@@ -22,10 +22,11 @@ from moderation.domain.appeals import (
     same_moderator,
 )
 from moderation.domain.errors import Conflict, Forbidden, NotFound
+from moderation.domain.live import ChangeKind
 from moderation.domain.models import Action, ApiKey, Comment, DecisionDraft, Reason, Status, utcnow
 from moderation.domain.scopes import column_value, to_stored
 from moderation.domain.statements import restricts
-from moderation.services import decisions, notices, webhooks
+from moderation.services import decisions, live, notices, webhooks
 from moderation.services.policies import PolicyCache
 from moderation.storage.database import Database
 from moderation.storage.store import Store
@@ -86,6 +87,14 @@ class Appeals:
                 explanation,
             )
             await store.queue_appeal(comment_id, decisions.APPEAL_PRIORITY)
+            await live.note(  # the live queue (services/live.py)
+                store,
+                ChangeKind.updated if comment.status is Status.pending else ChangeKind.held,
+                comment_id,
+                scope=comment.scope,
+                status=comment.status.value,
+                wake=self.observers.queue_changed,
+            )
         return appeal
 
     async def get(self, appeal_id: str, *, scope: str | None = None) -> Appeal:
@@ -141,6 +150,15 @@ class Appeals:
                 comment = await self._publish(store, key, comment, reason)
             else:
                 await store.unqueue_appeal(comment.id, pending=comment.status is Status.pending)
+                await live.note(  # the live queue (services/live.py)
+                    store,
+                    ChangeKind.updated if comment.status is Status.pending else ChangeKind.decided,
+                    comment.id,
+                    scope=comment.scope,
+                    status=comment.status.value,
+                    actor=(key.id, key.name),
+                    wake=self.observers.queue_changed,
+                )
                 # Upheld: no decision is recorded, but a moderator decided (EU DSA metrics);
                 # a held comment stays queued for its hold.
                 leaves = comment.status is not Status.pending

@@ -20,6 +20,7 @@ from classifiers.base import Scores
 from moderation.domain.engine import Context
 from moderation.domain.errors import Conflict, NotFound, ServiceError
 from moderation.domain.guidelines import Guidelines
+from moderation.domain.live import ChangeKind
 from moderation.domain.models import (
     Action,
     Article,
@@ -33,7 +34,7 @@ from moderation.domain.models import (
 )
 from moderation.domain.notices import NewNotice, Notice
 from moderation.domain.scopes import column_value, to_stored, to_stored_optional
-from moderation.services import decisions, notices
+from moderation.services import decisions, live, notices
 from moderation.services.policies import PolicyCache, decide_text
 from moderation.services.shadow import ShadowCache, decide_in_shadow
 from moderation.storage.database import Database
@@ -405,6 +406,16 @@ class Moderation:
                 await store.erase_appeals(comment_id)
                 if comment.text:
                     await forget_text(store, comment.text)
+                if comment.status is not Status.approved:  # held, or rejected and appealed
+                    # The live queue (services/live.py): it leaves any moderator's view.
+                    await live.note(
+                        store,
+                        ChangeKind.deleted,
+                        comment_id,
+                        scope=comment.scope,
+                        status=comment.status.value,
+                        wake=self.observers.queue_changed,
+                    )
             deleted = await store.comment(comment_id, history=True)
         assert deleted is not None
         return deleted

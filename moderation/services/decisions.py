@@ -38,7 +38,7 @@ from moderation.domain.notices import NOTICE_CODE
 from moderation.domain.records import HELD_ELSEWHERE, QueueState
 from moderation.domain.statements import restricts, statement_for
 from moderation.domain.transparency import agreed
-from moderation.services import webhooks
+from moderation.services import live, webhooks
 from moderation.storage.store import Store
 
 
@@ -69,6 +69,8 @@ class Observers:
     events_written: Callable[[], None] = _ignore
     decided: Callable[[Action, str, tuple[str, ...]], None] = _ignore
     moderated: Callable[[ModeratorDecided], None] = _ignore
+    #: A change of the review queue was written (``services/live.py``): the feed reads it.
+    queue_changed: Callable[[], None] = _ignore
 
 
 CATEGORY_WEIGHT: Mapping[str, float] = {
@@ -217,6 +219,19 @@ async def record(
     )
     if status is not previous and await webhooks.emit(store, decided) and observers:
         store.after_commit(observers.events_written)
+    if review_here:  # the live queue (services/live.py): what entered, changed in or left it
+        await live.note_decision(
+            store,
+            comment.id,
+            scope=comment.scope,
+            status=status.value,
+            was_queued=not new and (previous is Status.pending or appeal is not None),
+            queued=queue is not None,
+            moderator=(draft.moderator_key_id, draft.moderator)
+            if draft.moderator_key_id and draft.moderator
+            else None,
+            wake=observers.queue_changed if observers else None,
+        )
     if observers is not None:
         codes = tuple(sorted({r.code for r in draft.reasons}))
         store.after_commit(lambda: observers.decided(draft.action, draft.by, codes))

@@ -8,8 +8,8 @@ transaction lock, SQLite with its single writer).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -17,7 +17,8 @@ from moderation.backtest import BacktestResult, Suggestion, backtest, suggest
 from moderation.domain.errors import NotFound
 from moderation.domain.guidelines import from_document
 from moderation.domain.models import ApiKey, utcnow
-from moderation.domain.records import CaseFilter, Page
+from moderation.domain.records import Case, CaseFilter, Page
+from moderation.domain.scopes import in_scope
 from moderation.services.policies import PolicyCache
 from moderation.storage.database import Database
 
@@ -56,6 +57,21 @@ def diff(before: Any, after: Any, path: str = "") -> list[dict[str, Any]]:
 
 def _keyed(items: list[Any]) -> bool:
     return all(isinstance(i, dict) and isinstance(i.get("id"), str) for i in items)
+
+
+def _with_texts(result: BacktestResult, cases: Iterable[Case], scope: str | None) -> BacktestResult:
+    """``result`` with the text of each sample stored in ``scope`` (None when deleted)."""
+    wanted = {s.comment_id for s in result.samples if in_scope(scope, s.comment_id)}
+    if not wanted:
+        return result
+    texts = {c.comment_id: c.text for c in cases if c.comment_id in wanted}
+    return replace(
+        result,
+        samples=tuple(
+            replace(s, text=texts.get(s.comment_id)) if s.comment_id in wanted else s
+            for s in result.samples
+        ),
+    )
 
 
 @dataclass(slots=True)
@@ -110,14 +126,23 @@ class GuidelinesAdmin:
         return await self.put(key, old.document, f"restored version {number}")
 
     async def backtest(
-        self, document: Mapping[str, Any], filters: CaseFilter, samples: int
+        self,
+        document: Mapping[str, Any],
+        filters: CaseFilter,
+        samples: int,
+        *,
+        scope: str | None = None,
     ) -> BacktestResult:
-        """What ``document`` would have decided for the stored comments (stored scores only)."""
+        """What ``document`` would have decided for the stored comments (stored scores only).
+
+        The samples of ``scope`` (the caller's website) carry their text: the guidelines
+        are shared by every scope, another website's comments are not."""
         async with self.db.transaction(write=False) as store:
             current = await self.policies.current(store)
             cases = await store.backtest_cases(filters)
         proposed = await self.policies.build(from_document(document, current.version + 1))
-        return backtest(proposed, cases, current=current, samples=samples)
+        result = backtest(proposed, cases, current=current, samples=samples)
+        return _with_texts(result, cases, scope)
 
     async def suggest(
         self, filters: CaseFilter, classifier: str, target_precision: float, min_evidence: int

@@ -19,7 +19,10 @@ from moderation.domain.records import Page
 from moderation.domain.scopes import valid_scope
 from moderation.storage.database import Database
 
-KEY_PREFIX = "mod_"
+#: A key says its power at a glance (a leaked ``adm_`` key is an emergency, a ``site_``
+#: key much less of one). Keys are looked up by their digest, never by their prefix, so
+#: keys made before prefixes told roles apart (all ``mod_``) keep working as they are.
+KEY_PREFIXES: dict[Role, str] = {Role.site: "site_", Role.moderator: "mod_", Role.admin: "adm_"}
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 MAX_RATE_LIMIT = 1_000_000.0
 
@@ -81,7 +84,7 @@ class Keys:
                 f"rate_limit is requests per second, 0 (unlimited) to {MAX_RATE_LIMIT:,.0f}",
                 code="invalid_rate_limit",
             )
-        secret = KEY_PREFIX + secrets.token_urlsafe(32)
+        secret = KEY_PREFIXES[role] + secrets.token_urlsafe(32)
         async with self.db.transaction() as store:
             key = await store.add_key(
                 secrets.token_hex(8), name, role, digest(secret), utcnow(), rate_limit, scope

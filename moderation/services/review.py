@@ -9,12 +9,15 @@ automatic decision, except one another key's live lease holds (409).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
-from moderation.domain.errors import Conflict, NotFound, ValidationFailed
-from moderation.domain.guidelines import Rule
+from moderation.domain import grouping
+from moderation.domain.errors import Conflict, NotFound, ServiceError, ValidationFailed
+from moderation.domain.guidelines import Guidelines, Rule
+from moderation.domain.live import ChangeKind
 from moderation.domain.models import (
     Action,
     ApiKey,
@@ -28,8 +31,18 @@ from moderation.domain.models import (
     utcnow,
 )
 from moderation.domain.records import Page, QueueEntry
-from moderation.domain.scopes import to_stored, to_stored_optional
-from moderation.services import decisions, notices
+from moderation.domain.review import (
+    MAX_BULK,
+    MAX_SWEEP,
+    THREAD_SIZE,
+    BulkOutcome,
+    Context,
+    QueueItem,
+    QueueOrder,
+    score_lines,
+)
+from moderation.domain.scopes import to_api, to_stored, to_stored_optional
+from moderation.services import decisions, live, notices
 from moderation.services.policies import PolicyCache
 from moderation.storage.database import Database
 
@@ -48,11 +61,18 @@ class Review:
     observers: decisions.Observers = field(default_factory=decisions.Observers)
 
     async def queue(
-        self, filters: QueueFilter, *, limit: int, offset: int = 0, scope: str | None = None
-    ) -> tuple[list[QueueEntry], int]:
-        """``scope``'s queue (``filters.article_id`` is an id of that scope)."""
+        self,
+        filters: QueueFilter,
+        *,
+        limit: int,
+        offset: int = 0,
+        scope: str | None = None,
+        order: QueueOrder = QueueOrder.priority,
+    ) -> tuple[list[QueueItem], int]:
+        """``scope``'s queue (``filters.article_id`` is an id of that scope), each item with
+        its score lines and duplicate keys (:func:`_items`)."""
         async with self.db.transaction(write=False) as store:
-            return await store.queue(
+            entries, total = await store.queue(
                 now=utcnow(),
                 limit=limit,
                 offset=offset,
@@ -60,15 +80,24 @@ class Review:
                 category=filters.category,
                 reason=filters.reason,
                 scope=scope,
+                oldest_first=order is QueueOrder.age,
             )
+            guidelines = (await self.policies.current(store)).guidelines
+        return await _items(entries, guidelines), total
 
-    async def claim(self, key: ApiKey, limit: int, filters: QueueFilter) -> list[QueueEntry]:
+    async def claim(
+        self,
+        key: ApiKey,
+        limit: int,
+        filters: QueueFilter,
+        order: QueueOrder = QueueOrder.priority,
+    ) -> list[QueueItem]:
         """Lease up to ``limit`` comments of ``key``'s scope to ``key`` (its own live leases
-        are renewed)."""
+        are renewed), in ``order``."""
         async with self.db.transaction() as store:
             policy = await self.policies.current(store)
             now = utcnow()
-            return await store.claim(
+            entries = await store.claim(
                 key_id=key.id,
                 key_name=key.name,
                 limit=limit,
@@ -77,7 +106,34 @@ class Review:
                 article_id=to_stored_optional(key.scope, filters.article_id),
                 category=filters.category,
                 scope=key.scope,
+                oldest_first=order is QueueOrder.age,
             )
+            for entry in entries:  # the live queue: others' pages see the claim
+                await live.note(
+                    store,
+                    ChangeKind.claimed,
+                    entry.comment.id,
+                    scope=key.scope,
+                    status=entry.comment.status.value,
+                    actor=(key.id, key.name),
+                    wake=self.observers.queue_changed,
+                )
+        return await _items(entries, policy.guidelines)
+
+    async def context(self, comment_id: str, *, scope: str | None = None) -> Context:
+        """What surrounds a comment of ``scope``: its article, the comment it answers and
+        its nearby thread (``domain/review.Context``)."""
+        stored = to_stored(scope, comment_id)
+        async with self.db.transaction(write=False) as store:
+            comment = await store.comment(stored)
+            if comment is None:
+                raise NotFound("no such comment", code="comment_not_found")
+            article = await store.article(comment.article_id)
+            parent = await store.comment(comment.parent_id) if comment.parent_id else None
+            siblings, replies = await store.thread_of(comment, THREAD_SIZE)
+        if article is not None:
+            article = replace(article, id=to_api(scope, article.id))
+        return Context(comment, article, parent, tuple(siblings), tuple(replies))
 
     async def rules(self) -> tuple[Rule, ...]:
         """The rules of the guidelines in force (what a moderator may cite)."""
@@ -88,6 +144,16 @@ class Review:
         if ids is not None:
             ids = [to_stored(key.scope, i) for i in ids]
         async with self.db.transaction() as store:
+            for comment_id in await store.claimed_ids(key.id, ids):  # the live queue
+                await live.note(
+                    store,
+                    ChangeKind.released,
+                    comment_id,
+                    scope=key.scope,
+                    status=None,
+                    actor=(key.id, key.name),
+                    wake=self.observers.queue_changed,
+                )
             return await store.release(key.id, ids)
 
     async def decide(
@@ -141,18 +207,15 @@ class Review:
                         "rule names no rule of the guidelines in force", code="unknown_rule"
                     )
             previous = comment.decision
-            text = reason or (
-                "approved by a moderator"
-                if action is Action.approve
-                else f"{rule.title} (section {rule.guideline})"
-                if rule is not None
-                else "rejected by a moderator"
-            )
-            message = (
-                "A moderator reviewed your comment and published it."
-                if action is Action.approve
-                else f"A moderator reviewed your comment and did not publish it: {text}."
-            )
+            cited = f"{rule.title} (section {rule.guideline})" if rule is not None else None
+            if action is Action.approve:
+                text = reason or "approved by a moderator"
+                message = "A moderator reviewed your comment and published it."
+            else:
+                text = reason or cited or "rejected by a moderator"
+                # The reader is always told the rule, also when the moderator wrote more.
+                because = f"{reason} ({cited})" if reason and cited else text
+                message = f"A moderator reviewed your comment and did not publish it: {because}."
             draft = DecisionDraft(
                 action=action,
                 by="moderator",
@@ -182,6 +245,89 @@ class Review:
             # The open notices on it (EU DSA Art. 16) are decided with it.
             await notices.settle(store, decided, action, observers=self.observers)
             return decided
+
+    async def decide_many(
+        self,
+        key: ApiKey,
+        comment_ids: Sequence[str],
+        action: Action,
+        reason: str | None,
+        note: str | None,
+        rule_id: str | None = None,
+    ) -> list[BulkOutcome]:
+        """Decide each of ``comment_ids`` (ids of ``key``'s scope) exactly as
+        :meth:`decide` would one by one — each in its own transaction, with its history
+        row, webhook events, statement of reasons and notices — in the given order. What
+        refuses one comment (another moderator's claim: 409 ``claimed_by_other``; deleted;
+        unknown) is that comment's outcome, not the whole request's; an unknown ``rule``,
+        repeated ids or more than ``MAX_BULK`` ids refuse the request (422)."""
+        if not comment_ids:
+            raise ValidationFailed("ids must name at least one comment", code="no_ids")
+        if len(comment_ids) > MAX_BULK:
+            raise ValidationFailed(
+                f"at most {MAX_BULK} comments per bulk decision", code="too_many_ids"
+            )
+        if len(set(comment_ids)) != len(comment_ids):
+            raise ValidationFailed("ids must not repeat", code="repeated_ids")
+        await self._check_rule(rule_id)
+        return [
+            await self._decide_one(key, comment_id, action, reason, note, rule_id)
+            for comment_id in comment_ids
+        ]
+
+    async def reject_pending_of(
+        self,
+        key: ApiKey,
+        author_id: str,
+        reason: str | None,
+        note: str | None,
+        rule_id: str | None = None,
+    ) -> tuple[list[BulkOutcome], int]:
+        """Reject an author's queued pending comments in ``key``'s scope, oldest first, at
+        most ``MAX_SWEEP`` per call, each as :meth:`decide` would; and how many remain
+        queued after (the caller repeats while some do, e.g. ones another moderator holds).
+        Appealed comments that are not pending are left to their appeal."""
+        await self._check_rule(rule_id)
+        stored = to_stored(key.scope, author_id)
+        async with self.db.transaction(write=False) as store:
+            ids, _ = await store.queued_of_author(
+                stored, now=utcnow(), limit=MAX_SWEEP, scope=key.scope
+            )
+        outcomes = [
+            await self._decide_one(key, to_api(key.scope, i), Action.reject, reason, note, rule_id)
+            for i in ids
+        ]
+        async with self.db.transaction(write=False) as store:
+            _, remaining = await store.queued_of_author(
+                stored, now=utcnow(), limit=0, scope=key.scope
+            )
+        return outcomes, remaining
+
+    async def _check_rule(self, rule_id: str | None) -> None:
+        """422 before anything is decided when ``rule_id`` names no rule in force."""
+        if rule_id is None:
+            return
+        if all(r.id != rule_id for r in await self.rules()):
+            raise ValidationFailed(
+                "rule names no rule of the guidelines in force", code="unknown_rule"
+            )
+
+    async def _decide_one(
+        self,
+        key: ApiKey,
+        comment_id: str,
+        action: Action,
+        reason: str | None,
+        note: str | None,
+        rule_id: str | None,
+    ) -> BulkOutcome:
+        try:
+            decided = await self.decide(key, comment_id, action, reason, note, rule_id)
+        except ServiceError as error:
+            if error.status >= 500:
+                raise
+            return BulkOutcome(comment_id, None, error.status, error.code, error.message)
+        return BulkOutcome(comment_id, decided)
 
     async def recent(
         self,
@@ -230,3 +376,25 @@ class Review:
             )
             author, recent = await store.author(author_id), await store.author_recent(author_id)
         return replace(author, id=api_id), recent
+
+
+async def _items(entries: Sequence[QueueEntry], guidelines: Guidelines) -> list[QueueItem]:
+    """Queue entries with their score lines (the guidelines in force, for each comment's
+    classifier and article tags) and duplicate keys, computed off the event loop: the keys
+    normalise every text (linear, but up to 100 texts of 20,000 characters)."""
+
+    def build() -> list[QueueItem]:
+        return [
+            QueueItem(
+                entry,
+                score_lines(
+                    guidelines,
+                    entry.comment.decision.classifier if entry.comment.decision else None,
+                    entry.comment.article_tags,
+                ),
+                grouping.duplicate_keys(entry.comment.text),
+            )
+            for entry in entries
+        ]
+
+    return await asyncio.to_thread(build) if entries else []

@@ -12,6 +12,7 @@ import logging
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any
 
 from moderation.contract import appeal_json, comment_json, notice_json
@@ -29,10 +30,27 @@ from moderation.storage.store import Store
 log = logging.getLogger(__name__)
 
 
+#: How many of a webhook's failing deliveries its listing shows.
+LAST_ERRORS = 5
+
+
 @dataclass(frozen=True, slots=True)
 class NewWebhook:
     webhook: Webhook
     secret: str
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookHealth:
+    """A webhook and how its deliveries go: ``pending`` undelivered events (the oldest
+    written at ``oldest_pending_at``), ``failing`` of them failed at least once, and the
+    newest of those (``last_errors``, newest first, comment ids of the webhook's scope)."""
+
+    webhook: Webhook
+    pending: int = 0
+    oldest_pending_at: datetime | None = None
+    failing: int = 0
+    last_errors: tuple[Delivery, ...] = ()
 
 
 @dataclass(slots=True)
@@ -90,12 +108,29 @@ class Webhooks:
             await store.audit(key, "webhook.create", webhook.id, details, utcnow())
         return NewWebhook(webhook=webhook, secret=secret)
 
-    async def listing(
-        self, limit: int, after: Sequence[str] | None = None, *, scope: str | None = None
-    ) -> Page[Webhook]:
-        """Every webhook for an admin of the default scope; a scoped admin's scope's only."""
+    async def overview(
+        self,
+        limit: int,
+        after: Sequence[str] | None = None,
+        *,
+        scope: str | None = None,
+        errors: int = LAST_ERRORS,
+    ) -> Page[WebhookHealth]:
+        """Every webhook for an admin of the default scope, a scoped admin's scope's only;
+        each with its delivery backlog and last ``errors`` failing deliveries."""
         async with self.db.transaction(write=False) as store:
-            return await store.webhook_page(limit, after, scope=scope)
+            page = await store.webhook_page(limit, after, scope=scope)
+            ids = [w.id for w in page.items]
+            backlogs = await store.delivery_backlogs(ids)
+            failed: dict[str, list[Delivery]] = {}
+            for webhook_id, delivery in await store.failed_deliveries(ids, errors):
+                failed.setdefault(webhook_id, []).append(delivery)
+        items = []
+        for webhook in page.items:
+            pending, oldest, failing = backlogs.get(webhook.id, (0, None, 0))
+            last = tuple(_in_scope(d, webhook) for d in failed.get(webhook.id, ()))
+            items.append(WebhookHealth(webhook, pending, oldest, failing, last))
+        return Page(items, page.next_after)
 
     async def remove(self, key: ApiKey, webhook_id: str) -> None:
         async with self.db.transaction() as store:
@@ -119,10 +154,12 @@ class Webhooks:
             if webhook is None or not _visible(webhook, scope):
                 raise NotFound("no such webhook", code="webhook_not_found")
             page = await store.deliveries(webhook_id, limit, after)
-        return Page(
-            [replace(d, comment_id=to_api(webhook.scope, d.comment_id)) for d in page.items],
-            page.next_after,
-        )
+        return Page([_in_scope(d, webhook) for d in page.items], page.next_after)
+
+
+def _in_scope(delivery: Delivery, webhook: Webhook) -> Delivery:
+    """``delivery`` with its comment id as the webhook's scope names it."""
+    return replace(delivery, comment_id=to_api(webhook.scope, delivery.comment_id))
 
 
 def _visible(webhook: Webhook | None, scope: str | None) -> bool:

@@ -23,6 +23,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
@@ -227,7 +228,15 @@ def _run_upgrade(connection: Connection) -> None:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["connection"] = connection
+    # Alembic's own INFO lines (a dozen per start: plugins, "Context impl", one per
+    # migration) are silenced by moderation.logs.configure; this one line says what happened.
+    before = MigrationContext.configure(connection).get_current_revision()
     command.upgrade(config, "head")
+    after = MigrationContext.configure(connection).get_current_revision()
+    if before == after:
+        log.info("database at revision %s", after)
+    else:
+        log.info("database migrated from revision %s to %s", before or "(empty)", after)
 
 
 def _configure_sqlite(engine: AsyncEngine, synchronous: str) -> None:

@@ -10,6 +10,7 @@ from moderation.storage.repos.guidelines import GuidelinesRepo
 from moderation.storage.repos.instances import InstancesRepo
 from moderation.storage.repos.integrations import IntegrationsRepo
 from moderation.storage.repos.keys import KeysRepo, SqliteKeyReader, key_by_hash
+from moderation.storage.repos.live import LiveRepo
 from moderation.storage.repos.notices import NoticesRepo
 from moderation.storage.repos.queue import QueueRepo
 from moderation.storage.repos.shadow import ShadowRepo
@@ -33,5 +34,6 @@ class Store(
     NoticesRepo,
     AppealsRepo,
     TransparencyRepo,
+    LiveRepo,
 ):
     """All queries and writes of one transaction, in the domain's terms."""

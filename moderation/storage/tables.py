@@ -362,3 +362,35 @@ class AppealRow(Base):
     moderator_key_id: Mapped[str | None] = mapped_column(String(32))
     received_at: Mapped[datetime]
     decided_at: Mapped[datetime | None]
+
+
+class QueueChangeRow(Base):
+    """The live queue's change feed (migration 0013; ``services/live.py``): one row per
+    change a moderator's page should hear of, written with the change; read by every
+    process's ``workers/live_feed`` after the last id it saw, pruned after an hour."""
+
+    __tablename__ = "queue_changes"
+    # AUTOINCREMENT on SQLite: ids never go back, even when pruning empties the table.
+    __table_args__ = (Index("ix_queue_changes_at", "at"), {"sqlite_autoincrement": True})
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    comment_id: Mapped[str] = mapped_column(String(STORED_ID))
+    scope: Mapped[str] = mapped_column(String(64), server_default="")
+    status: Mapped[str | None] = mapped_column(String(16))
+    actor_key_id: Mapped[str | None] = mapped_column(String(32))
+    actor: Mapped[str | None] = mapped_column(String(200))
+    at: Mapped[datetime]
+
+
+class StreamTokenRow(Base):
+    """A short-lived, single-use token that opens one live-queue stream (migration 0013):
+    EventSource cannot send an Authorization header, and the key must stay out of URLs.
+    Stored as the token's SHA-256 digest."""
+
+    __tablename__ = "stream_tokens"
+    __table_args__ = (Index("ix_stream_tokens_expires_at", "expires_at"),)
+
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key_id: Mapped[str] = mapped_column(String(32))
+    expires_at: Mapped[datetime]

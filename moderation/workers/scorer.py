@@ -9,18 +9,36 @@ bounded: when it is full :class:`Overloaded` is raised (HTTP 429 with
 ``Retry-After``) instead of letting latency grow without bound. A text whose
 scores do not arrive within ``timeout`` gets ``None``: the engine holds it with
 ``classifier_unavailable``, never approves it.
+
+**Lanes** (``lanes``; the service runs one unless ``MODERATION_CLASSIFIER_LANES`` says
+otherwise: docs/inference.md, "Where the time goes on short comments"). A runtime
+whose ``predict`` runs a row on the calling thread, one core per call (ONNX Runtime
+here: one intra-op thread per session run), can take one lane per worker thread
+(:func:`model_lanes`): that many batches run side by side, each on its own thread, and
+one more waits in line, so a lane goes from one batch to the next without waiting for
+the event loop (which may be busy committing a group). A lane's batch never waits for
+company and stays small (its share of what is queued, at most ``lane_rows`` texts), so
+results stream back a few at a time instead of in waves. A ``batch_independent``
+runtime gets jobs of similar length (:func:`length_bucket`) in one ``predict`` call;
+any other (dynamic int8, whose scores depend on their batch partners) one ``predict``
+call per job, rows alone on the lane's own thread, while the sentence encoder still
+embeds the lane's texts in one call. With a single lane the batcher works as described
+above.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Protocol
+
+import numpy as np
 
 from classifiers.base import Classifier, Scores, languages_of
 from classifiers.language import detect
@@ -38,6 +56,38 @@ long text; the further rounds of one."""
 
 class Overloaded(TooManyRequests):
     code = "overloaded"
+
+
+def model_lanes(classifier: object) -> int:
+    """How many ``predict`` calls may usefully run side by side on ``classifier``.
+
+    A backend says so with a ``concurrent_calls`` attribute. Otherwise an ONNX Runtime
+    backend (``runtime`` starting with ``onnx``) gets one per worker thread (its
+    ``threads``): its session runs one intra-op thread per call and is safe to share;
+    everything else one (PyTorch's intra-op threads use every core in one call)."""
+    declared = getattr(classifier, "concurrent_calls", None)
+    if isinstance(declared, int) and not isinstance(declared, bool):
+        return max(1, declared)
+    runtime = getattr(classifier, "runtime", None)
+    threads = getattr(classifier, "threads", None)
+    if isinstance(runtime, str) and runtime.startswith("onnx") and isinstance(threads, int):
+        return max(1, threads)
+    return 1
+
+
+PARTNER_SCAN = 64
+"""How many queued jobs a lane looks at for partners of its first job's length."""
+
+LENGTH_BUCKET_RATIO = 1.25
+"""Texts batched together (``batch_independent`` runtimes) differ in length by at most
+about this factor: every row of a batch is padded to its longest."""
+
+
+def length_bucket(texts: Sequence[str]) -> int:
+    """The length bucket of a job: by its longest text's characters, buckets growing by
+    :data:`LENGTH_BUCKET_RATIO` (texts under 16 characters share the first)."""
+    longest = max((len(text) for text in texts), default=0)
+    return int(math.log(max(longest, 16) / 16, LENGTH_BUCKET_RATIO))
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,8 +150,17 @@ class Scorer(Worker):
         timeout_s: float = 10.0,
         observe: Callable[[int, float], None] | None = None,
         embedder: Embedder | None = None,
+        lanes: int | None = 1,
+        lane_rows: int = 4,
     ) -> None:
         self.classifier = classifier
+        #: Batches that run side by side (None: as many as the classifier allows,
+        #: :func:`model_lanes`).
+        self.lanes = max(1, model_lanes(classifier) if lanes is None else lanes)
+        #: The classifier's scores of a text do not depend on what it is batched with.
+        self.batch_independent = getattr(classifier, "batch_independent", False) is True
+        #: The most texts a lane takes at once (lanes > 1).
+        self.lane_rows = max(1, lane_rows)
         # A classifier built on the encoder embeds in the same pass as it scores.
         self._embed_and_predict = getattr(classifier, "embed_and_predict", None)
         self.embedder: Embedder | None = (
@@ -124,7 +183,13 @@ class Scorer(Worker):
         self._queues: tuple[deque[_Job], ...] = (deque(), deque(), deque())
         self._arrived = asyncio.Event()
         self._queued_texts = 0
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="classifier")
+        self._executor = self._new_executor()
+        # Batches handed to the lanes and not finished (lanes > 1).
+        self._in_flight: set[asyncio.Task[None]] = set()
+        self._lane_free = asyncio.Event()
+
+    def _new_executor(self) -> ThreadPoolExecutor:
+        return ThreadPoolExecutor(max_workers=self.lanes, thread_name_prefix="classifier")
 
     @property
     def name(self) -> str:
@@ -138,6 +203,8 @@ class Scorer(Worker):
         while (job := self._pop()) is not None:
             if not job.future.done():
                 job.future.cancel()
+        if self._in_flight:  # batches in the lanes answer their jobs (each has a deadline)
+            await asyncio.gather(*self._in_flight, return_exceptions=True)
         self._executor.shutdown(wait=True, cancel_futures=True)
 
     async def score(self, texts: Sequence[str]) -> list[Scores | None]:
@@ -189,9 +256,12 @@ class Scorer(Worker):
 
     def _retry_after(self) -> float:
         per_text = self.stats.busy_seconds / self.stats.texts if self.stats.texts else 0.05
-        return max(1.0, round(self._queued_texts * per_text, 1))
+        return max(1.0, round(self._queued_texts * per_text / self.lanes, 1))
 
     async def _run(self) -> None:
+        if self.lanes > 1:
+            await self._run_lanes()
+            return
         loop = asyncio.get_running_loop()
         while True:
             first = await self._take(None)
@@ -210,55 +280,113 @@ class Scorer(Worker):
                 jobs.append(job)
                 size += len(job.texts)
                 chars += sum(len(text) for text in job.texts)
-            picked = jobs
-            jobs = [job for job in picked if not job.future.cancelled()]
-            self.stats.cancelled += len(picked) - len(jobs)
-            texts = [text for job in jobs for text in job.texts]
-            full = [job.full for job in jobs for _ in job.texts]
-            if not texts:
-                self._queued_texts -= sum(len(job.texts) for job in picked)
-                continue
-            started = time.perf_counter()
-            try:
-                results = await asyncio.wait_for(
-                    loop.run_in_executor(self._executor, self._predict, texts, full),
-                    self.timeout_s * 2,
-                )
-            except TimeoutError as exc:
-                # A hung model would block every later batch: abandon its thread, start anew.
-                self.stats.failures += 1
-                self.stats.restarts += 1
-                self.stats.last_error = "hung"
-                log.error("classifier hung for %.1fs; restarting its worker", self.timeout_s * 2)
-                self._executor.shutdown(wait=False, cancel_futures=True)
-                self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="classifier")
-                for job in jobs:
-                    if not job.future.done():
-                        job.future.set_exception(exc)
-            except Exception as exc:
-                self.stats.failures += 1
-                self.stats.last_error = type(exc).__name__
-                for job in jobs:
-                    if not job.future.done():
-                        job.future.set_exception(exc)
-            else:
-                offset = 0
-                for job in jobs:
-                    part = results[offset : offset + len(job.texts)]
-                    offset += len(job.texts)
-                    if not job.future.done():
-                        job.future.set_result(part)
-            finally:
-                self._queued_texts -= sum(len(job.texts) for job in picked)
-                elapsed = time.perf_counter() - started
-                self.stats.busy_seconds += elapsed
-                if self._observe is not None:
-                    self._observe(len(texts), elapsed)
-                self.stats.batches += 1
-                self.stats.texts += len(texts)
-                self.stats.chars += sum(len(text) for text in texts)
-                self.stats.batch_sizes.append(len(texts))
-                del self.stats.batch_sizes[:-1000]
+            await self._run_batch(jobs)
+
+    async def _run_lanes(self) -> None:
+        """Several lanes: hand batches over as lanes free up, one more waiting in line."""
+        while True:
+            while len(self._in_flight) > self.lanes:
+                self._lane_free.clear()
+                await self._lane_free.wait()
+            first = await self._take(None)
+            assert first is not None
+            jobs = [first, *self._partners(first)]
+            task = asyncio.get_running_loop().create_task(
+                self._run_batch(jobs, alone=not self.batch_independent)
+            )
+            self._in_flight.add(task)
+            task.add_done_callback(self._lane_done)
+
+    def _lane_done(self, task: asyncio.Task[None]) -> None:
+        self._in_flight.discard(task)
+        self._lane_free.set()
+
+    def _partners(self, first: _Job) -> list[_Job]:
+        """Queued jobs to hand to a lane with ``first``: as urgent or more, up to this
+        lane's share of what is queued (the lanes and the batch waiting in line split
+        it), ``lane_rows``, ``max_batch`` texts and the character cap; of its length
+        bucket when the runtime batches them (``batch_independent``). In arrival order;
+        the others stay queued in theirs."""
+        cap = self.max_later_chars if first.rank > NOW else self.max_batch_chars
+        # Jobs, not texts: a comment is one text, and counting is O(1) per queue.
+        queued = len(first.texts) + sum(len(queue) for queue in self._queues)
+        share = -(-queued // (self.lanes + 1))
+        rows = min(self.max_batch, self.lane_rows, share)
+        size = len(first.texts)
+        chars = sum(len(text) for text in first.texts)
+        bucket = length_bucket(first.texts) if self.batch_independent else 0
+        taken: list[_Job] = []
+        scan = PARTNER_SCAN  # a long queue of other lengths is not walked to its end
+        for queue in self._queues[: first.rank + 1]:
+            kept: list[_Job] = []
+            while queue and size < rows and chars < cap and scan > 0:
+                scan -= 1
+                job = queue.popleft()
+                job_chars = sum(len(text) for text in job.texts)
+                fits = size + len(job.texts) <= rows and chars + job_chars <= cap
+                if fits and (not self.batch_independent or length_bucket(job.texts) == bucket):
+                    taken.append(job)
+                    size += len(job.texts)
+                    chars += job_chars
+                else:
+                    kept.append(job)
+            queue.extendleft(reversed(kept))
+        return taken
+
+    async def _run_batch(self, picked: list[_Job], *, alone: bool = False) -> None:
+        """Score one batch in the model's thread(s) and answer each of its jobs
+        (``alone``: one ``predict`` call per job)."""
+        loop = asyncio.get_running_loop()
+        jobs = [job for job in picked if not job.future.cancelled()]
+        self.stats.cancelled += len(picked) - len(jobs)
+        texts = [text for job in jobs for text in job.texts]
+        full = [job.full for job in jobs for _ in job.texts]
+        if not texts:
+            self._queued_texts -= sum(len(job.texts) for job in picked)
+            return
+        calls = [len(job.texts) for job in jobs] if alone else None
+        started = time.perf_counter()
+        try:
+            results = await asyncio.wait_for(
+                loop.run_in_executor(self._executor, self._predict, texts, full, calls),
+                self.timeout_s * 2,
+            )
+        except TimeoutError as exc:
+            # A hung model would block every later batch: abandon its thread, start anew.
+            self.stats.failures += 1
+            self.stats.restarts += 1
+            self.stats.last_error = "hung"
+            log.error("classifier hung for %.1fs; restarting its worker", self.timeout_s * 2)
+            # Other lanes' batches (running or waiting in line) finish on the old threads.
+            self._executor.shutdown(wait=False, cancel_futures=self.lanes == 1)
+            self._executor = self._new_executor()
+            for job in jobs:
+                if not job.future.done():
+                    job.future.set_exception(exc)
+        except Exception as exc:
+            self.stats.failures += 1
+            self.stats.last_error = type(exc).__name__
+            for job in jobs:
+                if not job.future.done():
+                    job.future.set_exception(exc)
+        else:
+            offset = 0
+            for job in jobs:
+                part = results[offset : offset + len(job.texts)]
+                offset += len(job.texts)
+                if not job.future.done():
+                    job.future.set_result(part)
+        finally:
+            self._queued_texts -= sum(len(job.texts) for job in picked)
+            elapsed = time.perf_counter() - started
+            self.stats.busy_seconds += elapsed
+            if self._observe is not None:
+                self._observe(len(texts), elapsed)
+            self.stats.batches += 1
+            self.stats.texts += len(texts)
+            self.stats.chars += sum(len(text) for text in texts)
+            self.stats.batch_sizes.append(len(texts))
+            del self.stats.batch_sizes[:-1000]
 
     def _pop(self, rank: int = LATER) -> _Job | None:
         for queue in self._queues[: rank + 1]:
@@ -294,19 +422,31 @@ class Scorer(Worker):
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, embedder.embed, list(texts))
 
-    def _predict(self, texts: list[str], full: Sequence[bool] | None = None) -> list[Scored]:
+    def _predict(
+        self,
+        texts: list[str],
+        full: Sequence[bool] | None = None,
+        calls: Sequence[int] | None = None,
+    ) -> list[Scored]:
         """Runs in the model's thread: scores, embeddings and languages of one batch
-        (embeddings and languages only for the texts whose ``full`` is true)."""
+        (embeddings and languages only for the texts whose ``full`` is true). ``calls``:
+        the sizes of consecutive runs of texts the classifier scores in separate calls
+        (each job's rows alone); None: one call."""
         wanted = [True] * len(texts) if full is None else list(full)
         vectors: Vectors | None = None
-        routed = getattr(self.classifier, "predict_routed", None)
-        if self._embed_and_predict is not None:
-            vectors, scores = self._embed_and_predict(texts)
-            results: list[tuple[str, Scores]] = [(self.classifier.name, s) for s in scores]
-        elif routed is not None:
-            results = routed(texts)
-        else:
-            results = [(self.classifier.name, s) for s in self.classifier.predict(texts)]
+        results: list[tuple[str, Scores]] = []
+        start = 0
+        for size in [len(texts)] if calls is None else calls:
+            part = texts[start : start + size]
+            start += size
+            if self._embed_and_predict is not None:
+                part_vectors, scores = self._embed_and_predict(part)
+                vectors = part_vectors if vectors is None else np.vstack([vectors, part_vectors])
+                results += [(self.classifier.name, s) for s in scores]
+            elif (routed := getattr(self.classifier, "predict_routed", None)) is not None:
+                results += routed(part)
+            else:
+                results += [(self.classifier.name, s) for s in self.classifier.predict(part)]
         if len(results) != len(texts):
             raise RuntimeError("classifier returned a different number of results")
         rows: dict[int, int] = {}  # text index -> row of ``vectors``

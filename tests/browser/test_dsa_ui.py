@@ -53,7 +53,7 @@ async def test_a_notice_shows_what_the_reader_wrote(
     page = ui.page
     entry = page.locator(".queue-entry")
     await expect(entry).to_have_count(1)
-    await expect(entry).to_contain_text("Notice of illegal content")
+    await expect(entry.locator('.prio[data-code="notice"]')).to_have_text("notice")
     panel = page.locator("#queue-detail .notice-panel")
     await expect(panel).to_contain_text("Notice of illegal content from a reader")
     await expect(panel).to_contain_text("Illegal or harmful speech")
@@ -124,7 +124,7 @@ async def test_an_appeal_shows_the_decision_and_another_moderator_reverses_it(
     page = ui.page
     entry = page.locator(".queue-entry")
     await expect(entry).to_have_count(1)
-    await expect(entry).to_contain_text("Appeal by the author")
+    await expect(entry.locator('.prio[data-code="appeal"]')).to_have_text("appeal")
     panel = page.locator("#queue-detail .appeal-panel")
     await expect(panel.locator(".author-text")).to_have_text("It was satire, not an insult.")
     original = panel.locator(".original-decision")

@@ -197,9 +197,18 @@ async def test_a_comment_edited_while_read_is_shown_again_not_decided(
     service: Service, make_page: Callable[[], Awaitable[Page]]
 ) -> None:
     """The page sends the revision it showed; the author's edit meanwhile makes that a
-    409 ``comment_changed``, and the page shows the new text instead of deciding."""
+    409 ``comment_changed``, and the page shows the new text instead of deciding.
+
+    The live stream is held silent here: it would show the edit before the key press
+    (test_live_ui.py covers that), and this is the guard for when it has not yet."""
     await held(service, "c-1")
     ui = await make_page()
+    stalled: list[object] = []
+
+    def stall(route: object) -> None:
+        stalled.append(route)  # never answered
+
+    await ui.page.route("**/v1/queue/events?**", stall)
     await ui.open(undo_ms=0)
     await ui.sign_in(service.keys["moderator"])
     page = ui.page
@@ -217,6 +226,7 @@ async def test_a_comment_edited_while_read_is_shown_again_not_decided(
     await expect(detail).to_contain_text("a total moron")
     assert (await comment(service, "c-1"))["status"] == "pending"  # nothing was decided
     ui.assert_clean(allowed=[(409, "/v1/comments/c-1/decision")])
+    assert stalled  # the page did open its live stream, and heard nothing on it
 
 
 async def test_undo_cancels_the_decision(
@@ -390,6 +400,7 @@ async def test_admin_queue_marks_lines_from_the_guidelines(
     ui = await make_page()
     await ui.open()
     await ui.sign_in(service.keys["admin"])
+    await ui.page.click("#queue-tab")  # admins start on the Admin view
     bar = ui.page.locator('#queue-detail .score-row[data-category="toxicity"]')
     # No threshold reason on this comment, yet the admin sees the linear lines.
     await expect(bar).to_contain_text("hold 0.90")

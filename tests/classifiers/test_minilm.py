@@ -128,3 +128,65 @@ def test_suggested_thresholds_keep_to_their_budgets() -> None:
             assert limits.hold_at <= limits.reject_at
         if limits.reject_at is not None:
             assert limits.reject_at >= 0.5
+
+
+def test_the_averaged_network_is_one_network_on_raw_features() -> None:
+    """The seeds' networks, their standardisation folded in, averaged in logits: what the
+    heads file stores must give the mean of the networks' own logits on raw features."""
+    from sklearn.neural_network import MLPClassifier
+
+    from classifiers.training.train_heads import HIDDEN_SEEDS, HIDDEN_UNITS, _fit_network
+
+    rng = numpy.random.default_rng(3)
+    features = rng.normal(2.0, 3.0, (120, 6))
+    features[:, 4] = 0.5  # a dead dimension gets no weight
+    labels = (features[:, :2] + rng.normal(0, 1, (120, 2)) > 2.0).astype(numpy.int64)
+    weights, bias, out_weights, out_bias = _fit_network(features, labels, 1.0)
+    assert weights.shape == (HIDDEN_UNITS * len(HIDDEN_SEEDS), 6)
+    assert not weights[:, 4].any()
+    folded = numpy.maximum(features @ weights.T + bias, 0.0) @ out_weights.T + out_bias
+    live = [0, 1, 2, 3, 5]
+    standardised = (features[:, live] - features[:, live].mean(0)) / features[:, live].std(0)
+    expected = numpy.zeros_like(folded)
+    for seed in HIDDEN_SEEDS:
+        model = MLPClassifier(
+            hidden_layer_sizes=(HIDDEN_UNITS,),
+            alpha=1.0,
+            max_iter=300,
+            early_stopping=True,
+            random_state=seed,
+        ).fit(standardised, labels)
+        p = numpy.clip(model.predict_proba(standardised), 1e-12, 1 - 1e-12)
+        expected += numpy.log(p / (1 - p)) / len(HIDDEN_SEEDS)
+    assert numpy.allclose(folded, expected, atol=1e-6)
+
+
+def test_heads_with_a_hidden_layer_load_and_compute(
+    minilm_encoder: SentenceEncoder, tmp_path: Path
+) -> None:
+    digests = {
+        "encoder_sha256": minilm_encoder.digest,
+        "encoder_config_sha256": minilm_encoder.config_digest,
+    }
+    rng = numpy.random.default_rng(5)
+    width, units = 385, 4
+    hidden_w, hidden_b = rng.normal(0, 1, (units, width)), rng.normal(0, 1, units)
+    out = rng.normal(0, 1, (len(CATEGORIES), units + width))
+    document = json.loads(HEADS_PATH.read_text(encoding="utf-8"))
+    document["format"] = 2
+    linear_block = {"name": "linear_toxicity_logit", "size": 1, "description": "test"}
+    document["features"] = [document["features"][0], linear_block]
+    document["hidden"] = {"weights": hidden_w.tolist(), "bias": hidden_b.tolist()}
+    for i, c in enumerate(CATEGORIES):
+        document["heads"][c] = {"weights": out[i].tolist(), "bias": 0.25}
+    path = tmp_path / "heads.json"
+    path.write_text(json.dumps(document))
+    heads = load_heads(path, **digests)
+    x = rng.normal(0, 1, (3, width))
+    units_out = numpy.maximum(x @ hidden_w.T + hidden_b, 0.0)
+    logits = numpy.hstack([units_out, x]) @ out.T + 0.25
+    assert numpy.allclose(heads.probabilities(x), 1 / (1 + numpy.exp(-logits)))
+    document["hidden"]["bias"] = hidden_b.tolist()[:3]
+    path.write_text(json.dumps(document))
+    with pytest.raises(ClassifierLoadError, match="hidden layer does not fit"):
+        load_heads(path, **digests)

@@ -112,7 +112,7 @@ async def test_keys_listing_never_shows_secrets(service: Service) -> None:
     status, created = await service.call(
         "POST", "/v1/keys", role="admin", json={"name": "www2", "role": "site"}
     )
-    assert status == 201 and created["key"].startswith("mod_")
+    assert status == 201 and created["key"].startswith("site_")
     _, listing = await service.call("GET", "/v1/keys", role="admin")
     names = {k["name"] for k in listing["items"]}
     assert {"www2", "test-site", "test-moderator", "test-admin"} <= names

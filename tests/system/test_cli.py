@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
+import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
+import urllib.error
 import urllib.request
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from tests.processes import ROOT, cli_env, free_port
+from tests.processes import ROOT, cli_env, create_key, free_port
 
 
 def run(
@@ -124,14 +129,14 @@ def test_serve_answers_healthz_with_default_classifier_offline(
     try:
         started = time.monotonic()
         body = None
-        while time.monotonic() - started < 60:
+        while time.monotonic() - started < 180:  # a busy machine exports the encoder slowly
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
                     body = json.loads(r.read())
                     break
             except OSError:
                 time.sleep(0.2)
-        assert body is not None, "the service did not answer /healthz within 60 s"
+        assert body is not None, "the service did not answer /healthz within 180 s"
         assert body["status"] == "ok"
         assert body["classifier"] == "minilm"
         assert body["database"] == "ok"
@@ -145,3 +150,169 @@ def test_serve_answers_healthz_with_default_classifier_offline(
     assert process.returncode == 0, output
     assert "RUNNING FALLBACK CLASSIFIER minilm" in output
     assert "deciding with minilm: scores toxicity" in output
+
+
+class Logged:
+    """A real ``service.py`` process whose standard error is read line by line as it comes."""
+
+    def __init__(self, tmp_path: Path, extra_env: dict[str, str]) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = cli_env(tmp_path) | {"MODERATION_PORT": str(self.port)} | extra_env
+        self.process = subprocess.Popen(
+            [sys.executable, "service.py"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stderr is not None
+        for line in self.process.stderr:
+            self.lines.append(line.rstrip("\n"))
+
+    def wait_for(self, text: str, timeout: float = 180) -> int:
+        """The index of the first line containing ``text``, once it is logged."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for index, line in enumerate(list(self.lines)):
+                if text in line:
+                    return index
+            assert self.process.poll() is None, "\n".join(self.lines)
+            time.sleep(0.02)
+        raise AssertionError(f"{text!r} was not logged:\n" + "\n".join(self.lines))
+
+    def stop(self) -> int:
+        self.process.send_signal(signal.SIGTERM)
+        code = self.process.wait(timeout=30)
+        self._reader.join(timeout=5)
+        return code
+
+
+def request(
+    url: str, method: str = "GET", body: object = None, headers: dict[str, str] | None = None
+) -> tuple[int, object]:
+    data = None if body is None else json.dumps(body).encode()
+    call = urllib.request.Request(url, data=data, method=method, headers=headers or {})
+    if data is not None:
+        call.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(call, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+@pytest.fixture(params=["json", "text"])
+def log_format(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def test_the_log_says_starting_ready_and_stopped(tmp_path: Path, log_format: str) -> None:
+    """ "ready" comes once the port accepts the app's connections, distinct from
+    "starting" (when /healthz answers 503 "loading"); "stopped" is the last line, after
+    draining; Alembic says nothing, the database one line."""
+    service = Logged(tmp_path, {"MODERATION_LOG_FORMAT": log_format})
+    try:
+        ready = service.wait_for("ready on ")
+        # Logged once the app took the port over: it answers at once, ready.
+        status, body = request(service.url + "/healthz")
+        assert status == 200 and isinstance(body, dict) and body["status"] == "ok"
+        starting = service.wait_for("starting on ")
+        assert starting < ready
+    finally:
+        code = service.stop()
+    assert code == 0
+    lines = service.lines
+    assert f"ready on {service.url}" in lines[ready]
+    assert "draining" in lines[-2] and "stopped" in lines[-1]
+    assert not [line for line in lines if "alembic" in line]
+    database = [line for line in lines if "database migrated from revision" in line]
+    assert len(database) == 1 and "(empty) to " in database[0]
+    if log_format == "json":
+        records = [json.loads(line) for line in lines]
+        assert records[ready]["url"] == service.url
+        assert records[-1]["message"] == "stopped"
+
+
+def test_both_log_formats_keep_every_field(tmp_path: Path, log_format: str) -> None:
+    """A request line names its route, status and time; a failed webhook delivery its
+    event and error: as JSON members, or as text key=value pairs that a hostile value
+    (here a caller's request id) cannot forge."""
+    env = {
+        "MODERATION_LOG_FORMAT": log_format,
+        "MODERATION_WEBHOOK_ALLOW_HOSTS": "127.0.0.1",
+        "MODERATION_WEBHOOK_BACKOFF_BASE_S": "60",
+    }
+    site = create_key(cli_env(tmp_path) | env, "site", "www")
+    admin = create_key(cli_env(tmp_path) | env, "admin", "ops")
+    service = Logged(tmp_path, env)
+    nobody = free_port()  # nothing listens there: every delivery fails
+    forged = 'x" status=999 route=/forged ms=0 y="'
+    try:
+        service.wait_for("ready on ")
+        status, _ = request(
+            service.url + "/v1/webhooks",
+            "POST",
+            {"url": f"http://127.0.0.1:{nobody}/hook", "events": ["comment.approved"]},
+            {"Authorization": f"Bearer {admin}"},
+        )
+        assert status == 201
+        comment = {"id": "c-1", "article_id": "a-1", "author_id": "u-1", "text": "Well said."}
+        status, _ = request(
+            service.url + "/v1/comments",
+            "POST",
+            comment,
+            {"Authorization": f"Bearer {site}", "X-Request-Id": forged},
+        )
+        assert status == 201
+        failed = service.wait_for("webhook delivery failed")
+    finally:
+        assert service.stop() == 0
+    posted = next(line for line in service.lines if "/v1/comments" in line and "201" in line)
+    if log_format == "json":
+        record = json.loads(posted)
+        assert record["route"] == "/v1/comments" and record["status"] == 201
+        assert record["request_id"] == forged and record["ms"] >= 0
+        delivery = json.loads(service.lines[failed])
+        assert delivery["event_id"] and delivery["webhook_id"] and delivery["error"]
+        return
+    assert "route=/v1/comments status=201 ms=" in posted
+    assert f"request_id={json.dumps(forged)}" in posted  # quoted, escaped: one value
+    assert "status=999" not in posted.replace(json.dumps(forged), "")
+    delivery = service.lines[failed]
+    assert re.search(r"event_id=\S+ webhook_id=\S+ error=\S", delivery), delivery
+
+
+def test_score_does_not_retry_a_download_that_failed_recently(tmp_path: Path) -> None:
+    """A failed Detoxify download is remembered (a marker in the model cache): ``score``
+    says when it failed and until when it is not retried, and runs the fallback at once."""
+    from detoxify.detoxify import MODEL_URLS
+
+    from classifiers import downloads
+
+    checkpoints = tmp_path / "torch" / "hub" / "checkpoints"
+    checkpoints.mkdir(parents=True)
+    target = checkpoints / MODEL_URLS["unbiased"].rsplit("/", 1)[-1]
+    failed_at = datetime.now(UTC) - timedelta(minutes=5)
+    downloads.remember_failure(target, MODEL_URLS["unbiased"], "URLError: offline", now=failed_at)
+    env = {"MODERATION_CLASSIFIER": "detoxify:unbiased,linear"}
+    result = run(tmp_path, "score", "you are an idiot", extra_env=env)
+    assert result.returncode == 0, result.stderr
+    assert "classifier: linear" in result.stdout
+    assert "the download failed 5 min ago (URLError: offline); not retrying until" in result.stderr
+    assert "RUNNING FALLBACK CLASSIFIER linear" in result.stderr
+    assert "downloading Detoxify checkpoint" not in result.stderr
+
+
+def test_score_takes_a_classifier(tmp_path: Path) -> None:
+    env = {"MODERATION_CLASSIFIER": "detoxify:unbiased"}  # would try to download
+    result = run(tmp_path, "score", "--json", "--classifier", "linear", "Thanks!", extra_env=env)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["classifier"] == "linear"
+    assert "Detoxify" not in result.stderr

@@ -11,7 +11,16 @@ from typing import Any
 import pytest
 
 from classifiers.base import Scores
-from moderation.workers.scorer import LATER, Overloaded, Scorer
+from moderation.http.context import SCORER
+from moderation.settings import Settings
+from moderation.workers.scorer import (
+    LATER,
+    PARTNER_SCAN,
+    Overloaded,
+    Scorer,
+    length_bucket,
+    model_lanes,
+)
 
 
 class Recording:
@@ -226,3 +235,203 @@ async def test_chunks_never_ride_along_with_a_comments_batch() -> None:
         await scorer.close()
     assert ["a chunk of a long text"] in model.batches  # in a batch of its own
     assert model.batches[-1] == ["a chunk of a long text"]  # after every comment
+
+
+# -- lanes: batches side by side for runtimes that run one row per core -------------------
+
+
+class Runtime:
+    """Stands in for a backend's attributes, for model_lanes."""
+
+    def __init__(self, **attributes: object) -> None:
+        self.__dict__.update(attributes)
+
+
+def test_model_lanes_follow_the_runtime() -> None:
+    assert model_lanes(Runtime(runtime="onnx-int8", threads=2)) == 2
+    assert model_lanes(Runtime(runtime="onnx", threads=4)) == 4
+    assert model_lanes(Runtime(runtime="torch", threads=2)) == 1  # intra-op: every core
+    assert model_lanes(Runtime(runtime="onnx-int8")) == 1
+    assert model_lanes(Recording()) == 1
+    assert model_lanes(Runtime(runtime="torch", threads=2, concurrent_calls=3)) == 3
+    assert model_lanes(Runtime(concurrent_calls=True)) == 1  # a bool is not a count
+    onnx = Runtime(runtime="onnx-int8", threads=2)
+    assert Scorer(onnx, lanes=None).lanes == 2  # type: ignore[arg-type]
+    assert Scorer(onnx).lanes == 1  # type: ignore[arg-type]  # one unless asked
+
+
+def test_length_buckets_keep_similar_lengths_together() -> None:
+    assert length_bucket(["a" * 100]) == length_bucket(["b" * 110])
+    assert length_bucket(["a" * 100]) != length_bucket(["a" * 200])
+    assert length_bucket(["a" * 40, "a" * 200]) == length_bucket(["a" * 200])  # the longest
+    assert length_bucket([""]) == length_bucket(["a" * 15]) == 0
+
+
+class Gate:
+    """predict waits at a barrier of two: it returns only if two calls run at once."""
+
+    name = "gate"
+    categories = ("toxicity",)
+
+    def __init__(self) -> None:
+        self.barrier = threading.Barrier(2, timeout=5)
+        self.threads: set[str] = set()
+
+    def predict(self, texts: Sequence[str]) -> list[Scores]:
+        self.threads.add(threading.current_thread().name)
+        self.barrier.wait()
+        return [{"toxicity": 0.5} for _ in texts]
+
+
+async def test_lanes_run_batches_side_by_side() -> None:
+    model = Gate()
+    scorer = Scorer(model, lanes=2)
+    scorer.start()
+    try:
+        results = await asyncio.gather(scorer.score(["one"]), scorer.score(["two"]))
+    finally:
+        await scorer.close()
+    assert list(results) == [[{"toxicity": 0.5}], [{"toxicity": 0.5}]]
+    assert len(model.threads) == 2 and all(n.startswith("classifier") for n in model.threads)
+
+
+class Blocked:
+    """predict blocks until released; records each call."""
+
+    name = "blocked"
+    categories = ("toxicity",)
+
+    def __init__(self, batch_independent: bool = False) -> None:
+        self.batch_independent = batch_independent
+        self.release = threading.Event()
+        self.batches: list[list[str]] = []
+
+    def predict(self, texts: Sequence[str]) -> list[Scores]:
+        self.batches.append(list(texts))
+        self.release.wait(5)
+        return [{"toxicity": len(t) / 1000} for t in texts]
+
+
+async def test_one_batch_waits_in_line_behind_the_lanes_the_rest_stay_queued() -> None:
+    """Each lane has the next batch at hand (no trip through the event loop), and
+    nothing more: what is still queued can be cancelled and never reaches the model."""
+    model = Blocked()
+    scorer = Scorer(model, lanes=2)
+    futures = [scorer.submit([name]) for name in ("a", "b", "c", "d", "e", "f")]
+    scorer.start()
+    try:
+        for _ in range(500):  # until both lanes are inside predict
+            if len(model.batches) >= 2:
+                break
+            await asyncio.sleep(0.01)
+        # 6 queued: each lane takes its share (a third: 2), the batch in line a third of
+        # what is left (1); "f" is still in the scorer's queue, where it can be dropped.
+        futures[-1].cancel()
+        model.release.set()
+        results = await asyncio.gather(*futures[:-1])
+    finally:
+        model.release.set()
+        await scorer.close()
+    assert sorted(text for batch in model.batches for text in batch) == ["a", "b", "c", "d", "e"]
+    # Scores that depend on batch partners: each job is its own predict call.
+    assert all(len(batch) == 1 for batch in model.batches)
+    assert [r[0].scores for r in results] == [{"toxicity": 0.001}] * 5
+    assert scorer.stats.cancelled == 1 and scorer.queued == 0  # "f", skipped
+
+
+class RecordingEmbedder:
+    def __init__(self) -> None:
+        self.calls: list[list[str]] = []
+
+    def embed(self, texts: Sequence[str]) -> Any:
+        import numpy as np
+
+        self.calls.append(list(texts))
+        return np.ones((len(texts), 4), dtype=np.float32) / 2
+
+
+async def test_a_lane_embeds_its_texts_in_one_call_though_it_scores_rows_alone() -> None:
+    model = Recording()
+    embedder = RecordingEmbedder()
+    scorer = Scorer(model, lanes=2, embedder=embedder)
+    futures = [scorer.submit([name]) for name in ("a", "b", "c", "d", "e", "f")]
+    scorer.start()
+    try:
+        results = await asyncio.gather(*futures)
+    finally:
+        await scorer.close()
+    assert all(len(batch) == 1 for batch in model.batches)
+    assert ["a", "b"] in embedder.calls  # the first lane's share, one encoder call
+    assert all(r[0].embedding is not None for r in results)
+    assert [r[0].scores for r in results] == [{"toxicity": 0.01}] * 6
+
+
+async def test_batch_independent_runtimes_batch_texts_of_similar_length() -> None:
+    model = Blocked(batch_independent=True)
+    model.release.set()
+    scorer = Scorer(model, lanes=2, lane_rows=4)
+    assert scorer.batch_independent
+    texts = ["s" * 20, "l" * 400, "s" * 21, "l" * 401, "s" * 22, "s" * 23, "l" * 402]
+    futures = [scorer.submit([text]) for text in texts]
+    scorer.start()
+    try:
+        results = await asyncio.gather(*futures)
+    finally:
+        await scorer.close()
+    assert [r[0].scores for r in results] == [{"toxicity": len(t) / 1000} for t in texts]
+    # 7 queued, a third each: the first batch takes the short ones that fit its share (3),
+    # skipping the long one between them, which waits for a batch of its own length.
+    assert model.batches[0] == ["s" * 20, "s" * 21, "s" * 22]
+    assert all(len({length_bucket([t]) for t in batch}) == 1 for batch in model.batches)
+    assert sorted(t for b in model.batches for t in b) == sorted(texts)
+
+
+async def test_closing_answers_the_batches_in_the_lanes() -> None:
+    model = Recording(delay=0.1)
+    scorer = Scorer(model, lanes=2)
+    scorer.start()
+    futures = [scorer.submit([name]) for name in ("a", "b")]
+    await asyncio.sleep(0.03)  # both in the model
+    await scorer.close()
+    assert [f.result()[0].scores for f in futures] == [{"toxicity": 0.01}] * 2
+
+
+class OnnxLike(Recording):
+    """A classifier that says it runs on ONNX Runtime with two worker threads."""
+
+    runtime = "onnx-int8"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.threads = 2  # type: ignore[assignment]
+
+
+@pytest.mark.parametrize(("setting", "lanes"), [(1, 1), (0, 2), (3, 3)])
+async def test_the_service_runs_the_lanes_it_is_told(
+    make_service: Any, setting: int, lanes: int
+) -> None:
+    """MODERATION_CLASSIFIER_LANES: 1 (the default) one batch at a time; 0 what the
+    runtime allows (here 2); any other count as given. Comments go through either way."""
+    service = await make_service(classifier_instance=OnnxLike(), classifier_lanes=setting)
+    assert service.client.app[SCORER].lanes == lanes
+    statuses = await asyncio.gather(*(service.post_comment() for _ in range(6)))
+    assert [status for status, _ in statuses] == [201] * 6
+
+
+def test_one_lane_is_the_default_setting() -> None:
+    assert Settings().classifier_lanes == 1
+
+
+async def test_a_lane_looks_only_so_far_for_partners_of_its_length() -> None:
+    model = Blocked(batch_independent=True)
+    model.release.set()
+    scorer = Scorer(model, lanes=2, lane_rows=4)
+    texts = ["s" * 20, *(["l" * 400] * PARTNER_SCAN), "s" * 21]
+    futures = [scorer.submit([text]) for text in texts]
+    scorer.start()
+    try:
+        await asyncio.gather(*futures)
+    finally:
+        await scorer.close()
+    assert model.batches[0] == ["s" * 20]  # "s" * 21 lies beyond the scan
+    assert sorted(t for b in model.batches for t in b) == sorted(texts)

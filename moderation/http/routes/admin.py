@@ -15,6 +15,7 @@ from moderation.contract import (
     webhook_json,
 )
 from moderation.domain.errors import ValidationFailed
+from moderation.domain.events import EVENTS
 from moderation.domain.models import Role
 from moderation.domain.records import CaseFilter, ShadowRun
 from moderation.http.access import requires
@@ -54,6 +55,7 @@ from moderation.http.schemas import (
     WebhookIn,
 )
 from moderation.services.guidelines import Version
+from moderation.services.webhooks import WebhookHealth
 
 api = Api()
 routes = api.routes
@@ -156,7 +158,9 @@ async def backtest(request: web.Request) -> web.Response:
     body = await parse(request, BacktestIn)
     document = validate(GuidelinesDocument, body.guidelines).to_json()
     filters = CaseFilter(body.since, body.until, body.article_id, tuple(body.tags))
-    result = await request.app[GUIDELINES_ADMIN].backtest(document, filters, body.samples)
+    result = await request.app[GUIDELINES_ADMIN].backtest(
+        document, filters, body.samples, scope=request[API_KEY].scope
+    )
     return web.json_response(result.to_json())
 
 
@@ -287,7 +291,8 @@ async def create_webhook(request: web.Request) -> web.Response:
 
 @api.get(
     "/v1/webhooks",
-    "The webhooks, oldest first",
+    "The webhooks, oldest first, each with its delivery backlog and last failing deliveries;"
+    " and the event names a webhook may subscribe to",
     role="admin",
     response=WebhooksOut,
     query=ListQuery,
@@ -295,10 +300,21 @@ async def create_webhook(request: web.Request) -> web.Response:
 @requires(Role.admin)
 async def list_webhooks(request: web.Request) -> web.Response:
     query = validate(ListQuery, dict(request.query))
-    page = await request.app[WEBHOOKS].listing(
+    page = await request.app[WEBHOOKS].overview(
         query.limit, decode_cursor(query.cursor), scope=request[API_KEY].scope
     )
-    return web.json_response(page_json(page, webhook_json))
+    return web.json_response(page_json(page, _webhook_health_json) | {"events": list(EVENTS)})
+
+
+def _webhook_health_json(health: WebhookHealth) -> dict[str, Any]:
+    return webhook_json(health.webhook) | {
+        "backlog": {
+            "pending": health.pending,
+            "oldest_pending_at": timestamp(health.oldest_pending_at),
+            "failing": health.failing,
+        },
+        "last_errors": [delivery_json(d) for d in health.last_errors],
+    }
 
 
 @api.delete("/v1/webhooks/{id}", "Remove a webhook", role="admin", response=Anything, errors=(404,))

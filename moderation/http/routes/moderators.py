@@ -10,13 +10,16 @@ from moderation.contract import (
     appeal_for_moderators_json,
     appeal_json,
     author_with_history_json,
+    bulk_outcome_json,
     comment_json,
+    context_json,
     notice_for_moderators_json,
     queue_item_json,
 )
 from moderation.domain.appeals import AppealOutcome
 from moderation.domain.errors import ValidationFailed
 from moderation.domain.models import Action, AuthorStatus, Ground, Role, Status
+from moderation.domain.review import BulkOutcome, QueueOrder
 from moderation.http.access import requires
 from moderation.http.api import Api
 from moderation.http.context import API_KEY, APPEALS, MODERATION, REVIEW
@@ -26,22 +29,27 @@ from moderation.http.responses import (
     Anything,
     AppealOut,
     AuthorOut,
+    BulkOut,
     ClaimOut,
     CommentsOut,
     CommentWithHistory,
+    ContextOut,
     ModeratorAppealsOut,
     ModeratorNoticesOut,
     QueueOut,
+    SweepOut,
 )
 from moderation.http.routes.comments import path_id
 from moderation.http.schemas import (
     AppealDecisionIn,
     AuthorIn,
+    BulkDecisionIn,
     ClaimIn,
     DecisionIn,
     QueueQuery,
     RecentQuery,
     ReleaseIn,
+    SweepIn,
 )
 from moderation.services.review import QueueFilter
 
@@ -62,18 +70,19 @@ async def queue(request: web.Request) -> web.Response:
     # The queue reorders as comments are decided, so its cursor is a position, not a key.
     after = decode_cursor(query.cursor)
     offset = _position(after) if after is not None else query.offset
-    entries, total = await request.app[REVIEW].queue(
+    items, total = await request.app[REVIEW].queue(
         QueueFilter(query.article_id, query.category, query.reason),
         limit=query.limit,
         offset=offset,
         scope=request[API_KEY].scope,
+        order=QueueOrder(query.sort),
     )
-    end = offset + len(entries)
+    end = offset + len(items)
     return web.json_response(
         {
-            "items": [queue_item_json(e) for e in entries],
+            "items": [queue_item_json(i.entry, i) for i in items],
             "total": total,
-            "next_cursor": encode_cursor([str(end)]) if entries and end < total else None,
+            "next_cursor": encode_cursor([str(end)]) if items and end < total else None,
         }
     )
 
@@ -94,10 +103,13 @@ def _position(key: tuple[str, ...]) -> int:
 @requires(Role.moderator)
 async def claim(request: web.Request) -> web.Response:
     body = await parse(request, ClaimIn)
-    entries = await request.app[REVIEW].claim(
-        request[API_KEY], body.limit, QueueFilter(body.article_id, body.category)
+    items = await request.app[REVIEW].claim(
+        request[API_KEY],
+        body.limit,
+        QueueFilter(body.article_id, body.category),
+        QueueOrder(body.sort),
     )
-    return web.json_response({"items": [queue_item_json(e) for e in entries]})
+    return web.json_response({"items": [queue_item_json(i.entry, i) for i in items]})
 
 
 @api.post(
@@ -138,6 +150,64 @@ async def decide(request: web.Request) -> web.Response:
         legal_ground=body.legal_ground,
     )
     return web.json_response(comment_json(comment, history=True, notes=True))
+
+
+@api.post(
+    "/v1/decisions/bulk",
+    "One moderator decision for several comments, each decided as if alone (per-id results)",
+    role="moderator",
+    response=BulkOut,
+    body=BulkDecisionIn,
+)
+@requires(Role.moderator)
+async def decide_bulk(request: web.Request) -> web.Response:
+    """Each id gets its own result: the resource (200) or the error it alone would get
+    (404, 409 ``claimed_by_other``, …); 422 for the request (unknown rule, repeats, over
+    the limit) decides nothing."""
+    body = await parse(request, BulkDecisionIn)
+    outcomes = await request.app[REVIEW].decide_many(
+        request[API_KEY], body.ids, Action(body.action), body.reason, body.note, body.rule
+    )
+    return web.json_response(_bulk_json(outcomes))
+
+
+def _bulk_json(outcomes: list[BulkOutcome]) -> dict[str, object]:
+    decided = sum(1 for o in outcomes if o.comment is not None)
+    return {
+        "results": [bulk_outcome_json(o) for o in outcomes],
+        "decided": decided,
+        "failed": len(outcomes) - decided,
+    }
+
+
+@api.post(
+    "/v1/authors/{id}/reject-pending",
+    "Reject an author's pending comments (at most 500 a call; `remaining`: how many are left)",
+    role="moderator",
+    response=SweepOut,
+    body=SweepIn,
+)
+@requires(Role.moderator)
+async def reject_pending(request: web.Request) -> web.Response:
+    author_id = path_id(request)
+    body = await parse(request, SweepIn)
+    outcomes, remaining = await request.app[REVIEW].reject_pending_of(
+        request[API_KEY], author_id, body.reason, body.note, body.rule
+    )
+    return web.json_response(_bulk_json(outcomes) | {"remaining": remaining})
+
+
+@api.get(
+    "/v1/comments/{id}/context",
+    "For moderators: a comment's article (headline, link), the comment it answers, its thread",
+    role="moderator",
+    response=ContextOut,
+    errors=(404,),
+)
+@requires(Role.moderator)
+async def comment_context(request: web.Request) -> web.Response:
+    context = await request.app[REVIEW].context(path_id(request), scope=request[API_KEY].scope)
+    return web.json_response(context_json(context))
 
 
 @api.get(

@@ -6,6 +6,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from classifiers.base import CATEGORIES
+from classifiers.loader import runtime_description
 from moderation.domain.models import Role
 from moderation.http.access import requires
 from moderation.http.api import Api
@@ -44,6 +45,8 @@ async def healthz(request: web.Request) -> web.Response:
         "database": "ok" if database_ok else "unavailable",
         "database_backend": request.app[DATABASE].backend,
         "classifier_categories": list(scorer.classifier.categories),
+        # what runs the model (recipe, measured or asked for): classifiers/loader.py
+        "classifier_runtime": runtime_description(scorer.classifier),
         "classifier_languages": sorted(scorer.languages),
         "examples_encoder": scorer.embedder is not None,
         "classifier_fallbacks": [{"classifier": n, "error": why} for n, why in report.failures],

@@ -1,10 +1,12 @@
 // Admin tab: guidelines editor with a backtest preview before saving, the identity-term
-// audit, a score histogram with the lines drawn, versions and restore, keys, webhooks.
+// audit, a score histogram with the lines drawn, versions and restore, keys (create, shown
+// once; revoke) and webhooks (create, secret shown once; delete; backlog and last errors).
 
 import { api, ApiError, describeError, path, query } from "./api.js";
 import { byId, clear, h } from "./dom.js";
 import {
   actionLabel,
+  ago,
   categoryLabel,
   dateTime,
   describeReason,
@@ -35,11 +37,12 @@ const state = {
   current: null, // the guidelines in force, as GET returned them
   draft: null, // the edited document
   jsonError: null,
-  fieldErrors: new Set(),
+  fieldErrors: new Map(), // field -> what is wrong with the value typed there
   previewed: null, // JSON of the draft the last backtest ran on
   comments: null, // for the histogram
   audited: null, // JSON of the draft the last identity audit ran on; "" for the guidelines in force
   proposal: null, // the guidelines learning proposed, until loaded into the editor
+  me: null, // GET /v1/me: which key is signed in (to say so before it is revoked)
   loaded: false,
 };
 
@@ -59,6 +62,8 @@ export function initAdmin(ctx) {
   byId("hist-category").addEventListener("change", drawHistogram);
   byId("hist-reload").addEventListener("click", loadComments);
   byId("admin-reload").addEventListener("click", () => loadAll());
+  byId("key-form").addEventListener("submit", createKey);
+  byId("webhook-form").addEventListener("submit", createWebhook);
   for (const id of ["gl-hold-links", "gl-report-threshold", "gl-claim-seconds"]) {
     byId(id).addEventListener("input", onGeneralInput);
   }
@@ -79,11 +84,19 @@ export function resetAdmin() {
   state.comments = null;
   state.previewed = null;
   state.audited = null;
+  state.me = null;
   state.loaded = false;
   for (const id of ["rules-rows", "overrides-rows", "versions-rows", "keys-rows", "webhooks-rows", "backtest-result", "gl-errors", "ia-result"]) {
     clear(byId(id));
   }
   byId("gl-json").value = "";
+  // A new key's or webhook's secret never outlives the session that made it.
+  hideSecret("key-created");
+  hideSecret("webhook-created");
+  byId("key-form").reset();
+  byId("webhook-form").reset();
+  formError("key-error", "");
+  formError("webhook-error", "");
   byId("backtest-section").hidden = true;
   byId("ia-stale").hidden = true;
   resetTransparency();
@@ -150,7 +163,8 @@ function updateButtons() {
   byId("ia-draft").disabled = invalid || !state.draft;
   byId("gl-save").disabled = invalid || !dirty || state.previewed !== draftJson;
   let hint;
-  if (invalid) hint = "Fix the marked values first.";
+  if (state.fieldErrors.size) hint = `Save is off until ${plural(state.fieldErrors.size, "value is", "values are")} fixed: ${[...state.fieldErrors.values()].join(" ")}`;
+  else if (invalid) hint = "Save is off until the JSON is valid again (see the message under it).";
   else if (!dirty) hint = "No changes yet: edit a threshold to see what it would change.";
   else if (state.previewed !== draftJson) hint = "Run the preview to see what these changes would do; saving comes after.";
   else hint = "Preview is up to date. Save makes this the new version, in force at once.";
@@ -221,15 +235,24 @@ function setNumber(target, key, raw) {
  * Parse a threshold typed by the admin. ``plain`` (a rule's own value): blank
  * means "no line" (null). Otherwise (a per-classifier or override value): blank
  * means "inherit" (the key is removed) and "off" means "no line" (null).
+ * A refusal's ``message`` names the field (``label``) and what it allows.
  */
-function parseThreshold(raw, plain) {
+function parseThreshold(raw, plain, label = "A threshold") {
   const text = String(raw).trim().toLowerCase();
+  const otherwise = plain ? "or blank for no line" : "blank to inherit, or off for no line";
   if (text === "") return { ok: true, value: plain ? null : undefined };
   if (["off", "never", "none", "null", "false"].includes(text)) return { ok: true, value: null };
   const value = Number(text.replace(",", "."));
-  if (!Number.isFinite(value)) return { ok: false, message: "a number from 0 to 1, or blank" };
-  if (value < 0 || value > 1) return { ok: false, message: "must be between 0 and 1" };
+  if (!Number.isFinite(value)) return { ok: false, message: `${label} must be a number from 0 to 1, ${otherwise}.` };
+  if (value < 0 || value > 1) {
+    return { ok: false, message: `${label} must be from 0 to 1 (not ${truncate(text, 12)}), ${otherwise}.` };
+  }
   return { ok: true, value };
+}
+
+/** The id of the inline message of the input for ``field`` (a guidelines path). */
+function errorId(field) {
+  return `error-${field.replace(/[^A-Za-z0-9_-]/g, "-")}`;
 }
 
 function showThreshold(value, plain) {
@@ -239,6 +262,7 @@ function showThreshold(value, plain) {
 }
 
 function thresholdInput(target, key, field, label, plain) {
+  const message = h("span", { class: "field-error", id: errorId(field), hidden: true });
   const input = h("input", {
     type: "text",
     inputmode: "decimal",
@@ -251,21 +275,26 @@ function thresholdInput(target, key, field, label, plain) {
     spellcheck: "false",
   });
   input.addEventListener("input", () => {
-    const parsed = parseThreshold(input.value, plain);
+    const parsed = parseThreshold(input.value, plain, label);
     if (!parsed.ok) {
+      // Said next to the field (and by the Save hint), not only as a red border.
       input.setAttribute("aria-invalid", "true");
-      input.title = parsed.message;
-      state.fieldErrors.add(field);
+      input.setAttribute("aria-describedby", message.id);
+      message.textContent = parsed.message;
+      message.hidden = false;
+      state.fieldErrors.set(field, parsed.message);
     } else {
       input.removeAttribute("aria-invalid");
-      input.removeAttribute("title");
+      input.removeAttribute("aria-describedby");
+      message.textContent = "";
+      message.hidden = true;
       state.fieldErrors.delete(field);
       if (parsed.value === undefined) delete target[key];
       else target[key] = parsed.value;
     }
     draftChanged({ field });
   });
-  return input;
+  return [input, message];
 }
 
 function renderEditor() {
@@ -504,29 +533,55 @@ function renderBacktest(result) {
   }
 
   if (result.samples && result.samples.length) {
-    box.append(
-      h("h4", {}, "Examples of changes"),
-      h(
-        "ul",
-        { class: "samples" },
-        result.samples.map((sample) =>
-          h(
-            "li",
-            {},
-            h("span", { class: "mono" }, sample.comment_id),
-            " ",
-            h("span", { class: `badge action-${sample.from}` }, actionLabel(sample.from)),
-            " → ",
-            h("span", { class: `badge action-${sample.to}` }, actionLabel(sample.to)),
-            sample.reasons && sample.reasons.length
-              ? h("span", { class: "muted small" }, ` ${truncate(sample.reasons.map(describeReason).join("; "), 160)}`)
-              : null,
-          ),
-        ),
-      ),
-    );
+    box.append(h("h4", {}, "Examples of changes"), h("ul", { class: "samples" }, result.samples.map(sampleItem)));
   }
   drawHistogram();
+}
+
+/**
+ * The rules behind a sample's change: those of the proposed decision when it holds or
+ * rejects, else those that hold or reject it under the guidelines in force.
+ */
+function sampleRules(sample) {
+  const restricting = (reasons) => (reasons || []).filter((r) => r.rule && r.action !== "approve");
+  const reasons = sample.to !== "approve" ? restricting(sample.reasons) : restricting(sample.current_reasons);
+  const ids = [...new Set(reasons.map((r) => r.rule))];
+  const rules = state.draft?.rules || [];
+  return ids.map((id) => {
+    const rule = rules.find((r) => r.id === id);
+    return rule && rule.title ? `${rule.title} (${id})` : id;
+  });
+}
+
+/** One example of a change: the comment's text (as text, shortened), then → now, the rule. */
+function sampleItem(sample) {
+  const rules = sampleRules(sample);
+  const reasons = (sample.to !== "approve" ? sample.reasons : sample.current_reasons) || [];
+  return h(
+    "li",
+    { class: "sample", "data-id": sample.comment_id },
+    typeof sample.text === "string"
+      ? h("blockquote", { class: "sample-text", title: truncate(sample.text, 1000) }, truncate(sample.text, 240))
+      : h("p", { class: "sample-text muted small" }, "(no text: its author deleted it, or it is another website's comment)"),
+    h(
+      "p",
+      { class: "sample-change small" },
+      h("span", { class: `badge action-${sample.from}` }, actionLabel(sample.from)),
+      " → ",
+      h("span", { class: `badge action-${sample.to}` }, actionLabel(sample.to)),
+      " ",
+      h(
+        "span",
+        { class: "sample-rule" },
+        rules.length ? `Rule: ${rules.join(", ")}` : reasons.length ? "No rule (terms, links, author or article)" : "Decided so under earlier guidelines",
+      ),
+      " ",
+      h("span", { class: "mono muted" }, sample.comment_id),
+    ),
+    reasons.length
+      ? h("p", { class: "muted small" }, `${sample.to !== "approve" ? "Why" : "Held or rejected now because"}: ${truncate(reasons.map(describeReason).join("; "), 200)}`)
+      : null,
+  );
 }
 
 // -- identity-term audit ---------------------------------------------------------------------
@@ -916,22 +971,33 @@ async function restore(number) {
   }
 }
 
+// -- keys: create (shown once), revoke ------------------------------------------------------
+
 async function loadKeys() {
   const rows = byId("keys-rows");
   try {
-    const body = await api("GET", "/v1/keys");
+    const [body, me] = await Promise.all([api("GET", "/v1/keys"), state.me ? state.me : api("GET", "/v1/me")]);
+    state.me = me;
     clear(rows);
     for (const key of body.items || []) {
+      const own = key.id === me.key_id;
       rows.append(
         h(
           "tr",
-          { class: key.revoked_at ? "revoked" : null },
-          h("th", { scope: "row" }, key.name),
-          h("td", {}, h("span", { class: `badge role-${key.role}` }, key.role)),
+          { class: key.revoked_at ? "revoked" : null, "data-key": key.id },
+          h("th", { scope: "row" }, key.name, own ? h("span", { class: "badge current-badge" }, "you") : null),
+          h("td", {}, h("span", { class: `badge role-${key.role}` }, key.role), key.scope ? h("span", { class: "muted small" }, ` ${key.scope}`) : null),
           h("td", { class: "mono small" }, key.id),
           h("td", {}, dateTime(key.created_at)),
           h("td", {}, key.last_used_at ? dateTime(key.last_used_at) : "never"),
           h("td", {}, key.revoked_at ? `revoked ${dateTime(key.revoked_at)}` : "active"),
+          h(
+            "td",
+            {},
+            key.revoked_at
+              ? null
+              : h("button", { type: "button", class: "secondary danger", "aria-label": `Revoke the key ${key.name}`, on: { click: () => revokeKey(key, own) } }, "Revoke"),
+          ),
         ),
       );
     }
@@ -940,25 +1006,255 @@ async function loadKeys() {
   }
 }
 
+function formError(id, message) {
+  const box = byId(id);
+  box.textContent = message || "";
+  box.hidden = !message;
+}
+
+/** What a refused create says, for the form: the fields the service names, else its message. */
+function refusal(error) {
+  if (error instanceof ApiError && error.details.length) {
+    return error.details.map((d) => (d.field ? `${d.field}: ${d.problem}` : d.problem)).join("; ");
+  }
+  return describeError(error);
+}
+
+async function createKey(event) {
+  event.preventDefault();
+  const name = byId("key-name");
+  const scope = byId("key-scope");
+  const body = { name: name.value.trim(), role: byId("key-role").value };
+  if (scope.value.trim()) body.scope = scope.value.trim();
+  if (!body.name) {
+    formError("key-error", "Give the key a name: who or what will use it (e.g. www, coral, Alice).");
+    name.setAttribute("aria-invalid", "true");
+    name.focus();
+    return;
+  }
+  name.removeAttribute("aria-invalid");
+  formError("key-error", "");
+  const button = byId("key-create");
+  button.disabled = true;
+  try {
+    const created = await api("POST", "/v1/keys", body);
+    byId("key-form").reset();
+    showSecret("key-created", {
+      title: `Key “${created.name}” (${created.role}${created.scope ? `, ${created.scope}` : ""}) created`,
+      label: "The new API key",
+      secret: created.key,
+    });
+    announce(`Key ${created.name} created: copy it now.`, "success");
+    loadKeys();
+  } catch (error) {
+    if (error instanceof ApiError && error.code === "key_name_taken") {
+      formError("key-error", "An active key of this role already has that name: choose another.");
+      name.setAttribute("aria-invalid", "true");
+      name.focus();
+    } else if (!(error instanceof ApiError && error.status === 401)) {
+      formError("key-error", refusal(error));
+    }
+  } finally {
+    button.disabled = false;
+  }
+}
+
+async function revokeKey(key, own) {
+  const ok = await confirmDialog(
+    `Revoke the ${key.role} key “${key.name}”? Whatever uses it is refused from the next request; this cannot be undone.` +
+      (own ? " It is the key you are signed in with: you will be signed out." : ""),
+    "Revoke key",
+  );
+  if (!ok) return;
+  try {
+    await api("DELETE", path`/v1/keys/${key.id}`);
+    announce(`Key ${key.name} revoked.`, "success");
+    // With one's own key this answers 401, which signs the page out.
+    loadKeys();
+  } catch (error) {
+    failed(error);
+  }
+}
+
+// -- the secret of a new key or webhook, shown once ------------------------------------------
+
+function hideSecret(id) {
+  const box = clear(byId(id));
+  box.hidden = true;
+}
+
+/** Show a new secret once, with a copy button; it leaves the page when dismissed. */
+function showSecret(id, { title, label, secret, note }) {
+  const box = clear(byId(id));
+  const field = h("input", { type: "text", class: "secret mono", value: secret, "aria-label": label, spellcheck: "false", autocomplete: "off" });
+  field.readOnly = true;
+  field.addEventListener("focus", () => field.select());
+  const copy = h("button", { type: "button", class: "copy-secret" }, "Copy");
+  copy.addEventListener("click", async () => {
+    try {
+      await navigator.clipboard.writeText(secret);
+    } catch {
+      // No clipboard permission: select it for Ctrl+C instead.
+      field.focus();
+      field.select();
+      announce("Copying was refused by the browser: the text is selected, press Ctrl+C.", "info");
+      return;
+    }
+    copy.textContent = "Copied";
+    announce("Copied to the clipboard.", "success");
+  });
+  box.append(
+    h("p", { class: "secret-title" }, h("strong", {}, title)),
+    h("div", { class: "secret-row" }, field, copy),
+    h("p", { class: "secret-warning", role: "note" }, "Copy it now: it is shown only this once and cannot be shown again. ", note || ""),
+    h("button", { type: "button", class: "secondary", on: { click: () => hideSecret(id) } }, "I have copied it"),
+  );
+  box.hidden = false;
+  field.focus();
+}
+
+// -- webhooks: create (secret shown once), delete, backlog and last errors -------------------
+
+const DEFAULT_EVENTS = ["comment.approved", "comment.rejected", "comment.held"];
+
+function fillEventChoices(events) {
+  const set = byId("webhook-events");
+  const existing = [...set.querySelectorAll("input")].map((i) => i.value);
+  if (!events.length || existing.join() === events.join()) return;
+  for (const old of set.querySelectorAll(".check")) old.remove();
+  for (const name of events) {
+    const id = `webhook-event-${name.replace(/[^a-z0-9]/gi, "-")}`;
+    set.append(
+      h(
+        "div",
+        { class: "check" },
+        h("input", { type: "checkbox", id, value: name, checked: DEFAULT_EVENTS.includes(name) }),
+        h("label", { for: id, class: "mono small" }, name),
+      ),
+    );
+  }
+}
+
+function backlogCell(hook) {
+  const backlog = hook.backlog || { pending: 0, failing: 0 };
+  if (!backlog.pending) return h("td", { class: "backlog", "data-pending": 0 }, h("span", { class: "muted" }, "none pending"));
+  return h(
+    "td",
+    { class: ["backlog", backlog.failing ? "backlog-failing" : null], "data-pending": backlog.pending },
+    h("strong", {}, `${backlog.pending} pending`),
+    backlog.oldest_pending_at ? h("span", { class: "small" }, ", oldest ", h("time", { datetime: backlog.oldest_pending_at, title: dateTime(backlog.oldest_pending_at) }, ago(backlog.oldest_pending_at))) : null,
+    backlog.failing ? h("span", { class: "small block" }, `${backlog.failing} failing`) : null,
+  );
+}
+
+function errorsCell(hook) {
+  const errors = hook.last_errors || [];
+  if (!errors.length) return h("td", { class: "last-errors" }, h("span", { class: "muted" }, "none"));
+  return h(
+    "td",
+    { class: "last-errors" },
+    h(
+      "ul",
+      { class: "delivery-errors" },
+      errors.map((d) =>
+        h(
+          "li",
+          { "data-event": d.event_id },
+          h("strong", { class: "delivery-error" }, d.last_error || (d.last_status ? `HTTP ${d.last_status}` : "failed")),
+          " ",
+          h("span", { class: "small" }, `${d.type} of `, h("span", { class: "mono" }, d.comment_id), ` at ${dateTime(d.created_at)}`),
+          h("span", { class: "small muted block" }, `${plural(d.attempts, "attempt")}`, d.next_attempt_at ? `, next ${dateTime(d.next_attempt_at)}` : ""),
+        ),
+      ),
+    ),
+  );
+}
+
 async function loadWebhooks() {
   const rows = byId("webhooks-rows");
   try {
     const body = await api("GET", "/v1/webhooks");
+    fillEventChoices(body.events || []);
     clear(rows);
     const hooks = body.items || [];
-    if (!hooks.length) rows.append(h("tr", {}, h("td", { colspan: 4, class: "muted" }, "No webhooks.")));
+    if (!hooks.length) rows.append(h("tr", {}, h("td", { colspan: 7, class: "muted" }, "No webhooks.")));
     for (const hook of hooks) {
       rows.append(
         h(
           "tr",
-          {},
+          { "data-webhook": hook.id },
           h("th", { scope: "row", class: "mono small break" }, hook.url),
-          h("td", {}, (hook.events || []).join(", ")),
+          h("td", { class: "small" }, (hook.events || []).join(", ")),
+          backlogCell(hook),
+          errorsCell(hook),
           h("td", {}, hook.created_by || "–"),
           h("td", {}, dateTime(hook.created_at)),
+          h(
+            "td",
+            {},
+            h("button", { type: "button", class: "secondary danger", "aria-label": `Delete the webhook to ${hook.url}`, on: { click: () => deleteWebhook(hook) } }, "Delete"),
+          ),
         ),
       );
     }
+  } catch (error) {
+    failed(error);
+  }
+}
+
+async function createWebhook(event) {
+  event.preventDefault();
+  const url = byId("webhook-url");
+  const events = [...byId("webhook-events").querySelectorAll("input:checked")].map((i) => i.value);
+  let problem = null;
+  if (!/^https?:\/\/\S+$/.test(url.value.trim())) problem = "Enter the receiver's address, starting with https:// (or http://).";
+  else if (!events.length) problem = "Choose at least one event to send.";
+  if (problem) {
+    formError("webhook-error", problem);
+    if (!events.length && url.value.trim()) byId("webhook-events").querySelector("input")?.focus();
+    else {
+      url.setAttribute("aria-invalid", "true");
+      url.focus();
+    }
+    return;
+  }
+  url.removeAttribute("aria-invalid");
+  formError("webhook-error", "");
+  const button = byId("webhook-create");
+  button.disabled = true;
+  try {
+    const created = await api("POST", "/v1/webhooks", { url: url.value.trim(), events });
+    url.value = "";
+    showSecret("webhook-created", {
+      title: `Webhook to ${created.url} created`,
+      label: "The webhook's signing secret",
+      secret: created.secret,
+      note: "The website checks each delivery's X-Moderation-Signature with it.",
+    });
+    announce("Webhook created: copy its secret now.", "success");
+    loadWebhooks();
+  } catch (error) {
+    if (!(error instanceof ApiError && error.status === 401)) {
+      formError("webhook-error", refusal(error));
+      if (error instanceof ApiError && error.details.some((d) => d.field === "url")) url.setAttribute("aria-invalid", "true");
+    }
+  } finally {
+    button.disabled = false;
+  }
+}
+
+async function deleteWebhook(hook) {
+  const pending = hook.backlog ? hook.backlog.pending : 0;
+  const ok = await confirmDialog(
+    `Delete the webhook to ${hook.url}? Nothing more is sent to it` +
+      (pending ? `, and its ${plural(pending, "undelivered event")} ${pending === 1 ? "is" : "are"} dropped.` : "."),
+    "Delete webhook",
+  );
+  if (!ok) return;
+  try {
+    await api("DELETE", path`/v1/webhooks/${hook.id}`);
+    announce("Webhook deleted.", "success");
+    loadWebhooks();
   } catch (error) {
     failed(error);
   }

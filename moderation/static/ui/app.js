@@ -22,6 +22,7 @@ function showView(name) {
   if (!VIEWS[name] || (name === "admin" && ctx.role !== "admin")) name = "queue";
   if (view && view !== name && VIEWS[view].hide) VIEWS[view].hide();
   view = name;
+  if (location.hash !== `#${name}`) history.replaceState(null, "", `${location.pathname}${location.search}#${name}`);
   for (const [other, spec] of Object.entries(VIEWS)) {
     byId(spec.element).hidden = other !== name;
   }
@@ -89,7 +90,10 @@ function enterApp() {
   byId("whoami").textContent = ctx.role === "admin" ? "Admin" : "Moderator";
   byId("api-key").removeAttribute("aria-invalid");
   document.body.dataset.role = ctx.role;
-  showView("queue");
+  // Claims happen only in the queue view: an admin who came to edit the guidelines starts
+  // on the Admin view and claims nothing; #queue, #decided or #admin in the URL choose.
+  const asked = location.hash.slice(1);
+  showView(VIEWS[asked] ? asked : ctx.role === "admin" ? "admin" : "queue");
   // The sign-in field just disappeared: start keyboard users at the content.
   byId("main").focus({ preventScroll: true });
 }
@@ -118,6 +122,7 @@ function leave(message, kind = "info") {
   resetDecided();
   resetAdmin();
   for (const spec of Object.values(VIEWS)) byId(spec.element).hidden = true;
+  history.replaceState(null, "", `${location.pathname}${location.search}`);
   byId("tabs").hidden = true;
   byId("session").hidden = true;
   byId("signin-view").hidden = false;

@@ -1,7 +1,9 @@
-// Recently decided comments (GET /v1/comments), their history, and overturns.
+// Recently decided comments (GET /v1/comments), their history, the statement of reasons of
+// a restricting decision (EU DSA Art. 17), and overturns.
 
 import { api, ApiError, describeError, path, query } from "./api.js";
 import { byId, clear, h } from "./dom.js";
+import { statementList } from "./dsa.js";
 import { ago, dateTime, truncate } from "./format.js";
 import { thresholdsFromGuidelines, thresholdsFromReasons } from "./thresholds.js";
 import {
@@ -24,7 +26,23 @@ export function initDecided(ctx) {
 }
 
 export function showDecided() {
+  if (!state.selectedId) placeholder();
   load();
+}
+
+/** What the detail panel says while no comment is chosen. */
+function placeholder() {
+  const empty = state.loaded && !state.items.length;
+  clear(byId("decided-detail")).append(
+    h("h2", { id: "decided-detail-heading", class: "placeholder-title" }, empty ? "Nothing to show" : "No comment chosen"),
+    h(
+      "p",
+      { class: "muted placeholder" },
+      empty
+        ? "No decided comment matches these filters: change them and press Show."
+        : "Choose a comment in the table (click its row) to read it with its scores, its decision history and, for a rejection or hold, the statement of reasons sent to its author, and to overturn the decision.",
+    ),
+  );
 }
 
 export function resetDecided() {
@@ -32,7 +50,7 @@ export function resetDecided() {
   state.selectedId = null;
   state.loaded = false;
   clear(byId("decided-rows"));
-  clear(byId("decided-detail"));
+  placeholder();
   byId("decided-count").textContent = "";
   byId("decided-filters").reset();
 }
@@ -56,10 +74,8 @@ async function load() {
       state.items = body.items || [];
       state.loaded = true;
       renderRows();
-      if (state.selectedId && !state.items.some((c) => c.id === state.selectedId)) {
-        state.selectedId = null;
-        clear(byId("decided-detail"));
-      }
+      if (state.selectedId && !state.items.some((c) => c.id === state.selectedId)) state.selectedId = null;
+      if (!state.selectedId) placeholder();
     } catch (error) {
       if (error instanceof ApiError && error.status === 422) {
         const details = error.details.map((d) => `${d.field}: ${d.problem}`).join("; ");
@@ -157,6 +173,7 @@ function renderDetail(comment) {
     scoreBars(decision.scores, lines),
     h("h3", {}, "History"),
     historyList(comment.history),
+    statementPanel(comment),
     h(
       "section",
       { class: "panel actions", "aria-labelledby": "overturn-heading" },
@@ -165,6 +182,18 @@ function renderDetail(comment) {
       h("div", { class: "field" }, h("label", { for: "overturn-note" }, "Private note ", h("span", { class: "muted" }, "(optional)")), note),
       h("div", { class: "buttons" }, buttons),
     ),
+  );
+}
+
+/** The statement of reasons of a rejection or a hold in force, as its author received it. */
+function statementPanel(comment) {
+  const decision = comment.decision || {};
+  if (!decision.statement && !["reject", "hold"].includes(decision.action)) return null;
+  return h(
+    "section",
+    { class: "statement-panel", "aria-labelledby": "decided-statement-heading" },
+    h("h3", { id: "decided-statement-heading" }, "Statement of reasons ", h("span", { class: "muted small" }, "(EU DSA Art. 17)")),
+    statementList(decision.statement),
   );
 }
 

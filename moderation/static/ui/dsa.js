@@ -40,6 +40,15 @@ const SOURCES = {
   SOURCE_VOLUNTARY: "our own moderation",
 };
 
+const VISIBILITY = {
+  DECISION_VISIBILITY_CONTENT_REMOVED: "removed",
+  DECISION_VISIBILITY_CONTENT_DISABLED: "withheld (not shown)",
+};
+
+function visibility(code) {
+  return VISIBILITY[code] || String(code).replace(/^DECISION_VISIBILITY_/, "").replaceAll("_", " ").toLowerCase();
+}
+
 /** A statement of reasons (EU DSA Art. 17), in words. */
 export function statementList(statement) {
   if (!statement) return h("p", { class: "muted small" }, "No statement of reasons was recorded for this decision.");
@@ -53,6 +62,10 @@ export function statementList(statement) {
       ["Source", SOURCES[statement.source_type] || statement.source_type],
       statement.category ? ["Category", statementCategory(statement.category)] : [null, null],
       statement.decision_facts ? ["Facts", statement.decision_facts] : [null, null],
+      Array.isArray(statement.decision_visibility) && statement.decision_visibility.length
+        ? ["Visibility", statement.decision_visibility.map(visibility).join(", ")]
+        : [null, null],
+      statement.redress && statement.redress.how ? ["Redress", statement.redress.how] : [null, null],
     ],
     "meta statement",
   );

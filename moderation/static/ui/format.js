@@ -173,3 +173,61 @@ export function truncate(text, length) {
   const value = String(text ?? "");
   return value.length > length ? `${value.slice(0, length - 1)}…` : value;
 }
+
+// -- why a comment waits, in words and colour (the queue's priority labels) -----------------
+//
+// The one mapping from a queued comment's reasons to the words and tones the page shows;
+// tones, most urgent first: "urgent" (the law asks for a quick answer), "danger", "warn",
+// "info". The number (priority) still orders the queue; these say why.
+
+const TONES = ["urgent", "danger", "warn", "info"];
+
+const CODE_LABELS = {
+  notice: ["notice", "urgent"],
+  appeal: ["appeal", "urgent"],
+  banned_term: ["banned term", "danger"],
+  author_banned: ["banned author", "danger"],
+  example: ["like a rule's examples", "warn"],
+  suspect_term: ["suspect word", "warn"],
+  reader_reports: ["reports", "warn"],
+  link: ["link", "info"],
+  classifier_unavailable: ["no scores", "info"],
+  unsupported_language: ["language", "info"],
+  author_premoderated: ["pre-moderated author", "info"],
+  article_premoderated: ["pre-moderated article", "info"],
+};
+
+const CATEGORY_TONES = {
+  threat: ["threat", "danger"],
+  severe_toxicity: ["severe abuse", "danger"],
+  identity_attack: ["attack on a group", "danger"],
+  sexual_explicit: ["sexual", "warn"],
+  insult: ["insult", "warn"],
+  toxicity: ["toxic", "warn"],
+  obscene: ["obscene", "info"],
+};
+
+/** ``[{code, word, tone}]``: why a queued comment waits, most urgent tone first. */
+export function priorityLabels(item) {
+  const found = new Map();
+  const add = (key, [word, tone]) => {
+    if (!found.has(key)) found.set(key, { code: key, word, tone, title: key in CATEGORY_TONES ? categoryLabel(key) : shortReason(key) });
+  };
+  const reasons = (item.decision && item.decision.reasons) || [];
+  for (const reason of reasons) {
+    if (reason.code === "threshold" && reason.category) {
+      add(reason.category, CATEGORY_TONES[reason.category] || [categoryLabel(reason.category).toLowerCase(), "warn"]);
+    } else if (CODE_LABELS[reason.code]) {
+      add(reason.code, CODE_LABELS[reason.code]);
+    }
+  }
+  for (const code of item.queue_reasons || []) {
+    if (CODE_LABELS[code]) add(code, CODE_LABELS[code]);
+  }
+  return [...found.values()].sort((a, b) => TONES.indexOf(a.tone) - TONES.indexOf(b.tone));
+}
+
+/** "waiting 12 min" */
+export function waiting(iso, now = Date.now()) {
+  return `waiting ${since(iso, now)}`;
+}

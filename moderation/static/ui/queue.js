@@ -18,23 +18,29 @@ import {
   ago,
   dateTime,
   plural,
-  shortReason,
   since,
   statusLabel,
   time,
   truncate,
+  waiting,
 } from "./format.js";
-import { dsaPanels, groundFields, itemCodes, readGround } from "./dsa.js";
+import { dsaPanels, groundFields, readGround } from "./dsa.js";
+import { startLive, stopLive } from "./live.js";
 import { thresholdsFromGuidelines, thresholdsFromReasons } from "./thresholds.js";
 import {
   announce,
+  confirmDialog,
+  contextPanel,
   definitionList,
+  externalLink,
+  priorityChips,
   reasonList,
   scoreBars,
   tagList,
 } from "./widgets.js";
 
 const BATCH = 10;
+const BULK_LIMIT = 100; // ids per POST /v1/decisions/bulk (domain/review.MAX_BULK)
 const POLL_MS = 30000;
 
 const state = {
@@ -50,6 +56,16 @@ const state = {
   armed: null,
   visible: false,
   renderedId: null,
+  // Bulk work: the ids marked in the batch (click with shift/ctrl, x, shift+j/k, g), the
+  // entry a shift-click extends from, and each comment's context (article, thread).
+  marked: new Set(),
+  anchor: null,
+  contexts: new Map(),
+  sort: "priority",
+  // Copies of batch comments waiting elsewhere in the queue (not claimed by another
+  // moderator): a group decision takes them along (markedOutside).
+  outside: [],
+  markedOutside: new Set(),
 };
 
 export function undoDelay() {
@@ -65,11 +81,20 @@ export function initQueue(ctx) {
   state.ctx = ctx;
   byId("queue-refresh").addEventListener("click", () => claim({ force: true }));
   byId("undo-button").addEventListener("click", () => undo());
+  byId("queue-sort").addEventListener("change", (event) => {
+    state.sort = event.target.value === "age" ? "age" : "priority";
+    sortItems();
+    renderKeepingFocus();
+  });
+  byId("bulk-approve").addEventListener("click", () => bulk("approve"));
+  byId("bulk-reject").addEventListener("click", () => bulk("reject"));
+  byId("bulk-clear").addEventListener("click", () => unmarkAll());
   setInterval(refreshTimes, 30000);
 }
 
 export function showQueue() {
   state.visible = true;
+  startLive(liveHooks); // live updates (live.js): once per sign-in
   render();
   if (!state.items.length) claim();
 }
@@ -81,6 +106,7 @@ export function hideQueue() {
 
 /** Forget everything (sign-out); pending actions are sent first by flushPending. */
 export function resetQueue() {
+  stopLive();
   clearTimeout(state.pollTimer);
   state.items = [];
   state.selected = 0;
@@ -88,6 +114,11 @@ export function resetQueue() {
   state.armed = null;
   state.renderedId = null;
   state.emptySince = null;
+  state.marked.clear();
+  state.anchor = null;
+  state.contexts.clear();
+  state.outside = [];
+  state.markedOutside.clear();
   clear(byId("queue-list"));
   clear(byId("queue-detail"));
   byId("queue-summary").textContent = "";
@@ -102,11 +133,12 @@ async function claim({ force = false } = {}) {
   state.claiming = (async () => {
     setBusy(true);
     try {
-      const body = await api("POST", "/v1/queue/claim", { limit: BATCH });
+      const body = await api("POST", "/v1/queue/claim", { limit: BATCH, sort: state.sort });
       const waiting = new Set(state.pending.map((p) => p.item.id));
       const known = new Set(state.items.map((item) => item.id));
       const fresh = (body.items || []).filter((item) => !waiting.has(item.id) && !known.has(item.id));
       state.items.push(...fresh);
+      sortItems();
       for (const item of fresh) {
         if (item.claim && item.claim.by) state.ctx.keyName = item.claim.by;
       }
@@ -114,6 +146,7 @@ async function claim({ force = false } = {}) {
       if (!state.items.length) state.emptySince = state.emptySince || Date.now();
       else state.emptySince = null;
       updateTotal();
+      findCopies();
     } catch (error) {
       if (!(error instanceof ApiError && error.status === 401)) announce(describeError(error), "error");
     } finally {
@@ -133,10 +166,66 @@ function schedulePoll() {
   }
 }
 
+/**
+ * Campaigns outgrow a batch: look through the first 200 comments of the queue for copies
+ * of the batch's comments (shared duplicate keys) that nobody else holds.
+ */
+async function findCopies() {
+  if (!state.items.some((item) => (item.duplicate_keys || []).length)) return;
+  let body;
+  try {
+    body = await api("GET", `/v1/queue${query({ limit: 200, sort: state.sort })}`);
+  } catch {
+    return;
+  }
+  const skip = new Set([...state.items.map((item) => item.id), ...state.pending.map((p) => p.item.id)]);
+  const mine = state.ctx.keyName;
+  state.outside = (body.items || []).filter(
+    (item) => !skip.has(item.id) && !(item.claim && item.claim.by !== mine) && (item.duplicate_keys || []).length,
+  );
+  renderAlike();
+}
+
+/** Copies outside the batch of ``group`` (ids of the batch): a key shared with a member. */
+function outsideCopies(group) {
+  const keys = new Set();
+  for (const item of state.items) if (group.includes(item.id)) for (const key of item.duplicate_keys || []) keys.add(key);
+  return state.outside.filter((item) => (item.duplicate_keys || []).some((key) => keys.has(key)));
+}
+
+/** The panel on the shown comment's near-identical copies, in the batch and beyond. */
+function renderAlike() {
+  const box = document.getElementById("alike-box");
+  const item = state.items[state.selected];
+  if (!box || !item || box.dataset.id !== item.id) return;
+  const group = groupsOf(state.items).get(item.id) || [item.id];
+  const outside = outsideCopies(group);
+  if (group.length < 2 && !outside.length) {
+    box.replaceChildren();
+    return;
+  }
+  const total = group.length + outside.length;
+  const where = outside.length
+    ? `${plural(group.length, "comment")} in your batch and ${outside.length} more waiting in the queue`
+    : `${group.length} near-identical comments in your batch`;
+  box.replaceChildren(
+    h(
+      "section",
+      { class: "panel alike", "aria-labelledby": "alike-heading" },
+      h("h3", { id: "alike-heading" }, `${total} near-identical: ${where}`),
+      h("p", { class: "small muted" }, "Copies of one text (a campaign?): select them all and decide them at once; each is decided as if alone."),
+      h("button", { type: "button", class: "secondary", id: "select-group", on: { click: () => markGroup() } }, "Select all ", String(total), h("kbd", {}, "g")),
+    ),
+  );
+}
+
 async function updateTotal() {
+  const asked = performance.now();
   try {
     const body = await api("GET", `/v1/queue${query({ limit: 1 })}`);
-    state.total = body.total;
+    // A live count that arrived while this answer was on its way is at least as new:
+    // the answer may predate a decision this page (or another) has just made.
+    if ((state.liveTotalAt ?? -1) < asked) state.total = body.total;
   } catch {
     state.total = undefined;
   }
@@ -175,27 +264,74 @@ function render() {
 
 function renderList() {
   const list = clear(byId("queue-list"));
+  const groups = groupsOf(state.items);
   state.items.forEach((item, index) => {
     const selected = index === state.selected;
-    const codes = itemCodes(item);
+    const marked = state.marked.has(item.id);
+    const alike = (groups.get(item.id) || []).length;
     const button = h(
       "button",
       {
         type: "button",
-        class: "queue-entry",
+        class: ["queue-entry", marked ? "marked" : null],
         "aria-current": selected ? "true" : null,
+        "aria-pressed": marked ? "true" : "false",
         "data-id": item.id,
-        on: { click: () => select(index) },
+        on: { click: (event) => clickEntry(event, index) },
       },
       h("span", { class: "entry-top" },
-        h("span", { class: "priority", title: "Priority" }, `P${item.priority ?? "–"}`),
-        h("span", { class: "entry-reasons" }, [...new Set(codes)].map(shortReason).join(", ") || "held"),
-        h("span", { class: "entry-wait", "data-since": waitingSince(item) }, since(waitingSince(item))),
+        h("span", { class: "entry-mark", "aria-hidden": "true" }, marked ? "✓" : ""),
+        h("span", { class: "priority", title: `Priority ${item.priority ?? "–"}` }, priorityChips(item)),
+        h("span", { class: "entry-wait", "data-since": waitingSince(item), "data-prefix": "waiting " }, waiting(waitingSince(item))),
       ),
       h("span", { class: "entry-text" }, truncate(item.text ?? "(deleted)", 140)),
+      alike > 1 ? h("span", { class: "entry-alike" }, `${alike} near-identical in your batch`) : null,
     );
     list.append(h("li", {}, button));
   });
+  renderBulkBar();
+}
+
+/** Items in order of their priority, or of how long they wait; the selection stays put. */
+function sortItems() {
+  const current = state.items[state.selected];
+  const waited = (item) => Date.parse(waitingSince(item)) || 0;
+  const order =
+    state.sort === "age"
+      ? (a, b) => waited(a) - waited(b)
+      : (a, b) => (b.priority ?? 0) - (a.priority ?? 0) || Date.parse(a.created_at) - Date.parse(b.created_at);
+  state.items.sort(order);
+  if (current) state.selected = state.items.indexOf(current);
+}
+
+/**
+ * Near-identical comments of the batch: the ones sharing a duplicate key (the service
+ * computes the keys, domain/grouping.py), joined transitively. Map id -> ids of its group.
+ */
+function groupsOf(items) {
+  const parent = new Map(items.map((item) => [item.id, item.id]));
+  const root = (id) => {
+    while (parent.get(id) !== id) id = parent.get(id);
+    return id;
+  };
+  const owner = new Map();
+  for (const item of items) {
+    for (const key of item.duplicate_keys || []) {
+      if (!owner.has(key)) owner.set(key, item.id);
+      const a = root(owner.get(key));
+      const b = root(item.id);
+      if (a !== b) parent.set(b, a);
+    }
+  }
+  const members = new Map();
+  for (const item of items) {
+    const r = root(item.id);
+    if (!members.has(r)) members.set(r, []);
+    members.get(r).push(item.id);
+  }
+  const result = new Map();
+  for (const group of members.values()) for (const id of group) result.set(id, group);
+  return result;
 }
 
 function renderEmpty() {
@@ -232,6 +368,7 @@ function thresholdsFor(item) {
       source: `lines from the current guidelines (v${state.ctx.guidelines.version})`,
     };
   }
+  if (item.lines) return { lines: item.lines, source: "lines of the guidelines in force" };
   return { lines: thresholdsFromReasons(decision.reasons), source: "lines from the decision's reasons" };
 }
 
@@ -253,15 +390,8 @@ function renderDetail(item) {
   // The rule the comment breaks (or was judged against): the decision cites it, and it
   // teaches the guidelines (POST /v1/guidelines/learn). Preset to the rule that held it.
   const heldBy = (decision.reasons || []).find((r) => r.rule);
-  const rule = h(
-    "select",
-    { id: "decision-rule" },
-    h("option", { value: "" }, "— none —"),
-    ...(state.ctx.rules || []).map((r) =>
-      h("option", { value: r.id, selected: heldBy && heldBy.rule === r.id ? true : null }, `${r.title} (section ${r.guideline})`),
-    ),
-  );
-  const hint = h("p", { id: "decision-hint", class: "hint" }, "Shortcuts: a approve · r reject · j/k next/previous · ? all");
+  const rule = ruleSelect("decision-rule", heldBy ? heldBy.rule : "");
+  const hint = h("p", { id: "decision-hint", class: "hint" }, "Shortcuts: a approve · r reject · j/k next/previous · x select · ? all");
   const confirmArmed = () => {
     if (state.armed) {
       act(state.armed);
@@ -282,6 +412,7 @@ function renderDetail(item) {
     }
   };
   reason.addEventListener("keydown", onEnter);
+  rule.addEventListener("keydown", onEnter);
   note.addEventListener("keydown", (event) => {
     if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
       event.preventDefault();
@@ -293,6 +424,11 @@ function renderDetail(item) {
     }
   });
 
+  const articleValue = h("span", { id: "item-article" }, h("span", { class: "mono" }, item.article_id), " ", tagList(item.article_tags));
+  const contextBox = h("section", { class: "panel context", "aria-labelledby": "context-heading" },
+    h("h3", { id: "context-heading" }, "Thread"),
+    h("p", { class: "muted" }, "Loading the thread…"),
+  );
   const authorBox = h("section", { class: "panel author", "aria-labelledby": "author-heading" },
     h("h3", { id: "author-heading" }, "Author ", h("span", { class: "mono" }, item.author_id)),
     h("p", { class: "muted" }, "Loading the author's record…"),
@@ -306,7 +442,8 @@ function renderDetail(item) {
         "header",
         { class: "item-head" },
         h("h2", { id: "item-heading" }, "Comment ", h("span", { class: "mono" }, item.id)),
-        h("span", { class: "badge priority-badge" }, `Priority ${item.priority ?? "–"}`),
+        h("span", { class: "badge priority-badge", title: "The number orders the queue; the words say why" }, `Priority ${item.priority ?? "–"}`),
+        priorityChips(item),
         h("span", { class: "waiting" }, "Waiting ", h("span", { "data-since": waitingSince(item) }, since(waitingSince(item)))),
         h("span", { class: "muted" }, position),
       ),
@@ -318,7 +455,7 @@ function renderDetail(item) {
           { class: "item-main" },
           h("blockquote", { class: "comment-text", "aria-label": "Comment text" }, item.text ?? "(the author deleted this comment)"),
           definitionList([
-            ["Article", h("span", {}, h("span", { class: "mono" }, item.article_id), " ", tagList(item.article_tags))],
+            ["Article", articleValue],
             ["Author", h("span", {}, h("span", { class: "mono" }, item.author_id), item.author_name ? ` (${item.author_name})` : "")],
             item.parent_id ? ["Reply to", h("span", { class: "mono" }, item.parent_id)] : [null, null],
             ["Posted", h("time", { datetime: item.created_at }, `${dateTime(item.created_at)} (${ago(item.created_at)})`)],
@@ -331,14 +468,16 @@ function renderDetail(item) {
             reasonList(decision.reasons),
             decision.message ? h("p", { class: "muted small" }, "The author was told: ", decision.message) : null,
           ),
+          h("div", { id: "alike-box", "data-id": item.id }),
+          contextBox,
           dsaPanels(item, { onAppealDecided: appealDecided }),
           h(
             "section",
             { class: "panel actions", "aria-labelledby": "act-heading" },
             h("h3", { id: "act-heading" }, "Decide"),
-            h("div", { class: "field" }, h("label", { for: "decision-reason" }, "Reason ", h("span", { class: "muted" }, "(optional, shown to the author)")), reason),
+            h("div", { class: "field" }, h("label", { for: "decision-rule" }, "Rule it breaks ", h("span", { class: "muted" }, "(the preset reason for a rejection: the author is told the rule; it also teaches the guidelines)")), rule),
+            h("div", { class: "field" }, h("label", { for: "decision-reason" }, "Reason in your words ", h("span", { class: "muted" }, "(optional, shown to the author)")), reason),
             groundFields(),
-            h("div", { class: "field" }, h("label", { for: "decision-rule" }, "Rule ", h("span", { class: "muted" }, "(the rule it breaks, or was judged against: teaches the guidelines)")), rule),
             h("div", { class: "field" }, h("label", { for: "decision-note" }, "Private note ", h("span", { class: "muted" }, "(optional, moderators only)")), note),
             h("p", { id: "armed-hint", class: "armed-hint", hidden: true, "aria-live": "polite" }),
             h(
@@ -367,7 +506,50 @@ function renderDetail(item) {
       ),
     ),
   );
+  renderAlike();
   loadAuthor(item, authorBox);
+  loadContext(item, contextBox, articleValue);
+}
+
+/** The rules as preset reasons: "title (section n)"; ``chosen`` preselected. */
+function ruleSelect(id, chosen = "") {
+  return h(
+    "select",
+    { id },
+    h("option", { value: "" }, "— choose a rule —"),
+    ...(state.ctx.rules || []).map((r) =>
+      h("option", { value: r.id, selected: chosen === r.id ? true : null }, `${r.title} (section ${r.guideline})`),
+    ),
+  );
+}
+
+async function loadContext(item, box, articleValue) {
+  let context = state.contexts.get(item.id);
+  if (!context) {
+    context = api("GET", path`/v1/comments/${item.id}/context`);
+    state.contexts.set(item.id, context);
+  }
+  let body;
+  try {
+    body = await context;
+  } catch (error) {
+    state.contexts.delete(item.id);
+    if (box.isConnected) box.replaceChildren(h("h3", {}, "Thread"), h("p", { class: "error-text" }, describeError(error)));
+    return;
+  }
+  if (!box.isConnected) return;
+  box.replaceWith(contextPanel(body));
+  const article = body.article;
+  if (article && (article.title || article.url)) {
+    const headline = article.title || article.url;
+    articleValue.replaceChildren(
+      h("span", { class: "headline" }, article.url ? externalLink(article.url, headline) : headline),
+      " ",
+      h("span", { class: "mono muted" }, item.article_id),
+      " ",
+      tagList(article.tags && article.tags.length ? article.tags : item.article_tags),
+    );
+  }
 }
 
 async function loadAuthor(item, box) {
@@ -429,6 +611,14 @@ async function loadAuthor(item, box) {
         on: { click: () => setStanding(item, standing.value) },
       }, "Set"),
     ),
+    (counts.pending ?? 0) > 0
+      ? h("button", {
+          type: "button",
+          class: "reject secondary-reject",
+          id: "author-sweep",
+          on: { click: () => sweepAuthor(item) },
+        }, `Reject all ${counts.pending} pending by this author`)
+      : null,
   );
 }
 
@@ -447,7 +637,7 @@ async function setStanding(item, status) {
 function refreshTimes() {
   const now = Date.now();
   for (const element of document.querySelectorAll("#queue-view [data-since]")) {
-    element.textContent = since(element.dataset.since, now);
+    element.textContent = (element.dataset.prefix || "") + since(element.dataset.since, now);
   }
 }
 
@@ -474,6 +664,7 @@ function renderKeepingFocus() {
 function select(index) {
   if (!state.items.length) return;
   state.selected = Math.max(0, Math.min(index, state.items.length - 1));
+  state.anchor = null; // a shift+click now extends from here
   disarm();
   renderKeepingFocus();
 }
@@ -482,11 +673,16 @@ function arm(action) {
   if (!state.items[state.selected]) return;
   state.armed = action;
   const hint = document.getElementById("armed-hint");
+  const rule = document.getElementById("decision-rule");
+  const chosen = rule && rule.value;
   if (hint) {
     hint.hidden = false;
-    hint.textContent = "Rejecting: type an optional reason, then Enter to confirm or Esc to cancel.";
+    hint.textContent = chosen
+      ? "Rejecting under the rule shown: add words if you like, then Enter to confirm or Esc to cancel."
+      : "Rejecting: choose the rule it breaks (or write a reason), then Enter to confirm or Esc to cancel.";
   }
-  const field = document.getElementById("decision-reason");
+  // A rule chosen (the one that held it, preset): the words are optional; else the rule first.
+  const field = document.getElementById(chosen ? "decision-reason" : "decision-rule");
   if (field) field.focus();
 }
 
@@ -517,9 +713,196 @@ export function queueKey(key) {
     case "u":
       undo();
       return true;
+    case "x":
+      toggleMark(state.selected);
+      return true;
+    case "J":
+      extendMark(1);
+      return true;
+    case "K":
+      extendMark(-1);
+      return true;
+    case "g":
+      markGroup();
+      return true;
+    case "A":
+      if (state.marked.size) bulk("approve");
+      return true;
+    case "R":
+      if (state.marked.size) bulk("reject");
+      return true;
+    case "Escape":
+      if (!state.marked.size) return false;
+      unmarkAll();
+      return true;
     default:
       return false;
   }
+}
+
+// -- bulk work: marking several comments, deciding them together ---------------------------
+
+function clickEntry(event, index) {
+  if (event.shiftKey) {
+    const from = state.anchor === null ? state.selected : state.anchor;
+    const [low, high] = from <= index ? [from, index] : [index, from];
+    for (let i = low; i <= high; i += 1) if (state.items[i]) state.marked.add(state.items[i].id);
+    state.selected = index;
+    renderKeepingFocus();
+    return;
+  }
+  if (event.ctrlKey || event.metaKey) {
+    toggleMark(index);
+    return;
+  }
+  select(index);
+}
+
+function toggleMark(index) {
+  const item = state.items[index];
+  if (!item) return;
+  if (state.marked.has(item.id)) state.marked.delete(item.id);
+  else state.marked.add(item.id);
+  state.anchor = index;
+  renderKeepingFocus();
+}
+
+/** shift+j / shift+k: mark the current comment and the next (previous) one, moving on. */
+function extendMark(step) {
+  const item = state.items[state.selected];
+  if (!item) return;
+  state.marked.add(item.id);
+  const next = state.items[state.selected + step];
+  if (next) {
+    state.selected += step;
+    state.marked.add(next.id);
+  }
+  state.anchor = state.selected;
+  disarm();
+  renderKeepingFocus();
+}
+
+/** g: mark the current comment's near-identical group. */
+function markGroup() {
+  const item = state.items[state.selected];
+  if (!item) return;
+  const group = groupsOf(state.items).get(item.id) || [item.id];
+  for (const id of group) state.marked.add(id);
+  const outside = outsideCopies(group);
+  for (const copy of outside) state.markedOutside.add(copy.id);
+  renderKeepingFocus();
+  const beyond = outside.length ? ` (${outside.length} of them waiting outside your batch)` : "";
+  announce(`${plural(group.length + outside.length, "comment")} selected${beyond}: decide them with the bar above the list.`);
+}
+
+function unmarkAll() {
+  state.marked.clear();
+  state.markedOutside.clear();
+  state.anchor = null;
+  renderKeepingFocus();
+}
+
+function renderBulkBar() {
+  const bar = byId("bulk-bar");
+  // Marks of comments no longer in the batch (decided, taken back) are dropped.
+  const present = new Set(state.items.map((item) => item.id));
+  for (const id of [...state.marked]) if (!present.has(id)) state.marked.delete(id);
+  if (!state.marked.size) state.markedOutside.clear();
+  const count = state.marked.size + state.markedOutside.size;
+  bar.hidden = count === 0;
+  byId("bulk-count").textContent = `${plural(count, "comment")} selected`;
+  let select = byId("bulk-rule");
+  if (select.options.length !== (state.ctx.rules || []).length + 1) {
+    const fresh = ruleSelect("bulk-rule", select.value);
+    select.replaceWith(fresh);
+    select = fresh;
+  }
+  // The rule that held every selected comment, when they share one, is the preset reason.
+  const held = new Set(
+    state.items
+      .filter((item) => state.marked.has(item.id))
+      .map((item) => ((item.decision && item.decision.reasons) || []).find((r) => r.rule)?.rule || ""),
+  );
+  if (!select.value && held.size === 1) select.value = [...held][0];
+}
+
+/** Approve or reject every marked comment with one request; each is decided as if alone. */
+async function bulk(action) {
+  const ids = [
+    ...state.items.filter((item) => state.marked.has(item.id)).map((item) => item.id),
+    ...state.markedOutside,
+  ];
+  if (!ids.length) return;
+  const rule = byId("bulk-rule").value;
+  const reason = byId("bulk-reason").value.trim();
+  if (action === "reject" && !rule && !reason) {
+    announce("Choose the rule they break (or write a reason): the authors are told why.", "error");
+    byId("bulk-rule").focus();
+    return;
+  }
+  const verb = action === "approve" ? "Approve" : "Reject";
+  if (!(await confirmDialog(`${verb} ${plural(ids.length, "comment")}?`, `${verb} ${ids.length}`))) return;
+  const extra = {};
+  if (rule) extra.rule = rule;
+  if (reason) extra.reason = reason;
+  // The service takes 100 ids a request (a group may reach further into the queue).
+  await decideMany(async () => {
+    const answer = { results: [], decided: 0, failed: 0 };
+    for (let start = 0; start < ids.length; start += BULK_LIMIT) {
+      const part = await api("POST", "/v1/decisions/bulk", { ids: ids.slice(start, start + BULK_LIMIT), action, ...extra });
+      answer.results.push(...part.results);
+      answer.decided += part.decided;
+      answer.failed += part.failed;
+    }
+    return answer;
+  }, action);
+}
+
+/** Reject every pending comment of an author (e.g. when banning them). */
+async function sweepAuthor(item) {
+  const rule = (document.getElementById("decision-rule") || {}).value || "";
+  const reason = ((document.getElementById("decision-reason") || {}).value || "").trim();
+  const question = `Reject every pending comment by ${item.author_id}${rule ? "" : " (no rule chosen: the authors are told only that a moderator rejected it)"}?`;
+  if (!(await confirmDialog(question, "Reject them all"))) return;
+  const body = {};
+  if (rule) body.rule = rule;
+  if (reason) body.reason = reason;
+  await decideMany(() => api("POST", path`/v1/authors/${item.author_id}/reject-pending`, body), "reject");
+  state.authors.delete(item.author_id);
+}
+
+async function decideMany(request, action) {
+  await flushPending();
+  let answer;
+  try {
+    answer = await request();
+  } catch (error) {
+    announce(describeError(error), "error");
+    return;
+  }
+  const gone = new Set();
+  let held = 0;
+  for (const result of answer.results || []) {
+    if (result.status === 200 || result.status === 404) gone.add(result.id);
+    else if (result.status === 409) {
+      gone.add(result.id);
+      held += 1;
+    }
+  }
+  const current = state.items[state.selected];
+  state.items = state.items.filter((item) => !gone.has(item.id));
+  for (const id of gone) state.marked.delete(id);
+  state.outside = state.outside.filter((item) => !gone.has(item.id));
+  for (const id of gone) state.markedOutside.delete(id);
+  state.selected = current && state.items.includes(current) ? state.items.indexOf(current) : Math.min(state.selected, Math.max(0, state.items.length - 1));
+  state.renderedId = null;
+  renderKeepingFocus();
+  updateTotal();
+  const verb = action === "approve" ? "Approved" : "Rejected";
+  const more = typeof answer.remaining === "number" && answer.remaining ? ` ${answer.remaining} still pending.` : "";
+  const refused = answer.failed ? ` ${plural(answer.failed, "comment")} not decided${held ? " (another moderator holds them)" : ""}.` : "";
+  announce(`${verb} ${plural(answer.decided, "comment")}.${refused}${more}`, answer.failed ? "error" : "success");
+  if (!state.items.length) claim();
 }
 
 // -- acting, undo --------------------------------------------------------------------------
@@ -541,6 +924,11 @@ function act(action) {
     announce(error, "error");
     const law = document.getElementById("decision-legal-ground");
     if (law) law.focus();
+    return;
+  }
+  if (action === "reject" && !rule && !reason && !legalGround) {
+    // "Rejected by a moderator" tells the author nothing: a rule, words or the law first.
+    arm("reject");
     return;
   }
   const index = state.selected;
@@ -660,6 +1048,7 @@ function showUndo() {
   clearInterval(state.undoTicker);
   if (!pending) {
     bar.hidden = true;
+    undoSpace(null);
     return;
   }
   const verb = pending.action === "approve" ? "Approved" : "Rejected";
@@ -670,12 +1059,20 @@ function showUndo() {
   };
   tick();
   bar.hidden = false;
+  undoSpace(bar);
   state.undoTicker = setInterval(tick, 250);
 }
 
 function hideUndo() {
   clearInterval(state.undoTicker);
   byId("undo-bar").hidden = true;
+  undoSpace(null);
+}
+
+/** Toasts stack above the undo bar while it shows (style.css: .messages). */
+function undoSpace(bar) {
+  const space = bar ? bar.getBoundingClientRect().height + 8 : 0;
+  document.documentElement.style.setProperty("--undo-space", `${Math.ceil(space)}px`);
 }
 
 /** Send every pending decision now (sign-out, page hidden). */
@@ -683,3 +1080,41 @@ export async function flushPending({ keepalive = false } = {}) {
   const all = [...state.pending];
   await Promise.allSettled(all.map((p) => send(p, { keepalive })));
 }
+
+// -- live updates (live.js, issue 14) --------------------------------------------------------
+// live.js reads the service's stream of queue changes and decides what each one means;
+// these hooks are all it touches here.
+const liveHooks = {
+  has: (id) => state.items.some((item) => item.id === id),
+  /** Another moderator claimed or decided it, or its author deleted it. */
+  remove(id, why) {
+    const index = state.items.findIndex((item) => item.id === id);
+    if (index === -1) return;
+    state.items.splice(index, 1);
+    state.marked.delete(id);
+    if (index === state.selected) {
+      state.renderedId = null;
+      state.armed = null;
+    }
+    const selected = index < state.selected ? state.selected - 1 : state.selected;
+    state.selected = Math.min(selected, Math.max(0, state.items.length - 1));
+    announce(why);
+    if (state.visible) renderKeepingFocus();
+    if (!state.items.length) claim();
+  },
+  /** Its author edited it: the new version (``fresh``, the comment resource) is shown. */
+  refresh(id, fresh) {
+    const index = state.items.findIndex((item) => item.id === id);
+    if (index === -1) return;
+    state.items[index] = { ...state.items[index], ...fresh };
+    if (index === state.selected) state.renderedId = null;
+    if (state.visible) renderKeepingFocus();
+  },
+  isEmpty: () => !state.items.length,
+  claimMore: () => claim({ force: true }),
+  setTotal(total) {
+    state.total = total;
+    state.liveTotalAt = performance.now();
+    renderSummary();
+  },
+};

@@ -4,14 +4,17 @@
 import { byId, h, svg } from "./dom.js";
 import {
   actionLabel,
+  ago,
   categoryLabel,
   dateTime,
   describeReason,
+  priorityLabels,
   reasonDetail,
   score,
   sortCategories,
   threshold,
   statusLabel,
+  truncate,
 } from "./format.js";
 
 let statusTimer = null;
@@ -199,4 +202,77 @@ export function definitionList(pairs, className = "meta") {
     list.append(h("dt", {}, label), h("dd", {}, value));
   }
   return list;
+}
+
+/** Why a queued comment waits, as coloured words (``format.priorityLabels``). */
+export function priorityChips(item) {
+  const labels = priorityLabels(item);
+  if (!labels.length) return h("span", { class: "prio-chips" }, h("span", { class: "prio prio-info" }, "held"));
+  return h(
+    "span",
+    { class: "prio-chips" },
+    labels.map((label) => h("span", { class: ["prio", `prio-${label.tone}`], "data-code": label.code, title: label.title }, label.word)),
+  );
+}
+
+/**
+ * A link to a page of the website (an article): only http(s) URLs become links, opened
+ * in a new tab without referrer or opener; anything else is shown as text. The one place
+ * an href is built from data: dom.h refuses href on purpose.
+ */
+export function externalLink(url, text) {
+  let parsed = null;
+  try {
+    parsed = new URL(url);
+  } catch {
+    parsed = null;
+  }
+  if (!parsed || (parsed.protocol !== "https:" && parsed.protocol !== "http:")) return h("span", {}, text);
+  const link = h("a", { class: "external" }, text);
+  link.href = parsed.href;
+  link.target = "_blank";
+  link.rel = "noopener noreferrer";
+  return link;
+}
+
+/** A comment near the one being judged: status, author, text (a deleted one's is gone). */
+function threadEntry(entry, relation) {
+  return h(
+    "li",
+    { class: ["thread-entry", relation ? `thread-${relation}` : null], "data-id": entry.id },
+    h("span", { class: ["dot", `status-${entry.status}`], "aria-hidden": "true" }),
+    h("span", { class: "thread-meta" },
+      h("span", { class: "mono" }, entry.author_name || entry.author_id),
+      " · ",
+      h("span", { class: "thread-status" }, statusLabel(entry.status)),
+      " · ",
+      ago(entry.created_at)),
+    h("span", { class: "thread-text" }, entry.deleted ? "(deleted by its author)" : truncate(entry.text ?? "", 280)),
+  );
+}
+
+/** The context of a comment (GET /v1/comments/{id}/context): the comment it answers and its thread. */
+export function contextPanel(context) {
+  const siblings = context.thread.filter((t) => t.relation === "sibling");
+  const replies = context.thread.filter((t) => t.relation === "reply");
+  return h(
+    "section",
+    { class: "panel context", "aria-labelledby": "context-heading" },
+    h("h3", { id: "context-heading" }, "Thread"),
+    context.parent
+      ? h("div", { class: "parent" },
+          h("p", { class: "small muted" }, "In reply to:"),
+          h("ul", { class: "thread parent-entry" }, threadEntry(context.parent, "parent")))
+      : h("p", { class: "small muted" }, "A top-level comment on the article."),
+    siblings.length
+      ? h("div", {},
+          h("p", { class: "small muted" }, context.parent ? "Other replies to it:" : "Nearby comments on the article:"),
+          h("ul", { class: "thread siblings" }, siblings.map((t) => threadEntry(t, "sibling"))))
+      : null,
+    replies.length
+      ? h("div", {},
+          h("p", { class: "small muted" }, "Replies to this comment:"),
+          h("ul", { class: "thread replies" }, replies.map((t) => threadEntry(t, "reply"))))
+      : null,
+  );
 }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import func, select, update
 
@@ -14,6 +15,14 @@ from moderation.storage.core import UnitOfWork
 from moderation.storage.mappers import row_to_comment, row_to_decision
 from moderation.storage.statements import claimable, queue_filter
 from moderation.storage.tables import CommentRow, DecisionRow
+
+
+def _order(oldest_first: bool) -> tuple[Any, ...]:
+    """The queue's order: by priority, oldest first among equals; or by waiting time
+    (``updated_at``: when the comment's last decision or edit put it in the queue)."""
+    if oldest_first:
+        return (CommentRow.updated_at, CommentRow.id)
+    return (CommentRow.priority.desc(), CommentRow.created_at, CommentRow.id)
 
 
 class QueueRepo(UnitOfWork):
@@ -27,9 +36,10 @@ class QueueRepo(UnitOfWork):
         category: str | None = None,
         reason: str | None = None,
         scope: str | None = None,
+        oldest_first: bool = False,
     ) -> tuple[list[QueueEntry], int]:
-        """``scope``'s pending comments, most urgent first, oldest first among equals; and
-        the exact total."""
+        """``scope``'s pending comments, most urgent first, oldest first among equals (with
+        ``oldest_first``: longest waiting first); and the exact total."""
         conditions = [
             *queue_filter(now, article_id, category, reason),
             CommentRow.scope == column_value(scope),
@@ -40,7 +50,7 @@ class QueueRepo(UnitOfWork):
         rows = await self._session.scalars(
             select(CommentRow)
             .where(*conditions)
-            .order_by(CommentRow.priority.desc(), CommentRow.created_at, CommentRow.id)
+            .order_by(*_order(oldest_first))
             .offset(offset)
             .limit(limit)
         )
@@ -74,6 +84,7 @@ class QueueRepo(UnitOfWork):
         article_id: str | None = None,
         category: str | None = None,
         scope: str | None = None,
+        oldest_first: bool = False,
     ) -> list[QueueEntry]:
         """Lease up to ``limit`` pending comments of ``scope`` to ``key_id``; never one
         another lease holds.
@@ -87,10 +98,7 @@ class QueueRepo(UnitOfWork):
             claimable(key_id, now),
         ]
         query = (
-            select(CommentRow.id)
-            .where(*conditions)
-            .order_by(CommentRow.priority.desc(), CommentRow.created_at, CommentRow.id)
-            .limit(limit)
+            select(CommentRow.id).where(*conditions).order_by(*_order(oldest_first)).limit(limit)
         )
         ids = await self._lease(
             query, CommentRow, claimed_by=key_id, claimed_by_name=key_name, claim_expires_at=until
@@ -173,4 +181,70 @@ class QueueRepo(UnitOfWork):
                 for row in rows
             ],
             more,
+        )
+
+    async def queued_of_author(
+        self, author_id: str, *, now: datetime, limit: int, scope: str | None = None
+    ) -> tuple[list[str], int]:
+        """The ids of up to ``limit`` of an author's queued comments in ``scope``, oldest
+        first, and how many there are in all."""
+        conditions = [
+            *queue_filter(now, None, None, None),
+            CommentRow.status == Status.pending.value,
+            CommentRow.author_id == author_id,
+            CommentRow.scope == column_value(scope),
+        ]
+        total = await self._session.scalar(
+            select(func.count()).select_from(CommentRow).where(*conditions)
+        )
+        ids = await self._session.scalars(
+            select(CommentRow.id)
+            .where(*conditions)
+            .order_by(CommentRow.created_at, CommentRow.id)
+            .limit(limit)
+        )
+        return list(ids), int(total or 0)
+
+    async def thread_of(self, comment: Comment, limit: int) -> tuple[list[Comment], list[Comment]]:
+        """Around ``comment`` in its article: up to ``limit`` comments answering what it
+        answers (the same parent, or top-level), about half posted before it and the rest
+        after, in posting order; and the first ``limit`` replies to it. Without their
+        decisions (statuses only)."""
+        same = [
+            CommentRow.article_id == comment.article_id,
+            CommentRow.id != comment.id,
+            CommentRow.parent_id.is_(None)
+            if comment.parent_id is None
+            else CommentRow.parent_id == comment.parent_id,
+        ]
+        before = list(
+            await self._session.scalars(
+                select(CommentRow)
+                .where(*same, CommentRow.created_at < comment.created_at)
+                .order_by(CommentRow.created_at.desc(), CommentRow.id.desc())
+                .limit(limit)
+            )
+        )
+        after = list(
+            await self._session.scalars(
+                select(CommentRow)
+                .where(*same, CommentRow.created_at >= comment.created_at)
+                .order_by(CommentRow.created_at, CommentRow.id)
+                .limit(limit)
+            )
+        )
+        keep_before = max(limit // 2, limit - len(after))
+        around = [*reversed(before[:keep_before]), *after][:limit]
+        replies = await self._session.scalars(
+            select(CommentRow)
+            .where(
+                CommentRow.article_id == comment.article_id,
+                CommentRow.parent_id == comment.id,
+            )
+            .order_by(CommentRow.created_at, CommentRow.id)
+            .limit(limit)
+        )
+        return (
+            [row_to_comment(row, None, ()) for row in around],
+            [row_to_comment(row, None, ()) for row in replies],
         )

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy.orm import aliased
 
 from moderation.domain.records import Delivery, OutboxEvent, Page, Webhook
 from moderation.storage.core import UnitOfWork
@@ -186,21 +187,65 @@ class WebhooksRepo(UnitOfWork):
         query = select(WebhookEventRow).where(WebhookEventRow.webhook_id == webhook_id)
         order = ((WebhookEventRow.created_at, True), (WebhookEventRow.id, True))
         rows, more = await self._page(query, order, after, limit)
-        items = [
-            Delivery(
-                event_id=r.id,
-                type=r.type,
-                comment_id=r.comment_id,
-                created_at=r.created_at,
-                attempts=r.attempts,
-                delivered_at=r.delivered_at,
-                next_attempt_at=None if r.delivered_at else r.next_attempt_at,
-                last_status=r.last_status,
-                last_error=r.last_error,
+        return Page([_delivery(r) for r in rows], more)
+
+    async def delivery_backlogs(
+        self, webhook_ids: Sequence[str]
+    ) -> dict[str, tuple[int, datetime | None, int]]:
+        """Per webhook with undelivered events: (how many, the oldest one's time, how many
+        of them failed at least once). Reads the undelivered events only (the outbox's
+        due index), however many were delivered before."""
+        if not webhook_ids:
+            return {}
+        rows = await self._session.execute(
+            select(
+                WebhookEventRow.webhook_id,
+                func.count(),
+                func.min(WebhookEventRow.created_at),
+                func.count(WebhookEventRow.last_error),
             )
-            for r in rows
-        ]
-        return Page(items, more)
+            .where(
+                WebhookEventRow.delivered_at.is_(None),
+                WebhookEventRow.webhook_id.in_(list(webhook_ids)),
+            )
+            .group_by(WebhookEventRow.webhook_id)
+        )
+        return {
+            webhook_id: (int(pending), oldest, int(failing))
+            for webhook_id, pending, oldest, failing in rows
+        }
+
+    async def failed_deliveries(
+        self, webhook_ids: Sequence[str], per_webhook: int
+    ) -> list[tuple[str, Delivery]]:
+        """(webhook id, delivery) of the newest ``per_webhook`` undelivered events of each
+        webhook whose last attempt failed, newest first."""
+        if not webhook_ids or per_webhook <= 0:
+            return []
+        rank = (
+            func.row_number()
+            .over(
+                partition_by=WebhookEventRow.webhook_id,
+                order_by=(WebhookEventRow.created_at.desc(), WebhookEventRow.id.desc()),
+            )
+            .label("rank")
+        )
+        ranked = (
+            select(WebhookEventRow, rank)
+            .where(
+                WebhookEventRow.delivered_at.is_(None),
+                WebhookEventRow.last_error.is_not(None),
+                WebhookEventRow.webhook_id.in_(list(webhook_ids)),
+            )
+            .subquery()
+        )
+        event = aliased(WebhookEventRow, ranked)
+        rows = await self._session.scalars(
+            select(event)
+            .where(ranked.c.rank <= per_webhook)
+            .order_by(event.webhook_id, event.created_at.desc(), event.id.desc())
+        )
+        return [(r.webhook_id, _delivery(r)) for r in rows]
 
     async def outbox_backlog(self) -> int:
         value = await self._session.scalar(
@@ -209,3 +254,17 @@ class WebhooksRepo(UnitOfWork):
             .where(WebhookEventRow.delivered_at.is_(None))
         )
         return int(value or 0)
+
+
+def _delivery(r: WebhookEventRow) -> Delivery:
+    return Delivery(
+        event_id=r.id,
+        type=r.type,
+        comment_id=r.comment_id,
+        created_at=r.created_at,
+        attempts=r.attempts,
+        delivered_at=r.delivered_at,
+        next_attempt_at=None if r.delivered_at else r.next_attempt_at,
+        last_status=r.last_status,
+        last_error=r.last_error,
+    )

@@ -1,0 +1,357 @@
+"""The service against its own model on short comments, and the linear path's ceiling.
+
+Issue 16's end-to-end figures in one run of at most ~5 minutes, each server its own
+process on 127.0.0.1 while the load generator in this process shares the same cores
+(the machinery is bench/inference/: servers, closed and open loops, CPU accounting):
+
+1. ``naive``: bench/naive_server.py (``Detoxify.predict`` per request in the handler),
+   closed loop at concurrency 16 on short comments (``--words``, ~22 tokens);
+2. ``service``: the real service (SQLite, ``synchronous=FULL``, every comment decided
+   and committed before its 201) on the bert-base-sized checkpoint
+   (bench/bert_base_checkpoint.py) with ``--runtime``, same load; the ratio to naive;
+   ``lanes``: the same with ``MODERATION_CLASSIFIER_LANES=0`` (batches side by side,
+   one per model thread: workers/scorer.py);
+3. ``model``: the same classifier (and sentence encoder, which the service runs beside
+   it for rules taught by example) in process, fed batches of 16 as the scorer feeds it:
+   rows per second, so the service's share of its own model is service / model;
+4. ``half``: the service in open loop at half its measured maximum: p99;
+5. ``linear32``: the service with the linear model at concurrency 32, as it ships (the
+   sentence encoder embeds every comment for rules taught by example), and
+   ``linear32-bare`` without it (``MODERATION_ENCODER=off``, as the linear figures before
+   the encoder were measured): what the service itself costs per comment when the model
+   is nearly free, with the server's and the load generator's CPU per comment.
+
+    .venv/bin/python bench/service_bench.py --duration 20
+    .venv/bin/python bench/service_bench.py --duration 5 --only service,model   # a quick look
+
+Writes bench/results/service_short.md (and .json). Each run records the cores used by
+other processes on the machine ("foreign") and the load average; on a shared machine
+compare ratios measured in the same run, not absolute figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
+
+import bert_base_checkpoint  # noqa: E402
+import provenance  # noqa: E402
+from inference.corpus import LABELLED_CSV  # noqa: E402
+from inference.load import Run, measure, quietest  # noqa: E402
+from inference.servers import Config, Server  # noqa: E402
+
+RESULTS = ROOT / "bench" / "results"
+KEYS = ("naive", "service", "lanes", "model", "half", "linear32", "linear32-bare")
+
+
+class BenchServer(Server):
+    """A server of bench/inference with extra ``MODERATION_*`` settings (``extra``)."""
+
+    def __init__(self, *args: Any, extra: dict[str, str] | None = None) -> None:
+        super().__init__(*args)
+        self.extra = extra or {}
+
+    def env(self) -> dict[str, str]:
+        return super().env() | self.extra
+
+
+def short_texts(count: int, words: tuple[int, int], seed: int = 11) -> list[str]:
+    """Short reader comments (``words`` words: ~22 tokens at 12-20) from the labelled set."""
+    import csv
+
+    with LABELLED_CSV.open(newline="", encoding="utf-8") as handle:
+        rows = [row["text"] for row in csv.DictReader(handle)]
+    rng = random.Random(seed)
+    texts = []
+    for _ in range(count):
+        target = rng.randint(*words)
+        chosen: list[str] = []
+        while len(chosen) < target:
+            chosen.extend(rng.choice(rows).split())
+        texts.append(" ".join(chosen[:target]))
+    return texts
+
+
+def model_only(
+    model: tuple[Path, Path], cache: Path, runtime: str, texts: list[str], seconds: float
+) -> dict[str, Any]:
+    """Rows/s of the classifier the service loads (and its sentence encoder), in process,
+    fed batches of 16 texts: what the service could reach if it cost nothing itself."""
+    from classifiers.loader import ClassifierOptions, load_one
+    from moderation.settings import Settings
+
+    options = ClassifierOptions(
+        detoxify_runtime=runtime,
+        onnx_cache_dir=cache,
+        detoxify_checkpoint=model[0],
+        detoxify_config=model[1],
+    )
+    classifier = load_one("detoxify:original", options)
+    encoder = None
+    try:
+        from classifiers.encoder import DEFAULT_RUNTIME, SentenceEncoder
+
+        defaults = Settings().classifier_options()
+        encoder = SentenceEncoder(
+            defaults.encoder_path,
+            expected_sha256=defaults.encoder_sha256,
+            runtime=DEFAULT_RUNTIME,
+            cache_dir=cache,
+        )
+    except Exception as exc:  # the service would run without it, too
+        print(f"  no sentence encoder: {type(exc).__name__}: {exc}", flush=True)
+    out: dict[str, Any] = {"runtime": getattr(classifier, "runtime", runtime)}
+    for label, with_encoder in (("classifier", False), ("classifier+encoder", True)):
+        if with_encoder and encoder is None:
+            continue
+        done, index = 0, 0
+        classifier.predict(texts[:16])  # warm
+        started, cpu = time.perf_counter(), time.process_time()
+        while time.perf_counter() - started < seconds:
+            batch = [texts[(index + i) % len(texts)] for i in range(16)]
+            index += 16
+            classifier.predict(batch)
+            if with_encoder and encoder is not None:
+                encoder.embed(batch)
+            done += len(batch)
+        out[label] = done / (time.perf_counter() - started)
+        # CPU per row: what a busy machine distorts least (compare the server's per comment)
+        out[f"{label} CPU ms per row"] = 1000 * (time.process_time() - cpu) / done
+        print(f"  model only, {label}: {out[label]:.1f} rows/s", flush=True)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=float, default=20.0)
+    parser.add_argument("--warmup", type=float, default=4.0)
+    parser.add_argument("--only", default="", help=f"comma-separated of {','.join(KEYS)}")
+    parser.add_argument("--runtime", default="onnx-int8")
+    parser.add_argument("--words", default="12-20", help="words per comment, min-max")
+    parser.add_argument("--max-foreign", type=float, default=0.15)
+    parser.add_argument("--attempts", type=int, default=1)
+    parser.add_argument("--model-dir", type=Path, default=ROOT / "data" / "bench-model")
+    parser.add_argument("--cache", type=Path, default=ROOT / "data" / "bench-onnx-cache")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--report-only", action="store_true", help="rewrite the report from service_short.json"
+    )
+    args = parser.parse_args(argv)
+    if args.report_only:
+        saved: dict[str, Any] = json.loads((args.out / "service_short.json").read_text())
+        for key, value in saved["args"].items():
+            setattr(args, key, value)
+        measured = {row["config"]: Run(**_run_fields(row)) for row in saved["runs"]}
+        (args.out / "service_short.md").write_text(render(saved, measured, args))
+        return 0
+    only = {k for k in args.only.split(",") if k} or set(KEYS)
+    low, high = (int(n) for n in args.words.split("-"))
+    model = bert_base_checkpoint.build(args.model_dir)
+    texts = short_texts(600, (low, high))
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(model[1]))
+    tokens = sum(len(tokenizer(t)["input_ids"]) for t in texts) / len(texts)
+    configs = {
+        "naive": Config("naive", "naive wrapper", "naive", "", "torch", 16),
+        "service": Config(
+            "service", f"service, {args.runtime}", "service", "detoxify:original", args.runtime, 16
+        ),
+        "lanes": Config(
+            "lanes", f"service, {args.runtime}", "service", "detoxify:original", args.runtime, 16
+        ),
+        "linear32": Config("linear32", "service, linear", "service", "linear", "", 32),
+        "linear32-bare": Config("linear32-bare", "service, linear", "service", "linear", "", 32),
+    }
+    data: dict[str, Any] = {
+        "argv": " ".join(argv if argv is not None else sys.argv[1:]),
+        "args": {
+            k: getattr(args, k) for k in ("duration", "warmup", "runtime", "words", "max_foreign")
+        },
+        "commit": provenance.commit(),
+        "loadavg_start": os.getloadavg(),
+        "tokens_mean": tokens,
+        "runs": [],
+        "model": None,
+    }
+    runs: dict[str, Run] = {}
+
+    def run(server: Server, key: str, mode: str, concurrency: int, rate: float | None) -> Run:
+        def attempt() -> Run:
+            return measure(
+                server,
+                texts,
+                mode=mode,
+                concurrency=concurrency,
+                rate=rate,
+                warmup=args.warmup,
+                duration=args.duration,
+            )
+
+        result = quietest(attempt, args.attempts, args.max_foreign)
+        result.config = key
+        runs[key] = result
+        data["runs"].append(asdict(result) | {"loadavg": os.getloadavg()[0]})
+        return result
+
+    with tempfile.TemporaryDirectory(prefix="service-bench-") as tmp:
+        for key in ("naive", "service", "model", "lanes", "linear32", "linear32-bare"):
+            if key == "model":
+                # Between the two service runs: a busy machine's load drifts over minutes.
+                if "model" in only:
+                    print("== model only (in process)", flush=True)
+                    data["model"] = model_only(
+                        model, args.cache, args.runtime, texts, args.duration / 2
+                    )
+                continue
+            wanted = key in only or (key == "service" and "half" in only)
+            if not wanted:
+                continue
+            config = configs[key]
+            print(f"== {key}: {config.label}, concurrency {config.concurrency}", flush=True)
+            extra = {"MODERATION_ENCODER": "off"} if key.endswith("-bare") else {}
+            if key == "lanes":
+                extra = {"MODERATION_CLASSIFIER_LANES": "0"}
+            server = BenchServer(config, model, args.cache, Path(tmp), extra=extra)
+            try:
+                server.start()
+                if key in only:
+                    run(server, key, "closed", config.concurrency, None)
+                if key == "service" and "half" in only:
+                    rate = runs["service"].throughput / 2 if "service" in runs else 40.0
+                    print(f"== half: open loop at {rate:.1f}/s", flush=True)
+                    run(server, "half", "open", 0, rate)
+            finally:
+                server.stop()
+                shutil.rmtree(server.work / "data", ignore_errors=True)
+    data["loadavg_end"] = os.getloadavg()
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "service_short.json").write_text(json.dumps(data, indent=2, default=str))
+    report = render(data, runs, args)
+    (args.out / "service_short.md").write_text(report)
+    print(report)
+    return 0
+
+
+def _run_fields(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in row.items() if k != "loadavg"}
+
+
+def render(data: dict[str, Any], runs: dict[str, Run], args: argparse.Namespace) -> str:
+    lines = [
+        "# The service on short comments, against the naive wrapper and its own model",
+        "",
+        provenance.command("service_bench.py", f"--duration {args.duration:g}") + "  ",
+        f"Commit: {data.get('commit') or provenance.commit()}; CPU: {provenance.cpu()}, "
+        f"{provenance.cores()} cores; load average at the start {data['loadavg_start'][0]:.2f}, "
+        f"at the end {data['loadavg_end'][0]:.2f}.",
+        "",
+        f"Model: bert-base-sized Detoxify `original` with random weights, runtime "
+        f"`{args.runtime}`. Texts: 600 comments of {args.words} words "
+        f"({data['tokens_mean']:.1f} tokens on average). Closed loops: {args.warmup:g} s "
+        f"warm-up, {args.duration:g} s measured; the load generator shares the 2 cores.",
+        "",
+        "| run | comments/s | p50 ms | p99 ms | server cores | client cores | foreign cores "
+        "| server CPU ms per comment | load avg | responses |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+    ]
+    labels = {
+        "naive": "naive wrapper, concurrency 16",
+        "service": f"service ({args.runtime}), concurrency 16",
+        "lanes": f"service ({args.runtime}, MODERATION_CLASSIFIER_LANES=0), concurrency 16",
+        "half": "service, open loop at half its maximum",
+        "linear32": "service (linear, with the sentence encoder), concurrency 32",
+        "linear32-bare": "service (linear, MODERATION_ENCODER=off), concurrency 32",
+    }
+    for row in data["runs"]:
+        r = Run(**_run_fields(row))
+        per = 1000 * r.server_cores / r.throughput if r.throughput else float("nan")
+        statuses = ", ".join(f"{k}: {v}" for k, v in sorted(r.statuses.items()))
+        lines.append(
+            f"| {labels[r.config]} | {r.throughput:,.1f} | {r.p50_ms:,.0f} | {r.p99_ms:,.0f} "
+            f"| {r.server_cores:.2f} | {r.client_cores:.2f} | {r.foreign_cores:.2f} "
+            f"| {per:.2f} | {row['loadavg']:.2f} | {statuses} |"
+        )
+    model = data.get("model") or {}
+    lines += ["", "Model alone, in process, batches of 16, between the two service runs: "]
+    lines[-1] += (
+        "; ".join(
+            f"{k} {v:.1f}" + ("" if "CPU" in k else " rows/s")
+            for k, v in model.items()
+            if isinstance(v, float)
+        )
+        or "not measured"
+    )
+    lines.append(
+        "The model's CPU per row against the server's CPU per comment is the share of the "
+        "server's work that is model work, the figure a busy machine distorts least."
+    )
+    foreign = max((row["foreign_cores"] for row in data["runs"]), default=0.0)
+    if foreign > args.max_foreign:
+        lines += [
+            "",
+            f"**Indicative only**: other processes used up to {foreign:.2f} cores during "
+            f"these runs (above {args.max_foreign:g}); compare ratios from one run, and "
+            "re-run on a quiet machine for absolute figures.",
+        ]
+    lines += ["", "## Against the targets (issue 16)", ""]
+    service, naive, half = runs.get("service"), runs.get("naive"), runs.get("half")
+    if service and naive and naive.throughput:
+        ratio = service.throughput / naive.throughput
+        lines.append(
+            f"* service vs naive wrapper, short comments, concurrency 16: {ratio:.2f}× "
+            f"(target ≥ 6×)"
+        )
+    lanes = runs.get("lanes")
+    if lanes and naive and naive.throughput:
+        lines.append(
+            f"* the same with lanes: {lanes.throughput / naive.throughput:.2f}× the naive wrapper"
+        )
+    for label, key in (
+        ("classifier alone", "classifier"),
+        ("classifier and sentence encoder", "classifier+encoder"),
+    ):
+        rate, cpu = model.get(key), model.get(f"{key} CPU ms per row")
+        for run in (service, lanes):
+            if run and rate and run.throughput:
+                per = 1000 * run.server_cores / run.throughput
+                share = f", {cpu / per:.0%} by CPU per comment" if cpu else ""
+                lines.append(
+                    f"* {labels[run.config]}: {run.throughput / rate:.0%} of the model's "
+                    f"throughput ({label}) in process{share} "
+                    f"(target ≥ 80 % of the chosen recipe's)"
+                )
+    if half:
+        lines.append(
+            f"* p99 at half the maximum rate ({half.rate:.1f}/s): {half.p99_ms:.0f} ms "
+            f"(target ≤ 250 ms)"
+        )
+    for key in ("linear32", "linear32-bare"):
+        linear = runs.get(key)
+        if not linear or not linear.throughput:
+            continue
+        per = 1000 * (linear.server_cores + linear.client_cores) / linear.throughput
+        lines.append(
+            f"* {labels[key]}: {linear.throughput:,.0f}/s, p99 {linear.p99_ms:.0f} ms "
+            f"(target 1,500/s, p99 < 50 ms); server and load generator together "
+            f"{per:.2f} ms of CPU per comment, so 2 cores allow at most "
+            f"{2000 / per:,.0f}/s"
+        )
+    lines.append("")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,402 @@
+"""Model recipes (how an exported graph runs) and choosing one per machine by measurement.
+
+A *recipe* is a graph variant (``fp32``, dynamic ``int8``, static ``static-int8``) plus
+how it runs: rows per sub-batch, session optimisations switched off, and whether a row's
+scores are independent of the rows it is batched with (:attr:`Recipe.batch_independent`).
+
+* ``onnx``: the fp32 graph, batches of up to 8 rows.
+* ``onnx-int8``: dynamic int8 (weights int8, activations quantised with one scale per
+  run): a row's scores depend on its batch partners, so each row runs alone.
+* ``onnx-int8-nofuse``: the same graph with ONNX Runtime's ``SkipLayerNormFusion``
+  switched off at load (the fused operator was slower than its parts around int8
+  matrix products on the machines measured: docs/inference.md).
+* ``onnx-static-int8``: static (calibrated) int8 in QDQ form, per-channel weights,
+  activation scales fixed at export from training comments: a row's scores do not
+  depend on its partners, so rows are batched again (length-bucketed, up to 8).
+* ``onnx-static-int8-nofuse``: the same without ``SkipLayerNormFusion``.
+* ``openvino-static-int8``: the static int8 graph run by OpenVINO instead (only when the
+  optional ``openvino`` package is installed: ``pip install '.[openvino]'``).
+
+``auto`` (:data:`AUTO`) chooses among them on each machine (:func:`choose`): at export
+time every candidate is checked for fidelity against fp32 on a fixed set of training
+comments (largest score difference and share of decisions agreeing), the ones that pass
+are timed for a few seconds on short comments, and the fastest is kept. The choice is
+cached beside the export under a key (:func:`choice_key`) that covers the CPU's feature
+flags, the cores, onnxruntime's version and the calibration corpus, so another machine
+(or an upgraded onnxruntime) measures again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import random
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+#: Choose the recipe by measurement on this machine.
+AUTO = "auto"
+#: Bump when recipes, their graphs or the selection change: cached choices are ignored.
+RECIPES_VERSION = 1
+#: The selection's fidelity limits (issue 16): against fp32 on the check comments.
+MAX_SCORE_DIFF = 0.02
+MIN_AGREEMENT = 0.995
+#: Seconds each passing candidate is timed for at export, in interleaved rounds (each
+#: keeps its best round, so a burst of load elsewhere on the machine does not decide).
+TIMING_SECONDS = 3.0
+TIMING_ROUNDS = 3
+#: Training comments used to calibrate static int8, and the (disjoint) ones used to check.
+CALIBRATION_TEXTS = 96
+CHECK_TEXTS = 200
+#: ONNX Runtime's fusion that the ``-nofuse`` recipes switch off.
+SKIP_LAYER_NORM_FUSION = "SkipLayerNormFusion"
+#: CPU flags that change which recipe is fastest (int8 dot products, bf16, AMX).
+RELEVANT_FLAGS: tuple[str, ...] = (
+    "avx2",
+    "avx512f",
+    "avx512bw",
+    "avx512_vnni",
+    "avx_vnni",
+    "avx512_bf16",
+    "amx_bf16",
+    "amx_int8",
+    "amx_tile",
+)
+
+Thresholds = Mapping[str, tuple[float | None, float | None]]
+"""Per category ``(hold_at, reject_at)``; ``None`` means never."""
+
+#: Without the guidelines' thresholds, a decision is which side of 0.5 each category is on.
+PLAIN_THRESHOLDS: Thresholds = {}
+
+
+@dataclass(frozen=True, slots=True)
+class Recipe:
+    """How one graph variant runs."""
+
+    name: str
+    #: The graph file's stem in the export folder: ``fp32``, ``int8``, ``static-int8``.
+    graph: str
+    #: Most rows per length-bucketed sub-batch.
+    rows: int
+    #: True when a row's scores do not depend on the rows batched with it.
+    batch_independent: bool
+    #: ONNX Runtime optimisers switched off when the session is created.
+    disabled_optimizers: tuple[str, ...] = ()
+    #: What runs the graph: ``onnxruntime`` or ``openvino``.
+    engine: str = "onnxruntime"
+
+    def available(self) -> bool:
+        """Whether this recipe's engine can be imported here."""
+        if self.engine == "onnxruntime":
+            return True
+        try:
+            import openvino  # noqa: F401
+        except Exception:
+            return False
+        return True
+
+    def session(self, ort: Any, path: Path) -> Any:
+        """A session for ``path`` with this recipe's settings: anything with ONNX
+        Runtime's ``run(output_names, feeds)``, safe to call from several threads."""
+        from classifiers.onnx.session import session_options
+
+        if self.engine == "openvino":
+            return OpenVinoSession(path)
+        return ort.InferenceSession(
+            str(path),
+            session_options(ort),
+            providers=["CPUExecutionProvider"],
+            disabled_optimizers=list(self.disabled_optimizers),
+        )
+
+
+RECIPES: dict[str, Recipe] = {
+    r.name: r
+    for r in (
+        Recipe("onnx", "fp32", 8, True),
+        Recipe("onnx-int8", "int8", 1, False),
+        Recipe("onnx-int8-nofuse", "int8", 1, False, (SKIP_LAYER_NORM_FUSION,)),
+        Recipe("onnx-static-int8", "static-int8", 8, True),
+        Recipe("onnx-static-int8-nofuse", "static-int8", 8, True, (SKIP_LAYER_NORM_FUSION,)),
+        Recipe("openvino-static-int8", "static-int8", 8, True, engine="openvino"),
+    )
+}
+
+
+def available_candidates() -> tuple[str, ...]:
+    """What ``auto`` tries, in this order (fp32 first: it is the reference and the
+    fallback): the recipes whose engine is installed here."""
+    return tuple(name for name, r in RECIPES.items() if r.available())
+
+
+class OpenVinoSession:
+    """An OpenVINO compiled model behind ONNX Runtime's ``run`` signature: one inference
+    thread per call (parallelism comes from sub-batches side by side, as with ONNX
+    Runtime), one infer request per calling thread."""
+
+    def __init__(self, path: Path) -> None:
+        import threading
+
+        import openvino
+
+        self._compiled = openvino.Core().compile_model(
+            str(path),
+            "CPU",
+            {"INFERENCE_NUM_THREADS": 1, "PERFORMANCE_HINT": "LATENCY", "NUM_STREAMS": 1},
+        )
+        self._local = threading.local()
+
+    def run(self, output_names: Sequence[str], feeds: Mapping[str, Any]) -> list[Any]:
+        request = getattr(self._local, "request", None)
+        if request is None:
+            request = self._local.request = self._compiled.create_infer_request()
+        results = request.infer(dict(feeds))
+        by_name = {port.get_any_name(): value for port, value in results.items()}
+        return [by_name[name].copy() for name in output_names]
+
+
+def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> tuple[str, ...]:
+    """The :data:`RELEVANT_FLAGS` this CPU reports (empty when ``cpuinfo`` is unreadable)."""
+    try:
+        text = cpuinfo.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ()
+    for line in text.splitlines():
+        if line.startswith("flags"):
+            present = set(line.split(":", 1)[1].split())
+            return tuple(flag for flag in RELEVANT_FLAGS if flag in present)
+    return ()
+
+
+def choice_key(
+    *, flags: Sequence[str], threads: int, ort_version: str, corpus: str, candidates: Sequence[str]
+) -> str:
+    """Names a cached choice: what makes another measurement necessary."""
+    key = json.dumps(
+        {
+            "version": RECIPES_VERSION,
+            "flags": sorted(flags),
+            "threads": threads,
+            "ort": ort_version,
+            "corpus": corpus,
+            "candidates": list(candidates),
+        },
+        sort_keys=True,
+    )
+    return hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True, slots=True)
+class Fidelity:
+    """A candidate against fp32 on the check comments."""
+
+    max_abs_diff: float
+    #: Share of the check comments whose decision is fp32's.
+    agreement: float
+    #: Extra measure a runtime reports (the encoder: smallest cosine to fp32).
+    min_cosine: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Trial:
+    """One candidate's measurement."""
+
+    recipe: str
+    fidelity: Fidelity | None
+    #: Rows per second on short comments (None: not timed, it failed before).
+    rows_per_s: float | None
+    passed: bool
+    #: Why it was excluded (None when it passed).
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Choice:
+    """The recipe kept and every candidate's measurement."""
+
+    recipe: str
+    trials: list[Trial] = field(default_factory=list)
+
+    def chosen(self) -> Trial | None:
+        return next((t for t in self.trials if t.recipe == self.recipe), None)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"recipe": self.recipe, "trials": [asdict(t) for t in self.trials]}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Choice:
+        trials = [
+            Trial(
+                recipe=str(t["recipe"]),
+                fidelity=Fidelity(**t["fidelity"]) if t.get("fidelity") else None,
+                rows_per_s=t.get("rows_per_s"),
+                passed=bool(t["passed"]),
+                reason=t.get("reason"),
+            )
+            for t in data.get("trials", [])
+        ]
+        return cls(recipe=str(data["recipe"]), trials=trials)
+
+    def summary(self) -> str:
+        """One line for the log: the choice, then each candidate."""
+        parts = []
+        for t in self.trials:
+            speed = f"{t.rows_per_s:.1f} rows/s" if t.rows_per_s is not None else "not timed"
+            fid = (
+                f"max diff {t.fidelity.max_abs_diff:.3g}, agreement {t.fidelity.agreement:.2%}"
+                + (
+                    f", cosine {t.fidelity.min_cosine:.4f}"
+                    if t.fidelity.min_cosine is not None
+                    else ""
+                )
+                if t.fidelity
+                else "no fidelity"
+            )
+            parts.append(f"{t.recipe}: {speed}, {fid}" + (f" ({t.reason})" if t.reason else ""))
+        return f"{self.recipe} chosen; " + "; ".join(parts)
+
+
+def choose(
+    candidates: Sequence[str],
+    *,
+    fidelity: Callable[[str], Fidelity],
+    speed: Callable[[str], float],
+    max_abs_diff: float = MAX_SCORE_DIFF,
+    min_agreement: float = MIN_AGREEMENT,
+    min_cosine: float | None = None,
+    rounds: int = TIMING_ROUNDS,
+) -> Choice:
+    """The fastest candidate whose fidelity passes; every candidate's :class:`Trial`.
+
+    ``fidelity(recipe)`` measures a candidate against the reference (it may raise: the
+    candidate is then excluded with the error as the reason); ``speed(recipe)`` times
+    one that passed, :data:`TIMING_ROUNDS` times, the candidates taking turns, and its
+    best round counts. The first candidate is the reference (fp32) and is kept when no
+    other passes, so there is always a choice."""
+    if not candidates:
+        raise ValueError("no candidate recipes")
+    faithful: list[tuple[str, Fidelity]] = []
+    trials: list[Trial] = []
+    for recipe in candidates:
+        try:
+            measured = fidelity(recipe)
+        except Exception as exc:
+            trials.append(Trial(recipe, None, None, False, f"{type(exc).__name__}: {exc}"))
+            continue
+        failures = []
+        if measured.max_abs_diff > max_abs_diff:
+            failures.append(f"max diff {measured.max_abs_diff:.3g} > {max_abs_diff}")
+        if measured.agreement < min_agreement:
+            failures.append(f"agreement {measured.agreement:.2%} < {min_agreement:.1%}")
+        if min_cosine is not None and (measured.min_cosine or 0.0) < min_cosine:
+            failures.append(f"cosine {measured.min_cosine or 0.0:.4f} < {min_cosine}")
+        if failures and recipe != candidates[0]:
+            trials.append(Trial(recipe, measured, None, False, "; ".join(failures)))
+            continue
+        faithful.append((recipe, measured))
+    fastest: dict[str, float] = {}
+    for _ in range(rounds):
+        for recipe, _measured in faithful:
+            fastest[recipe] = max(fastest.get(recipe, 0.0), speed(recipe))
+    trials += [Trial(recipe, measured, fastest[recipe], True) for recipe, measured in faithful]
+    trials.sort(key=lambda t: list(candidates).index(t.recipe))
+    passed = [t for t in trials if t.passed and t.rows_per_s is not None]
+    if not passed:
+        return Choice(candidates[0], trials)
+    best = max(passed, key=lambda t: t.rows_per_s or 0.0)
+    return Choice(best.recipe, trials)
+
+
+def decision(scores: Mapping[str, float], thresholds: Thresholds) -> int:
+    """0 approve, 1 hold, 2 reject: the most severe over the categories. A category
+    without thresholds counts as hold at 0.5 (a side of the middle)."""
+    worst = 0
+    for category, score in scores.items():
+        hold_at, reject_at = thresholds.get(category, (0.5, None))
+        if reject_at is not None and score >= reject_at:
+            return 2
+        if hold_at is not None and score >= hold_at:
+            worst = 1
+    return worst
+
+
+def compare(
+    reference: Sequence[Mapping[str, float]],
+    got: Sequence[Mapping[str, float]],
+    thresholds: Thresholds = PLAIN_THRESHOLDS,
+) -> Fidelity:
+    """Largest score difference and decision agreement of ``got`` against ``reference``."""
+    worst = 0.0
+    agree = 0
+    for a, b in zip(reference, got, strict=True):
+        worst = max([worst, *(abs(a[c] - b.get(c, float("inf"))) for c in a)])
+        agree += decision(a, thresholds) == decision(b, thresholds)
+    return Fidelity(worst, agree / max(1, len(reference)))
+
+
+def rows_per_second(
+    run: Callable[[Sequence[str]], object],
+    texts: Sequence[str],
+    seconds: float = TIMING_SECONDS,
+    clock: Callable[[], float] = time.perf_counter,
+) -> float:
+    """Texts per second through ``run`` (called with batches of 16 texts, cycling
+    through ``texts``) over about ``seconds``, after one warm-up batch."""
+    batch = 16
+    run(list(texts[:batch]))
+    done = 0
+    started = clock()
+    position = 0
+    while True:
+        chunk = [texts[(position + i) % len(texts)] for i in range(batch)]
+        position += batch
+        run(chunk)
+        done += batch
+        elapsed = clock() - started
+        if elapsed >= seconds:
+            return done / elapsed
+
+
+@dataclass(frozen=True, slots=True)
+class Corpus:
+    """Training comments for calibration and checks, and a digest naming them."""
+
+    calibration: list[str]
+    check: list[str]
+    digest: str
+
+    @property
+    def short(self) -> list[str]:
+        """The check comments of at most 40 words: what the timing runs on."""
+        return [t for t in self.check if len(t.split()) <= 40] or self.check
+
+
+def training_corpus(
+    calibration: int = CALIBRATION_TEXTS, check: int = CHECK_TEXTS, seed: int = 16
+) -> Corpus:
+    """Disjoint calibration and check sets drawn (seeded) from the project's *training*
+    comments (classifiers/training/data/train; never the eval split)."""
+    from classifiers.training.data import load_split
+
+    split = load_split("train")
+    texts = sorted({c.text for c in split.comments})
+    random.Random(seed).shuffle(texts)
+    chosen = texts[: calibration + check]
+    digest = hashlib.sha256(json.dumps([calibration, check, seed, chosen]).encode()).hexdigest()[
+        :16
+    ]
+    return Corpus(chosen[:calibration], chosen[calibration:], digest)
+
+
+def read_choice(path: Path) -> Choice | None:
+    try:
+        return Choice.from_json(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None

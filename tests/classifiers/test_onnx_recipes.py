@@ -1,0 +1,313 @@
+"""Recipes and their choice per machine (classifiers/onnx/recipes.py): the fastest faithful
+candidate wins, an unfaithful one is excluded, the cached choice is keyed by what changes
+speed, static int8 makes a row's scores independent of its batch partners, and a runtime
+asked for by name wins over ``auto``. Timing is faked (no timed unit tests)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from classifiers.loader import (
+    ClassifierOptions,
+    batch_independent,
+    load_preferred,
+    runtime_description,
+)
+from classifiers.onnx import recipes
+from classifiers.onnx.recipes import (
+    AUTO,
+    RECIPES,
+    Choice,
+    Fidelity,
+    Trial,
+    choice_key,
+    choose,
+    compare,
+    cpu_flags,
+    decision,
+    rows_per_second,
+    training_corpus,
+)
+from classifiers.onnx.runtime import OnnxDetoxifyClassifier
+from tests.tiny_detoxify import TinyDetoxify, load_labelled_comments
+
+TEXTS = [c.text for c in load_labelled_comments()][:48]
+FAITHFUL = Fidelity(0.005, 1.0)
+
+
+def _choose(
+    fidelities: dict[str, Fidelity | Exception],
+    speeds: dict[str, float],
+    min_cosine: float | None = None,
+) -> tuple[Choice, list[str]]:
+    timed: list[str] = []
+
+    def speed(name: str) -> float:
+        timed.append(name)
+        return speeds[name]
+
+    def fidelity(name: str) -> Fidelity:
+        measured = fidelities[name]
+        if isinstance(measured, Exception):
+            raise measured
+        return measured
+
+    return choose(list(fidelities), fidelity=fidelity, speed=speed, min_cosine=min_cosine), timed
+
+
+def test_the_fastest_faithful_candidate_is_chosen() -> None:
+    choice, timed = _choose(
+        {"onnx": Fidelity(0.0, 1.0), "a": FAITHFUL, "b": FAITHFUL, "c": FAITHFUL},
+        {"onnx": 10.0, "a": 30.0, "b": 50.0, "c": 40.0},
+    )
+    assert choice.recipe == "b"
+    assert timed == ["onnx", "a", "b", "c"] * recipes.TIMING_ROUNDS  # interleaved rounds
+    assert [t.recipe for t in choice.trials] == ["onnx", "a", "b", "c"]
+    assert all(t.passed for t in choice.trials)
+    assert choice.chosen() == Trial("b", FAITHFUL, 50.0, True)
+
+
+@pytest.mark.parametrize(
+    "unfaithful",
+    [Fidelity(0.021, 1.0), Fidelity(0.01, 0.994), RuntimeError("no static graph")],
+    ids=["score difference", "decisions", "error"],
+)
+def test_an_unfaithful_candidate_is_excluded_however_fast(
+    unfaithful: Fidelity | Exception,
+) -> None:
+    choice, timed = _choose(
+        {"onnx": Fidelity(0.0, 1.0), "fast": unfaithful, "ok": FAITHFUL},
+        {"onnx": 10.0, "fast": 1000.0, "ok": 20.0},
+    )
+    assert choice.recipe == "ok"
+    assert "fast" not in timed  # not even timed
+    (excluded,) = [t for t in choice.trials if t.recipe == "fast"]
+    assert not excluded.passed and excluded.reason
+
+
+def test_each_candidate_keeps_its_best_round() -> None:
+    """Rounds interleave the candidates, so a burst of load elsewhere does not decide."""
+    rounds = {"onnx": iter([5.0, 5.0, 5.0]), "int8": iter([1.0, 9.0, 2.0])}
+    choice = choose(
+        ["onnx", "int8"], fidelity=lambda _: FAITHFUL, speed=lambda name: next(rounds[name])
+    )
+    assert choice.recipe == "int8" and choice.trials[1].rows_per_s == 9.0
+
+
+def test_the_limits_are_the_issues_and_inclusive() -> None:
+    assert (recipes.MAX_SCORE_DIFF, recipes.MIN_AGREEMENT) == (0.02, 0.995)
+    choice, _ = _choose(
+        {"onnx": Fidelity(0.0, 1.0), "edge": Fidelity(0.02, 0.995)}, {"onnx": 1.0, "edge": 2.0}
+    )
+    assert choice.recipe == "edge"
+
+
+def test_the_cosine_guard_excludes_an_encoder_candidate() -> None:
+    choice, _ = _choose(
+        {"onnx": Fidelity(0.0, 1.0, 1.0), "int8": Fidelity(0.0, 1.0, 0.963)},
+        {"onnx": 10.0, "int8": 25.0},
+        min_cosine=0.99,
+    )
+    assert choice.recipe == "onnx"
+    assert "cosine 0.9630 < 0.99" in (choice.trials[1].reason or "")
+
+
+def test_the_reference_is_kept_when_nothing_else_passes() -> None:
+    choice, _ = _choose(
+        {"onnx": Fidelity(0.0, 1.0), "int8": Fidelity(0.5, 0.5)}, {"onnx": 1.0, "int8": 9.0}
+    )
+    assert choice.recipe == "onnx"
+
+
+def test_a_choice_survives_its_json() -> None:
+    choice, _ = _choose(
+        {"onnx": Fidelity(0.0, 1.0), "x": Fidelity(0.9, 0.1)}, {"onnx": 3.0, "x": 9.0}
+    )
+    assert Choice.from_json(json.loads(json.dumps(choice.to_json()))) == choice
+    assert "onnx chosen" in choice.summary()
+
+
+def test_decisions_and_their_agreement() -> None:
+    thresholds = {"threat": (0.4, 0.85), "insult": (0.6, None)}
+    assert decision({"threat": 0.1, "insult": 0.99}, thresholds) == 1
+    assert decision({"threat": 0.9, "insult": 0.0}, thresholds) == 2
+    assert decision({"threat": 0.39, "insult": 0.59}, thresholds) == 0
+    assert decision({"obscene": 0.5}, thresholds) == 1  # no thresholds: a side of 0.5
+    reference = [{"threat": 0.39}, {"threat": 0.1}]
+    measured = compare(reference, [{"threat": 0.41}, {"threat": 0.1}], thresholds)
+    assert measured.max_abs_diff == pytest.approx(0.02)
+    assert measured.agreement == 0.5
+
+
+def test_the_cache_key_changes_with_what_changes_speed() -> None:
+    base = {
+        "flags": ("avx512f", "avx512_vnni"),
+        "threads": 2,
+        "ort_version": "1.32.0",
+        "corpus": "abc",
+        "candidates": ("onnx", "onnx-int8"),
+    }
+    key = choice_key(**base)  # type: ignore[arg-type]
+    assert key == choice_key(**base)  # type: ignore[arg-type]
+    for field, other in [
+        ("flags", ("avx512f", "avx512_vnni", "amx_int8")),
+        ("threads", 4),
+        ("ort_version", "1.33.0"),
+        ("corpus", "abd"),
+        ("candidates", ("onnx",)),
+    ]:
+        assert choice_key(**{**base, field: other}) != key, field  # type: ignore[arg-type]
+
+
+def test_cpu_flags_are_read_from_cpuinfo(tmp_path: Path) -> None:
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor: 0\nflags\t\t: fpu avx2 avx512f amx_int8 avx512_bf16 sse\n")
+    assert cpu_flags(cpuinfo) == ("avx2", "avx512f", "avx512_bf16", "amx_int8")
+    assert cpu_flags(tmp_path / "missing") == ()
+
+
+def test_rows_per_second_uses_the_clock_it_is_given() -> None:
+    ticks = iter([0.0, 1.0, 2.0])
+    seen: list[int] = []
+
+    def run(texts: Sequence[str]) -> None:
+        seen.append(len(texts))
+
+    assert rows_per_second(run, ["a"] * 5, seconds=2.0, clock=lambda: next(ticks)) == 16.0
+    assert seen == [5, 16, 16]
+
+
+def test_the_corpus_is_training_comments_disjoint_and_fixed() -> None:
+    from classifiers.training.data import load_split
+
+    corpus = training_corpus(calibration=20, check=30)
+    train = {c.text for c in load_split("train").comments}
+    assert len(corpus.calibration) == 20 and len(corpus.check) == 30
+    assert set(corpus.calibration) <= train and set(corpus.check) <= train
+    assert not set(corpus.calibration) & set(corpus.check)
+    assert training_corpus(calibration=20, check=30) == corpus
+
+
+# -- on the tiny trained checkpoint -------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("recipes-cache")
+
+
+def _model(tiny: TinyDetoxify, cache_dir: Path, runtime: str, **kwargs: object) -> Any:
+    return OnnxDetoxifyClassifier(
+        "original",
+        cache_dir=cache_dir,
+        runtime=runtime,
+        checkpoint=tiny.checkpoint,
+        config_dir=tiny.config_dir,
+        threads=1,
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+def test_static_int8_scores_do_not_depend_on_batch_partners(
+    tiny_detoxify: TinyDetoxify, cache_dir: Path
+) -> None:
+    static = _model(tiny_detoxify, cache_dir, "onnx-static-int8")
+    assert static.runtime == "onnx-static-int8" and static.batch_independent
+    together = static.predict(TEXTS)  # batches of up to 8 padded rows
+    for text, scores in zip(TEXTS, together, strict=True):
+        assert static.predict([text])[0] == pytest.approx(scores, abs=1e-6)
+    # The same comparison bites: dynamic int8 forced to batch does depend on its partners.
+    dynamic = _model(tiny_detoxify, cache_dir, "onnx-int8", batch_size=8)
+    assert not dynamic.batch_independent
+    batched = dynamic.predict(TEXTS)
+    alone = [dynamic.predict([t])[0] for t in TEXTS]
+    assert max(abs(a[c] - b[c]) for a, b in zip(alone, batched, strict=True) for c in a) > 1e-5
+
+
+def test_auto_measures_once_and_keeps_a_passing_recipe(
+    tiny_detoxify: TinyDetoxify, cache_dir: Path
+) -> None:
+    first = _model(tiny_detoxify, cache_dir, AUTO, timing_seconds=0.05)
+    assert first.choice is not None
+    chosen = first.choice.chosen()
+    assert chosen is not None and chosen.passed and first.runtime == first.choice.recipe
+    assert [t.recipe for t in first.choice.trials] == list(recipes.available_candidates())
+    for trial in first.choice.trials:
+        assert trial.fidelity is not None
+        if trial.passed:
+            assert trial.fidelity.max_abs_diff <= 0.02 and trial.fidelity.agreement >= 0.995
+    (choice_file,) = first.path.parent.glob("choice-*.json")
+    written = choice_file.stat().st_mtime_ns
+    again = _model(tiny_detoxify, cache_dir, AUTO, timing_seconds=0.05)
+    assert not again.exported and again.runtime == first.runtime
+    assert again.choice == first.choice
+    assert choice_file.stat().st_mtime_ns == written  # read back, not measured again
+    assert (
+        choice_file.stat().st_mtime_ns
+        == next(first.path.parent.glob("choice-*")).stat().st_mtime_ns
+    )
+    description = runtime_description(again)
+    assert description["runtime"] == again.runtime
+    assert description["chosen_by"] == "measurement"
+    assert description["batch_independent"] == RECIPES[again.runtime].batch_independent
+
+
+def test_a_runtime_asked_for_by_name_wins_over_the_measured_choice(
+    tiny_detoxify: TinyDetoxify, cache_dir: Path
+) -> None:
+    auto = _model(tiny_detoxify, cache_dir, AUTO, timing_seconds=0.05)
+    forced = "onnx-int8-nofuse" if auto.runtime != "onnx-int8-nofuse" else "onnx"
+    classifier, report = load_preferred(
+        ClassifierOptions(
+            preference="detoxify:original",
+            detoxify_checkpoint=tiny_detoxify.checkpoint,
+            detoxify_config=tiny_detoxify.config_dir,
+            detoxify_runtime=forced,
+            onnx_cache_dir=cache_dir,
+        )
+    )
+    assert report.failures == []
+    assert getattr(classifier, "runtime", None) == forced
+    assert getattr(classifier, "choice", "absent") is None
+    assert runtime_description(classifier)["chosen_by"] == "setting"
+    assert batch_independent(classifier) == RECIPES[forced].batch_independent
+
+
+def test_batch_independence_defaults_to_false() -> None:
+    class Plain:
+        pass
+
+    class WithEncoder:
+        encoder = type("E", (), {"batch_independent": True})()
+
+    assert batch_independent(Plain()) is False
+    assert batch_independent(WithEncoder()) is True
+
+
+def test_bf16_needs_the_cpu_flags_or_runs_fp32_loudly(
+    tiny_detoxify: TinyDetoxify, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import classifiers.loader as loader
+
+    options = ClassifierOptions(
+        preference="detoxify:original",
+        detoxify_checkpoint=tiny_detoxify.checkpoint,
+        detoxify_config=tiny_detoxify.config_dir,
+        detoxify_runtime="torch-bf16",
+    )
+    monkeypatch.setattr(loader, "cpu_flags", lambda: ("avx512f", "avx512_bf16"))
+    classifier, report = load_preferred(options)
+    assert getattr(classifier, "runtime", None) == "torch-bf16" and report.failures == []
+    scores = classifier.predict(TEXTS[:4])
+    monkeypatch.setattr(loader, "cpu_flags", lambda: ("avx512f",))
+    emulated, report = load_preferred(options)
+    assert getattr(emulated, "runtime", None) == "torch"
+    assert [name for name, _ in report.failures] == ["detoxify:original@torch-bf16"]
+    exact = emulated.predict(TEXTS[:4])
+    # bf16 rounds the matrix products: close to fp32, not equal
+    assert max(abs(a[c] - b[c]) for a, b in zip(scores, exact, strict=True) for c in a) < 0.05
