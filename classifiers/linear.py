@@ -16,6 +16,8 @@ class LinearClassifier:
     """Wraps ``profanity_check``'s vectorizer + calibrated linear SVM."""
 
     name = "linear"
+    #: Each text is vectorised and scored on its own: batching cannot change a score.
+    batch_independent = True
     categories: tuple[str, ...] = ("toxicity",)
 
     def __init__(self) -> None:

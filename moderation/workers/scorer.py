@@ -42,6 +42,7 @@ import numpy as np
 
 from classifiers.base import Classifier, Scores, languages_of
 from classifiers.language import detect
+from classifiers.loader import batch_independent
 from moderation.domain.errors import TooManyRequests
 from moderation.domain.examples import Vectors
 from moderation.workers.base import Worker
@@ -157,8 +158,9 @@ class Scorer(Worker):
         #: Batches that run side by side (None: as many as the classifier allows,
         #: :func:`model_lanes`).
         self.lanes = max(1, model_lanes(classifier) if lanes is None else lanes)
-        #: The classifier's scores of a text do not depend on what it is batched with.
-        self.batch_independent = getattr(classifier, "batch_independent", False) is True
+        #: The classifier's scores of a text do not depend on what it is batched with
+        #: (its own word, or its encoder's for ``minilm``): then a batch is one call.
+        self.batch_independent = batch_independent(classifier)
         #: The most texts a lane takes at once (lanes > 1).
         self.lane_rows = max(1, lane_rows)
         # A classifier built on the encoder embeds in the same pass as it scores.

@@ -161,9 +161,9 @@ async def _real_audit(make_service: ServiceFactory, request: pytest.FixtureReque
 
 @pytest.mark.xfail(
     strict=True,
-    reason="known gap (issue 18): the default set-up still holds 32 of 555 neutral sentences, "
-    "27 of them one template ('… deserve the same respect as everyone else.'), whose wording "
-    "minilm's toxicity head flags whatever the group; see classifiers/training/REPORT.md",
+    reason="known gap (issue 18): the default set-up still holds 15 of 555 neutral sentences, "
+    "12 of them one template ('… deserve the same respect as everyone else.'), whose shape "
+    "(a group, then 'deserve') minilm's identity_attack and toxicity heads still flag",
 )
 async def test_default_setup_with_the_real_encoder_holds_no_neutral_sentence(
     make_service: ServiceFactory, request: pytest.FixtureRequest
@@ -180,10 +180,10 @@ async def test_default_setup_with_the_real_encoder_holds_no_neutral_sentence(
 async def test_the_real_encoder_gap_does_not_grow(
     make_service: ServiceFactory, request: pytest.FixtureRequest
 ) -> None:
-    """A guard on the gap above, at today's measured level: at most 6 % of the neutral
-    sentences held or rejected, and none rejected outright but one."""
+    """A guard on the gap above, at today's measured level: at most 3 % of the neutral
+    sentences held or rejected (15 of 555 when written), and none rejected outright but one."""
     body = await _real_audit(make_service, request)
     flagged = sum(item["held"] + item["rejected"] for item in body["terms"])
     rejected = sum(item["rejected"] for item in body["terms"])
-    assert flagged <= 0.06 * body["sentences"], flagged
+    assert flagged <= 0.03 * body["sentences"], flagged
     assert rejected <= 1, rejected
