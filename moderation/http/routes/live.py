@@ -40,6 +40,19 @@ HEARTBEAT_S = 15.0
 WRITE_TIMEOUT_S = 10.0
 #: The reconnection delay ``EventSource`` is told to use.
 RETRY_MS = 3000
+#: One event of the stream, as OpenAPI describes a ``text/event-stream`` item: ``event``
+#: names it (``change``, ``count``, ``reset``, ``end``), ``data`` is one line of JSON,
+#: ``id`` (on ``change``) is what ``Last-Event-ID`` resumes from.
+SSE_EVENT: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "event": {"type": "string", "enum": ["change", "count", "reset", "end"]},
+        "data": {"type": "string"},
+        "id": {"type": "string"},
+        "retry": {"type": "integer"},
+    },
+    "required": ["event", "data"],
+}
 
 
 class StreamTokenOut(BaseModel):
@@ -78,7 +91,7 @@ async def stream_token(request: web.Request) -> web.Response:
     "The review queue's changes and pending count, live (Server-Sent Events)",
     role="moderator",
     query=EventsQuery,
-    raw=("text/event-stream", {"type": "string"}),
+    raw=("text/event-stream", SSE_EVENT),
 )
 async def events(request: web.Request) -> web.StreamResponse:
     query = validate(EventsQuery, dict(request.query))
