@@ -305,10 +305,7 @@ def static_quantized(
             ids = numpy.asarray([row], dtype=numpy.int64)
             return {input_names[0]: ids, input_names[1]: numpy.ones_like(ids)}
 
-    temporary = temporary_path(target)
-    root = logging.getLogger()
-    root.addFilter(quiet_quantizer)
-    try:
+    with _quantizing(target) as temporary:
         quantize_static(
             str(fp32),
             str(temporary),
@@ -323,10 +320,6 @@ def static_quantized(
             extra_options={"MatMulConstBOnly": True},
         )
         yield temporary
-        os.replace(temporary, target)
-    finally:
-        root.removeFilter(quiet_quantizer)
-        temporary.unlink(missing_ok=True)
 
 
 @contextlib.contextmanager
@@ -335,10 +328,7 @@ def quantized(fp32: Path, target: Path) -> Iterator[Path]:
     to ``target`` when the block returns, removed when it raises."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    temporary = temporary_path(target)
-    root = logging.getLogger()
-    root.addFilter(quiet_quantizer)
-    try:
+    with _quantizing(target) as temporary:
         quantize_dynamic(
             str(fp32),
             str(temporary),
@@ -351,6 +341,17 @@ def quantized(fp32: Path, target: Path) -> Iterator[Path]:
             per_channel=True,
             reduce_range=True,
         )
+        yield temporary
+
+
+@contextlib.contextmanager
+def _quantizing(target: Path) -> Iterator[Path]:
+    """A temporary name beside ``target`` for a quantiser to write, with its log noise
+    filtered: renamed to ``target`` when the block returns, removed when it raises."""
+    temporary = temporary_path(target)
+    root = logging.getLogger()
+    root.addFilter(quiet_quantizer)
+    try:
         yield temporary
         os.replace(temporary, target)
     finally:
