@@ -69,10 +69,11 @@ bench: install
 	$(PY) bench/backtest_bench.py 100000
 	$(PY) bench/backtest_http_bench.py --count 100000 --repeats 5
 	$(PY) bench/decision_quality.py
-	$(PY) bench/minilm_bench.py --seconds 30 --concurrency 16 --examples 1000
+	$(PY) bench/minilm_bench.py --seconds 30 --concurrency 16 --examples 1000 --encoder-runtimes onnx,torch-bf16
 	$(PY) bench/perspective_deadline.py --seconds 20 --rate 4
 	$(PY) bench/inference_bench.py
-	$(PY) bench/service_bench.py --duration 20
+	$(PY) bench/service_bench.py --duration 20 --runtime onnx-static-int8-nofuse
+	$(PY) bench/service_bench.py --duration 20 --runtime onnx-static-int8-nofuse --words 56-64 --name service_long --only naive,service,model
 	$(PY) bench/load_test.py --backend sqlite --processes 1 --rate 250.0 --seconds 300.0
 	$(PY) bench/load_test.py --backend postgresql --processes 3 --rate 150.0 --seconds 300.0
 

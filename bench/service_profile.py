@@ -35,6 +35,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 import bert_base_checkpoint  # noqa: E402
 from inference.load import HZ, Load, _process_ticks  # noqa: E402
 from inference.servers import Config  # noqa: E402
+from minilm_bench import texts as eval_texts  # noqa: E402
 from service_bench import BenchServer, short_texts  # noqa: E402
 
 # (stage, substrings of a frame): a sample belongs to the innermost frame that names a
@@ -156,7 +157,15 @@ async def drive(load: Load, concurrency: int, seconds: float) -> int:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--classifier", choices=["detoxify", "linear"], default="detoxify")
+    parser.add_argument(
+        "--classifier", choices=["detoxify", "linear", "minilm"], default="detoxify"
+    )
+    parser.add_argument(
+        "--texts",
+        choices=["short", "eval"],
+        default="short",
+        help="short: 12-20 word comments; eval: the held-out reader comments (minilm_bench's load)",
+    )
     parser.add_argument("--runtime", default="onnx-int8")
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--seconds", type=float, default=15.0)
@@ -164,6 +173,9 @@ def main() -> int:
     parser.add_argument("--raw", type=Path, default=None)
     parser.add_argument(
         "--encoder", default="minilm", help="MODERATION_ENCODER (off: no sentence encoder)"
+    )
+    parser.add_argument(
+        "--encoder-runtime", default="", help="MODERATION_ENCODER_RUNTIME (default: the service's)"
     )
     parser.add_argument(
         "--idle", action="store_true", help="also sample idle threads: how busy each thread is"
@@ -176,18 +188,21 @@ def main() -> int:
         "profile",
         "profile",
         "service",
-        "detoxify:original" if detoxify else "linear",
+        "detoxify:original" if detoxify else args.classifier,
         args.runtime if detoxify else "",
         args.concurrency,
     )
-    texts = short_texts(600, (12, 20))
+    texts = short_texts(600, (12, 20)) if args.texts == "short" else eval_texts()
     with tempfile.TemporaryDirectory(prefix="service-profile-") as tmp:
         server = BenchServer(
             config,
             model,
             ROOT / "data" / "bench-onnx-cache",
             Path(tmp),
-            extra={"MODERATION_ENCODER": args.encoder},
+            extra={"MODERATION_ENCODER": args.encoder}
+            | (
+                {"MODERATION_ENCODER_RUNTIME": args.encoder_runtime} if args.encoder_runtime else {}
+            ),
         )
         raw = args.raw or Path(tmp) / "stacks.txt"
         try:
@@ -219,7 +234,7 @@ def main() -> int:
             print_threads(raw)
     total = sum(counts.values()) or 1
     print(
-        f"{args.classifier} ({args.runtime if detoxify else 'linear'}), concurrency "
+        f"{args.classifier} ({args.runtime if detoxify else args.classifier}), concurrency "
         f"{args.concurrency}: {done / wall:.1f} comments/s, server {cpu_s / wall:.2f} cores, "
         f"{1000 * cpu_s / max(done, 1):.2f} ms of server CPU per comment; "
         f"load average {loadavg:.2f}; {total} samples"

@@ -43,11 +43,22 @@ least ``int8_min_cosine`` (:data:`INT8_MIN_COSINE`); for this model it is not (0
 on the probes, and 4.5 % of the eval comments' decisions change: docs/classifiers.md),
 so asking for ``onnx-int8`` runs fp32, loudly. ``torch`` runs the same module with
 PyTorch; it is also what the ONNX runtimes fall back to, loudly, when onnxruntime is
-missing or the export fails.
+missing or the export fails. ``torch-bf16`` runs that module traced (:func:`_trace_bf16`)
+under ``torch.autocast("cpu", dtype=torch.bfloat16)``: matrix products in bfloat16, layer
+norms, pooling and normalisation in float32 (autocast's CPU policy), float32 out. Only on
+a CPU that reports ``avx512_bf16`` or ``amx_bf16``; elsewhere bf16 would be emulated, so
+fp32 ``torch`` runs instead, loudly (:attr:`SentenceEncoder.fallback_reason`). On this
+project's AMD EPYC (2 cores, ``avx512_bf16``, no AMX) it ran 296 rows/s through
+``embed`` (calls of 8, 2 threads) against 216 for ONNX fp32, with a cosine to fp32 of at
+least 0.99997 on 687 reader comments (docs/classifiers.md); it is the default there
+(:func:`default_runtime`). ``auto`` measures it after the ONNX recipes where the CPU has
+the flags (:func:`encoder_candidates`).
 
 Batches are cut into length-bucketed sub-batches (sorted by token count, cut
 where padding would exceed 20 %) that run side by side on ``threads`` workers (one
-ONNX Runtime session, one intra-op thread each, as the Detoxify backend runs).
+ONNX Runtime session, one intra-op thread each, as the Detoxify backend runs;
+``torch-bf16`` alike, with PyTorch's intra-op threads set to one; plain ``torch`` runs
+one batch at a time on ``threads`` intra-op threads instead).
 int8 quantises activations with one scale per run, so an int8 row's embedding
 would depend on its batch partners: int8 runs each row alone, as the Detoxify
 int8 backend does (docs/inference.md).
@@ -131,13 +142,16 @@ CONFIG_FILES: tuple[str, ...] = (
 #: Tokens per text, ``[CLS]`` and ``[SEP]`` included: the model's ``max_seq_length``.
 MAX_TOKENS = 256
 DIMENSION = 384
-#: ``torch``, ``auto`` (measured: :meth:`SentenceEncoder.choose_recipe`) and the ONNX
-#: recipes of :mod:`classifiers.onnx.recipes` (``onnx``, ``onnx-int8``,
+#: PyTorch under bfloat16 autocast (CPUs with ``avx512_bf16`` or ``amx_bf16``).
+TORCH_BF16 = "torch-bf16"
+#: CPU flags (:func:`~classifiers.onnx.recipes.cpu_flags`) that make bf16 native, not emulated.
+BF16_FLAGS: tuple[str, ...] = ("avx512_bf16", "amx_bf16")
+#: ``torch``, ``torch-bf16``, ``auto`` (measured: :meth:`SentenceEncoder.choose_recipe`)
+#: and the ONNX recipes of :mod:`classifiers.onnx.recipes` (``onnx``, ``onnx-int8``,
 #: ``onnx-static-int8`` …).
-RUNTIMES: tuple[str, ...] = ("torch", AUTO, *RECIPES)
-#: The runtime used unless one is asked for; docs/classifiers.md gives the measurements
-#: (no int8 recipe passes the cosine guard for this model, so ``auto`` would measure, at
-#: the first start, only to keep fp32).
+RUNTIMES: tuple[str, ...] = ("torch", TORCH_BF16, AUTO, *RECIPES)
+#: The portable default, where :func:`default_runtime` does not choose ``torch-bf16``
+#: (no int8 recipe passes the cosine guard for this model: docs/classifiers.md).
 DEFAULT_RUNTIME = "onnx"
 
 #: Bump when the exported graph or the cache layout changes: old cache entries are ignored.
@@ -274,12 +288,57 @@ def check_runtime(runtime: str) -> str:
     return runtime
 
 
+def bf16_unsupported() -> str | None:
+    """Why ``torch-bf16`` cannot run natively here (None when it can): the CPU reports
+    neither of :data:`BF16_FLAGS`."""
+    if set(BF16_FLAGS) & set(cpu_flags()):
+        return None
+    return "this CPU reports neither avx512_bf16 nor amx_bf16: bf16 would be emulated"
+
+
+def default_runtime(*, beside_pytorch: bool = False) -> str:
+    """The runtime used unless one is asked for: ``torch-bf16`` where the CPU has native
+    bf16 and PyTorch is installed, else :data:`DEFAULT_RUNTIME` (fp32 ONNX).
+
+    No measurement at start-up (``auto`` measures; this does not): bf16 kept every
+    decision of fp32 on the held-out comments and ran faster where measured
+    (docs/classifiers.md). ``beside_pytorch``: a classifier running on PyTorch shares the
+    process, and ``torch-bf16`` sets PyTorch's intra-op threads to one for the whole
+    process, which would slow that classifier: fp32 ONNX then."""
+    import importlib.util
+
+    if (
+        beside_pytorch
+        or bf16_unsupported() is not None
+        or any(importlib.util.find_spec(p) is None for p in ("torch", "transformers"))
+    ):
+        return DEFAULT_RUNTIME
+    return TORCH_BF16
+
+
+def encoder_candidates() -> tuple[str, ...]:
+    """What ``auto`` tries, in this order: the ONNX recipes whose engine is installed
+    (:func:`~classifiers.onnx.recipes.available_candidates`, fp32 first), then
+    ``torch-bf16`` when the CPU has native bf16 and PyTorch is installed. The list is part
+    of the cached choice's key, so a choice measured without ``torch-bf16`` is measured
+    again where it became a candidate."""
+    import importlib.util
+
+    candidates = available_candidates()
+    if bf16_unsupported() is None and all(
+        importlib.util.find_spec(package) is not None for package in ("torch", "transformers")
+    ):
+        candidates = (*candidates, TORCH_BF16)
+    return candidates
+
+
 class SentenceEncoder:
     """all-MiniLM-L6-v2 embeddings (384-d, mean pooled, L2-normalised) on the CPU.
 
     ``runtime`` is what was asked for; :attr:`runtime` is what runs (``onnx`` when the
-    int8 graph is not faithful enough, ``torch`` when ONNX Runtime cannot be used; the
-    reason is :attr:`fallback_reason`). ``embed`` may be called from several threads."""
+    int8 graph is not faithful enough, ``torch`` when ONNX Runtime cannot be used or the
+    CPU has no native bf16 for ``torch-bf16``; the reason is :attr:`fallback_reason`).
+    ``embed`` may be called from several threads."""
 
     def __init__(
         self,
@@ -294,25 +353,44 @@ class SentenceEncoder:
     ) -> None:
         """Check the folder (see :func:`check_folder`) and load ``runtime``; the ONNX
         runtimes need ``cache_dir``. ``int8_min_cosine`` is the fidelity an int8 graph
-        must show on the probe texts to be used (lower it only to measure int8)."""
+        must show on the probe texts to be used (lower it only to measure int8).
+
+        ``torch-bf16`` sets PyTorch's intra-op threads to one for the whole process (its
+        sub-batches run side by side on ``threads`` workers instead); ``torch`` sets them
+        to ``threads``."""
         check_runtime(runtime)
         self.files = check_folder(path, expected_sha256)
         self.threads = threads or available_cpus()
-        #: Why the asked-for ONNX runtime is not running (None when it is, or was not asked).
+        #: Why the asked-for runtime is not running (None when it is, or was not asked).
         self.fallback_reason: str | None = None
         #: True when this instance exported (or quantised) rather than reusing the cache.
         self.exported = False
-        #: Smallest cosine between this runtime's and PyTorch's probe embeddings (1.0: torch).
+        #: Smallest cosine between this runtime's and PyTorch fp32's probe embeddings
+        #: (1.0: torch).
         self.probe_cosine = 1.0
         self._tokenizer = _load_tokenizer(self.files.folder)
+        self._pad_id = int(self._tokenizer.pad_token_id or 0)
         self._session: Any = None
         self._torch_module: Any = None
+        #: ``torch-bf16``'s module: the fp32 one traced under bf16 autocast (see _trace_bf16).
+        self._bf16_module: Any = None
+        self._bf16_cosine: float | None = None
+        #: PyTorch's intra-op threads before ``auto`` measured torch-bf16 (restored after).
+        self._threads_before_bf16: int | None = None
+        #: The ONNX graph that runs (None on PyTorch).
+        self.path: Path | None = None
         self._folder: Path | None = None
         self._int8_min_cosine = int8_min_cosine
         #: ``auto``'s measurements (None when the runtime was asked for by name).
         self.choice: Choice | None = None
         asked = runtime
-        if runtime != "torch":
+        if runtime == TORCH_BF16:
+            why = bf16_unsupported()
+            if why is not None:
+                self.fallback_reason = why
+                log.error("RUNNING THE SENTENCE ENCODER ON PYTORCH FP32: %s", why)
+                runtime = "torch"
+        elif runtime != "torch":
             try:
                 if cache_dir is None:
                     raise OnnxUnavailable("no ONNX cache folder was given")
@@ -331,18 +409,29 @@ class SentenceEncoder:
         if runtime == "torch":
             set_torch_threads(self.threads)
             self._torch_module = _load_torch(self.files.folder)
-        #: What runs: ``torch`` or the ONNX recipe's name (``onnx``, ``onnx-int8`` …).
+        elif runtime == TORCH_BF16:
+            set_torch_threads(1)  # the pool's workers give the parallelism
+            self._torch_module = _load_torch(self.files.folder)
+            self._bf16_module = _trace_bf16(self._torch_module, self.token_ids(PROBE_TEXTS[:3]))
+            self.probe_cosine = self._bf16_probe_cosine()
+            log.info(
+                "sentence encoder on torch-bf16: cosine to fp32 >= %.6f on the probe texts",
+                self.probe_cosine,
+            )
+        #: What runs: ``torch``, ``torch-bf16`` or the ONNX recipe's name (``onnx``,
+        #: ``onnx-int8`` …).
         self.runtime = runtime
         self._asked_batch_size = batch_size
         self._batch_size = self._rows(runtime)
+        # Plain PyTorch threads inside one batch; the others run sub-batches side by side.
+        side_by_side = self._session is not None or runtime == TORCH_BF16
         self._pool = (
             ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="encoder")
-            if self._session is not None and self.threads > 1
+            if side_by_side and self.threads > 1
             else None
         )
         if self._pool is not None:
             weakref.finalize(self, self._pool.shutdown, wait=False)
-        self._pad_id = int(self._tokenizer.pad_token_id or 0)
         if asked == AUTO and self._session is not None:
             self.choose_recipe()
 
@@ -350,10 +439,12 @@ class SentenceEncoder:
         """Rows per sub-batch. Dynamic int8 rows run alone (see the module docstring).
         fp32 batches up to 16 rows: on short comments sorted by length, 4, 8, 16 and 32
         rows gave 161, 163, 164 and 159 texts/s on one core, so a bigger batch buys
-        nothing; static int8 batches alike. PyTorch threads inside one batch instead of
-        running sub-batches side by side."""
+        nothing; static int8 and ``torch-bf16`` batch alike. Plain PyTorch threads inside
+        one batch of up to 32 instead of running sub-batches side by side."""
         if self._asked_batch_size:
             return max(1, self._asked_batch_size)
+        if runtime == TORCH_BF16:
+            return 16
         recipe = RECIPES.get(runtime)
         if recipe is None:
             return 32
@@ -362,8 +453,8 @@ class SentenceEncoder:
     @property
     def batch_independent(self) -> bool:
         """True when a text's embedding does not depend on the texts embedded with it in
-        one ``embed`` call (PyTorch, fp32, static int8); False for dynamic int8, which
-        therefore runs each text alone."""
+        one ``embed`` call beyond rounding (PyTorch, ``torch-bf16``, fp32, static int8);
+        False for dynamic int8, which therefore runs each text alone."""
         recipe = RECIPES.get(self.runtime)
         return True if recipe is None else recipe.batch_independent
 
@@ -379,16 +470,20 @@ class SentenceEncoder:
         """``auto``: switch to the fastest recipe that stays faithful, measured on this
         machine (or the cached measurement), and return the measurements.
 
-        A candidate passes when its embeddings of the probe texts and of the check
-        comments (training comments, :func:`~classifiers.onnx.recipes.training_corpus`)
-        keep a cosine of at least the int8 guard (``int8_min_cosine``) to fp32's and,
-        when ``judge`` (embeddings → scores, e.g. ``minilm``'s heads) is given, its
-        scores stay within 0.02 of fp32's with 99.5 % of decisions (``thresholds``)
-        agreeing. ``judge_key`` names the judge in the cached choice (the heads' digest),
-        so new heads are measured again."""
-        if self._folder is None or self._session is None:
+        The candidates are :func:`encoder_candidates` unless given (the first is the fp32
+        reference). A candidate passes when its embeddings of the probe texts and of the
+        check comments (training comments,
+        :func:`~classifiers.onnx.recipes.training_corpus`) keep a cosine of at least the
+        int8 guard (``int8_min_cosine``) to fp32's and, when ``judge`` (embeddings →
+        scores, e.g. ``minilm``'s heads) is given, its scores stay within 0.02 of fp32's
+        with 99.5 % of decisions (``thresholds``) agreeing. ``judge_key`` names the judge
+        in the cached choice (the heads' digest), so new heads are measured again.
+
+        A cached choice of an ONNX recipe does not load the PyTorch module; a choice of
+        ``torch-bf16`` loads it and drops the ONNX session."""
+        if self._folder is None or self.runtime == "torch":
             raise OnnxUnavailable("choosing a recipe needs the ONNX runtime")
-        candidates = list(candidates or available_candidates())
+        candidates = list(candidates or encoder_candidates())
         import onnxruntime
 
         folder = self._folder
@@ -403,19 +498,30 @@ class SentenceEncoder:
         )
         path = folder / f"choice-{key}.json"
         cached = read_choice(path)
-        if (
-            cached is None
-            or cached.recipe not in RECIPES
-            or not _intact(folder, exporter.meta, RECIPES[cached.recipe].graph)
-        ):
+        if cached is None or not self._usable(cached.recipe, candidates, exporter.meta):
             cached = self._measure(
                 exporter, corpus, judge, thresholds, timing_seconds, list(candidates)
             )
             write_atomically(path, json.dumps(cached.to_json(), indent=2).encode())
             log.warning("sentence encoder: recipe measured on this machine: %s", cached.summary())
         self.choice = cached
-        self._use(RECIPES[cached.recipe])
+        self._switch(cached.recipe)
+        if cached.recipe != TORCH_BF16:
+            # loaded only to be measured: free their weights
+            self._torch_module = self._bf16_module = None
+            if self._threads_before_bf16 is not None:
+                # PyTorch's threads are the process's (a Detoxify model may use them)
+                set_torch_threads(self._threads_before_bf16)
+                self._threads_before_bf16 = None
         return cached
+
+    def _usable(self, name: str, candidates: Sequence[str], meta: dict[str, Any]) -> bool:
+        """Whether a cached choice can run now: its graph is intact (ONNX), or it is a
+        candidate this CPU runs natively (``torch-bf16``)."""
+        if name == TORCH_BF16:
+            return name in candidates and bf16_unsupported() is None
+        assert self._folder is not None
+        return name in RECIPES and _intact(self._folder, meta, RECIPES[name].graph)
 
     def _measure(
         self,
@@ -427,36 +533,87 @@ class SentenceEncoder:
         candidates: list[str],
     ) -> Choice:
         meta = exporter.meta
-        if not _intact(exporter.folder, meta, "int8"):
+        graphs = {RECIPES[name].graph for name in candidates if name in RECIPES}
+        if "int8" in graphs and not _intact(exporter.folder, meta, "int8"):
             meta = exporter.quantize()
-        if not _intact(exporter.folder, meta, "static-int8"):
+        if "static-int8" in graphs and not _intact(exporter.folder, meta, "static-int8"):
             try:
                 meta = exporter.quantize_static(self.token_ids(corpus.calibration))
             except OnnxUnavailable as exc:
                 log.warning("sentence encoder: static int8 is not a candidate: %s", exc)
         check, short = corpus.check, corpus.short
-        self._use(RECIPES[candidates[0]])
+        self._switch(candidates[0])
         reference = self.embed(check)
         reference_scores = judge(reference, check) if judge is not None else None
 
         def fidelity(name: str) -> Fidelity:
-            recipe = RECIPES[name]
-            if not _intact(exporter.folder, meta, recipe.graph):
-                raise OnnxUnavailable(f"no {recipe.graph} graph")
-            self._use(recipe)
+            if name in RECIPES:
+                graph = RECIPES[name].graph
+                if not _intact(exporter.folder, meta, graph):
+                    raise OnnxUnavailable(f"no {graph} graph")
+                probes = float(meta.get(f"min_cosine_{graph}", 1.0))  # measured at export
+                self._switch(name)
+            else:
+                self._switch(name)
+                probes = self.probe_cosine
             got = self.embed(check)
             cosine = float((got.astype(numpy.float64) * reference).sum(axis=1).min())
-            cosine = min(cosine, float(meta.get(f"min_cosine_{recipe.graph}", 1.0)))
+            cosine = min(cosine, probes)
             if judge is None or reference_scores is None:
                 return Fidelity(0.0, 1.0, cosine)
             measured = compare(reference_scores, judge(got, check), thresholds or PLAIN_THRESHOLDS)
             return Fidelity(measured.max_abs_diff, measured.agreement, cosine)
 
         def speed(name: str) -> float:
-            self._use(RECIPES[name])
+            self._switch(name)
             return rows_per_second(self.embed, short, timing_seconds / TIMING_ROUNDS)
 
         return choose(candidates, fidelity=fidelity, speed=speed, min_cosine=self._int8_min_cosine)
+
+    def _switch(self, name: str) -> None:
+        """Run ``name`` from now on: an ONNX recipe (see :meth:`_use`) or ``torch-bf16``,
+        whose PyTorch module is loaded on first use (:class:`ClassifierLoadError` or
+        :class:`OnnxUnavailable` leave the current runtime running)."""
+        if name != TORCH_BF16:
+            self._use(RECIPES[name])
+            return
+        why = bf16_unsupported()
+        if why is not None:
+            raise OnnxUnavailable(why)
+        if self._torch_module is None:
+            self._torch_module = _load_torch(self.files.folder)
+            self._bf16_module = None
+        if self._bf16_module is None:
+            self._bf16_module = _trace_bf16(self._torch_module, self.token_ids(PROBE_TEXTS[:3]))
+            self._bf16_cosine = None
+        if self._bf16_cosine is None:
+            self._bf16_cosine = self._bf16_probe_cosine()
+        if self._threads_before_bf16 is None:
+            import torch
+
+            self._threads_before_bf16 = torch.get_num_threads()
+        set_torch_threads(1)  # the pool's workers give the parallelism
+        self._session = None
+        self.path = None
+        self.runtime = TORCH_BF16
+        self._batch_size = self._rows(TORCH_BF16)
+        self.probe_cosine = self._bf16_cosine
+
+    def _bf16_probe_cosine(self) -> float:
+        """Smallest cosine of ``torch-bf16``'s probe embeddings, each probe alone and all
+        in one padded batch, to PyTorch fp32's (each alone): what an ONNX graph's
+        export-time check measures."""
+        rows = self.token_ids(PROBE_TEXTS)
+
+        def run(batch: Sequence[Sequence[int]], bf16: bool) -> Embeddings:
+            input_ids, attention_mask = pad_rows(batch, self._pad_id)
+            module = self._bf16_module if bf16 else self._torch_module
+            return _torch_embed(module, input_ids, attention_mask)
+
+        expected = numpy.concatenate([run([row], False) for row in rows]).astype(numpy.float64)
+        alone = numpy.concatenate([run([row], True) for row in rows])
+        together = run(rows, True)
+        return min(float((got * expected).sum(axis=1).min()) for got in (alone, together))
 
     def _use(self, recipe: Recipe) -> None:
         """Run ``recipe`` from now on (its graph must be in the cache folder)."""
@@ -516,7 +673,8 @@ class SentenceEncoder:
                 ["embedding"], {"input_ids": input_ids, "attention_mask": attention_mask}
             )
             return numpy.asarray(vectors, dtype=numpy.float32)
-        return _torch_embed(self._torch_module, input_ids, attention_mask)
+        module = self._bf16_module if self.runtime == TORCH_BF16 else self._torch_module
+        return _torch_embed(module, input_ids, attention_mask)
 
     def _load_onnx(self, cache_dir: Path, name: str, int8_min_cosine: float) -> str:
         """Load recipe ``name``'s cached graph, exporting (and quantising) it first when
@@ -633,11 +791,46 @@ def _load_torch(folder: Path) -> Any:
 
 
 def _torch_embed(module: Any, input_ids: Any, attention_mask: Any) -> Embeddings:
+    """``module``'s embeddings (the eager fp32 module or :func:`_trace_bf16`'s) as float32."""
     import torch
 
     with torch.inference_mode():
         vectors = module(torch.from_numpy(input_ids), torch.from_numpy(attention_mask))
     return numpy.ascontiguousarray(vectors.float().numpy(), dtype=numpy.float32)
+
+
+def _trace_bf16(module: Any, examples: Sequence[Sequence[int]]) -> Any:
+    """``module`` traced (TorchScript) under ``torch.autocast("cpu", bfloat16)``: matrix
+    products in bfloat16, layer norms (so the token states), pooling and normalisation in
+    float32, as autocast's CPU policy has it; the casts are recorded in the graph.
+
+    Traced rather than run eagerly because an eager forward takes the GIL back for each of
+    its few hundred operators: with the event loop busy in another thread, two encoder
+    threads on two cores managed 8-16 rows/s eagerly and 108-112 traced (a TorchScript
+    forward runs without the GIL). The trace is shape-generic for this module (every
+    caller passes an attention mask, the one branch the tracer warns about); the probe
+    check (:meth:`SentenceEncoder._bf16_probe_cosine`) covers other lengths and batches."""
+    import warnings
+
+    import torch
+
+    input_ids, attention_mask = pad_rows(examples, 0)
+    with (
+        torch.inference_mode(),
+        torch.autocast("cpu", dtype=torch.bfloat16),
+        warnings.catch_warnings(),
+    ):
+        # The tracer's warnings: "converting a tensor to a Python boolean" (the causal-mask
+        # branch, constant here) and its deprecation in favour of torch.export, whose
+        # programs run operator by operator from Python again (what tracing avoids).
+        warnings.simplefilter("ignore")
+        trace: Any = torch.jit.trace
+        return trace(
+            module,
+            (torch.from_numpy(input_ids), torch.from_numpy(attention_mask)),
+            check_trace=False,
+            strict=False,
+        )
 
 
 def _intact(folder: Path, meta: dict[str, Any], variant: str) -> bool:

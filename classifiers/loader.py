@@ -60,8 +60,8 @@ class ClassifierOptions:
     #: ``minilm``: the SHA-256 that ``encoder_path``'s ``model.safetensors`` must have
     #: (unchecked when None; the package's weights are always checked against the pin).
     encoder_sha256: str | None = None
-    #: ``minilm``: the encoder's runtime (``onnx``, ``onnx-int8``, ``torch``); None: the
-    #: measured default, :data:`classifiers.encoder.DEFAULT_RUNTIME`.
+    #: ``minilm``: the encoder's runtime (``onnx``, ``torch-bf16``, ``auto``, ``torch`` …:
+    #: :data:`classifiers.encoder.RUNTIMES`); None: :func:`classifiers.encoder.default_runtime`.
     encoder_runtime: str | None = None
     #: ``minilm``: a heads file other than the committed ``classifiers/heads/minilm.json``.
     minilm_heads: Path | None = None
@@ -172,11 +172,10 @@ def _load_one(
 def _load_minilm(
     options: ClassifierOptions, runtime_failures: list[tuple[str, str]] | None
 ) -> Classifier:
-    from classifiers.encoder import DEFAULT_RUNTIME as ENCODER_RUNTIME
-    from classifiers.encoder import SentenceEncoder
+    from classifiers.encoder import SentenceEncoder, default_runtime
     from classifiers.minilm import MiniLMClassifier
 
-    runtime = options.encoder_runtime or ENCODER_RUNTIME
+    runtime = options.encoder_runtime or default_runtime()
     encoder = SentenceEncoder(
         options.encoder_path,
         expected_sha256=options.encoder_sha256,
@@ -220,6 +219,24 @@ def _load_onnx(model: str, options: ClassifierOptions, runtime: str, threads: in
         download_timeout_s=options.download_timeout_s,
         thresholds=thresholds_for(options, f"detoxify:{model}"),
     )
+
+
+def one_blas_thread() -> int:
+    """Set every BLAS library loaded in the process (numpy's and scipy's OpenBLAS) to one
+    thread; returns how many were set.
+
+    The service's own matrix work (the ``minilm`` heads, ``linear``'s model, the example
+    matcher) is a few small matrices per batch on the scoring thread, which a second BLAS
+    thread does not speed up; but OpenBLAS's idle worker spins between calls. Measured
+    with ``minilm`` on 2 cores under load: that one native thread took 5-6 ms of CPU per
+    comment, as much as the sentence encoder, and the service went from 124 to 170
+    comments/s without it (docs/inference.md). PyTorch (its own OpenMP pool) and ONNX
+    Runtime are set elsewhere and are not BLAS libraries here."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    blas = [info for info in threadpool_info() if info.get("user_api") == "blas"]
+    threadpool_limits(limits=1, user_api="blas")
+    return len(blas)
 
 
 def thresholds_for(options: ClassifierOptions, name: str) -> Thresholds | None:

@@ -223,7 +223,8 @@ class MiniLMClassifier:
 
     @property
     def runtime(self) -> str:
-        """The encoder's runtime: ``onnx``, ``onnx-int8`` or ``torch``."""
+        """The encoder's runtime, as it runs (``auto``'s choice included): ``onnx``, an
+        int8 recipe (``onnx-int8`` …), ``torch`` or ``torch-bf16``."""
         return self.encoder.runtime
 
     @property

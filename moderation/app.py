@@ -19,7 +19,7 @@ from aiohttp import web
 from classifiers.base import CATEGORIES, Classifier
 from classifiers.cascade import Cascade
 from classifiers.language import detect
-from classifiers.loader import LoadReport, load_one, load_preferred
+from classifiers.loader import LoadReport, load_one, load_preferred, one_blas_thread
 from moderation.domain.ratelimit import RateLimiter
 from moderation.http import openapi
 from moderation.http.api import Api
@@ -206,15 +206,15 @@ def load_encoder(settings: Settings, classifier: Classifier) -> Embedder | None:
     it in a thread."""
     if settings.encoder == "off" or hasattr(classifier, "embed_and_predict"):
         return None
-    from classifiers.encoder import DEFAULT_RUNTIME as ENCODER_RUNTIME
-    from classifiers.encoder import SentenceEncoder
+    from classifiers.encoder import SentenceEncoder, default_runtime
 
     options = settings.classifier_options()
+    on_pytorch = str(getattr(classifier, "runtime", "")).startswith("torch")
     try:
         return SentenceEncoder(
             options.encoder_path,
             expected_sha256=options.encoder_sha256,
-            runtime=options.encoder_runtime or ENCODER_RUNTIME,
+            runtime=options.encoder_runtime or default_runtime(beside_pytorch=on_pytorch),
             cache_dir=options.onnx_cache_dir,
         )
     except Exception as exc:
@@ -256,6 +256,8 @@ def _classifier(
             embedder = await asyncio.to_thread(load_encoder, settings, classifier)
         # The language identifier loads on first use (~0.7 s): not inside someone's deadline.
         await asyncio.to_thread(detect, "a sentence to load the language identifier")
+        # After every model is loaded, so every BLAS library in the process is (see there).
+        await asyncio.to_thread(one_blas_thread)
         scorers = [_scorer(app, classifier, embedder)]
         if shadow is not None:
             scorers.append(_scorer(app, shadow, embedder))

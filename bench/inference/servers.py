@@ -133,7 +133,7 @@ class Server:
             raise RuntimeError(f"{self.config.key}: not the expected classifier: {health}")
         text = self.log.read_text(errors="replace")
         confirmed = f"on {self.config.runtime} " in text
-        if self.config.classifier != "linear" and not confirmed:
+        if self.config.classifier.startswith("detoxify") and not confirmed:
             raise RuntimeError(f"{self.config.key}: runtime not confirmed in the log")
 
     def stop(self) -> None:

@@ -9,7 +9,14 @@ from pathlib import Path
 import pytest
 
 from classifiers.base import CATEGORIES, ClassifierLoadError
-from classifiers.loader import ClassifierOptions, load_one, load_preferred, parse_preference
+from classifiers.encoder import default_runtime
+from classifiers.loader import (
+    ClassifierOptions,
+    load_one,
+    load_preferred,
+    one_blas_thread,
+    parse_preference,
+)
 from tests.tiny_detoxify import TinyDetoxify
 
 
@@ -31,10 +38,11 @@ def test_default_falls_back_to_minilm_quickly_and_loudly(
     classifier, report = load_preferred(ClassifierOptions(onnx_cache_dir=encoder_cache))
     assert time.monotonic() - started < 60
     assert classifier.name == "minilm" and report.chosen == "minilm"
-    assert getattr(classifier, "runtime", None) == "onnx"
+    # torch-bf16 where the CPU has native bf16, fp32 ONNX elsewhere
+    assert getattr(classifier, "runtime", None) == default_runtime()
     assert [name for name, _ in report.failures] == ["detoxify:unbiased"]
     assert "cannot download" in report.failures[0][1]
-    assert "RUNNING FALLBACK CLASSIFIER minilm on onnx" in caplog.text
+    assert f"RUNNING FALLBACK CLASSIFIER minilm on {default_runtime()}" in caplog.text
     assert set(classifier.categories) == set(CATEGORIES)
 
 
@@ -69,8 +77,10 @@ def test_minilm_options(encoder_cache: Path) -> None:
     )
     assert classifier.name == "linear"
     assert report.failures[0][0] == "minilm" and "expected" in report.failures[0][1]
-    # no export cache: it runs on PyTorch, and says so
-    classifier, report = load_preferred(ClassifierOptions(preference="minilm"))
+    # ONNX asked for with no export cache: it runs on PyTorch, and says so
+    classifier, report = load_preferred(
+        ClassifierOptions(preference="minilm", encoder_runtime="onnx")
+    )
     assert getattr(classifier, "runtime", None) == "torch"
     assert report.failures == [("minilm@onnx", "no ONNX cache folder was given")]
     with pytest.raises(ClassifierLoadError, match="runtime must be one of"):
@@ -125,3 +135,29 @@ def test_bad_checkpoint_files(tmp_path: Path, tiny_detoxify: TinyDetoxify) -> No
         DetoxifyClassifier("original", checkpoint=tiny_detoxify.checkpoint, config_dir=tmp_path)
     with pytest.raises(ClassifierLoadError, match="unknown Detoxify model"):
         DetoxifyClassifier("gigantic", checkpoint=tiny_detoxify.checkpoint)
+
+
+def test_one_blas_thread_sets_every_blas_library_to_one_thread() -> None:
+    import sklearn.linear_model  # noqa: F401  (scipy's OpenBLAS, as the service loads it)
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    before = [i for i in threadpool_info() if i["user_api"] == "blas"]
+    try:
+        assert one_blas_thread() == len(before) >= 1
+        after = [i for i in threadpool_info() if i["user_api"] == "blas"]
+        assert [i["num_threads"] for i in after] == [1] * len(before)
+    finally:
+        for info in before:  # the process's other tests keep what they had
+            threadpool_limits(limits={info["prefix"]: info["num_threads"]})
+
+
+def test_the_encoder_default_is_bf16_only_where_native_and_not_beside_pytorch(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import classifiers.encoder as encoder
+
+    monkeypatch.setattr(encoder, "cpu_flags", lambda: ("avx2", "avx512_bf16"))
+    assert encoder.default_runtime() == "torch-bf16"
+    assert encoder.default_runtime(beside_pytorch=True) == "onnx"
+    monkeypatch.setattr(encoder, "cpu_flags", lambda: ("avx2", "avx512f"))
+    assert encoder.default_runtime() == "onnx"

@@ -161,8 +161,8 @@ async def _real_audit(make_service: ServiceFactory, request: pytest.FixtureReque
 
 @pytest.mark.xfail(
     strict=True,
-    reason="known gap (issue 18): the default set-up still holds 15 of 555 neutral sentences, "
-    "12 of them one template ('… deserve the same respect as everyone else.'), whose shape "
+    reason="known gap (issue 18): the default set-up still holds 25 of 555 neutral sentences, "
+    "19 of them one template ('… deserve the same respect as everyone else.'), whose shape "
     "(a group, then 'deserve') minilm's identity_attack and toxicity heads still flag",
 )
 async def test_default_setup_with_the_real_encoder_holds_no_neutral_sentence(
@@ -180,10 +180,15 @@ async def test_default_setup_with_the_real_encoder_holds_no_neutral_sentence(
 async def test_the_real_encoder_gap_does_not_grow(
     make_service: ServiceFactory, request: pytest.FixtureRequest
 ) -> None:
-    """A guard on the gap above, at today's measured level: at most 3 % of the neutral
-    sentences held or rejected (15 of 555 when written), and none rejected outright but one."""
+    """A guard on the gap above, at today's measured level: at most 25 of the 555 neutral
+    sentences held or rejected, at most 3 of them rejected outright.
+
+    It was 15 and 1 with the previous heads; the retraining on 7,020 comments that took fine
+    comments held on the held-out set from 17.3 % to 15.5 % raised it to 25, a trade
+    made knowingly (docs/classifiers.md, "Where it is weak"). Lower it when the gap
+    shrinks; raising it again needs the same kind of reason."""
     body = await _real_audit(make_service, request)
     flagged = sum(item["held"] + item["rejected"] for item in body["terms"])
     rejected = sum(item["rejected"] for item in body["terms"])
-    assert flagged <= 0.03 * body["sentences"], flagged
-    assert rejected <= 1, rejected
+    assert flagged <= 25, flagged
+    assert rejected <= 3, rejected
