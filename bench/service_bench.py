@@ -21,11 +21,14 @@ process on 127.0.0.1 while the load generator in this process shares the same co
    the encoder were measured): what the service itself costs per comment when the model
    is nearly free, with the server's and the load generator's CPU per comment.
 
-    .venv/bin/python bench/service_bench.py --duration 20
+    .venv/bin/python bench/service_bench.py --duration 20 --runtime onnx-static-int8-nofuse
     .venv/bin/python bench/service_bench.py --duration 5 --only service,model   # a quick look
 
+(``onnx-static-int8-nofuse``: the recipe ``auto`` chose on the machine the committed
+results come from; ``make bench`` runs both lengths.)
+
 Writes bench/results/service_short.md (and .json), or ``<--name>.md`` (e.g.
-``--words 52-60 --name service_long`` for issue 16's 73-token comments). Each run
+``--words 56-64 --name service_long`` for issue 16's 73-token comments). Each run
 records the cores used by other processes on the machine ("foreign") and the load
 average; on a shared machine compare ratios measured in the same run, not absolute
 figures.
@@ -122,7 +125,7 @@ def model_only(
         )
     except Exception as exc:  # the service would run without it, too
         print(f"  no sentence encoder: {type(exc).__name__}: {exc}", flush=True)
-    out: dict[str, Any] = {"runtime": getattr(classifier, "runtime", runtime)}
+    out: dict[str, Any] = {"runtime": out_runtime}
     if encoder is not None:
         out["encoder runtime"] = encoder.runtime
     for label, with_encoder in (("classifier", False), ("classifier+encoder", True)):

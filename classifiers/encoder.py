@@ -30,7 +30,8 @@ call passes ``local_files_only=True``.
 
 Runtimes
 --------
-``onnx`` (fp32, the default) and ``onnx-int8`` export the model, with the pooling
+``onnx`` (fp32; the default where :func:`default_runtime` does not choose
+``torch-bf16``) and ``onnx-int8`` export the model, with the pooling
 and the normalisation inside the graph, once to ``<cache_dir>/minilm-<digest>/``,
 named by the weights' and configs' digests, the export format and the onnxruntime
 version, following :mod:`classifiers.onnx_backend`: files are written under

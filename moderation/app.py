@@ -257,7 +257,9 @@ def _classifier(
         # The language identifier loads on first use (~0.7 s): not inside someone's deadline.
         await asyncio.to_thread(detect, "a sentence to load the language identifier")
         # After every model is loaded, so every BLAS library in the process is (see there).
-        await asyncio.to_thread(one_blas_thread)
+        # On this thread, not a worker: a count set from a worker thread did not reach a
+        # thread that had set its own (tests/test_app.py). Milliseconds: start-up only.
+        one_blas_thread()
         scorers = [_scorer(app, classifier, embedder)]
         if shadow is not None:
             scorers.append(_scorer(app, shadow, embedder))
