@@ -11,7 +11,7 @@ as the load (each made unique):
 
 Reproduce with (results go to bench/results/minilm.md):
 
-    .venv/bin/python bench/minilm_bench.py --seconds 30 --concurrency 16 --examples 1000 \\
+    .venv/bin/python bench/minilm_bench.py --seconds 20 --concurrency 16,32 --examples 1000 \\
         --encoder-runtimes onnx,torch-bf16
 """
 
@@ -157,8 +157,9 @@ async def put_examples(url: str, headers: dict[str, str], pool: list[str], count
         return sum(len(r.get("examples", [])) + len(r.get("counterexamples", [])) for r in rules)
 
 
-async def measure(args: argparse.Namespace, runtime: str) -> dict[str, Any]:
-    """One service process with encoder runtime ``runtime`` ("" = the default): the three runs."""
+async def measure(args: argparse.Namespace, runtime: str, concurrency: int) -> dict[str, Any]:
+    """One service process with encoder runtime ``runtime`` ("" = the default): the three
+    runs, the closed loops at ``concurrency``."""
     tmp = tempfile.mkdtemp()
     env = {k: v for k, v in os.environ.items() if not k.startswith("MODERATION_")} | {
         "MODERATION_DATA_DIR": tmp,
@@ -193,19 +194,18 @@ async def measure(args: argparse.Namespace, runtime: str) -> dict[str, Any]:
         pool = texts()
         site_headers = {"Authorization": f"Bearer {site}"}
         load = os.getloadavg()[0]
-        await closed_loop(url, site_headers, pool, 5, args.concurrency, "warm")
-        best = await closed_loop(url, site_headers, pool, args.seconds, args.concurrency, "max")
+        await closed_loop(url, site_headers, pool, 5, concurrency, "warm")
+        best = await closed_loop(url, site_headers, pool, args.seconds, concurrency, "max")
         half = await open_loop(url, site_headers, pool, args.seconds, best["rate"] / 2, "half")
         taught = await put_examples(url, {"Authorization": f"Bearer {admin}"}, pool, args.examples)
-        await closed_loop(url, site_headers, pool, 3, args.concurrency, "warm2")
-        examples = await closed_loop(
-            url, site_headers, pool, args.seconds, args.concurrency, "examples"
-        )
+        await closed_loop(url, site_headers, pool, 3, concurrency, "warm2")
+        examples = await closed_loop(url, site_headers, pool, args.seconds, concurrency, "examples")
     finally:
         process.terminate()
         process.wait(timeout=30)
     return {
         "asked": runtime or "default",
+        "concurrency": concurrency,
         "ran": (health.get("classifier_runtime") or {}).get("runtime", "?"),
         "classifier": health.get("classifier"),
         "load": load,
@@ -218,7 +218,12 @@ async def measure(args: argparse.Namespace, runtime: str) -> dict[str, Any]:
 
 async def main(args: argparse.Namespace) -> None:
     runtimes = [r.strip() for r in args.encoder_runtimes.split(",")]
-    measured = [await measure(args, runtime) for runtime in runtimes]
+    concurrencies = [int(c) for c in str(args.concurrency).split(",")]
+    measured = [
+        await measure(args, runtime, concurrency)
+        for concurrency in concurrencies
+        for runtime in runtimes
+    ]
     lines = [
         "# The default offline model (`minilm`), end to end on SQLite",
         "",
@@ -241,7 +246,7 @@ async def main(args: argparse.Namespace) -> None:
         best, half, examples = m["best"], m["half"], m["examples"]
         name = f"{m['asked']} / {m['ran']}"
         lines += [
-            f"| {name} | closed loop, concurrency {args.concurrency} | {best['rate']:.1f} | "
+            f"| {name} | closed loop, concurrency {m['concurrency']} | {best['rate']:.1f} | "
             f"{best['p50_ms']:.0f} | {best['p99_ms']:.0f} | {best['errors']} | {m['load']:.2f} |",
             f"| {name} | open loop at half that rate | {half['rate']:.1f} | "
             f"{half['p50_ms']:.0f} | {half['p99_ms']:.0f} | {half['errors']} | |",
@@ -254,7 +259,8 @@ async def main(args: argparse.Namespace) -> None:
         best, examples = m["best"], m["examples"]
         overhead = 100 * (best["rate"] / examples["rate"] - 1) if examples["rate"] else float("nan")
         lines.append(
-            f"{m['asked']} / {m['ran']}: rules taught by example cost {overhead:.1f} % per "
+            f"{m['asked']} / {m['ran']}, concurrency {m['concurrency']}: rules taught by "
+            f"example cost {overhead:.1f} % per "
             f"comment at {m['taught']} examples."
         )
     lines += [
@@ -271,7 +277,9 @@ async def main(args: argparse.Namespace) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=30.0)
-    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument(
+        "--concurrency", default="16", help="closed-loop concurrency, or several: 16,32"
+    )
     parser.add_argument("--examples", type=int, default=1000)
     parser.add_argument(
         "--encoder-runtimes",
