@@ -104,6 +104,7 @@ from classifiers.onnx.recipes import (
     Recipe,
     Thresholds,
     available_candidates,
+    bf16_missing,
     choice_key,
     choose,
     compare,
@@ -145,8 +146,6 @@ MAX_TOKENS = 256
 DIMENSION = 384
 #: PyTorch under bfloat16 autocast (CPUs with ``avx512_bf16`` or ``amx_bf16``).
 TORCH_BF16 = "torch-bf16"
-#: CPU flags (:func:`~classifiers.onnx.recipes.cpu_flags`) that make bf16 native, not emulated.
-BF16_FLAGS: tuple[str, ...] = ("avx512_bf16", "amx_bf16")
 #: ``torch``, ``torch-bf16``, ``auto`` (measured: :meth:`SentenceEncoder.choose_recipe`)
 #: and the ONNX recipes of :mod:`classifiers.onnx.recipes` (``onnx``, ``onnx-int8``,
 #: ``onnx-static-int8`` …).
@@ -291,10 +290,19 @@ def check_runtime(runtime: str) -> str:
 
 def bf16_unsupported() -> str | None:
     """Why ``torch-bf16`` cannot run natively here (None when it can): the CPU reports
-    neither of :data:`BF16_FLAGS`."""
-    if set(BF16_FLAGS) & set(cpu_flags()):
-        return None
-    return "this CPU reports neither avx512_bf16 nor amx_bf16: bf16 would be emulated"
+    neither of :data:`~classifiers.onnx.recipes.BF16_FLAGS`."""
+    return bf16_missing(cpu_flags())
+
+
+def bf16_runs_here() -> bool:
+    """Whether ``torch-bf16`` can run natively here: the CPU has native bf16
+    (:func:`bf16_unsupported`) and PyTorch and transformers are installed (looked up, not
+    imported)."""
+    import importlib.util
+
+    return bf16_unsupported() is None and all(
+        importlib.util.find_spec(package) is not None for package in ("torch", "transformers")
+    )
 
 
 def default_runtime(*, beside_pytorch: bool = False) -> str:
@@ -306,15 +314,7 @@ def default_runtime(*, beside_pytorch: bool = False) -> str:
     (docs/classifiers.md). ``beside_pytorch``: a classifier running on PyTorch shares the
     process, and ``torch-bf16`` sets PyTorch's intra-op threads to one for the whole
     process, which would slow that classifier: fp32 ONNX then."""
-    import importlib.util
-
-    if (
-        beside_pytorch
-        or bf16_unsupported() is not None
-        or any(importlib.util.find_spec(p) is None for p in ("torch", "transformers"))
-    ):
-        return DEFAULT_RUNTIME
-    return TORCH_BF16
+    return TORCH_BF16 if bf16_runs_here() and not beside_pytorch else DEFAULT_RUNTIME
 
 
 def encoder_candidates() -> tuple[str, ...]:
@@ -323,14 +323,8 @@ def encoder_candidates() -> tuple[str, ...]:
     ``torch-bf16`` when the CPU has native bf16 and PyTorch is installed. The list is part
     of the cached choice's key, so a choice measured without ``torch-bf16`` is measured
     again where it became a candidate."""
-    import importlib.util
-
     candidates = available_candidates()
-    if bf16_unsupported() is None and all(
-        importlib.util.find_spec(package) is not None for package in ("torch", "transformers")
-    ):
-        candidates = (*candidates, TORCH_BF16)
-    return candidates
+    return (*candidates, TORCH_BF16) if bf16_runs_here() else candidates
 
 
 class SentenceEncoder:
@@ -412,9 +406,7 @@ class SentenceEncoder:
             self._torch_module = _load_torch(self.files.folder)
         elif runtime == TORCH_BF16:
             set_torch_threads(1)  # the pool's workers give the parallelism
-            self._torch_module = _load_torch(self.files.folder)
-            self._bf16_module = _trace_bf16(self._torch_module, self.token_ids(PROBE_TEXTS[:3]))
-            self.probe_cosine = self._bf16_probe_cosine()
+            self.probe_cosine = self._ready_bf16()
             log.info(
                 "sentence encoder on torch-bf16: cosine to fp32 >= %.6f on the probe texts",
                 self.probe_cosine,
@@ -581,14 +573,7 @@ class SentenceEncoder:
         why = bf16_unsupported()
         if why is not None:
             raise OnnxUnavailable(why)
-        if self._torch_module is None:
-            self._torch_module = _load_torch(self.files.folder)
-            self._bf16_module = None
-        if self._bf16_module is None:
-            self._bf16_module = _trace_bf16(self._torch_module, self.token_ids(PROBE_TEXTS[:3]))
-            self._bf16_cosine = None
-        if self._bf16_cosine is None:
-            self._bf16_cosine = self._bf16_probe_cosine()
+        cosine = self._ready_bf16()
         if self._threads_before_bf16 is None:
             import torch
 
@@ -598,7 +583,20 @@ class SentenceEncoder:
         self.path = None
         self.runtime = TORCH_BF16
         self._batch_size = self._rows(TORCH_BF16)
-        self.probe_cosine = self._bf16_cosine
+        self.probe_cosine = cosine
+
+    def _ready_bf16(self) -> float:
+        """Load what ``torch-bf16`` runs, once: the fp32 module, its bf16 trace and the
+        trace's probe cosine to fp32 (:meth:`_bf16_probe_cosine`), which it returns."""
+        if self._torch_module is None:
+            self._torch_module = _load_torch(self.files.folder)
+            self._bf16_module = None
+        if self._bf16_module is None:
+            self._bf16_module = _trace_bf16(self._torch_module, self.token_ids(PROBE_TEXTS[:3]))
+            self._bf16_cosine = None
+        if self._bf16_cosine is None:
+            self._bf16_cosine = self._bf16_probe_cosine()
+        return self._bf16_cosine
 
     def _bf16_probe_cosine(self) -> float:
         """Smallest cosine of ``torch-bf16``'s probe embeddings, each probe alone and all

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from classifiers import downloads
 from classifiers.base import Classifier, ClassifierLoadError
-from classifiers.onnx.recipes import cpu_flags
+from classifiers.onnx.recipes import bf16_missing, cpu_flags
 
 log = logging.getLogger("classifiers")
 
@@ -135,8 +135,8 @@ def _load_one(
         runtime = check_runtime(options.detoxify_runtime)
         threads = model_threads(options)
         bf16 = runtime == "torch-bf16"
-        if bf16 and not {"avx512_bf16", "amx_bf16"} & set(cpu_flags()):
-            why = "this CPU reports neither avx512_bf16 nor amx_bf16: bf16 would be emulated"
+        why = bf16_missing(cpu_flags()) if bf16 else None
+        if why is not None:
             log.error("RUNNING %s ON PYTORCH FP32: %s", name, why)
             if runtime_failures is not None:
                 runtime_failures.append((f"{name}@{runtime}", why))

@@ -175,6 +175,18 @@ def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> tuple[str, ...]:
     return ()
 
 
+#: CPU flags (:func:`cpu_flags`) that make bf16 native, not emulated.
+BF16_FLAGS: tuple[str, ...] = ("avx512_bf16", "amx_bf16")
+
+
+def bf16_missing(flags: Sequence[str]) -> str | None:
+    """Why a bf16 runtime (Detoxify's or the sentence encoder's ``torch-bf16``) would not
+    run natively on a CPU with ``flags`` (None when it would)."""
+    if set(BF16_FLAGS) & set(flags):
+        return None
+    return "this CPU reports neither avx512_bf16 nor amx_bf16: bf16 would be emulated"
+
+
 def choice_key(
     *, flags: Sequence[str], threads: int, ort_version: str, corpus: str, candidates: Sequence[str]
 ) -> str:
