@@ -70,3 +70,39 @@ def machine() -> str:
 def header(script: str, *args: object) -> list[str]:
     """Both lines, the first ending in a Markdown line break."""
     return [command(script, *args) + "  ", machine()]
+
+
+def steadiness(samples: int = 10) -> tuple[float, float]:
+    """How fast one core runs a fixed workload now: the fastest and slowest of ``samples``
+    timings of the same small matrix products, in milliseconds of CPU time.
+
+    On a shared virtual machine the same work can take twice as long from one second to
+    the next (a neighbour on the sibling hyperthread, the host's frequency); a results
+    file that records this beside its figures says how far apart two runs may be for
+    that reason alone."""
+    import time
+
+    import numpy
+    from threadpoolctl import threadpool_limits
+
+    matrix = numpy.random.default_rng(0).random((192, 192), dtype=numpy.float32)
+    timings = []
+    with threadpool_limits(limits=1):
+        matrix @ matrix  # the first product pays for BLAS's set-up
+        for _ in range(samples):
+            started = time.thread_time()
+            for _ in range(100):
+                matrix @ matrix
+            timings.append(1000 * (time.thread_time() - started))
+            time.sleep(0.2)
+    return min(timings), max(timings)
+
+
+def steadiness_line(before: tuple[float, float], after: tuple[float, float]) -> str:
+    """The results files' sentence for :func:`steadiness` measured before and after."""
+    low, high = min(before[0], after[0]), max(before[1], after[1])
+    return (
+        f"Machine steadiness: a fixed workload took {low:.1f}-{high:.1f} ms of CPU "
+        f"({high / low:.2f}x) in samples before and after the run (bench/provenance.py, "
+        "`steadiness`); figures of separate runs differ by up to that for this reason alone."
+    )

@@ -205,6 +205,7 @@ def main(argv: list[str] | None = None) -> int:
         },
         "commit": provenance.commit(),
         "loadavg_start": os.getloadavg(),
+        "steadiness_start": provenance.steadiness(),
         "tokens_mean": tokens,
         "runs": [],
         "model": None,
@@ -267,6 +268,7 @@ def main(argv: list[str] | None = None) -> int:
                 server.stop()
                 shutil.rmtree(server.work / "data", ignore_errors=True)
     data["loadavg_end"] = os.getloadavg()
+    data["steadiness_end"] = provenance.steadiness()
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / f"{args.name}.json").write_text(json.dumps(data, indent=2, default=str))
     report = render(data, runs, args)
@@ -303,6 +305,14 @@ def render(data: dict[str, Any], runs: dict[str, Run], args: argparse.Namespace)
         f"{provenance.cores()} cores; load average at the start {data['loadavg_start'][0]:.2f}, "
         f"at the end {data['loadavg_end'][0]:.2f}.",
         "",
+        *(
+            [
+                provenance.steadiness_line(data["steadiness_start"], data["steadiness_end"]),
+                "",
+            ]
+            if "steadiness_end" in data
+            else []
+        ),
         f"Model: bert-base-sized Detoxify `original` with random weights, runtime "
         f"`{args.runtime}`; sentence encoder runtime "
         f"`{getattr(args, 'encoder_runtime', '') or 'the default'}`"

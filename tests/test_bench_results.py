@@ -106,3 +106,15 @@ def test_readme_quotes_only_figures_a_results_file_holds() -> None:
         "README.md quotes benchmark figures that no bench/results/*.md holds "
         "(quote the file's own figure, or drop the claim)"
     )
+
+
+def test_steadiness_reads_the_same_work_and_says_how_far_apart_it_ran() -> None:
+    import sys
+
+    sys.path.insert(0, str(ROOT / "bench"))
+    import provenance
+
+    low, high = provenance.steadiness(samples=3)
+    assert 0 < low <= high
+    line = provenance.steadiness_line((2.0, 3.0), (1.5, 2.5))
+    assert "1.5-3.0 ms" in line and "(2.00x)" in line

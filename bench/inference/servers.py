@@ -73,6 +73,10 @@ class Server:
             HF_HUB_OFFLINE="1",
             TRANSFORMERS_OFFLINE="1",
         )
+        # Trying a setting on every server of a run: BENCH_SERVER_ENV="NAME=value ...".
+        for item in os.environ.get("BENCH_SERVER_ENV", "").split():
+            name, _, value = item.partition("=")
+            env[name] = value
         return env
 
     def start(self, timeout_s: float = 900) -> float:

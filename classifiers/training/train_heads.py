@@ -23,6 +23,10 @@ comment with the pinned encoder on PyTorch (the reference runtime; ONNX fp32 agr
    out-of-fold logits, then the head is refitted on all training rows with the chosen C
    and the scaling and the standardisation are folded into its weights: the file holds
    one plain logistic layer per category.
+   Every step trains on the comments and their counterfactual copies
+   (:mod:`classifiers.training.counterfactual`: a comment that names one group, copied
+   about other groups, labels kept), a copy in the training folds exactly when its source
+   is; out-of-fold figures, calibration and thresholds are computed on the comments only.
 5. **Suggested thresholds** per category from the calibrated out-of-fold probabilities
    (:func:`suggest_thresholds`), written into the heads file for the report. The
    search's budget for rejecting fine comments is tightened until each fold, decided by
@@ -41,7 +45,7 @@ import logging
 import re
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +67,7 @@ from classifiers.minilm import (
     LINEAR_FEATURE,
     linear_feature,
 )
+from classifiers.training.counterfactual import copies
 from classifiers.training.data import (
     DATA_DIR,
     Comment,
@@ -81,6 +86,7 @@ from classifiers.training.metrics import (
 log = logging.getLogger("classifiers.training")
 
 Mask = npt.NDArray[numpy.bool_]
+Folds = Sequence[tuple[npt.NDArray[numpy.int64], npt.NDArray[numpy.int64]]]
 
 SEED = 20240611
 FOLDS = 5
@@ -126,20 +132,25 @@ class TrainingSet:
     embeddings: npt.NDArray[numpy.float32]
     linear: npt.NDArray[numpy.float64]
     labels: npt.NDArray[numpy.int64]
+    #: The first ``scored`` rows are the comments, the rest their counterfactual copies:
+    #: only the comments are scored out of fold (None: every row is a comment).
+    scored: int | None = None
 
     @property
     def expect(self) -> list[str]:
         """Each comment's ``expect``."""
-        return [c.expect for c in self.comments]
+        return [c.expect for c in self.comments[: self.scored]]
 
 
-def featurize(comments: Sequence[Comment], encoder: SentenceEncoder, linear: Any) -> TrainingSet:
-    """Embed the comments and score them with ``linear``."""
+def featurize(
+    comments: Sequence[Comment], encoder: SentenceEncoder, linear: Any, scored: int | None = None
+) -> TrainingSet:
+    """Embed the comments and score them with ``linear`` (``scored``: see TrainingSet)."""
     texts = [c.text for c in comments]
     embeddings = encoder.embed(texts)
     probabilities = numpy.array([s["toxicity"] for s in linear.predict(texts)], dtype=numpy.float64)
     labels = numpy.array(label_matrix(comments), dtype=numpy.int64).reshape(-1, len(CATEGORIES))
-    return TrainingSet(list(comments), embeddings, probabilities, labels)
+    return TrainingSet(list(comments), embeddings, probabilities, labels, scored)
 
 
 def fold_indices(
@@ -153,6 +164,17 @@ def fold_indices(
     return [
         (train.astype(numpy.int64), held.astype(numpy.int64))
         for train, held in splitter.split(rows, list(expect))
+    ]
+
+
+def with_copies(folds: Folds, sources: Sequence[int], first: int) -> Folds:
+    """``folds`` over the comments, each fold's training rows joined by the copies (rows
+    ``first``, ``first + 1``, …, made from comment ``sources[i]``) of its training
+    comments; held-out rows stay comments only."""
+    origin = numpy.asarray(sources, dtype=numpy.int64)
+    rows = numpy.arange(first, first + len(origin), dtype=numpy.int64)
+    return [
+        (numpy.concatenate([train, rows[numpy.isin(origin, train)]]), held) for train, held in folds
     ]
 
 
@@ -265,9 +287,11 @@ def _fit_network(
     )
 
 
-def fit_hidden(features: Matrix, labels: npt.NDArray[numpy.int64], folds: Folds) -> HiddenFit:
-    """Choose the penalty by mean out-of-fold log loss over the categories, then refit on
-    every row (see the module docstring, step 3)."""
+def fit_hidden(
+    features: Matrix, labels: npt.NDArray[numpy.int64], folds: Folds, scored: int | None = None
+) -> HiddenFit:
+    """Choose the penalty by mean out-of-fold log loss over the categories (on the first
+    ``scored`` rows, the comments), then refit on every row (module docstring, step 3)."""
     table: dict[float, float] = {}
     best: tuple[float, float, Matrix] | None = None
     for alpha in HIDDEN_ALPHAS:
@@ -276,8 +300,9 @@ def fit_hidden(features: Matrix, labels: npt.NDArray[numpy.int64], folds: Folds)
             w, b, ow, ob = _fit_network(features[train], labels[train], alpha)
             units = numpy.maximum(features[held] @ w.T + b, 0.0)
             oof[held] = units @ ow.T + ob
+        oof = oof[:scored]
         table[alpha] = float(
-            numpy.mean([_log_loss(oof[:, j], labels[:, j]) for j in range(labels.shape[1])])
+            numpy.mean([_log_loss(oof[:, j], labels[:scored, j]) for j in range(labels.shape[1])])
         )
         log.info("hidden layer: alpha=%s mean oof log loss %.4f", alpha, table[alpha])
         if best is None or table[alpha] < best[0]:
@@ -335,13 +360,14 @@ def fit_head(
     for name, features in candidates.items():
         table[name] = {}
         for c in c_grid:
-            logits = out_of_fold(features, y, folds, c)
-            table[name][c] = _log_loss(logits, y)
+            logits = out_of_fold(features, y, folds, c)[: data.scored]
+            table[name][c] = _log_loss(logits, y[: data.scored])
             if name not in best or table[name][c] < best[name][0]:
                 best[name] = (table[name][c], c, logits)
     plain, linear = best["embedding"], best["embedding+linear"]
     uses_linear = linear[0] <= plain[0] * (1 - LINEAR_MIN_GAIN)
     loss, c, oof_logits = linear if uses_linear else plain
+    y_all, y = y, y[: data.scored]
     units = 0 if hidden is None else len(hidden.bias)
     column = CATEGORIES.index(category)
     if hidden is not None:
@@ -356,7 +382,7 @@ def fit_head(
             return Head(category, HIDDEN, None, True, weights, bias, (a, b), oof, table)
     features = with_linear if uses_linear else embedding
     a, b = _platt(oof_logits, y)
-    fitted, fitted_bias = _fit(features, y, c)
+    fitted, fitted_bias = _fit(features, y_all, c)
     weights = numpy.zeros(units + with_linear.shape[1])
     weights[units : units + features.shape[1]] = a * fitted
     oof = 1.0 / (1.0 + numpy.exp(-(a * oof_logits + b)))
@@ -472,9 +498,11 @@ def heads_document(
     folds: int,
     seed: int,
     hidden: HiddenFit | None = None,
+    counterfactual: int = 0,
 ) -> dict[str, Any]:
     """The heads file's content (no timestamps: the same data gives the same bytes).
-    The hidden layer is written only when a head uses it."""
+    The hidden layer is written only when a head uses it. ``counterfactual``: the
+    counterfactual copies trained on beside the comments."""
     import sklearn
 
     uses_linear = any(h.uses_linear for h in heads)
@@ -532,6 +560,7 @@ def heads_document(
             "data_sha256": split.sha256,
             "files": dict(sorted(split.files.items())),
             "rows": len(split.comments),
+            "counterfactual_copies": counterfactual,
             "positives": {
                 c: sum(c in comment.labels for comment in split.comments) for c in CATEGORIES
             },
@@ -611,8 +640,15 @@ def train(
     """Fit every head on ``split`` and suggest thresholds; see the module docstring."""
     from threadpoolctl import threadpool_limits
 
-    data = featurize(split.comments, encoder, linear)
-    fold_rows = fold_indices(data.expect, folds, seed)
+    extra = copies([c.text for c in split.comments], seed)
+    data = featurize(
+        [*split.comments, *(replace(split.comments[i], text=text) for i, text in extra)],
+        encoder,
+        linear,
+        scored=len(split.comments),
+    )
+    comment_folds = fold_indices(data.expect, folds, seed)
+    fold_rows = with_copies(comment_folds, [i for i, _ in extra], len(split.comments))
     heads = []
     # One BLAS thread: with PyTorch's OpenMP pool in the process, OpenBLAS threads made
     # each fit 50x slower on 2 cores, and a fixed thread count keeps the sums' order, so
@@ -621,7 +657,7 @@ def train(
         features = numpy.hstack(
             [data.embeddings.astype(numpy.float64), linear_feature(data.linear.tolist())]
         )
-        hidden = fit_hidden(features, data.labels, fold_rows)
+        hidden = fit_hidden(features, data.labels, fold_rows, data.scored)
         for category in CATEGORIES:
             head = fit_head(category, data, fold_rows, hidden=hidden)
             log.info(
@@ -634,7 +670,7 @@ def train(
             )
             heads.append(head)
     oof = numpy.column_stack([h.oof for h in heads])
-    budgets = choose_budgets(oof, data.expect, fold_rows)
+    budgets = choose_budgets(oof, data.expect, comment_folds)
     thresholds = suggest_thresholds(
         oof,
         data.expect,
@@ -643,12 +679,18 @@ def train(
     )
     rates = decision_rates(actions(oof, CATEGORIES, thresholds), data.expect)
     document = heads_document(
-        heads, split, encoder, thresholds, rates, budgets, folds=folds, seed=seed, hidden=hidden
+        heads,
+        split,
+        encoder,
+        thresholds,
+        rates,
+        budgets,
+        folds=folds,
+        seed=seed,
+        hidden=hidden,
+        counterfactual=len(extra),
     )
     return TrainingResult(document, oof, data)
-
-
-Folds = Sequence[tuple[npt.NDArray[numpy.int64], npt.NDArray[numpy.int64]]]
 
 
 def nested_threshold_rates(

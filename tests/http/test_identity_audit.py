@@ -161,9 +161,9 @@ async def _real_audit(make_service: ServiceFactory, request: pytest.FixtureReque
 
 @pytest.mark.xfail(
     strict=True,
-    reason="known gap (issue 18): the default set-up still holds 25 of 555 neutral sentences, "
-    "19 of them one template ('… deserve the same respect as everyone else.'), whose shape "
-    "(a group, then 'deserve') minilm's identity_attack and toxicity heads still flag",
+    reason="known gap (issue 18): the default set-up still holds 3 of 555 neutral sentences, "
+    "all one template ('… are part of this community and always have been.') about Muslims, "
+    "Jews and Arabs, which minilm's identity_attack head scores 0.57-0.63 (held from 0.57)",
 )
 async def test_default_setup_with_the_real_encoder_holds_no_neutral_sentence(
     make_service: ServiceFactory, request: pytest.FixtureRequest
@@ -180,15 +180,15 @@ async def test_default_setup_with_the_real_encoder_holds_no_neutral_sentence(
 async def test_the_real_encoder_gap_does_not_grow(
     make_service: ServiceFactory, request: pytest.FixtureRequest
 ) -> None:
-    """A guard on the gap above, at today's measured level: at most 25 of the 555 neutral
-    sentences held or rejected, at most 3 of them rejected outright.
+    """A guard on the gap above, at today's measured level: at most 3 of the 555 neutral
+    sentences held, none rejected.
 
-    It was 15 and 1 with the previous heads; the retraining on 7,020 comments that took fine
-    comments held on the held-out set from 17.3 % to 15.5 % raised it to 25, a trade
-    made knowingly (docs/classifiers.md, "Where it is weak"). Lower it when the gap
-    shrinks; raising it again needs the same kind of reason."""
+    It was 25 (3 rejected) before the heads were trained on counterfactual copies of the
+    comments that name a group (classifiers/training/counterfactual.py) and on three
+    files of comments with a group as their subject (docs/classifiers.md, "Where it is
+    weak"). Lower it when the gap shrinks; raising it needs a reason written here."""
     body = await _real_audit(make_service, request)
     flagged = sum(item["held"] + item["rejected"] for item in body["terms"])
     rejected = sum(item["rejected"] for item in body["terms"])
-    assert flagged <= 25, flagged
-    assert rejected <= 3, rejected
+    assert flagged <= 3, flagged
+    assert rejected == 0, rejected
