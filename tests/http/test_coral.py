@@ -699,8 +699,12 @@ async def test_a_comment_not_scored_in_time_is_withheld_within_the_deadline(
 async def test_texts_past_their_deadline_leave_the_models_queue(
     make_service: ServiceFactory,
 ) -> None:
+    # 200 ms: well under Slow's 0.4 s batch, so the first text's batch outlasts every
+    # deadline, and long enough that on a loaded machine each request still reaches the
+    # model's queue before its deadline (one that arrives later never enters it at all,
+    # and would be neither scored nor cancelled).
     service = await coral_service(
-        make_service, classifier_instance=Slow(), coral_deadline_ms=50, batch_max_size=1
+        make_service, classifier_instance=Slow(), coral_deadline_ms=200, batch_max_size=1
     )
     secret = new_secret()
     await configure(service, secret)
