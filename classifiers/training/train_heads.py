@@ -343,10 +343,12 @@ def fit_head(
     """Choose the model (a logistic regression's C and feature set, or the shared
     network's output) by out-of-fold log loss, calibrate, refit on all rows. The weights
     cover ``units`` hidden units (``hidden``'s, zero-padded) followed by the features."""
-    y = data.labels[:, CATEGORIES.index(category)]
+    # Every row (comments and their copies) trains; the comments alone are scored.
+    y_all = data.labels[:, CATEGORIES.index(category)]
+    y = y_all[: data.scored]
     for train, _ in folds:
-        if len(set(y[train].tolist())) < 2:
-            missing = "positive" if y[train].max() == 0 else "negative"
+        if len(set(y_all[train].tolist())) < 2:
+            missing = "positive" if y_all[train].max() == 0 else "negative"
             raise DataError(
                 f"{category}: a cross-validation fold has no {missing} training comment "
                 f"({int(y.sum())} of {len(y)} are positive); add labelled "
@@ -360,14 +362,13 @@ def fit_head(
     for name, features in candidates.items():
         table[name] = {}
         for c in c_grid:
-            logits = out_of_fold(features, y, folds, c)[: data.scored]
-            table[name][c] = _log_loss(logits, y[: data.scored])
+            logits = out_of_fold(features, y_all, folds, c)[: data.scored]
+            table[name][c] = _log_loss(logits, y)
             if name not in best or table[name][c] < best[name][0]:
                 best[name] = (table[name][c], c, logits)
     plain, linear = best["embedding"], best["embedding+linear"]
     uses_linear = linear[0] <= plain[0] * (1 - LINEAR_MIN_GAIN)
     loss, c, oof_logits = linear if uses_linear else plain
-    y_all, y = y, y[: data.scored]
     units = 0 if hidden is None else len(hidden.bias)
     column = CATEGORIES.index(category)
     if hidden is not None:
