@@ -5,7 +5,8 @@ language), the default guidelines compiled with their examples, the engine — a
 what a newsroom cares about: of the comments that clearly break the guidelines
 (``expect=violating``), how many would be published; of the fine ones, how many would be
 rejected, and how many held. Reported for ``minilm`` and for ``linear`` (the previous
-offline default), on the held-out evaluation set (never trained on) and, for contrast, on
+offline default), on the held-out evaluation set (never trained on; also each of its two
+halves) and, for contrast, on
 the training set; the non-English comments separately.
 
     .venv/bin/python bench/decision_quality.py   # writes bench/results/decision_quality.md
@@ -98,6 +99,10 @@ async def main(heads: Path | None, write: bool) -> None:
     models = {"minilm": MiniLMClassifier(encoder, heads_path=heads), "linear": LinearClassifier()}
     sets = {
         "held-out evaluation set": load("eval/set_*.jsonl"),
+        "its half `set_a` (chose once between candidate heads: docs/classifiers.md)": load(
+            "eval/set_a.jsonl"
+        ),
+        "its half `set_b` (chose nothing)": load("eval/set_b.jsonl"),
         "training set (learned from: for contrast only)": load("train/*.jsonl"),
         "Russian, Ukrainian, German, French (evaluation)": load("eval/other_languages.jsonl"),
     }

@@ -192,7 +192,7 @@ class Frame:
                 similar, _ = resemblance(vectors, taught.example_vectors)
                 counter, _ = resemblance(vectors, taught.counter_vectors)
                 wins = (similar >= counter + guidelines.example_margin) & (
-                    similar >= guidelines.example_hold_at
+                    similar >= guidelines.example_hold_for(taught.rule_id)
                 )
                 np.maximum(worst, wins.view(np.int8), out=worst)
                 if guidelines.example_reject_at is not None:

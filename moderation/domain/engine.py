@@ -175,7 +175,7 @@ def example_reasons(policy: Policy, embedding: Vectors) -> list[Reason]:
         action = example_action(
             match.similarity,
             match.counter_similarity,
-            guidelines.example_hold_at,
+            guidelines.example_hold_for(match.rule_id),
             guidelines.example_reject_at,
             guidelines.example_margin,
         )
@@ -192,7 +192,7 @@ def example_reasons(policy: Policy, embedding: Vectors) -> list[Reason]:
                 score=round(match.similarity, 4),
                 threshold=guidelines.example_reject_at
                 if action is Action.reject
-                else guidelines.example_hold_at,
+                else guidelines.example_hold_for(match.rule_id),
                 guideline=rule.guideline,
                 example=match.nearest,
             )

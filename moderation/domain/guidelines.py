@@ -75,6 +75,9 @@ class Rule:
     #: (``domain/examples.py``).
     examples: tuple[str, ...] = ()
     counterexamples: tuple[str, ...] = ()
+    #: This rule's own ``example_hold_at`` (None: the document's). A few hand-picked
+    #: examples cover a rule thinly and need a closer resemblance than many learned ones.
+    example_hold_at: float | None = None
 
     def thresholds_for(self, classifier: str) -> tuple[float | None, float | None]:
         """The (hold_at, reject_at) pair in force for ``classifier``."""
@@ -148,6 +151,13 @@ class Guidelines:
     unsupported_language: str = "hold"
     version: int = 0
 
+    def example_hold_for(self, rule_id: str) -> float:
+        """The resemblance to rule ``rule_id``'s examples that holds a comment."""
+        for rule in self.rules:
+            if rule.id == rule_id and rule.example_hold_at is not None:
+                return rule.example_hold_at
+        return self.example_hold_at
+
     def rules_for_tags(self, tags: frozenset[str]) -> tuple[Rule, ...]:
         """The rules with every override whose tags meet ``tags`` applied, in order."""
         matching = [
@@ -182,6 +192,7 @@ def _apply(rule: Rule, change: RuleOverride) -> Rule:
         classifiers=classifiers,
         examples=rule.examples,
         counterexamples=rule.counterexamples,
+        example_hold_at=rule.example_hold_at,
     )
 
 
@@ -216,6 +227,7 @@ def rule_from_document(data: Mapping[str, Any]) -> Rule:
         classifiers=_per_classifier(data),
         examples=tuple(data.get("examples") or ()),
         counterexamples=tuple(data.get("counterexamples") or ()),
+        example_hold_at=data.get("example_hold_at"),
     )
 
 

@@ -90,6 +90,8 @@ class RuleDoc(_Strict):
     # Comments that break the rule and comments close to it that do not (learned ones too).
     examples: list[Example] = Field(default_factory=list, max_length=MAX_EXAMPLES)
     counterexamples: list[Example] = Field(default_factory=list, max_length=MAX_EXAMPLES)
+    # This rule's own resemblance that holds (null: the document's example_hold_at).
+    example_hold_at: float | None = Field(default=None, ge=0.0, le=1.0)
 
     _nullable = field_validator("hold_at", "reject_at", mode="before")(_false_is_null)
 
@@ -232,6 +234,12 @@ class GuidelinesDocument(_Strict):
             self.example_reject_at,
             "example_hold_at must not be above example_reject_at",
         )
+        for ruled in self.rules:
+            _check_order(
+                ruled.example_hold_at,
+                self.example_reject_at,
+                f"rule {ruled.id}: example_hold_at must not be above example_reject_at",
+            )
         ids = [rule.id for rule in self.rules]
         duplicates = sorted({i for i in ids if ids.count(i) > 1})
         if duplicates:

@@ -70,8 +70,37 @@ def test_compile_examples_embeds_once_and_slices_per_rule() -> None:
     assert compile_examples([("a", ["x"], [])], None) == {}
 
 
-def _rule(rule_id: str, examples: tuple[str, ...], counter: tuple[str, ...]) -> Rule:
-    return Rule(rule_id, "threat", "No threats", "3", None, None, {}, examples, counter)
+def _rule(
+    rule_id: str,
+    examples: tuple[str, ...],
+    counter: tuple[str, ...],
+    example_hold_at: float | None = None,
+) -> Rule:
+    return Rule(
+        rule_id, "threat", "No threats", "3", None, None, {}, examples, counter, example_hold_at
+    )
+
+
+def test_a_rule_can_ask_for_a_closer_resemblance_than_the_document() -> None:
+    vocabulary = {"threat": unit(1, 0), "near": unit(0.8, 0.6)}  # cosine 0.8 apart
+
+    def embed(texts: Sequence[str]) -> Vectors:
+        return np.stack([vocabulary[t] for t in texts])
+
+    def action(rule_floor: float | None) -> tuple[Action, float | None]:
+        guidelines = Guidelines(
+            rules=(_rule("a", ("threat",), (), rule_floor),), example_hold_at=0.3, version=1
+        )
+        verdict = decide(
+            compile_policy(guidelines, embed), "", {}, "linear", Context(embedding=unit(0.8, 0.6))
+        )
+        return verdict.action, next((r.threshold for r in verdict.reasons), None)
+
+    assert action(None) == (Action.hold, 0.3)  # the document's floor
+    assert action(0.79) == (Action.hold, 0.79)  # the rule's, reported as the threshold
+    assert action(0.81) == (Action.approve, None)
+    assert Guidelines(rules=(_rule("a", (), (), 0.5),)).example_hold_for("a") == 0.5
+    assert Guidelines(rules=(_rule("a", (), ()),)).example_hold_for("a") == 0.3
 
 
 def test_the_backtest_decides_examples_exactly_as_the_engine() -> None:
@@ -85,7 +114,7 @@ def test_the_backtest_decides_examples_exactly_as_the_engine() -> None:
     guidelines = Guidelines(
         rules=(
             _rule("a", ("t0", "t1", "t2"), ("t3", "t4")),
-            _rule("b", ("t5",), ()),
+            _rule("b", ("t5",), (), example_hold_at=0.45),
         ),
         example_hold_at=0.2,
         example_reject_at=0.7,

@@ -174,3 +174,22 @@ def test_bad_examples_are_refused(
 def test_example_thresholds_must_be_ordered() -> None:
     document = valid() | {"example_hold_at": 0.9, "example_reject_at": 0.5}
     assert any("example_hold_at" in str(p) for p in problems(document))
+
+
+@pytest.mark.parametrize(("floor", "says"), [(0.9, "not be above"), (1.5, "1"), (-0.1, "0")])
+def test_a_rules_own_example_hold_at_is_checked(floor: float, says: str) -> None:
+    document = _with_examples(["I will hurt you."], []) | {"example_reject_at": 0.85}
+    document["rules"][0]["example_hold_at"] = floor
+    found = problems(document)
+    assert any("example_hold_at" in str(p) and says in str(p) for p in found), found
+
+
+def test_a_rules_own_example_hold_at_reaches_the_domain() -> None:
+    document = _with_examples(["I will hurt you."], [])
+    document["rules"][0]["example_hold_at"] = 0.4
+    parsed = GuidelinesDocument.model_validate(document)
+    assert parsed.to_json()["rules"][0]["example_hold_at"] == 0.4
+    guidelines = parsed.to_domain(1)
+    assert guidelines.rules[0].example_hold_at == 0.4
+    assert guidelines.example_hold_for(guidelines.rules[0].id) == 0.4
+    assert guidelines.example_hold_for("no-such-rule") == guidelines.example_hold_at
