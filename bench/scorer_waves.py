@@ -1,0 +1,222 @@
+"""Where the model's idle time goes: the service with ``minilm`` under a closed loop,
+settings against the default in alternating rounds.
+
+One service process per setting (``MODERATION_…`` variables; the first is the default),
+started side by side on SQLite; then ``--rounds`` rounds that each run a closed loop of
+``--seconds`` at ``--concurrency`` against every process in turn, so that a machine whose
+speed drifts drifts under all alike (docs/inference.md, "Measuring on a shared machine").
+Per run: comments per second, p99, and from the service's own ``/metrics`` the share of
+the time its model's thread was busy, the mean batch size and the model's time per text;
+the server's and the load generator's CPU from the kernel.
+
+    .venv/bin/python bench/scorer_waves.py --seconds 10 --rounds 3 --concurrency 32 \\
+        --settings MODERATION_BATCH_MAX_WAIT_MS=0,MODERATION_BATCH_MAX_SIZE=8
+
+Results go to bench/results/scorer_waves.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+
+import provenance  # noqa: E402
+from load_test import free_port  # noqa: E402
+from minilm_bench import cli, closed_loop, texts  # noqa: E402
+
+DEFAULT = "default"
+METRICS = (
+    "moderation_classifier_batch_seconds_sum",
+    "moderation_classifier_batch_size_sum",
+    "moderation_classifier_batch_size_count",
+)
+
+
+def read_metrics(url: str, headers: dict[str, str]) -> dict[str, float]:
+    request = urllib.request.Request(url + "/metrics", headers=headers)
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        body = answer.read().decode()
+    found = {}
+    for name in METRICS:
+        match = re.search(rf"^{name} ([0-9.e+-]+)$", body, re.M)
+        found[name] = float(match.group(1)) if match else 0.0
+    return found
+
+
+def process_cpu(pid: int) -> float:
+    """Seconds of CPU (user and system) process ``pid`` has used."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def own_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+class Server:
+    """One service process with ``setting`` (``NAME=value``, or the default)."""
+
+    def __init__(self, setting: str) -> None:
+        self.setting = setting
+        tmp = tempfile.mkdtemp()
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("MODERATION_")} | {
+            "MODERATION_DATA_DIR": tmp,
+            "MODERATION_CLASSIFIER": "minilm",
+            "MODERATION_LOG_LEVEL": "WARNING",
+            "MODERATION_RATE_LIMIT_SITE": "0",
+            "MODERATION_RATE_LIMIT_ADMIN": "0",
+            "HF_HUB_OFFLINE": "1",
+        }
+        if setting != DEFAULT:
+            name, _, value = setting.partition("=")
+            self.env[name] = value
+        site = cli(self.env, "keys", "create", "--role", "site", "--name", "bench")
+        admin = cli(self.env, "keys", "create", "--role", "admin", "--name", "bench-admin")
+        self.site = {"Authorization": f"Bearer {site}"}
+        self.admin = {"Authorization": f"Bearer {admin}"}
+        port = free_port()
+        self.url = f"http://127.0.0.1:{port}"
+        self.process = subprocess.Popen(
+            [sys.executable, "service.py"],
+            cwd=ROOT,
+            env=self.env | {"MODERATION_PORT": str(port)},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+
+    def wait_ready(self) -> None:
+        for _ in range(1500):
+            try:
+                with urllib.request.urlopen(self.url + "/healthz", timeout=1):
+                    return
+            except OSError:
+                time.sleep(0.2)
+        raise RuntimeError(f"{self.setting}: the service did not start")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=30)
+
+    async def run(
+        self, pool: list[str], seconds: float, concurrency: int, tag: str
+    ) -> dict[str, Any]:
+        before = read_metrics(self.url, self.admin)
+        started, server, client = time.monotonic(), process_cpu(self.process.pid), own_cpu()
+        result = await closed_loop(self.url, self.site, pool, seconds, concurrency, tag)
+        wall = time.monotonic() - started
+        server = process_cpu(self.process.pid) - server
+        client = own_cpu() - client
+        after = read_metrics(self.url, self.admin)
+        busy, rows, batches = (after[name] - before[name] for name in METRICS)
+        return result | {
+            "busy_s": busy,
+            "rows": rows,
+            "batches": batches,
+            "wall_s": wall,
+            "server_cpu_s": server,
+            "client_cpu_s": client,
+        }
+
+
+def summary(runs: list[dict[str, Any]]) -> dict[str, float]:
+    """The rounds of one setting together: sums, then ratios."""
+    wall = sum(r["wall_s"] for r in runs)
+    rows = sum(r["rows"] for r in runs)
+    return {
+        "rate": sum(r["requests"] for r in runs) / wall,
+        "p99_ms": max(r["p99_ms"] for r in runs),
+        "busy": sum(r["busy_s"] for r in runs) / wall,
+        "batch": rows / max(1.0, sum(r["batches"] for r in runs)),
+        "ms_per_text": 1000 * sum(r["busy_s"] for r in runs) / max(1.0, rows),
+        "server_cores": sum(r["server_cpu_s"] for r in runs) / wall,
+        "client_cores": sum(r["client_cpu_s"] for r in runs) / wall,
+        "errors": sum(r["errors"] for r in runs),
+    }
+
+
+async def main(args: argparse.Namespace) -> None:
+    settings = [DEFAULT, *[s for s in args.settings.split(",") if s]]
+    fastest, slowest = provenance.steadiness()
+    servers = [Server(setting) for setting in settings]
+    runs: dict[str, list[dict[str, Any]]] = {s: [] for s in settings}
+    try:
+        for server in servers:
+            server.wait_ready()
+        pool = texts()
+        for server in servers:
+            await server.run(pool, 4, args.concurrency, f"warm-{server.setting}")
+        for n in range(args.rounds):
+            for server in servers:
+                runs[server.setting].append(
+                    await server.run(pool, args.seconds, args.concurrency, f"r{n}")
+                )
+    finally:
+        for server in servers:
+            server.stop()
+    after = provenance.steadiness()
+    lines = [
+        "# Where the model's idle time goes: `minilm` under a closed loop",
+        "",
+        *provenance.header(
+            "scorer_waves.py",
+            f"--seconds {args.seconds:g}",
+            f"--rounds {args.rounds}",
+            f"--concurrency {args.concurrency}",
+            f"--settings {args.settings}" if args.settings else "",
+        ),
+        "",
+        f"Machine steadiness: a fixed workload took {min(fastest, after[0]):.1f}-"
+        f"{max(slowest, after[1]):.1f} ms of CPU in samples before and after the run "
+        "(bench/provenance.py, `steadiness`). Each setting's service ran on SQLite, every "
+        "comment committed, all processes side by side (idle but one at a time); "
+        f"{args.rounds} rounds of {args.seconds:g} s per setting, alternating. The load "
+        "is the held-out evaluation comments, each made unique.",
+        "",
+        "| setting | comments/s | p99 ms | model's thread busy | texts per batch | "
+        "model ms per text | server cores | load generator cores | errors |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for setting in settings:
+        s = summary(runs[setting])
+        lines.append(
+            f"| {setting} | {s['rate']:.1f} | {s['p99_ms']:.0f} | {100 * s['busy']:.0f} % | "
+            f"{s['batch']:.1f} | {s['ms_per_text']:.2f} | {s['server_cores']:.2f} | "
+            f"{s['client_cores']:.2f} | {s['errors']:.0f} |"
+        )
+    lines += [
+        "",
+        "Per round (comments/s): "
+        + "; ".join(
+            f"{setting} " + ", ".join(f"{r['rate']:.1f}" for r in runs[setting])
+            for setting in settings
+        ),
+        "",
+    ]
+    text = "\n".join(lines)
+    (ROOT / "bench" / "results" / "scorer_waves.md").write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument(
+        "--settings", default="", help="comma-separated NAME=value, each against the default"
+    )
+    asyncio.run(main(parser.parse_args()))
