@@ -182,7 +182,8 @@ async def main(args: argparse.Namespace) -> None:
         f"Machine steadiness: a fixed workload took {min(fastest, after[0]):.1f}-"
         f"{max(slowest, after[1]):.1f} ms of CPU in samples before and after the run "
         "(bench/provenance.py, `steadiness`). Each setting's service ran on SQLite, every "
-        "comment committed, all processes side by side (idle but one at a time); "
+        "comment committed, all processes started before the rounds and only one under "
+        "load at a time; "
         f"{args.rounds} rounds of {args.seconds:g} s per setting, alternating. The load "
         "is the held-out evaluation comments, each made unique.",
         "",
