@@ -234,18 +234,23 @@ async def matching_cost(count: int) -> dict[str, float]:
     return out
 
 
-async def measure(args: argparse.Namespace, runtime: str, concurrency: int) -> dict[str, Any]:
-    """One service process with encoder runtime ``runtime`` ("" = the default): the three
-    runs, the closed loops at ``concurrency``."""
-    tmp = tempfile.mkdtemp()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MODERATION_")} | {
-        "MODERATION_DATA_DIR": tmp,
+def service_env() -> dict[str, str]:
+    """A benchmark service's environment: ``minilm``, a fresh SQLite data folder, no rate
+    limits, quiet logs, offline; no other ``MODERATION_`` variable of the caller's."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("MODERATION_")} | {
+        "MODERATION_DATA_DIR": tempfile.mkdtemp(),
         "MODERATION_CLASSIFIER": "minilm",
         "MODERATION_LOG_LEVEL": "WARNING",
         "MODERATION_RATE_LIMIT_SITE": "0",
         "MODERATION_RATE_LIMIT_ADMIN": "0",
         "HF_HUB_OFFLINE": "1",
     }
+
+
+async def measure(args: argparse.Namespace, runtime: str, concurrency: int) -> dict[str, Any]:
+    """One service process with encoder runtime ``runtime`` ("" = the default): the three
+    runs, the closed loops at ``concurrency``."""
+    env = service_env()
     if runtime:
         env["MODERATION_ENCODER_RUNTIME"] = runtime
     site = cli(env, "keys", "create", "--role", "site", "--name", "bench")

@@ -24,7 +24,6 @@ import re
 import resource
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -35,7 +34,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 import provenance  # noqa: E402
 from load_test import free_port  # noqa: E402
-from minilm_bench import cli, closed_loop, texts  # noqa: E402
+from minilm_bench import cli, closed_loop, service_env, texts  # noqa: E402
 
 DEFAULT = "default"
 METRICS = (
@@ -72,15 +71,7 @@ class Server:
 
     def __init__(self, setting: str) -> None:
         self.setting = setting
-        tmp = tempfile.mkdtemp()
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("MODERATION_")} | {
-            "MODERATION_DATA_DIR": tmp,
-            "MODERATION_CLASSIFIER": "minilm",
-            "MODERATION_LOG_LEVEL": "WARNING",
-            "MODERATION_RATE_LIMIT_SITE": "0",
-            "MODERATION_RATE_LIMIT_ADMIN": "0",
-            "HF_HUB_OFFLINE": "1",
-        }
+        self.env = service_env()
         if setting != DEFAULT:
             name, _, value = setting.partition("=")
             self.env[name] = value
