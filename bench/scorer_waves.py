@@ -142,9 +142,11 @@ def summary(runs: list[dict[str, Any]]) -> dict[str, float]:
 async def main(args: argparse.Namespace) -> None:
     settings = [DEFAULT, *[s for s in args.settings.split(",") if s]]
     fastest, slowest = provenance.steadiness()
-    servers = [Server(setting) for setting in settings]
+    servers: list[Server] = []
     runs: dict[str, list[dict[str, Any]]] = {s: [] for s in settings}
     try:
+        for setting in settings:
+            servers.append(Server(setting))
         for server in servers:
             server.wait_ready()
         pool = texts()
@@ -176,7 +178,7 @@ async def main(args: argparse.Namespace) -> None:
         "comment committed, all processes started before the rounds and only one under "
         "load at a time; "
         f"{args.rounds} rounds of {args.seconds:g} s per setting, alternating. The load "
-        "is the held-out evaluation comments, each made unique.",
+        "is the held-out evaluation comments, each made unique. p99: the worst round's.",
         "",
         "| setting | comments/s | p99 ms | model's thread busy | texts per batch | "
         "model ms per text | server cores | load generator cores | errors |",

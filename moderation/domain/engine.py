@@ -172,10 +172,11 @@ def example_reasons(policy: Policy, embedding: Vectors) -> list[Reason]:
     rules = {rule.id: rule for rule in guidelines.rules}
     found = []
     for match in resemblances(list(policy.examples.values()), embedding):
+        hold_at = guidelines.example_hold_for(match.rule_id)
         action = example_action(
             match.similarity,
             match.counter_similarity,
-            guidelines.example_hold_for(match.rule_id),
+            hold_at,
             guidelines.example_reject_at,
             guidelines.example_margin,
         )
@@ -190,9 +191,7 @@ def example_reasons(policy: Policy, embedding: Vectors) -> list[Reason]:
                 rule=rule.id,
                 category=rule.category,
                 score=round(match.similarity, 4),
-                threshold=guidelines.example_reject_at
-                if action is Action.reject
-                else guidelines.example_hold_for(match.rule_id),
+                threshold=guidelines.example_reject_at if action is Action.reject else hold_at,
                 guideline=rule.guideline,
                 example=match.nearest,
             )

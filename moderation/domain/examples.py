@@ -5,7 +5,8 @@ Every text is a unit vector from the sentence encoder (``classifiers/encoder.py`
 a dot product is the cosine similarity. A comment's *resemblance* to a set of texts is
 the mean similarity of its ``TOP_K`` nearest members (one lucky near-duplicate does not
 carry a rule, and a set of one still works). A rule then holds the comment when its
-resemblance to the rule's examples reaches the guidelines' ``example_hold_at`` *and*
+resemblance to the rule's examples reaches its ``example_hold_at`` (the rule's own, else
+the guidelines': ``Guidelines.example_hold_for``) *and*
 exceeds its resemblance to the rule's counterexamples by ``example_margin``, and rejects
 it from ``example_reject_at`` on (same condition). The floor is low (0.3) because
 readers rephrase: an unseen accusation scores 0.3–0.5 against learned ones, where

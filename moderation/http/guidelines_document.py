@@ -61,6 +61,14 @@ def _false_is_null(value: Any) -> Any:
     return value
 
 
+def _not_a_bool(value: Any) -> Any:
+    # pydantic reads `false` as 0.0 and `true` as 1.0: for a resemblance floor, silently
+    # "hold everything" or "hold nothing".
+    if isinstance(value, bool):
+        raise ValueError("a resemblance is a number in [0, 1]")
+    return value
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -90,10 +98,21 @@ class RuleDoc(_Strict):
     # Comments that break the rule and comments close to it that do not (learned ones too).
     examples: list[Example] = Field(default_factory=list, max_length=MAX_EXAMPLES)
     counterexamples: list[Example] = Field(default_factory=list, max_length=MAX_EXAMPLES)
-    # This rule's own resemblance that holds (null: the document's example_hold_at).
+    # This rule's own resemblance that holds (null, false or absent: the document's
+    # example_hold_at). Left out of the stored form when unset, so that documents stored
+    # before it existed do not differ from new ones by a null on every rule.
     example_hold_at: float | None = Field(default=None, ge=0.0, le=1.0)
 
-    _nullable = field_validator("hold_at", "reject_at", mode="before")(_false_is_null)
+    _nullable = field_validator("hold_at", "reject_at", "example_hold_at", mode="before")(
+        _false_is_null
+    )
+
+    @model_serializer(mode="wrap")
+    def _floor_when_set(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        if data.get("example_hold_at") is None:
+            data.pop("example_hold_at", None)
+        return data
 
     @field_validator("examples", "counterexamples")
     @classmethod
@@ -190,6 +209,7 @@ class GuidelinesDocument(_Strict):
     unsupported_language: Literal["hold", "approve"] = "hold"
 
     _nullable_example = field_validator("example_reject_at", mode="before")(_false_is_null)
+    _numbers = field_validator("example_hold_at", "example_margin", mode="before")(_not_a_bool)
     # Read-only fields of GET's answer, accepted so GET -> edit -> PUT works; ignored.
     version: int | None = Field(default=None, exclude=True)
     created_by: str | None = Field(default=None, exclude=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import numpy as np
@@ -13,7 +14,7 @@ import pytest
 from moderation.backtest import decide_many
 from moderation.domain.engine import Context, compile_policy, decide, example_action
 from moderation.domain.examples import NONE, Vectors, compile_examples, resemblance
-from moderation.domain.guidelines import Guidelines, Rule
+from moderation.domain.guidelines import Guidelines, Override, Rule, RuleOverride
 from moderation.domain.models import Action, ArticleMode, AuthorStatus
 from moderation.domain.records import Case
 from moderation.storage.statements import pack_vector
@@ -146,3 +147,18 @@ def test_the_backtest_decides_examples_exactly_as_the_engine() -> None:
         expected.append(verdict.action)
     assert decide_many(policy, cases) == expected
     assert {Action.approve, Action.hold, Action.reject} <= set(expected)
+    # Rule b's own floor decided some of these: under the document's they differ.
+    plain = replace(
+        guidelines, rules=(guidelines.rules[0], replace(guidelines.rules[1], example_hold_at=None))
+    )
+    unfloored = compile_policy(plain, embed)
+    assert decide_many(unfloored, cases) != expected
+
+
+def test_a_rules_floor_survives_the_articles_overrides() -> None:
+    guidelines = Guidelines(
+        rules=(_rule("a", ("t0",), (), example_hold_at=0.6),),
+        overrides=(Override(("war",), (RuleOverride("a", hold_at=0.5),)),),
+    )
+    (rule,) = guidelines.rules_for_tags(frozenset({"war"}))
+    assert rule.hold_at == 0.5 and rule.example_hold_at == 0.6

@@ -63,6 +63,15 @@ def test_valid_document_round_trips() -> None:
 def test_default_toml_is_valid() -> None:
     document = load_toml(ROOT / "guidelines" / "default.toml")
     assert len(document.rules) == 7
+    # The shipped examples hold from 0.35 (docs/classifiers.md, "The shipped examples'
+    # floor"); every other rule, and every rule learned later, from the document's.
+    floors = {rule.id: rule.example_hold_at for rule in document.rules}
+    assert {rule: floor for rule, floor in floors.items() if floor is not None} == {
+        "no-threats": 0.35,
+        "no-personal-insults": 0.35,
+        "no-attacks-on-groups": 0.35,
+    }
+    assert document.example_hold_at == 0.3
 
 
 def test_read_only_fields_of_get_are_ignored() -> None:
@@ -176,7 +185,10 @@ def test_example_thresholds_must_be_ordered() -> None:
     assert any("example_hold_at" in str(p) for p in problems(document))
 
 
-@pytest.mark.parametrize(("floor", "says"), [(0.9, "not be above"), (1.5, "1"), (-0.1, "0")])
+@pytest.mark.parametrize(
+    ("floor", "says"),
+    [(0.9, "not be above"), (1.5, "1"), (-0.1, "0"), (True, "a number in [0, 1], null or false")],
+)
 def test_a_rules_own_example_hold_at_is_checked(floor: float, says: str) -> None:
     document = _with_examples(["I will hurt you."], []) | {"example_reject_at": 0.85}
     document["rules"][0]["example_hold_at"] = floor
@@ -193,3 +205,23 @@ def test_a_rules_own_example_hold_at_reaches_the_domain() -> None:
     assert guidelines.rules[0].example_hold_at == 0.4
     assert guidelines.example_hold_for(guidelines.rules[0].id) == 0.4
     assert guidelines.example_hold_for("no-such-rule") == guidelines.example_hold_at
+
+
+@pytest.mark.parametrize("unset", [None, False, "absent"])
+def test_an_unset_rule_floor_is_the_documents_and_is_not_stored(unset: Any) -> None:
+    document = _with_examples(["I will hurt you."], [])
+    if unset != "absent":
+        document["rules"][0]["example_hold_at"] = unset  # TOML's false: "not set"
+    parsed = GuidelinesDocument.model_validate(document)
+    # Versions stored before rules had a floor have no such key: a new one must not differ
+    # from them by a null on every rule (the change history would list them all).
+    assert "example_hold_at" not in parsed.to_json()["rules"][0]
+    guidelines = parsed.to_domain(1)
+    assert guidelines.example_hold_for(guidelines.rules[0].id) == guidelines.example_hold_at
+
+
+@pytest.mark.parametrize("value", [True, False])
+def test_the_documents_resemblance_floors_are_numbers_not_booleans(value: bool) -> None:
+    for field in ("example_hold_at", "example_margin"):
+        found = problems(valid() | {field: value})
+        assert any(field in str(p) and "a number in [0, 1]" in str(p) for p in found), found
