@@ -141,7 +141,7 @@ def summary(runs: list[dict[str, Any]]) -> dict[str, float]:
 
 async def main(args: argparse.Namespace) -> None:
     settings = [DEFAULT, *[s for s in args.settings.split(",") if s]]
-    fastest, slowest = provenance.steadiness()
+    before = provenance.steadiness()
     servers: list[Server] = []
     runs: dict[str, list[dict[str, Any]]] = {s: [] for s in settings}
     try:
@@ -172,11 +172,10 @@ async def main(args: argparse.Namespace) -> None:
             f"--settings {args.settings}" if args.settings else "",
         ),
         "",
-        f"Machine steadiness: a fixed workload took {min(fastest, after[0]):.1f}-"
-        f"{max(slowest, after[1]):.1f} ms of CPU in samples before and after the run "
-        "(bench/provenance.py, `steadiness`). Each setting's service ran on SQLite, every "
-        "comment committed, all processes started before the rounds and only one under "
-        "load at a time; "
+        provenance.steadiness_line(before, after),
+        "",
+        "Each setting's service ran on SQLite, every comment committed, all processes "
+        "started before the rounds and only one under load at a time; "
         f"{args.rounds} rounds of {args.seconds:g} s per setting, alternating. The load "
         "is the held-out evaluation comments, each made unique. p99: the worst round's.",
         "",

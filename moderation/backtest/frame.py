@@ -184,6 +184,7 @@ class Frame:
         guidelines = policy.guidelines
         severity = np.zeros(len(self.embedded), dtype=np.int8)
         rows = np.flatnonzero(self.embedded)
+        floors = {rule_id: guidelines.example_hold_for(rule_id) for rule_id in policy.examples}
         for start in range(0, len(rows), _EMBEDDING_CHUNK):
             chunk = rows[start : start + _EMBEDDING_CHUNK]
             vectors = self._vectors(chunk)
@@ -192,7 +193,7 @@ class Frame:
                 similar, _ = resemblance(vectors, taught.example_vectors)
                 counter, _ = resemblance(vectors, taught.counter_vectors)
                 wins = (similar >= counter + guidelines.example_margin) & (
-                    similar >= guidelines.example_hold_for(taught.rule_id)
+                    similar >= floors[taught.rule_id]
                 )
                 np.maximum(worst, wins.view(np.int8), out=worst)
                 if guidelines.example_reject_at is not None:
