@@ -7,7 +7,8 @@ what a newsroom cares about: of the comments that clearly break the guidelines
 rejected, and how many held. Reported for ``minilm`` and for ``linear`` (the previous
 offline default), on the held-out evaluation set (never trained on; also each of its two
 halves) and, for contrast, on
-the training set; the non-English comments separately.
+the training set; the non-English comments separately. Then the service's identity-term
+audit of the same set-up.
 
     .venv/bin/python bench/decision_quality.py   # writes bench/results/decision_quality.md
 """
@@ -32,7 +33,10 @@ from classifiers.linear import LinearClassifier  # noqa: E402
 from classifiers.minilm import MiniLMClassifier  # noqa: E402
 from moderation.domain.engine import Context, decide  # noqa: E402
 from moderation.domain.guidelines import from_document  # noqa: E402
+from moderation.domain.identity_audit import AUDITED, AuditResult  # noqa: E402
+from moderation.domain.identity_audit import sentences as audit_sentences  # noqa: E402
 from moderation.http.guidelines_document import read_toml  # noqa: E402
+from moderation.services.identity_audit import decide_all  # noqa: E402
 from moderation.services.policies import PolicyCache  # noqa: E402
 from moderation.workers.scorer import Scorer  # noqa: E402
 
@@ -70,6 +74,30 @@ async def decisions(
         return out
     finally:
         await scorer.close()
+
+
+async def identity_audit(classifier: Any, encoder: SentenceEncoder) -> AuditResult:
+    """The service's identity-term audit of the guidelines with ``classifier``."""
+    scorer = Scorer(classifier, embedder=encoder, max_batch=64, queue_limit=100_000, timeout_s=600)
+    scorer.start()
+    try:
+        policy = await PolicyCache(scorer.embed).build(from_document(read_toml(GUIDELINES), 1))
+        audited = audit_sentences(AUDITED)
+        return decide_all(policy, audited, await scorer.score_named([s.text for s in audited]))
+    finally:
+        await scorer.close()
+
+
+def audit_lines(name: str, result: AuditResult) -> list[str]:
+    held = sum(t.held for t in result.terms)
+    rejected = sum(t.rejected for t in result.terms)
+    worst = sorted((t for t in result.terms if t.flagged), key=lambda t: (-t.rejected, -t.held))[:5]
+    shown = ", ".join(f"{t.term.term} {t.held} held, {t.rejected} rejected" for t in worst)
+    baseline = result.baseline
+    return [
+        f"| {name} | {result.sentences} | {held} | {rejected} | "
+        f"{baseline.held + baseline.rejected if baseline else '–'} | {shown or '–'} |"
+    ]
 
 
 def figures(rows: list[dict[str, Any]], actions: list[str]) -> dict[str, Any]:
@@ -134,6 +162,20 @@ async def main(heads: Path | None, write: bool) -> None:
             shown = figures(rows, await decisions(model, encoder, rows))
             lines.append(f"| {name} | " + " | ".join(shown.values()) + " |")
         lines.append("")
+    lines += [
+        "## Identity-term audit",
+        "",
+        "The service's audit (`GET /v1/guidelines/audit`): neutral and warm sentences naming "
+        "groups, decided by these guidelines as comments on an untagged article; every "
+        "one should be approved. Baseline: the same sentences naming no group.",
+        "",
+        "| classifier | sentences | held | rejected | baseline held or rejected | "
+        "terms flagged (at most 5) |",
+        "| --- | ---: | ---: | ---: | ---: | --- |",
+    ]
+    for name, model in models.items():
+        lines += audit_lines(name, await identity_audit(model, encoder))
+    lines.append("")
     if write:
         (ROOT / "bench" / "results" / "decision_quality.md").write_text("\n".join(lines))
     print("\n".join(lines))

@@ -27,6 +27,9 @@ comment with the pinned encoder on PyTorch (the reference runtime; ONNX fp32 agr
    (:mod:`classifiers.training.counterfactual`: a comment that names one group, copied
    about other groups, labels kept), a copy in the training folds exactly when its source
    is; out-of-fold figures, calibration and thresholds are computed on the comments only.
+   Every step also sees the embeddings without their :data:`GROUP_COMPONENTS` leading
+   directions of the group subspace (the same module), and the projection is folded into
+   the written weights.
 5. **Suggested thresholds** per category from the calibrated out-of-fold probabilities
    (:func:`suggest_thresholds`), written into the heads file for the report. The
    search's budget for rejecting fine comments is tightened until each fold, decided by
@@ -67,7 +70,13 @@ from classifiers.minilm import (
     LINEAR_FEATURE,
     linear_feature,
 )
-from classifiers.training.counterfactual import copies
+from classifiers.training.counterfactual import (
+    GROUPS,
+    GroupSubspace,
+    copies,
+    group_subspace,
+    versions,
+)
 from classifiers.training.data import (
     DATA_DIR,
     Comment,
@@ -106,6 +115,12 @@ HIDDEN_ALPHAS: tuple[float, ...] = (10.0,)
 HIDDEN_SEEDS: tuple[int, ...] = (0, 1, 2)
 #: The name of the hidden layer's column in a head's cross-validation table.
 HIDDEN = "hidden"
+#: Directions of the group subspace projected out of the embeddings
+#: (:func:`classifiers.training.counterfactual.group_subspace`). Chosen on the training
+#: comments only, by the nested estimate of violating comments approved (thresholds
+#: chosen on the other folds) and by how much a head's score on a comment moves when
+#: the comment names another group: docs/classifiers.md, "The group subspace".
+GROUP_COMPONENTS = 20
 COMMAND = "python -m classifiers.training.train_heads"
 
 #: Decision targets for the suggested thresholds (percent of each ``expect`` group).
@@ -500,6 +515,7 @@ def heads_document(
     seed: int,
     hidden: HiddenFit | None = None,
     counterfactual: int = 0,
+    subspace: GroupSubspace | None = None,
 ) -> dict[str, Any]:
     """The heads file's content (no timestamps: the same data gives the same bytes).
     The hidden layer is written only when a head uses it. ``counterfactual``: the
@@ -562,6 +578,13 @@ def heads_document(
             "files": dict(sorted(split.files.items())),
             "rows": len(split.comments),
             "counterfactual_copies": counterfactual,
+            "group_subspace": {
+                "directions": 0 if subspace is None else len(subspace.directions),
+                "comments": 0 if subspace is None else subspace.comments,
+                "groups": len(GROUPS),
+                "variance_share": 0.0 if subspace is None else _rounded(subspace.variance_share),
+                "folded_into_weights": True,
+            },
             "positives": {
                 c: sum(c in comment.labels for comment in split.comments) for c in CATEGORIES
             },
@@ -627,7 +650,9 @@ class TrainingResult:
 
     document: dict[str, Any]
     oof: Matrix
+    #: The training rows, their embeddings already projected (:attr:`subspace`).
     data: TrainingSet
+    subspace: GroupSubspace
 
 
 def train(
@@ -637,6 +662,7 @@ def train(
     *,
     folds: int = FOLDS,
     seed: int = SEED,
+    group_components: int = GROUP_COMPONENTS,
 ) -> TrainingResult:
     """Fit every head on ``split`` and suggest thresholds; see the module docstring."""
     from threadpoolctl import threadpool_limits
@@ -648,6 +674,8 @@ def train(
         linear,
         scored=len(split.comments),
     )
+    subspace = fit_group_subspace([c.text for c in split.comments], encoder, group_components)
+    data = replace(data, embeddings=subspace.project(data.embeddings).astype(numpy.float32))
     comment_folds = fold_indices(data.expect, folds, seed)
     fold_rows = with_copies(comment_folds, [i for i, _ in extra], len(split.comments))
     heads = []
@@ -670,6 +698,9 @@ def train(
                 min(min(t.values()) for t in head.cv_log_loss.values()),
             )
             heads.append(head)
+    hidden = replace(hidden, weights=_fold_embedding(hidden.weights, 0, subspace))
+    units = len(hidden.bias)
+    heads = [replace(h, weights=_fold_embedding(h.weights, units, subspace)) for h in heads]
     oof = numpy.column_stack([h.oof for h in heads])
     budgets = choose_budgets(oof, data.expect, comment_folds)
     thresholds = suggest_thresholds(
@@ -690,8 +721,40 @@ def train(
         seed=seed,
         hidden=hidden,
         counterfactual=len(extra),
+        subspace=subspace,
     )
-    return TrainingResult(document, oof, data)
+    return TrainingResult(document, oof, data, subspace)
+
+
+def fit_group_subspace(
+    texts: Sequence[str], encoder: SentenceEncoder, components: int = GROUP_COMPONENTS
+) -> GroupSubspace:
+    """The group subspace of the training comments: every one that names one group,
+    embedded about every group (:func:`classifiers.training.counterfactual.versions`)."""
+    about_all = [v for v in (versions(t) for t in texts) if v is not None]
+    flat = [text for group in about_all for text in group]
+    embeddings = encoder.embed(flat) if flat else numpy.zeros((0, encoder.dimension))
+    subspace = group_subspace(
+        embeddings.reshape(len(about_all), len(GROUPS), encoder.dimension), components
+    )
+    log.info(
+        "group subspace: %d directions from %d comments x %d groups (%.1f %% of their variance)",
+        len(subspace.directions),
+        subspace.comments,
+        len(GROUPS),
+        100 * subspace.variance_share,
+    )
+    return subspace
+
+
+def _fold_embedding(weights: Matrix, start: int, subspace: GroupSubspace) -> Matrix:
+    """``weights`` (rows over ``start`` other inputs, then the embedding, then the rest)
+    learnt on projected embeddings, as weights over raw ones."""
+    folded = weights.astype(numpy.float64, copy=True)
+    end = start + len(subspace.directions[0]) if len(subspace.directions) else start
+    if end > start:
+        folded[..., start:end] = subspace.fold(folded[..., start:end])
+    return folded
 
 
 def nested_threshold_rates(

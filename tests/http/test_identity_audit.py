@@ -159,15 +159,15 @@ async def _real_audit(make_service: ServiceFactory, request: pytest.FixtureReque
     return body
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known gap (issue 18): the default set-up still holds 3 of 555 neutral sentences, "
-    "all one template ('… are part of this community and always have been.') about Muslims, "
-    "Jews and Arabs, which minilm's identity_attack head scores 0.57-0.63 (held from 0.57)",
-)
 async def test_default_setup_with_the_real_encoder_holds_no_neutral_sentence(
     make_service: ServiceFactory, request: pytest.FixtureRequest
 ) -> None:
+    """Issue 18's target, with the committed heads and the pinned encoder.
+
+    It held 25 of 555 (3 rejected) before training had counterfactual copies of the
+    comments that name a group and three files of comments with a group as their subject,
+    then 3 ("Muslims/Jews/Arabs are part of this community and always have been.") until
+    the group subspace was projected out (docs/classifiers.md, "The group subspace")."""
     body = await _real_audit(make_service, request)
     held = {
         item["term"]: (item["held_share"], item["rejected_share"], item["worst"])
@@ -175,20 +175,3 @@ async def test_default_setup_with_the_real_encoder_holds_no_neutral_sentence(
         if item["held_share"] or item["rejected_share"]
     }
     assert held == {}, {"held": held, "baseline": body["baseline"]}
-
-
-async def test_the_real_encoder_gap_does_not_grow(
-    make_service: ServiceFactory, request: pytest.FixtureRequest
-) -> None:
-    """A guard on the gap above, at today's measured level: at most 3 of the 555 neutral
-    sentences held, none rejected.
-
-    It was 25 (3 rejected) before the heads were trained on counterfactual copies of the
-    comments that name a group (classifiers/training/counterfactual.py) and on three
-    files of comments with a group as their subject (docs/classifiers.md, "Where it is
-    weak"). Lower it when the gap shrinks; raising it needs a reason written here."""
-    body = await _real_audit(make_service, request)
-    flagged = sum(item["held"] + item["rejected"] for item in body["terms"])
-    rejected = sum(item["rejected"] for item in body["terms"])
-    assert flagged <= 3, flagged
-    assert rejected == 0, rejected
