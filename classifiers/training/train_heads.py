@@ -117,9 +117,9 @@ HIDDEN_SEEDS: tuple[int, ...] = (0, 1, 2)
 HIDDEN = "hidden"
 #: Directions of the group subspace projected out of the embeddings
 #: (:func:`classifiers.training.counterfactual.group_subspace`). Chosen on the training
-#: comments only, by the nested estimate of violating comments approved (thresholds
-#: chosen on the other folds) and by how much a head's score on a comment moves when
-#: the comment names another group: docs/classifiers.md, "The group subspace".
+#: comments only: the most directions whose nested estimate of violating comments
+#: approved (thresholds chosen on the other folds) stays within one standard error of
+#: the best count's (0 to 40 tried): docs/classifiers.md, "The group subspace".
 GROUP_COMPONENTS = 20
 COMMAND = "python -m classifiers.training.train_heads"
 
