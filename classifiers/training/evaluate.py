@@ -51,6 +51,21 @@ NEAR_DUPLICATE_COSINE = 0.9
 OTHER_LANGUAGES = "eval/other_languages.jsonl"
 
 
+def _augmentation(training: dict[str, Any]) -> str:
+    """How training went beyond the comments: counterfactual copies, group subspace."""
+    parts = []
+    if copies := training.get("counterfactual_copies"):
+        parts.append(f"{copies} counterfactual copies")
+    subspace = training.get("group_subspace") or {}
+    if directions := subspace.get("directions"):
+        parts.append(
+            f"{directions} directions of the group subspace projected out "
+            f"({100 * subspace['variance_share']:.0f} % of its variance, from "
+            f"{subspace['comments']} comments about {subspace['groups']} groups)"
+        )
+    return "; " + "; ".join(parts) if parts else ""
+
+
 def _git_commit() -> str:
     """HEAD's commit, and whether the working tree differs from it (read-only calls)."""
     try:
@@ -346,7 +361,8 @@ def evaluate(
         f"- encoder: `{document['encoder']['source']}`, weights SHA-256 "
         f"`{heads.encoder_sha256}`, first {document['encoder']['max_tokens']} tokens",
         f"- heads: `{_shown(heads_path)}`, "
-        f"trained on train data `{trained_on[:16]}…` ({document['training']['rows']} comments)",
+        f"trained on train data `{trained_on[:16]}…` ({document['training']['rows']} comments"
+        f"{_augmentation(document['training'])})",
         f"- eval data `{held_out.sha256[:16]}…` ({len(held_out.comments)} comments)",
     ]
     if trained_on != train.sha256:
