@@ -89,6 +89,7 @@ async def identity_audit(classifier: Any, encoder: SentenceEncoder) -> AuditResu
 
 
 def audit_lines(name: str, result: AuditResult) -> list[str]:
+    """The audit's row: sentences, held, rejected, the baseline's, the worst terms."""
     held = sum(t.held for t in result.terms)
     rejected = sum(t.rejected for t in result.terms)
     worst = sorted((t for t in result.terms if t.flagged), key=lambda t: (-t.rejected, -t.held))[:5]

@@ -119,7 +119,8 @@ HIDDEN = "hidden"
 #: (:func:`classifiers.training.counterfactual.group_subspace`). Chosen on the training
 #: comments only: the most directions whose nested estimate of violating comments
 #: approved (thresholds chosen on the other folds) stays within one standard error of
-#: the best count's (0 to 40 tried): docs/classifiers.md, "The group subspace".
+#: the best count's (0, 5, 10, 15, 20, 29 and 40 tried): docs/classifiers.md, "The group
+#: subspace".
 GROUP_COMPONENTS = 20
 COMMAND = "python -m classifiers.training.train_heads"
 
@@ -583,7 +584,7 @@ def heads_document(
                 "comments": 0 if subspace is None else subspace.comments,
                 "groups": len(GROUPS),
                 "variance_share": 0.0 if subspace is None else _rounded(subspace.variance_share),
-                "folded_into_weights": True,
+                "folded_into_weights": subspace is not None and len(subspace.directions) > 0,
             },
             "positives": {
                 c: sum(c in comment.labels for comment in split.comments) for c in CATEGORIES
@@ -675,7 +676,9 @@ def train(
         scored=len(split.comments),
     )
     subspace = fit_group_subspace([c.text for c in split.comments], encoder, group_components)
-    data = replace(data, embeddings=subspace.project(data.embeddings).astype(numpy.float32))
+    with threadpool_limits(limits=1):
+        projected = subspace.project(data.embeddings).astype(numpy.float32)
+    data = replace(data, embeddings=projected)
     comment_folds = fold_indices(data.expect, folds, seed)
     fold_rows = with_copies(comment_folds, [i for i, _ in extra], len(split.comments))
     heads = []
@@ -698,9 +701,9 @@ def train(
                 min(min(t.values()) for t in head.cv_log_loss.values()),
             )
             heads.append(head)
-    hidden = replace(hidden, weights=_fold_embedding(hidden.weights, 0, subspace))
-    units = len(hidden.bias)
-    heads = [replace(h, weights=_fold_embedding(h.weights, units, subspace)) for h in heads]
+        hidden = replace(hidden, weights=_fold_embedding(hidden.weights, 0, subspace))
+        units = len(hidden.bias)
+        heads = [replace(h, weights=_fold_embedding(h.weights, units, subspace)) for h in heads]
     oof = numpy.column_stack([h.oof for h in heads])
     budgets = choose_budgets(oof, data.expect, comment_folds)
     thresholds = suggest_thresholds(
@@ -731,12 +734,18 @@ def fit_group_subspace(
 ) -> GroupSubspace:
     """The group subspace of the training comments: every one that names one group,
     embedded about every group (:func:`classifiers.training.counterfactual.versions`)."""
+    from threadpoolctl import threadpool_limits
+
     about_all = [v for v in (versions(t) for t in texts) if v is not None]
-    flat = [text for group in about_all for text in group]
+    flat = [text for group in about_all for text in group] if components > 0 else []
     embeddings = encoder.embed(flat) if flat else numpy.zeros((0, encoder.dimension))
-    subspace = group_subspace(
-        embeddings.reshape(len(about_all), len(GROUPS), encoder.dimension), components
-    )
+    # One BLAS thread, as for the fits: the decomposition's sums then come in one order
+    # on every machine, and so do the directions.
+    with threadpool_limits(limits=1):
+        subspace = group_subspace(
+            embeddings.reshape(len(flat) // len(GROUPS), len(GROUPS), encoder.dimension),
+            components,
+        )
     log.info(
         "group subspace: %d directions from %d comments x %d groups (%.1f %% of their variance)",
         len(subspace.directions),

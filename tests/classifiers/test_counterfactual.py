@@ -19,7 +19,13 @@ from classifiers.training.counterfactual import (
     versions,
 )
 from classifiers.training.data import load_split
-from classifiers.training.train_heads import dumps, fold_indices, train, with_copies
+from classifiers.training.train_heads import (
+    dumps,
+    featurize,
+    fold_indices,
+    train,
+    with_copies,
+)
 
 FIXTURE_DATA = Path(__file__).resolve().parent / "data" / "minilm_train"
 
@@ -113,8 +119,22 @@ def test_the_subspace_removes_what_tells_the_groups_apart() -> None:
     assert numpy.abs(projected - projected[:, :1]).max() < 1e-9
     # ... and the comments still differ from each other
     assert numpy.abs(projected[1:, 0] - projected[:-1, 0]).max() > 0.1
-    # what the groups share (their mean) is kept: only the differences go
-    assert not numpy.allclose(projected[:, 0], embeddings[:, 0] - embeddings.mean(axis=1))
+    # each version becomes what its comment's versions share (their mean, projected)
+    mean = embeddings.mean(axis=1)
+    assert numpy.allclose(projected[:, 0], subspace.project(mean), atol=1e-9)
+
+
+def test_no_directions_leave_training_as_it_was(
+    minilm_encoder: SentenceEncoder,
+) -> None:
+    split = load_split("train", FIXTURE_DATA)
+    result = train(split, minilm_encoder, LinearClassifier(), folds=3, group_components=0)
+    recorded = result.document["training"]["group_subspace"]
+    assert recorded["directions"] == 0 and recorded["folded_into_weights"] is False
+    plain = featurize(list(split.comments), minilm_encoder, LinearClassifier())
+    rows = len(split.comments)
+    # the same embeddings as without the subspace (up to the encoder's batching noise)
+    assert numpy.allclose(result.data.embeddings[:rows], plain.embeddings, atol=1e-5)
 
 
 def test_fewer_directions_keep_part_of_the_differences() -> None:
@@ -148,6 +168,10 @@ def test_trained_heads_cannot_see_the_group_directions(
     assert recorded["directions"] == len(directions) == 4
     assert recorded["comments"] == sum(named_group(c.text) is not None for c in split.comments)
     assert 0.0 < recorded["variance_share"] < 1.0
+    assert recorded["folded_into_weights"] is True
+    # the heads learnt on projected embeddings (the fold alone would hide a fit that saw
+    # the directions, and the out-of-fold figures would describe another model)
+    assert numpy.abs(result.data.embeddings @ directions.T).max() < 1e-5
     path = tmp_path / "heads.json"
     path.write_text(dumps(result.document), encoding="utf-8")
     heads = load_heads(
