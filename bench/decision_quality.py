@@ -20,6 +20,8 @@ import json
 import os
 import sys
 from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +33,7 @@ import provenance  # noqa: E402
 from classifiers.encoder import SentenceEncoder  # noqa: E402
 from classifiers.linear import LinearClassifier  # noqa: E402
 from classifiers.minilm import MiniLMClassifier  # noqa: E402
-from moderation.domain.engine import Context, decide  # noqa: E402
+from moderation.domain.engine import Context, Policy, decide  # noqa: E402
 from moderation.domain.guidelines import from_document  # noqa: E402
 from moderation.domain.identity_audit import AUDITED, AuditResult  # noqa: E402
 from moderation.domain.identity_audit import sentences as audit_sentences  # noqa: E402
@@ -48,13 +50,24 @@ def load(pattern: str) -> list[dict[str, Any]]:
     return [json.loads(line) for path in sorted(DATA.glob(pattern)) for line in path.open()]
 
 
-async def decisions(
-    classifier: Any, encoder: SentenceEncoder, rows: list[dict[str, Any]]
-) -> list[str]:
+@asynccontextmanager
+async def scoring(
+    classifier: Any, encoder: SentenceEncoder
+) -> AsyncIterator[tuple[Scorer, Policy]]:
+    """The service's scorer for ``classifier`` and the guidelines compiled with their
+    examples, as the service runs them; the scorer is closed on leaving."""
     scorer = Scorer(classifier, embedder=encoder, max_batch=64, queue_limit=100_000, timeout_s=600)
     scorer.start()
     try:
-        policy = await PolicyCache(scorer.embed).build(from_document(read_toml(GUIDELINES), 1))
+        yield scorer, await PolicyCache(scorer.embed).build(from_document(read_toml(GUIDELINES), 1))
+    finally:
+        await scorer.close()
+
+
+async def decisions(
+    classifier: Any, encoder: SentenceEncoder, rows: list[dict[str, Any]]
+) -> list[str]:
+    async with scoring(classifier, encoder) as (scorer, policy):
         tags = frozenset({"war"})
         out = []
         for start in range(0, len(rows), 256):
@@ -72,20 +85,13 @@ async def decisions(
                     decide(policy, row["text"], scored.scores, scored.by, context).action.value
                 )
         return out
-    finally:
-        await scorer.close()
 
 
 async def identity_audit(classifier: Any, encoder: SentenceEncoder) -> AuditResult:
     """The service's identity-term audit of the guidelines with ``classifier``."""
-    scorer = Scorer(classifier, embedder=encoder, max_batch=64, queue_limit=100_000, timeout_s=600)
-    scorer.start()
-    try:
-        policy = await PolicyCache(scorer.embed).build(from_document(read_toml(GUIDELINES), 1))
+    async with scoring(classifier, encoder) as (scorer, policy):
         audited = audit_sentences(AUDITED)
         return decide_all(policy, audited, await scorer.score_named([s.text for s in audited]))
-    finally:
-        await scorer.close()
 
 
 def audit_lines(name: str, result: AuditResult) -> list[str]:

@@ -89,6 +89,11 @@ def named_group(text: str) -> str | None:
     return found.pop() if len(found) == 1 else None
 
 
+def _about(text: str, group: str, other: str) -> str:
+    """``text`` (which names ``group``) about ``other``: every whole-word mention swapped."""
+    return re.sub(rf"\b{group}\b", other, text)
+
+
 def copies(texts: Sequence[str], seed: int, count: int = COPIES) -> list[tuple[int, str]]:
     """``(index of the source text, copy)`` for every text that names one group:
     ``count`` copies, each with another group (chosen by a generator seeded with
@@ -101,7 +106,7 @@ def copies(texts: Sequence[str], seed: int, count: int = COPIES) -> list[tuple[i
             continue
         others = [g for g in GROUPS if g != group]
         for other in rng.sample(others, count):
-            out.append((index, re.sub(rf"\b{group}\b", other, text)))
+            out.append((index, _about(text, group, other)))
     return out
 
 
@@ -111,7 +116,7 @@ def versions(text: str) -> list[str] | None:
     group = named_group(text)
     if group is None:
         return None
-    return [re.sub(rf"\b{group}\b", other, text) for other in GROUPS]
+    return [_about(text, group, other) for other in GROUPS]
 
 
 @dataclass(frozen=True, slots=True)

@@ -760,9 +760,8 @@ def _fold_embedding(weights: Matrix, start: int, subspace: GroupSubspace) -> Mat
     """``weights`` (rows over ``start`` other inputs, then the embedding, then the rest)
     learnt on projected embeddings, as weights over raw ones."""
     folded = weights.astype(numpy.float64, copy=True)
-    end = start + len(subspace.directions[0]) if len(subspace.directions) else start
-    if end > start:
-        folded[..., start:end] = subspace.fold(folded[..., start:end])
+    end = start + subspace.directions.shape[1]
+    folded[..., start:end] = subspace.fold(folded[..., start:end])
     return folded
 
 
