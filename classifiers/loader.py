@@ -264,7 +264,8 @@ def batch_independent(classifier: object) -> bool:
 def runtime_description(classifier: object) -> dict[str, object]:
     """What runs the model, for ``/healthz`` and the start-up log: the runtime (recipe),
     whether it was measured (``auto``) or asked for, and, when measured, its speed and
-    fidelity against fp32."""
+    fidelity against fp32; ``by_length`` when ``auto`` chose a different recipe for
+    longer texts (each band's recipe and its speed there)."""
     holder = classifier
     if getattr(classifier, "choice", None) is None and hasattr(classifier, "encoder"):
         holder = classifier.encoder
@@ -283,6 +284,18 @@ def runtime_description(classifier: object) -> dict[str, object]:
             description["max_abs_diff"] = round(chosen.fidelity.max_abs_diff, 5)
             description["agreement"] = round(chosen.fidelity.agreement, 5)
         description["candidates"] = len(choice.trials)
+        if len(choice.routes()) > 1:
+            description["by_length"] = [
+                {
+                    "band": band.band,
+                    "up_to_tokens": band.up_to,
+                    "runtime": band.recipe,
+                    "rows_per_s": round(band.rows_per_s, 1)
+                    if band.rows_per_s is not None
+                    else None,
+                }
+                for band in choice.bands
+            ]
     return description
 
 

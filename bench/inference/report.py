@@ -175,24 +175,38 @@ def recipes_section(recipes: dict[str, Any]) -> list[str]:
     choices = dict(recipes["detoxify"]["choices"])
     if recipes["encoder"].get("choice"):
         choices["sentence encoder + minilm heads"] = recipes["encoder"]["choice"]
+    by_length = any(choice.get("bands") for choice in choices.values())
     lines += [
         "`auto`'s measurement (fidelity against fp32 on 200 training comments; decisions: "
         "for the Detoxify models each category's side of 0.5 (the benchmark passes no "
         "guidelines), for the encoder the `minilm` heads' scores at guidelines/default.toml's "
-        "`minilm` thresholds; speed on the short ones, load as above):",
+        "`minilm` thresholds; speed on the short ones"
+        + (
+            ", and for the Detoxify models also on texts of about 64 and 128 tokens, each "
+            "length band choosing its own recipe (classifiers/onnx/recipes.py, `BANDS`)"
+            if by_length
+            else " (measured before `auto` chose by length)"
+        )
+        + "; load as above):",
         "",
-        "| model | recipe | rows/s | max score diff | decisions agree | min cosine | chosen "
-        "| excluded because |",
+        "| model | recipe | rows/s (short; 64; 128 tokens) | max score diff | decisions agree "
+        "| min cosine | chosen for | excluded because |",
         "| --- | --- | ---: | ---: | ---: | ---: | --- | --- |",
     ]
     for model, choice in choices.items():
+        bands = choice.get("bands") or []
         for t in choice["trials"]:
             fid = t.get("fidelity") or {}
-            speed = f"{t['rows_per_s']:.1f}" if t.get("rows_per_s") is not None else ""
+            speeds = [t.get("rows_per_s"), *(t.get("band_rows_per_s") or {}).values()]
+            speed = "; ".join(f"{v:.1f}" for v in speeds if v is not None)
             diff = f"{fid['max_abs_diff']:.3g}" if fid else ""
             agree = f"{fid['agreement']:.2%}" if fid else ""
             cosine = f"{fid['min_cosine']:.4f}" if fid.get("min_cosine") is not None else ""
-            chosen = "**yes**" if t["recipe"] == choice["recipe"] else ""
+            if bands:
+                chosen = ", ".join(b["band"] for b in bands if b["recipe"] == t["recipe"])
+            else:
+                chosen = "every length" if t["recipe"] == choice["recipe"] else ""
+            chosen = f"**{chosen}**" if chosen else ""
             lines.append(
                 f"| {model} | {t['recipe']} | {speed} | {diff} | {agree} | {cosine} | {chosen} "
                 f"| {t.get('reason') or ''} |"

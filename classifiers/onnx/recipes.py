@@ -20,10 +20,13 @@ scores are independent of the rows it is batched with (:attr:`Recipe.batch_indep
 ``auto`` (:data:`AUTO`) chooses among them on each machine (:func:`choose`): at export
 time every candidate is checked for fidelity against fp32 on a fixed set of training
 comments (largest score difference and share of decisions agreeing), the ones that pass
-are timed for a few seconds on short comments, and the fastest is kept. The choice is
-cached beside the export under a key (:func:`choice_key`) that covers the CPU's feature
-flags, the cores, onnxruntime's version and the calibration corpus, so another machine
-(or an upgraded onnxruntime) measures again.
+are timed for a few seconds on short comments, and the fastest is kept. Given length
+bands (:data:`BANDS`; the Detoxify backend gives them), the passing candidates are also
+timed on texts of each band's length, and a band takes its own fastest recipe when that
+is at least :data:`MIN_BAND_GAIN` faster there than the short comments' recipe. The
+choice is cached beside the export under a key (:func:`choice_key`) that covers the
+CPU's feature flags, the cores, onnxruntime's version, the calibration corpus and the
+candidates, so another machine (or an upgraded onnxruntime) measures again.
 """
 
 from __future__ import annotations
@@ -43,7 +46,7 @@ log = logging.getLogger(__name__)
 #: Choose the recipe by measurement on this machine.
 AUTO = "auto"
 #: Bump when recipes, their graphs or the selection change: cached choices are ignored.
-RECIPES_VERSION = 1
+RECIPES_VERSION = 2
 #: The selection's fidelity limits (issue 16): against fp32 on the check comments.
 MAX_SCORE_DIFF = 0.02
 MIN_AGREEMENT = 0.995
@@ -206,6 +209,40 @@ def choice_key(
 
 
 @dataclass(frozen=True, slots=True)
+class Band:
+    """Texts (model windows) of at most ``up_to`` tokens (None: any longer), timed on
+    texts of about ``timing_tokens`` tokens; the first band is timed on short comments."""
+
+    name: str
+    up_to: int | None
+    timing_tokens: int
+
+
+BANDS: tuple[Band, ...] = (
+    Band("short", 40, 24),
+    Band("medium", 96, 64),
+    Band("long", None, 128),
+)
+"""The length bands a recipe is chosen for: the issue's three measured lengths (short
+comments of about 22 tokens, 64 and 128 tokens), split near their geometric midpoints."""
+
+MIN_BAND_GAIN = 1.05
+"""A band runs a recipe other than the short comments' only when it measured at least
+this much faster there: a second graph costs memory and its session's start, and a
+smaller difference is within the timing's noise."""
+
+
+@dataclass(frozen=True, slots=True)
+class BandChoice:
+    """The recipe a length band runs, and its speed there (rows per second)."""
+
+    band: str
+    up_to: int | None
+    recipe: str
+    rows_per_s: float | None
+
+
+@dataclass(frozen=True, slots=True)
 class Fidelity:
     """A candidate against fp32 on the check comments."""
 
@@ -227,20 +264,43 @@ class Trial:
     passed: bool
     #: Why it was excluded (None when it passed).
     reason: str | None = None
+    #: Rows per second per length band beyond the first (:class:`Band`'s name), when
+    #: bands were timed.
+    band_rows_per_s: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
 class Choice:
-    """The recipe kept and every candidate's measurement."""
+    """The recipe kept (for short comments, and for every length unless ``bands`` says
+    otherwise) and every candidate's measurement."""
 
     recipe: str
     trials: list[Trial] = field(default_factory=list)
+    #: The recipe per length band, shortest first (empty: ``recipe`` at every length).
+    bands: list[BandChoice] = field(default_factory=list)
 
     def chosen(self) -> Trial | None:
         return next((t for t in self.trials if t.recipe == self.recipe), None)
 
+    def routes(self) -> list[tuple[int | None, str]]:
+        """``(up_to tokens, recipe)`` per band, shortest first; one route (``None``,
+        :attr:`recipe`) when every length runs the same recipe."""
+        routes: list[tuple[int | None, str]] = []
+        for band in self.bands:
+            if routes and routes[-1][1] == band.recipe:
+                routes[-1] = (band.up_to, band.recipe)
+            else:
+                routes.append((band.up_to, band.recipe))
+        if len(routes) <= 1:
+            return [(None, self.recipe)]
+        return routes
+
     def to_json(self) -> dict[str, Any]:
-        return {"recipe": self.recipe, "trials": [asdict(t) for t in self.trials]}
+        return {
+            "recipe": self.recipe,
+            "trials": [asdict(t) for t in self.trials],
+            "bands": [asdict(b) for b in self.bands],
+        }
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Choice:
@@ -251,10 +311,22 @@ class Choice:
                 rows_per_s=t.get("rows_per_s"),
                 passed=bool(t["passed"]),
                 reason=t.get("reason"),
+                band_rows_per_s={
+                    str(k): float(v) for k, v in (t.get("band_rows_per_s") or {}).items()
+                },
             )
             for t in data.get("trials", [])
         ]
-        return cls(recipe=str(data["recipe"]), trials=trials)
+        bands = [
+            BandChoice(
+                band=str(b["band"]),
+                up_to=None if b.get("up_to") is None else int(b["up_to"]),
+                recipe=str(b["recipe"]),
+                rows_per_s=b.get("rows_per_s"),
+            )
+            for b in data.get("bands", [])
+        ]
+        return cls(recipe=str(data["recipe"]), trials=trials, bands=bands)
 
     def summary(self) -> str:
         """One line for the log: the choice, then each candidate."""
@@ -271,8 +343,21 @@ class Choice:
                 if t.fidelity
                 else "no fidelity"
             )
+            if t.band_rows_per_s:
+                speed += (
+                    " ("
+                    + ", ".join(f"{band} {rows:.1f}" for band, rows in t.band_rows_per_s.items())
+                    + ")"
+                )
             parts.append(f"{t.recipe}: {speed}, {fid}" + (f" ({t.reason})" if t.reason else ""))
-        return f"{self.recipe} chosen; " + "; ".join(parts)
+        routes = self.routes()
+        head = f"{self.recipe} chosen"
+        if len(routes) > 1:
+            head = "chosen by length: " + ", ".join(
+                f"{recipe} up to {up_to} tokens" if up_to is not None else f"{recipe} beyond"
+                for up_to, recipe in routes
+            )
+        return f"{head}; " + "; ".join(parts)
 
 
 def choose(
@@ -284,14 +369,21 @@ def choose(
     min_agreement: float = MIN_AGREEMENT,
     min_cosine: float | None = None,
     rounds: int = TIMING_ROUNDS,
+    bands: Sequence[Band] = (),
+    band_speed: Callable[[str, Band], float] | None = None,
 ) -> Choice:
     """The fastest candidate whose fidelity passes; every candidate's :class:`Trial`.
 
     ``fidelity(recipe)`` measures a candidate against the reference (it may raise: the
     candidate is then excluded with the error as the reason); ``speed(recipe)`` times
-    one that passed, :data:`TIMING_ROUNDS` times, the candidates taking turns, and its
-    best round counts. The first candidate is the reference (fp32) and is kept when no
-    other passes, so there is always a choice."""
+    one that passed on short comments, :data:`TIMING_ROUNDS` times, the candidates
+    taking turns, and its best round counts. The first candidate is the reference (fp32)
+    and is kept when no other passes, so there is always a choice.
+
+    With ``bands`` (the first is the short comments') and ``band_speed(recipe, band)``,
+    the passing candidates are timed the same way in every further band, and each band
+    keeps its fastest recipe when that beats the short comments' recipe there by
+    :data:`MIN_BAND_GAIN` (:attr:`Choice.bands`)."""
     if not candidates:
         raise ValueError("no candidate recipes")
     faithful: list[tuple[str, Fidelity]] = []
@@ -313,17 +405,51 @@ def choose(
             trials.append(Trial(recipe, measured, None, False, "; ".join(failures)))
             continue
         faithful.append((recipe, measured))
+    later = list(bands[1:]) if band_speed is not None else []
     fastest: dict[str, float] = {}
+    by_band: dict[str, dict[str, float]] = {recipe: {} for recipe, _ in faithful}
     for _ in range(rounds):
         for recipe, _measured in faithful:
             fastest[recipe] = max(fastest.get(recipe, 0.0), speed(recipe))
-    trials += [Trial(recipe, measured, fastest[recipe], True) for recipe, measured in faithful]
+        for band in later:
+            assert band_speed is not None
+            for recipe, _measured in faithful:
+                rows = band_speed(recipe, band)
+                by_band[recipe][band.name] = max(by_band[recipe].get(band.name, 0.0), rows)
+    trials += [
+        Trial(recipe, measured, fastest[recipe], True, band_rows_per_s=by_band[recipe])
+        for recipe, measured in faithful
+    ]
     trials.sort(key=lambda t: list(candidates).index(t.recipe))
     passed = [t for t in trials if t.passed and t.rows_per_s is not None]
     if not passed:
         return Choice(candidates[0], trials)
     best = max(passed, key=lambda t: t.rows_per_s or 0.0)
-    return Choice(best.recipe, trials)
+    if not later:
+        return Choice(best.recipe, trials)
+    chosen = [BandChoice(bands[0].name, bands[0].up_to, best.recipe, best.rows_per_s)]
+    for band in later:
+        primary = best.band_rows_per_s.get(band.name, 0.0)
+        top = max(passed, key=lambda t: t.band_rows_per_s.get(band.name, 0.0))
+        if top.band_rows_per_s.get(band.name, 0.0) < primary * MIN_BAND_GAIN:
+            top = best
+        chosen.append(
+            BandChoice(band.name, band.up_to, top.recipe, top.band_rows_per_s.get(band.name))
+        )
+    return Choice(best.recipe, trials, chosen)
+
+
+def band_texts(texts: Sequence[str], count_tokens: Callable[[str], int], tokens: int) -> list[str]:
+    """Texts of about ``tokens`` tokens (by ``count_tokens``, special tokens included),
+    made by joining ``texts``' words in order: what a band's timing runs on. Speed
+    depends on length, not on what the words say, so reader comments joined will do."""
+    words = [word for text in texts for word in text.split()]
+    if not words:
+        return []
+    per_word = max(1.0, count_tokens(" ".join(words[:400])) / min(len(words), 400))
+    size = max(1, round(tokens / per_word))
+    made = [" ".join(words[i : i + size]) for i in range(0, len(words) - size + 1, size)]
+    return made or [" ".join(words)]
 
 
 def decision(scores: Mapping[str, float], thresholds: Thresholds) -> int:
@@ -358,10 +484,10 @@ def rows_per_second(
     texts: Sequence[str],
     seconds: float = TIMING_SECONDS,
     clock: Callable[[], float] = time.perf_counter,
+    batch: int = 16,
 ) -> float:
-    """Texts per second through ``run`` (called with batches of 16 texts, cycling
-    through ``texts``) over about ``seconds``, after one warm-up batch."""
-    batch = 16
+    """Texts per second through ``run`` (called with ``batch`` texts at a time, cycling
+    through ``texts``) over about ``seconds``, after one warm-up call."""
     run(list(texts[:batch]))
     done = 0
     started = clock()

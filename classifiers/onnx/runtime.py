@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import weakref
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -35,6 +35,7 @@ from classifiers.detoxify_backend import (
     load_detoxify,
     model_languages,
     score_columns,
+    set_torch_threads,
     split_windows,
     sub_batches,
 )
@@ -47,16 +48,20 @@ from classifiers.onnx.export import (
 )
 from classifiers.onnx.recipes import (
     AUTO,
+    BANDS,
     PLAIN_THRESHOLDS,
     RECIPES,
     TIMING_ROUNDS,
     TIMING_SECONDS,
+    Band,
     Choice,
     Corpus,
     Fidelity,
     Recipe,
     Thresholds,
     available_candidates,
+    band_texts,
+    bf16_missing,
     choice_key,
     choose,
     compare,
@@ -71,11 +76,103 @@ __all__ = ["OnnxDetoxifyClassifier", "OnnxUnavailable"]
 
 log = logging.getLogger(__name__)
 
+#: What ``torch-bf16``'s trace is recorded on: any texts do (the trace is shape-generic).
+_TRACE_TEXTS = ("A short comment.", "A somewhat longer comment, to give the trace two lengths.")
+
+
+TORCH_BF16 = "torch-bf16"
+"""``auto``'s PyTorch candidate where the CPU has native bf16: the checkpoint's own model,
+traced under bfloat16 autocast (:class:`_TorchBf16Session`), rows batched up to 8 (bf16
+rounding makes a row's scores depend on its partners a little: not batch independent)."""
+
+_TORCH_BF16_RECIPE = Recipe(TORCH_BF16, "fp32", 8, False, engine="torch")
+
+
+def detoxify_candidates() -> tuple[str, ...]:
+    """What ``auto`` tries for a Detoxify model, in this order: the ONNX recipes whose
+    engine is installed (:func:`~classifiers.onnx.recipes.available_candidates`, fp32
+    first), then ``torch-bf16`` where the CPU has native bf16. The list is part of the
+    cached choice's key."""
+    candidates = available_candidates()
+    return (*candidates, TORCH_BF16) if bf16_missing(cpu_flags()) is None else candidates
+
+
+def _torch_threads() -> int:
+    import torch
+
+    return int(torch.get_num_threads())
+
+
+def _recipe(name: str) -> Recipe:
+    return _TORCH_BF16_RECIPE if name == TORCH_BF16 else RECIPES[name]
+
+
+class _TorchBf16Session:
+    """A Detoxify model traced (TorchScript) under ``torch.autocast("cpu", bfloat16)``,
+    behind ONNX Runtime's ``run`` signature (the ``logits`` output): matrix products in
+    bf16, the rest as autocast's CPU policy has it. Traced rather than run eagerly so a
+    forward pass runs without the GIL, as the sentence encoder's ``torch-bf16`` (an eager
+    forward takes the GIL back for each of its operators, which the event loop holds
+    often). One intra-op thread per call: sub-batches side by side give the parallelism."""
+
+    def __init__(self, model: Any, example: Sequence[Sequence[int]], pad_id: int) -> None:
+        import contextlib
+        import warnings
+
+        import numpy
+        import torch
+
+        why = bf16_missing(cpu_flags())
+        if why is not None:
+            raise OnnxUnavailable(why)
+        set_torch_threads(1)
+        with contextlib.suppress(Exception):
+            model.set_attn_implementation("eager")  # as exported: one graph for all lengths
+
+        class Logits(torch.nn.Module):
+            def __init__(self, inner: Any) -> None:
+                super().__init__()
+                self.inner = inner
+
+            def forward(self, input_ids: Any, attention_mask: Any) -> Any:
+                return self.inner(input_ids=input_ids, attention_mask=attention_mask)[0]
+
+        width = max(len(ids) for ids in example)
+        input_ids = numpy.full((len(example), width), pad_id, dtype=numpy.int64)
+        attention_mask = numpy.zeros((len(example), width), dtype=numpy.int64)
+        for i, ids in enumerate(example):
+            input_ids[i, : len(ids)] = ids
+            attention_mask[i, : len(ids)] = 1
+        with (
+            torch.inference_mode(),
+            torch.autocast("cpu", dtype=torch.bfloat16),
+            warnings.catch_warnings(),
+        ):
+            warnings.simplefilter("ignore")  # the tracer's warnings (see encoder._trace_bf16)
+            trace: Any = torch.jit.trace
+            self._module = trace(
+                Logits(model).eval(),
+                (torch.from_numpy(input_ids), torch.from_numpy(attention_mask)),
+                check_trace=False,
+                strict=False,
+            )
+        self._torch = torch
+
+    def run(self, output_names: Sequence[str], feeds: Mapping[str, Any]) -> list[Any]:
+        torch = self._torch
+        with torch.inference_mode():
+            logits = self._module(
+                torch.from_numpy(feeds["input_ids"]), torch.from_numpy(feeds["attention_mask"])
+            )
+        return [logits.float().numpy()]
+
 
 class _Runner:
     """One recipe's session over one export folder: length-bucketed sub-batches of at
     most the recipe's rows, run side by side on ``threads`` workers (one session,
-    shared: ``InferenceSession.run`` is thread-safe and releases the GIL)."""
+    shared: ``InferenceSession.run`` is thread-safe and releases the GIL). ``pool``
+    False: no workers of its own (a :class:`_Routed` runs its batches). ``session``:
+    one already made (``torch-bf16``'s), instead of the recipe's from the graph file."""
 
     def __init__(
         self,
@@ -88,42 +185,49 @@ class _Runner:
         columns: list[tuple[int, str]],
         threads: int,
         batch_size: int | None = None,
+        pool: bool = True,
+        session: Any = None,
     ) -> None:
         import numpy
 
         self.recipe = recipe
         self.path = folder / f"{recipe.graph}.onnx"
         self._numpy = numpy
-        self._session = recipe.session(ort, self.path)
-        self._tokenizer = tokenizer
-        self._window = window
-        self._columns = columns
+        self._session = session if session is not None else recipe.session(ort, self.path)
+        self.tokenizer = tokenizer
+        self.window = window
+        self.columns = columns
         self.threads = threads
         self._batch_size = max(1, batch_size or recipe.rows)
         self._pad_id = int(tokenizer.pad_token_id or 0)
         self._pool = (
             ThreadPoolExecutor(max_workers=threads, thread_name_prefix="onnx")
-            if threads > 1
+            if threads > 1 and pool
             else None
         )
         if self._pool is not None:
             weakref.finalize(self, self._pool.shutdown, wait=False)
 
+    @property
+    def batch_independent(self) -> bool:
+        return self.recipe.batch_independent
+
+    @property
+    def name(self) -> str:
+        return self.recipe.name
+
+    def batches(self, pieces: Sequence[tuple[int, list[int]]]) -> list[list[tuple[int, list[int]]]]:
+        """Length-sorted windows cut into this recipe's sub-batches, one per worker at least."""
+        return sub_batches(pieces, self._batch_size, min_batches=self.threads)
+
     def predict(self, texts: Sequence[str]) -> list[Scores]:
         if not texts:
             return []
-        pieces = split_windows(self._tokenizer, texts, self._window)
-        batches = sub_batches(pieces, self._batch_size, min_batches=self.threads)
-        if self._pool is None or len(batches) == 1:
-            outputs = [self._score(batch) for batch in batches]
-        else:
-            outputs = list(self._pool.map(self._score, batches))
-        results: list[Scores] = [{} for _ in texts]
-        for batch, probabilities in zip(batches, outputs, strict=True):
-            keep_maxima(results, [owner for owner, _ in batch], probabilities, self._columns)
-        return results
+        pieces = split_windows(self.tokenizer, texts, self.window)
+        jobs = [(self, batch) for batch in self.batches(pieces)]
+        return _scores(len(texts), jobs, self._pool, self.columns)
 
-    def _score(self, batch: list[tuple[int, list[int]]]) -> list[list[float]]:
+    def score(self, batch: list[tuple[int, list[int]]]) -> list[list[float]]:
         rows = [ids for _, ids in batch]
         probabilities: list[list[float]] = run_rows(
             self._session, self._numpy, rows, self._pad_id
@@ -133,6 +237,80 @@ class _Runner:
     def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=False)
+
+
+class _Routed:
+    """Several recipes, each for the windows of its length band (``routes``: ``(up_to
+    tokens or None, runner)``, shortest first): ``auto`` found a different recipe
+    fastest at another length (:attr:`Choice.bands`). The windows of one ``predict``
+    call are split by length, each band's cut into its recipe's sub-batches, and all
+    of them run side by side on ``threads`` workers. Which recipe scores a window
+    depends on its own length only, never on its partners."""
+
+    def __init__(self, routes: list[tuple[int | None, _Runner]], threads: int) -> None:
+        self.routes = routes
+        self.threads = threads
+        first = routes[0][1]
+        self.path = first.path
+        self._pool = (
+            ThreadPoolExecutor(max_workers=threads, thread_name_prefix="onnx")
+            if threads > 1
+            else None
+        )
+        if self._pool is not None:
+            weakref.finalize(self, self._pool.shutdown, wait=False)
+
+    @property
+    def batch_independent(self) -> bool:
+        return all(runner.batch_independent for _, runner in self.routes)
+
+    @property
+    def name(self) -> str:
+        return "+".join(runner.name for _, runner in self.routes)
+
+    def predict(self, texts: Sequence[str]) -> list[Scores]:
+        if not texts:
+            return []
+        first = self.routes[0][1]
+        pieces = split_windows(first.tokenizer, texts, first.window)
+        groups: list[list[tuple[int, list[int]]]] = [[] for _ in self.routes]
+        for piece in pieces:  # sorted by length, so each group stays sorted
+            band = next(
+                i
+                for i, (up_to, _) in enumerate(self.routes)
+                if up_to is None or len(piece[1]) <= up_to or i == len(self.routes) - 1
+            )
+            groups[band].append(piece)
+        jobs = [
+            (runner, batch)
+            for (_, runner), group in zip(self.routes, groups, strict=True)
+            for batch in runner.batches(group)
+        ]
+        return _scores(len(texts), jobs, self._pool, first.columns)
+
+    def close(self) -> None:
+        for _, runner in self.routes:
+            runner.close()
+        if self._pool is not None:
+            self._pool.shutdown(wait=False)
+
+
+def _scores(
+    count: int,
+    jobs: list[tuple[_Runner, list[tuple[int, list[int]]]]],
+    pool: ThreadPoolExecutor | None,
+    columns: list[tuple[int, str]],
+) -> list[Scores]:
+    """Run each ``(runner, sub-batch)`` (side by side on ``pool`` when there are several)
+    and keep each text's maximum per category over its windows."""
+    if pool is None or len(jobs) <= 1:
+        outputs = [runner.score(batch) for runner, batch in jobs]
+    else:
+        outputs = list(pool.map(lambda job: job[0].score(job[1]), jobs))
+    results: list[Scores] = [{} for _ in range(count)]
+    for (_, batch), probabilities in zip(jobs, outputs, strict=True):
+        keep_maxima(results, [owner for owner, _ in batch], probabilities, columns)
+    return results
 
 
 class OnnxDetoxifyClassifier:
@@ -186,20 +364,22 @@ class OnnxDetoxifyClassifier:
         self.exported = False
         #: ``auto``'s measurements (None when a recipe was asked for by name).
         self.choice: Choice | None = None
+        routes: list[tuple[int | None, Recipe]]
         if runtime == AUTO:
-            recipe = self._choose(
+            choice = self._choose(
                 thresholds or PLAIN_THRESHOLDS,
                 timing_seconds,
-                list(candidates or available_candidates()),
+                list(candidates or detoxify_candidates()),
                 batch_size,
             )
+            routes = [(up_to, _recipe(name)) for up_to, name in choice.routes()]
         else:
-            recipe = RECIPES[runtime]
-            if not is_cached(folder, recipe.graph):
-                self._export({recipe.graph})
-        self._loaded = None
+            routes = [(None, RECIPES[runtime])]
+            if not is_cached(folder, RECIPES[runtime].graph):
+                self._export({RECIPES[runtime].graph})
+        recipe = routes[0][1]
         try:
-            self._runner = self._open(recipe, batch_size)
+            self._runner: _Runner | _Routed = self._open_routes(routes, batch_size)
         except ClassifierLoadError:
             raise
         except Exception as exc:
@@ -207,9 +387,13 @@ class OnnxDetoxifyClassifier:
                 f"cannot load the exported model {folder / recipe.graph}.onnx: "
                 f"{type(exc).__name__}: {exc}"
             ) from exc
+        finally:
+            self._loaded = None  # a torch-bf16 route's trace keeps the weights it needs
         self.path = self._runner.path
-        #: What runs: the recipe's name (``onnx``, ``onnx-int8``, ``onnx-static-int8`` …).
-        self.runtime = recipe.name
+        #: What runs: the recipe's name (``onnx``, ``onnx-int8``, ``onnx-static-int8`` …),
+        #: or, when ``auto`` chose recipes by length, theirs joined by ``+``, shortest
+        #: texts' first.
+        self.runtime = self._runner.name
         meta = self._meta()
         #: Largest difference from PyTorch on the probe texts, measured at export.
         self.probe_difference = float(meta.get(f"max_abs_diff_{recipe.graph}", float("nan")))
@@ -240,7 +424,7 @@ class OnnxDetoxifyClassifier:
         """True when a text's scores do not depend on the texts scored with it in one
         ``predict`` call (static int8, fp32); False for dynamic int8, which therefore
         runs each row alone. A caller may batch more freely when True."""
-        return self._runner.recipe.batch_independent
+        return self._runner.batch_independent
 
     @property
     def concurrent_calls(self) -> int:
@@ -278,7 +462,17 @@ class OnnxDetoxifyClassifier:
         )
         self.exported = True
 
-    def _open(self, recipe: Recipe, batch_size: int | None = None) -> _Runner:
+    def _open_routes(
+        self, routes: list[tuple[int | None, Recipe]], batch_size: int | None
+    ) -> _Runner | _Routed:
+        if len(routes) == 1:
+            return self._open(routes[0][1], batch_size)
+        return _Routed(
+            [(up_to, self._open(recipe, batch_size, pool=False)) for up_to, recipe in routes],
+            self.threads,
+        )
+
+    def _open(self, recipe: Recipe, batch_size: int | None = None, *, pool: bool = True) -> _Runner:
         meta = self._meta()
         if self._tokenizer is None:
             self._tokenizer = load_tokenizer(
@@ -286,6 +480,13 @@ class OnnxDetoxifyClassifier:
             )
             self._columns = score_columns([str(c) for c in meta["classes"]])
             self._categories = tuple(c for _, c in self._columns)
+        session = None
+        if recipe.engine == "torch":
+            if self._loaded is None:
+                self._loaded = load_detoxify(self._model, **self._load_args)
+            pad_id = int(self._tokenizer.pad_token_id or 0)
+            example = split_windows(self._tokenizer, list(_TRACE_TEXTS), int(meta["window"]))
+            session = _TorchBf16Session(self._loaded.model, [ids for _, ids in example], pad_id)
         return _Runner(
             self._ort,
             self._folder,
@@ -295,6 +496,8 @@ class OnnxDetoxifyClassifier:
             columns=self._columns,
             threads=self.threads,
             batch_size=batch_size,
+            pool=pool,
+            session=session,
         )
 
     def _choose(
@@ -303,14 +506,15 @@ class OnnxDetoxifyClassifier:
         timing_seconds: float,
         candidates: list[str],
         batch_size: int | None,
-    ) -> Recipe:
-        """``auto``: the cached choice for this machine, or measure the candidates now."""
+    ) -> Choice:
+        """``auto``: the cached choice for this machine, or measure the candidates now
+        (on short comments, and per length band: :data:`BANDS`)."""
         try:
             corpus = training_corpus()
         except Exception as exc:  # the training data unreadable: no static int8
             log.warning("no calibration corpus (%s): static int8 is not a candidate", exc)
             corpus = None
-            candidates = [c for c in candidates if RECIPES[c].graph != "static-int8"]
+            candidates = [c for c in candidates if _recipe(c).graph != "static-int8"]
         key = choice_key(
             flags=cpu_flags(),
             threads=self.threads,
@@ -320,15 +524,15 @@ class OnnxDetoxifyClassifier:
         )
         path = self._folder / f"choice-{key}.json"
         cached = read_choice(path)
-        if (
-            cached is not None
-            and cached.recipe in RECIPES
-            and is_cached(self._folder, RECIPES[cached.recipe].graph)
+        if cached is not None and all(
+            (name in RECIPES or (name == TORCH_BF16 and name in candidates))
+            and is_cached(self._folder, _recipe(name).graph)
+            for _, name in cached.routes()
         ):
             self.choice = cached
             log.info("%s: the recipe measured on this machine: %s", self._model, cached.summary())
-            return RECIPES[cached.recipe]
-        graphs = {RECIPES[c].graph for c in candidates}
+            return cached
+        graphs = {_recipe(c).graph for c in candidates}
         missing = {g for g in graphs if not is_cached(self._folder, g)}
         if missing:
             # fp32 and dynamic int8 first: a static graph that fails only leaves its recipes out
@@ -344,16 +548,23 @@ class OnnxDetoxifyClassifier:
         if not check:
             choice = Choice(candidates[0])
         else:
-            reference_runner = self._open(RECIPES[candidates[0]], batch_size)
+            reference_runner = self._open(_recipe(candidates[0]), batch_size)
             reference = reference_runner.predict(check)
             reference_runner.close()
             runners: dict[str, _Runner] = {}
+            tokens = reference_runner.tokenizer
+            timed = {
+                band.name: band_texts(
+                    check, lambda text: len(tokens(text)["input_ids"]), band.timing_tokens
+                )
+                for band in BANDS[1:]
+            }
 
             def runner(name: str) -> _Runner:
                 if name not in runners:
-                    if not is_cached(self._folder, RECIPES[name].graph):
-                        raise OnnxUnavailable(f"no {RECIPES[name].graph} graph")
-                    runners[name] = self._open(RECIPES[name], batch_size)
+                    if not is_cached(self._folder, _recipe(name).graph):
+                        raise OnnxUnavailable(f"no {_recipe(name).graph} graph")
+                    runners[name] = self._open(_recipe(name), batch_size)
                 return runners[name]
 
             def fidelity(name: str) -> Fidelity:
@@ -362,10 +573,22 @@ class OnnxDetoxifyClassifier:
             def speed(name: str) -> float:
                 return rows_per_second(runner(name).predict, short, timing_seconds / TIMING_ROUNDS)
 
-            choice = choose(candidates, fidelity=fidelity, speed=speed)
+            def band_speed(name: str, band: Band) -> float:
+                # calls of 8: at 128 tokens a call of 16 alone outlasts a round on a slow CPU
+                return rows_per_second(
+                    runner(name).predict, timed[band.name], timing_seconds / TIMING_ROUNDS, batch=8
+                )
+
+            threads_before = _torch_threads() if TORCH_BF16 in candidates else None
+            choice = choose(
+                candidates, fidelity=fidelity, speed=speed, bands=BANDS, band_speed=band_speed
+            )
             for opened in runners.values():
                 opened.close()
+            if threads_before is not None and TORCH_BF16 not in dict(choice.routes()).values():
+                # measured, not kept: PyTorch's threads are the process's again
+                set_torch_threads(threads_before)
         self.choice = choice
         write_atomically(path, json.dumps(choice.to_json(), indent=2).encode())
         log.warning("%s: recipe measured on this machine: %s", self._model, choice.summary())
-        return RECIPES[choice.recipe]
+        return choice

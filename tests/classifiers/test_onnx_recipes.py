@@ -19,12 +19,17 @@ from classifiers.loader import (
     runtime_description,
 )
 from classifiers.onnx import recipes
+from classifiers.onnx import runtime as onnx_runtime
 from classifiers.onnx.recipes import (
     AUTO,
+    BANDS,
     RECIPES,
+    Band,
+    BandChoice,
     Choice,
     Fidelity,
     Trial,
+    band_texts,
     choice_key,
     choose,
     compare,
@@ -130,6 +135,103 @@ def test_a_choice_survives_its_json() -> None:
     )
     assert Choice.from_json(json.loads(json.dumps(choice.to_json()))) == choice
     assert "onnx chosen" in choice.summary()
+
+
+def _by_length(
+    short: dict[str, float], medium: dict[str, float], long: dict[str, float]
+) -> tuple[Choice, list[tuple[str, str]]]:
+    timed: list[tuple[str, str]] = []
+    by_band = {"medium": medium, "long": long}
+
+    def speed(name: str) -> float:
+        timed.append((name, "short"))
+        return short[name]
+
+    def band_speed(name: str, band: Band) -> float:
+        timed.append((name, band.name))
+        return by_band[band.name][name]
+
+    choice = choose(
+        list(short),
+        fidelity=lambda name: Fidelity(0.0, 1.0) if name == "onnx" else FAITHFUL,
+        speed=speed,
+        bands=BANDS,
+        band_speed=band_speed,
+    )
+    return choice, timed
+
+
+def test_a_longer_band_takes_the_recipe_fastest_there() -> None:
+    choice, timed = _by_length(
+        {"onnx": 10.0, "static": 50.0, "dynamic": 40.0},
+        {"onnx": 8.0, "static": 20.0, "dynamic": 30.0},
+        {"onnx": 4.0, "static": 9.0, "dynamic": 12.0},
+    )
+    assert choice.recipe == "static"
+    assert [(b.band, b.up_to, b.recipe, b.rows_per_s) for b in choice.bands] == [
+        ("short", 40, "static", 50.0),
+        ("medium", 96, "dynamic", 30.0),
+        ("long", None, "dynamic", 12.0),
+    ]
+    # neighbouring bands with one recipe are one route
+    assert choice.routes() == [(40, "static"), (None, "dynamic")]
+    # every passing candidate is timed in every band, the candidates taking turns
+    assert len(timed) == 3 * 3 * recipes.TIMING_ROUNDS
+    assert timed[:6] == [(n, "short") for n in ("onnx", "static", "dynamic")] + [
+        (n, "medium") for n in ("onnx", "static", "dynamic")
+    ]
+    dynamic = next(t for t in choice.trials if t.recipe == "dynamic")
+    assert dynamic.band_rows_per_s == {"medium": 30.0, "long": 12.0}
+    assert Choice.from_json(json.loads(json.dumps(choice.to_json()))) == choice
+    assert "chosen by length: static up to 40 tokens, dynamic beyond" in choice.summary()
+
+
+def test_a_band_keeps_the_short_recipe_unless_clearly_faster() -> None:
+    """A second graph costs memory and a session: under MIN_BAND_GAIN it is not loaded."""
+    assert recipes.MIN_BAND_GAIN == 1.05
+    choice, _ = _by_length(
+        {"onnx": 10.0, "static": 50.0, "dynamic": 40.0},
+        {"onnx": 8.0, "static": 20.0, "dynamic": 20.9},  # 4.5 % faster: noise
+        {"onnx": 4.0, "static": 10.0, "dynamic": 10.5},  # 5 %: taken
+    )
+    assert [b.recipe for b in choice.bands] == ["static", "static", "dynamic"]
+    choice, _ = _by_length(
+        {"onnx": 10.0, "static": 50.0},
+        {"onnx": 8.0, "static": 20.0},
+        {"onnx": 4.0, "static": 10.0},
+    )
+    assert choice.routes() == [(None, "static")]
+    assert "static chosen" in choice.summary()
+
+
+def test_an_unfaithful_candidate_runs_in_no_band() -> None:
+    choice = choose(
+        ["onnx", "bad"],
+        fidelity=lambda name: Fidelity(0.0, 1.0) if name == "onnx" else Fidelity(0.5, 0.5),
+        speed=lambda name: 1.0 if name == "onnx" else 99.0,
+        bands=BANDS,
+        band_speed=lambda name, band: 1.0 if name == "onnx" else 99.0,
+    )
+    assert choice.routes() == [(None, "onnx")]
+    assert {b.recipe for b in choice.bands} == {"onnx"}
+
+
+def test_band_texts_are_about_the_asked_length() -> None:
+    def words(text: str) -> int:  # a tokenizer of one token per word
+        return len(text.split())
+
+    made = band_texts(TEXTS, words, 64)
+    assert made and all(words(text) == 64 for text in made)
+    assert band_texts([], words, 64) == []
+    assert band_texts(["one two three"], words, 64) == ["one two three"]
+
+
+def test_a_choice_without_bands_reads_as_one_route() -> None:
+    """A choice file written before bands existed still reads (the cache key's version
+    makes it measured again anyway)."""
+    old = {"recipe": "onnx-int8", "trials": []}
+    choice = Choice.from_json(old)
+    assert choice.bands == [] and choice.routes() == [(None, "onnx-int8")]
 
 
 def test_decisions_and_their_agreement() -> None:
@@ -257,6 +359,60 @@ def test_auto_measures_once_and_keeps_a_passing_recipe(
     assert description["batch_independent"] == RECIPES[again.runtime].batch_independent
 
 
+def test_recipes_chosen_by_length_score_each_window_with_its_bands_recipe(
+    tiny_detoxify: TinyDetoxify, cache_dir: Path
+) -> None:
+    """A cached choice that gives longer texts another recipe: each text gets the scores
+    of the recipe its length routes to, whatever it is batched with, and ``/healthz``
+    says which recipe runs where."""
+    auto = _model(tiny_detoxify, cache_dir, AUTO, timing_seconds=0.05)
+    assert auto.choice is not None
+    (choice_file,) = auto.path.parent.glob("choice-*.json")
+    measured = json.loads(choice_file.read_text())
+    routed = Choice(
+        "onnx",
+        auto.choice.trials,
+        [
+            BandChoice("short", 16, "onnx", 10.0),
+            BandChoice("medium", 24, "onnx-static-int8", 9.0),
+            BandChoice("long", None, "onnx-int8", 8.0),
+        ],
+    )
+    choice_file.write_text(json.dumps(routed.to_json()))
+    try:
+        mixed = _model(tiny_detoxify, cache_dir, AUTO, timing_seconds=0.05)
+    finally:
+        choice_file.write_text(json.dumps(measured))
+    assert mixed.runtime == "onnx+onnx-static-int8+onnx-int8"
+    assert not mixed.batch_independent  # dynamic int8 depends on its partners
+    alone = {
+        name: _model(tiny_detoxify, cache_dir, name)
+        for name in ("onnx", "onnx-static-int8", "onnx-int8")
+    }
+    tokenizer = mixed._runner.routes[0][1].tokenizer
+    words = [w for t in TEXTS for w in t.split()]
+    texts = [*TEXTS[:6], " ".join(words[:5]), " ".join(words[5:40]), " ".join(words[40:52])]
+    lengths = [len(tokenizer(t)["input_ids"]) for t in texts]
+    # every band has texts; none is long enough to be cut into windows (64 tokens)
+    assert min(lengths) <= 16 and any(16 < n <= 24 for n in lengths)
+    assert 24 < max(lengths) <= 64
+    got = mixed.predict(texts)
+    for text, length, scores in zip(texts, lengths, got, strict=True):
+        recipe = "onnx" if length <= 16 else "onnx-static-int8" if length <= 24 else "onnx-int8"
+        assert scores == pytest.approx(alone[recipe].predict([text])[0], abs=1e-6), (
+            length,
+            recipe,
+        )
+    description = runtime_description(mixed)
+    assert description["runtime"] == "onnx+onnx-static-int8+onnx-int8"
+    assert description["by_length"] == [
+        {"band": "short", "up_to_tokens": 16, "runtime": "onnx", "rows_per_s": 10.0},
+        {"band": "medium", "up_to_tokens": 24, "runtime": "onnx-static-int8", "rows_per_s": 9.0},
+        {"band": "long", "up_to_tokens": None, "runtime": "onnx-int8", "rows_per_s": 8.0},
+    ]
+    assert "by_length" not in runtime_description(auto)
+
+
 def test_a_runtime_asked_for_by_name_wins_over_the_measured_choice(
     tiny_detoxify: TinyDetoxify, cache_dir: Path
 ) -> None:
@@ -311,3 +467,68 @@ def test_bf16_needs_the_cpu_flags_or_runs_fp32_loudly(
     exact = emulated.predict(TEXTS[:4])
     # bf16 rounds the matrix products: close to fp32, not equal
     assert max(abs(a[c] - b[c]) for a, b in zip(scores, exact, strict=True) for c in a) < 0.05
+
+
+def test_torch_bf16_is_a_candidate_only_where_the_cpu_has_bf16(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(onnx_runtime, "cpu_flags", lambda: ("avx512f",))
+    assert "torch-bf16" not in onnx_runtime.detoxify_candidates()
+    monkeypatch.setattr(onnx_runtime, "cpu_flags", lambda: ("avx512f", "avx512_bf16"))
+    assert onnx_runtime.detoxify_candidates()[-1] == "torch-bf16"
+    assert onnx_runtime.detoxify_candidates()[0] == "onnx"  # the reference stays first
+
+
+def test_a_torch_bf16_band_runs_the_checkpoints_own_model_in_bf16(
+    tiny_detoxify: TinyDetoxify, cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where the CPU has native bf16 (faked here: this one's bf16 is emulated, slower but
+    the same arithmetic), ``auto`` measures PyTorch bf16 beside the ONNX recipes, and a
+    band that chose it runs the checkpoint's model traced under bf16 autocast."""
+    import torch
+
+    monkeypatch.setattr(onnx_runtime, "cpu_flags", lambda: ("avx512f", "avx512_bf16"))
+
+    def timed(run: Any, texts: Sequence[str], seconds: float, batch: int = 16) -> float:
+        return 10.0 if run.__self__.name == "torch-bf16" else 100.0  # bf16 the slowest
+
+    monkeypatch.setattr(onnx_runtime, "rows_per_second", timed)
+    threads = torch.get_num_threads()
+    auto = _model(tiny_detoxify, cache_dir, AUTO, timing_seconds=0.05)
+    assert auto.choice is not None
+    (bf16,) = [t for t in auto.choice.trials if t.recipe == "torch-bf16"]
+    assert bf16.fidelity is not None  # measured against fp32 like every candidate
+    if bf16.passed:
+        assert bf16.rows_per_s == 10.0 and bf16.band_rows_per_s == {"medium": 10.0, "long": 10.0}
+    # measured, not kept: PyTorch's threads (one per call while measured) are the process's
+    assert "torch-bf16" not in auto.runtime
+    assert torch.get_num_threads() == threads
+    (choice_file,) = [
+        f for f in auto.path.parent.glob("choice-*.json") if "torch-bf16" in f.read_text()
+    ]
+    measured = choice_file.read_text()
+    routed = Choice(
+        "onnx",
+        auto.choice.trials,
+        [
+            BandChoice("short", 16, "onnx", 10.0),
+            BandChoice("medium", 24, "torch-bf16", 9.0),
+            BandChoice("long", None, "torch-bf16", 8.0),
+        ],
+    )
+    choice_file.write_text(json.dumps(routed.to_json()))
+    try:
+        mixed = _model(tiny_detoxify, cache_dir, AUTO, timing_seconds=0.05)
+    finally:
+        choice_file.write_text(measured)
+    assert mixed.runtime == "onnx+torch-bf16" and not mixed.batch_independent
+    fp32 = _model(tiny_detoxify, cache_dir, "onnx")
+    tokenizer = mixed._runner.routes[0][1].tokenizer
+    words = [w for t in TEXTS for w in t.split()]
+    short, long = " ".join(words[:5]), " ".join(words[5:40])
+    assert len(tokenizer(short)["input_ids"]) <= 16 < len(tokenizer(long)["input_ids"]) <= 64
+    got = mixed.predict([short, long])
+    expected = fp32.predict([short, long])
+    assert got[0] == pytest.approx(expected[0], abs=1e-6)  # fp32 ONNX, as the band says
+    differences = [abs(got[1][c] - expected[1][c]) for c in expected[1]]
+    assert 0 < max(differences) < 0.05  # bf16's rounding: close to fp32, not equal
