@@ -286,6 +286,12 @@ def _kind(data: dict[str, Any]) -> str:
     return "short comments" if _short(data) else f"{data['tokens_mean']:.0f}-token comments"
 
 
+def _classifier_ran(data: dict[str, Any], asked: str) -> str:
+    """What ``auto`` chose (its recipes by length joined by ``+``), when it was asked for."""
+    ran = (data.get("model") or {}).get("runtime")
+    return f" (ran: `{ran}`)" if ran and ran != asked else ""
+
+
 def _encoder_ran(data: dict[str, Any]) -> str:
     ran = (data.get("model") or {}).get("encoder runtime")
     return f" (ran: `{ran}`)" if ran else ""
@@ -314,7 +320,7 @@ def render(data: dict[str, Any], runs: dict[str, Run], args: argparse.Namespace)
             else []
         ),
         f"Model: bert-base-sized Detoxify `original` with random weights, runtime "
-        f"`{args.runtime}`; sentence encoder runtime "
+        f"`{args.runtime}`{_classifier_ran(data, args.runtime)}; sentence encoder runtime "
         f"`{getattr(args, 'encoder_runtime', '') or 'the default'}`"
         f"{_encoder_ran(data)}. Texts: 600 comments of {args.words} words "
         f"({data['tokens_mean']:.1f} tokens on average). Closed loops: {args.warmup:g} s "

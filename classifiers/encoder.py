@@ -73,9 +73,7 @@ import json
 import logging
 import os
 import time
-import weakref
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -113,7 +111,13 @@ from classifiers.onnx.recipes import (
     rows_per_second,
     training_corpus,
 )
-from classifiers.onnx.session import OnnxUnavailable, import_onnxruntime, session_options
+from classifiers.onnx.session import (
+    OnnxUnavailable,
+    import_onnxruntime,
+    pad_rows,
+    session_options,
+    worker_pool,
+)
 
 log = logging.getLogger(__name__)
 
@@ -418,13 +422,7 @@ class SentenceEncoder:
         self._batch_size = self._rows(runtime)
         # Plain PyTorch threads inside one batch; the others run sub-batches side by side.
         side_by_side = self._session is not None or runtime == TORCH_BF16
-        self._pool = (
-            ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="encoder")
-            if side_by_side and self.threads > 1
-            else None
-        )
-        if self._pool is not None:
-            weakref.finalize(self, self._pool.shutdown, wait=False)
+        self._pool = worker_pool(self, self.threads if side_by_side else 1, "encoder")
         if asked == AUTO and self._session is not None:
             self.choose_recipe()
 
@@ -722,20 +720,6 @@ class SentenceEncoder:
             self.probe_cosine,
         )
         return recipe.name
-
-
-def pad_rows(
-    rows: Sequence[Sequence[int]], pad_id: int
-) -> tuple[npt.NDArray[numpy.int64], npt.NDArray[numpy.int64]]:
-    """Right-padded ``input_ids`` and ``attention_mask`` (int64), as sentence-transformers
-    pads."""
-    width = max(len(ids) for ids in rows)
-    input_ids = numpy.full((len(rows), width), pad_id, dtype=numpy.int64)
-    attention_mask = numpy.zeros((len(rows), width), dtype=numpy.int64)
-    for i, ids in enumerate(rows):
-        input_ids[i, : len(ids)] = ids
-        attention_mask[i, : len(ids)] = 1
-    return input_ids, attention_mask
 
 
 def export_digest(files: EncoderFiles, ort_version: str) -> str:

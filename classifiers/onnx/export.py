@@ -201,13 +201,12 @@ def _difference(path: Path, probes: Probes) -> float:
     )
     worst = 0.0
     for rows, reference in zip(probes.batches, probes.expected, strict=True):
-        got = run_rows(session, numpy, rows, probes.pad_id)
+        got = run_rows(session, rows, probes.pad_id)
         worst = max(worst, float(numpy.abs(got - reference).max()))
     return worst
 
 
 def _export_fp32(loaded: LoadedDetoxify, target: Path, probes: Probes) -> dict[str, Any]:
-    import torch
 
     model = loaded.model
     previous = getattr(model.config, "_attn_implementation", None)
@@ -216,17 +215,9 @@ def _export_fp32(loaded: LoadedDetoxify, target: Path, probes: Probes) -> dict[s
         # (the SDPA form exports to a longer masked graph of the same cost).
         model.set_attn_implementation("eager")
 
-    class Logits(torch.nn.Module):
-        def __init__(self, inner: Any) -> None:
-            super().__init__()
-            self.inner = inner
-
-        def forward(self, input_ids: Any, attention_mask: Any) -> Any:
-            return self.inner(input_ids=input_ids, attention_mask=attention_mask)[0]
-
     temporary = temporary_path(target)
     try:
-        trace_to_onnx(Logits(model).eval(), temporary, "logits")
+        trace_to_onnx(logits_module(model), temporary, "logits")
         if previous is not None:
             with contextlib.suppress(Exception):
                 model.set_attn_implementation(previous)
@@ -239,6 +230,22 @@ def _export_fp32(loaded: LoadedDetoxify, target: Path, probes: Probes) -> dict[s
     finally:
         temporary.unlink(missing_ok=True)
     return {"max_abs_diff_fp32": difference}
+
+
+def logits_module(model: Any) -> Any:
+    """A Detoxify model as a module of ``(input_ids, attention_mask)`` to its logits, in
+    eval mode: what is exported to ONNX, and what ``torch-bf16`` traces."""
+    import torch
+
+    class Logits(torch.nn.Module):
+        def __init__(self, inner: Any) -> None:
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, input_ids: Any, attention_mask: Any) -> Any:
+            return self.inner(input_ids=input_ids, attention_mask=attention_mask)[0]
+
+    return Logits(model).eval()
 
 
 def _quantize(fp32: Path, target: Path, probes: Probes) -> float:

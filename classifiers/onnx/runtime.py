@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import logging
-import weakref
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -44,6 +43,7 @@ from classifiers.onnx.export import (
     export,
     is_cached,
     load_tokenizer,
+    logits_module,
     write_atomically,
 )
 from classifiers.onnx.recipes import (
@@ -70,7 +70,13 @@ from classifiers.onnx.recipes import (
     rows_per_second,
     training_corpus,
 )
-from classifiers.onnx.session import OnnxUnavailable, import_onnxruntime, run_rows
+from classifiers.onnx.session import (
+    OnnxUnavailable,
+    import_onnxruntime,
+    pad_rows,
+    run_rows,
+    worker_pool,
+)
 
 __all__ = ["OnnxDetoxifyClassifier", "OnnxUnavailable"]
 
@@ -119,7 +125,6 @@ class _TorchBf16Session:
         import contextlib
         import warnings
 
-        import numpy
         import torch
 
         why = bf16_missing(cpu_flags())
@@ -129,20 +134,7 @@ class _TorchBf16Session:
         with contextlib.suppress(Exception):
             model.set_attn_implementation("eager")  # as exported: one graph for all lengths
 
-        class Logits(torch.nn.Module):
-            def __init__(self, inner: Any) -> None:
-                super().__init__()
-                self.inner = inner
-
-            def forward(self, input_ids: Any, attention_mask: Any) -> Any:
-                return self.inner(input_ids=input_ids, attention_mask=attention_mask)[0]
-
-        width = max(len(ids) for ids in example)
-        input_ids = numpy.full((len(example), width), pad_id, dtype=numpy.int64)
-        attention_mask = numpy.zeros((len(example), width), dtype=numpy.int64)
-        for i, ids in enumerate(example):
-            input_ids[i, : len(ids)] = ids
-            attention_mask[i, : len(ids)] = 1
+        input_ids, attention_mask = pad_rows(example, pad_id)
         with (
             torch.inference_mode(),
             torch.autocast("cpu", dtype=torch.bfloat16),
@@ -151,7 +143,7 @@ class _TorchBf16Session:
             warnings.simplefilter("ignore")  # the tracer's warnings (see encoder._trace_bf16)
             trace: Any = torch.jit.trace
             self._module = trace(
-                Logits(model).eval(),
+                logits_module(model),
                 (torch.from_numpy(input_ids), torch.from_numpy(attention_mask)),
                 check_trace=False,
                 strict=False,
@@ -188,11 +180,8 @@ class _Runner:
         pool: bool = True,
         session: Any = None,
     ) -> None:
-        import numpy
-
         self.recipe = recipe
         self.path = folder / f"{recipe.graph}.onnx"
-        self._numpy = numpy
         self._session = session if session is not None else recipe.session(ort, self.path)
         self.tokenizer = tokenizer
         self.window = window
@@ -200,13 +189,7 @@ class _Runner:
         self.threads = threads
         self._batch_size = max(1, batch_size or recipe.rows)
         self._pad_id = int(tokenizer.pad_token_id or 0)
-        self._pool = (
-            ThreadPoolExecutor(max_workers=threads, thread_name_prefix="onnx")
-            if threads > 1 and pool
-            else None
-        )
-        if self._pool is not None:
-            weakref.finalize(self, self._pool.shutdown, wait=False)
+        self._pool = worker_pool(self, threads if pool else 1, "onnx")
 
     @property
     def batch_independent(self) -> bool:
@@ -229,9 +212,7 @@ class _Runner:
 
     def score(self, batch: list[tuple[int, list[int]]]) -> list[list[float]]:
         rows = [ids for _, ids in batch]
-        probabilities: list[list[float]] = run_rows(
-            self._session, self._numpy, rows, self._pad_id
-        ).tolist()
+        probabilities: list[list[float]] = run_rows(self._session, rows, self._pad_id).tolist()
         return probabilities
 
     def close(self) -> None:
@@ -252,13 +233,7 @@ class _Routed:
         self.threads = threads
         first = routes[0][1]
         self.path = first.path
-        self._pool = (
-            ThreadPoolExecutor(max_workers=threads, thread_name_prefix="onnx")
-            if threads > 1
-            else None
-        )
-        if self._pool is not None:
-            weakref.finalize(self, self._pool.shutdown, wait=False)
+        self._pool = worker_pool(self, threads, "onnx")
 
     @property
     def batch_independent(self) -> bool:

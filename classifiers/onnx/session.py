@@ -10,8 +10,13 @@ process (or the event loop) wants a core.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
+
+import numpy
+import numpy.typing as npt
 
 from classifiers.base import ClassifierLoadError
 
@@ -46,13 +51,32 @@ def session_options(ort: Any, threads: int = 1) -> Any:
     return options
 
 
-def run_rows(session: Any, numpy: Any, rows: Sequence[Sequence[int]], pad_id: int) -> Any:
-    """Sigmoid probabilities (float64) for right-padded ``rows``, as the torch backend pads."""
+def pad_rows(
+    rows: Sequence[Sequence[int]], pad_id: int
+) -> tuple[npt.NDArray[numpy.int64], npt.NDArray[numpy.int64]]:
+    """Right-padded ``input_ids`` and ``attention_mask`` (int64), as the PyTorch
+    backends (and sentence-transformers) pad."""
     width = max(len(ids) for ids in rows)
     input_ids = numpy.full((len(rows), width), pad_id, dtype=numpy.int64)
     attention_mask = numpy.zeros((len(rows), width), dtype=numpy.int64)
     for i, ids in enumerate(rows):
         input_ids[i, : len(ids)] = ids
         attention_mask[i, : len(ids)] = 1
+    return input_ids, attention_mask
+
+
+def run_rows(session: Any, rows: Sequence[Sequence[int]], pad_id: int) -> Any:
+    """Sigmoid probabilities (float64) for right-padded ``rows``, as the torch backend pads."""
+    input_ids, attention_mask = pad_rows(rows, pad_id)
     (logits,) = session.run(["logits"], {"input_ids": input_ids, "attention_mask": attention_mask})
     return 1.0 / (1.0 + numpy.exp(-logits.astype(numpy.float64)))
+
+
+def worker_pool(owner: object, threads: int, name: str) -> ThreadPoolExecutor | None:
+    """``threads`` workers to run sub-batches side by side, shut down with ``owner``;
+    None for one thread (the caller runs its sub-batches itself)."""
+    if threads <= 1:
+        return None
+    pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix=name)
+    weakref.finalize(owner, pool.shutdown, wait=False)
+    return pool

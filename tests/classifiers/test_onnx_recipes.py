@@ -359,6 +359,29 @@ def test_auto_measures_once_and_keeps_a_passing_recipe(
     assert description["batch_independent"] == RECIPES[again.runtime].batch_independent
 
 
+def _with_bands(tiny: TinyDetoxify, cache_dir: Path, auto: Any, medium: str, long: str) -> Any:
+    """A classifier loaded from ``auto``'s cached choice rewritten to run fp32 ONNX up to
+    16 tokens, ``medium`` up to 24 and ``long`` beyond (the tiny model's windows are at
+    most 64 tokens); the measured choice is put back afterwards."""
+    assert auto.choice is not None
+    (choice_file,) = [
+        f
+        for f in auto.path.parent.glob("choice-*.json")
+        if Choice.from_json(json.loads(f.read_text())) == auto.choice
+    ]
+    measured = choice_file.read_text()
+    bands = [
+        BandChoice("short", 16, "onnx", 10.0),
+        BandChoice("medium", 24, medium, 9.0),
+        BandChoice("long", None, long, 8.0),
+    ]
+    choice_file.write_text(json.dumps(Choice("onnx", auto.choice.trials, bands).to_json()))
+    try:
+        return _model(tiny, cache_dir, AUTO, timing_seconds=0.05)
+    finally:
+        choice_file.write_text(measured)
+
+
 def test_recipes_chosen_by_length_score_each_window_with_its_bands_recipe(
     tiny_detoxify: TinyDetoxify, cache_dir: Path
 ) -> None:
@@ -366,23 +389,7 @@ def test_recipes_chosen_by_length_score_each_window_with_its_bands_recipe(
     of the recipe its length routes to, whatever it is batched with, and ``/healthz``
     says which recipe runs where."""
     auto = _model(tiny_detoxify, cache_dir, AUTO, timing_seconds=0.05)
-    assert auto.choice is not None
-    (choice_file,) = auto.path.parent.glob("choice-*.json")
-    measured = json.loads(choice_file.read_text())
-    routed = Choice(
-        "onnx",
-        auto.choice.trials,
-        [
-            BandChoice("short", 16, "onnx", 10.0),
-            BandChoice("medium", 24, "onnx-static-int8", 9.0),
-            BandChoice("long", None, "onnx-int8", 8.0),
-        ],
-    )
-    choice_file.write_text(json.dumps(routed.to_json()))
-    try:
-        mixed = _model(tiny_detoxify, cache_dir, AUTO, timing_seconds=0.05)
-    finally:
-        choice_file.write_text(json.dumps(measured))
+    mixed = _with_bands(tiny_detoxify, cache_dir, auto, "onnx-static-int8", "onnx-int8")
     assert mixed.runtime == "onnx+onnx-static-int8+onnx-int8"
     assert not mixed.batch_independent  # dynamic int8 depends on its partners
     alone = {
@@ -503,24 +510,7 @@ def test_a_torch_bf16_band_runs_the_checkpoints_own_model_in_bf16(
     # measured, not kept: PyTorch's threads (one per call while measured) are the process's
     assert "torch-bf16" not in auto.runtime
     assert torch.get_num_threads() == threads
-    (choice_file,) = [
-        f for f in auto.path.parent.glob("choice-*.json") if "torch-bf16" in f.read_text()
-    ]
-    measured = choice_file.read_text()
-    routed = Choice(
-        "onnx",
-        auto.choice.trials,
-        [
-            BandChoice("short", 16, "onnx", 10.0),
-            BandChoice("medium", 24, "torch-bf16", 9.0),
-            BandChoice("long", None, "torch-bf16", 8.0),
-        ],
-    )
-    choice_file.write_text(json.dumps(routed.to_json()))
-    try:
-        mixed = _model(tiny_detoxify, cache_dir, AUTO, timing_seconds=0.05)
-    finally:
-        choice_file.write_text(measured)
+    mixed = _with_bands(tiny_detoxify, cache_dir, auto, "torch-bf16", "torch-bf16")
     assert mixed.runtime == "onnx+torch-bf16" and not mixed.batch_independent
     fp32 = _model(tiny_detoxify, cache_dir, "onnx")
     tokenizer = mixed._runner.routes[0][1].tokenizer
