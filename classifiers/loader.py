@@ -261,6 +261,16 @@ def batch_independent(classifier: object) -> bool:
     return False
 
 
+def _fidelity(trial: object) -> dict[str, object]:
+    fidelity = getattr(trial, "fidelity", None)
+    if fidelity is None:
+        return {}
+    return {
+        "max_abs_diff": round(fidelity.max_abs_diff, 5),
+        "agreement": round(fidelity.agreement, 5),
+    }
+
+
 def runtime_description(classifier: object) -> dict[str, object]:
     """What runs the model, for ``/healthz`` and the start-up log: the runtime (recipe),
     whether it was measured (``auto``) or asked for, and, when measured, its speed and
@@ -280,11 +290,10 @@ def runtime_description(classifier: object) -> dict[str, object]:
         description["rows_per_s"] = (
             round(chosen.rows_per_s, 1) if chosen.rows_per_s is not None else None
         )
-        if chosen.fidelity is not None:
-            description["max_abs_diff"] = round(chosen.fidelity.max_abs_diff, 5)
-            description["agreement"] = round(chosen.fidelity.agreement, 5)
+        description.update(_fidelity(chosen))
         description["candidates"] = len(choice.trials)
         if len(choice.routes()) > 1:
+            trials = {t.recipe: t for t in choice.trials}
             description["by_length"] = [
                 {
                     "band": band.band,
@@ -293,6 +302,7 @@ def runtime_description(classifier: object) -> dict[str, object]:
                     "rows_per_s": round(band.rows_per_s, 1)
                     if band.rows_per_s is not None
                     else None,
+                    **_fidelity(trials.get(band.recipe)),
                 }
                 for band in choice.bands
             ]

@@ -408,16 +408,33 @@ def choose(
     later = list(bands[1:]) if band_speed is not None else []
     fastest: dict[str, float] = {}
     by_band: dict[str, dict[str, float]] = {recipe: {} for recipe, _ in faithful}
-    for _ in range(rounds):
-        for recipe, _measured in faithful:
-            fastest[recipe] = max(fastest.get(recipe, 0.0), speed(recipe))
-        for band in later:
-            assert band_speed is not None
-            for recipe, _measured in faithful:
+    failed: dict[str, str] = {}
+
+    def timed(recipe: str, band: Band | None) -> None:
+        """One timing; a candidate whose timing raises is out (the reference's error
+        is raised: without it there is nothing to fall back to)."""
+        if recipe in failed:
+            return
+        try:
+            if band is None:
+                fastest[recipe] = max(fastest.get(recipe, 0.0), speed(recipe))
+            else:
+                assert band_speed is not None
                 rows = band_speed(recipe, band)
                 by_band[recipe][band.name] = max(by_band[recipe].get(band.name, 0.0), rows)
+        except Exception as exc:
+            if recipe == candidates[0]:
+                raise
+            failed[recipe] = f"timing failed: {type(exc).__name__}: {exc}"
+
+    for _ in range(rounds):
+        for band in [None, *later]:
+            for recipe, _measured in faithful:
+                timed(recipe, band)
     trials += [
-        Trial(recipe, measured, fastest[recipe], True, band_rows_per_s=by_band[recipe])
+        Trial(recipe, measured, None, False, failed[recipe])
+        if recipe in failed
+        else Trial(recipe, measured, fastest[recipe], True, band_rows_per_s=by_band[recipe])
         for recipe, measured in faithful
     ]
     trials.sort(key=lambda t: list(candidates).index(t.recipe))

@@ -264,7 +264,7 @@ class _Routed:
         return _scores(len(texts), jobs, self._pool, first.columns)
 
     def close(self) -> None:
-        for _, runner in self.routes:
+        for runner in {id(runner): runner for _, runner in self.routes}.values():
             runner.close()
         if self._pool is not None:
             self._pool.shutdown(wait=False)
@@ -353,6 +353,8 @@ class OnnxDetoxifyClassifier:
             if not is_cached(folder, RECIPES[runtime].graph):
                 self._export({RECIPES[runtime].graph})
         recipe = routes[0][1]
+        if all(r.engine != "torch" for _, r in routes):
+            self._loaded = None  # measured or exported with it: not needed to run
         try:
             self._runner: _Runner | _Routed = self._open_routes(routes, batch_size)
         except ClassifierLoadError:
@@ -371,7 +373,11 @@ class OnnxDetoxifyClassifier:
         self.runtime = self._runner.name
         meta = self._meta()
         #: Largest difference from PyTorch on the probe texts, measured at export.
-        self.probe_difference = float(meta.get(f"max_abs_diff_{recipe.graph}", float("nan")))
+        self.probe_difference = (
+            float("nan")  # a PyTorch route is checked against fp32 by auto, not at export
+            if recipe.engine == "torch"
+            else float(meta.get(f"max_abs_diff_{recipe.graph}", float("nan")))
+        )
         log.info(
             "%s on %s from %s (%s): scores within %.2g of PyTorch on the probe texts",
             name,
@@ -442,10 +448,11 @@ class OnnxDetoxifyClassifier:
     ) -> _Runner | _Routed:
         if len(routes) == 1:
             return self._open(routes[0][1], batch_size)
-        return _Routed(
-            [(up_to, self._open(recipe, batch_size, pool=False)) for up_to, recipe in routes],
-            self.threads,
-        )
+        opened: dict[str, _Runner] = {}  # a recipe in two bands (A, B, A) runs one session
+        for _, recipe in routes:
+            if recipe.name not in opened:
+                opened[recipe.name] = self._open(recipe, batch_size, pool=False)
+        return _Routed([(up_to, opened[recipe.name]) for up_to, recipe in routes], self.threads)
 
     def _open(self, recipe: Recipe, batch_size: int | None = None, *, pool: bool = True) -> _Runner:
         meta = self._meta()
@@ -528,12 +535,11 @@ class OnnxDetoxifyClassifier:
             reference_runner.close()
             runners: dict[str, _Runner] = {}
             tokens = reference_runner.tokenizer
-            timed = {
-                band.name: band_texts(
-                    check, lambda text: len(tokens(text)["input_ids"]), band.timing_tokens
-                )
-                for band in BANDS[1:]
-            }
+
+            def count(text: str) -> int:  # whole, not windows: no model-length warning
+                return len(tokens(text, truncation=False, verbose=False)["input_ids"])
+
+            timed = {band.name: band_texts(check, count, band.timing_tokens) for band in BANDS[1:]}
 
             def runner(name: str) -> _Runner:
                 if name not in runners:
@@ -555,14 +561,18 @@ class OnnxDetoxifyClassifier:
                 )
 
             threads_before = _torch_threads() if TORCH_BF16 in candidates else None
-            choice = choose(
-                candidates, fidelity=fidelity, speed=speed, bands=BANDS, band_speed=band_speed
-            )
-            for opened in runners.values():
-                opened.close()
-            if threads_before is not None and TORCH_BF16 not in dict(choice.routes()).values():
-                # measured, not kept: PyTorch's threads are the process's again
-                set_torch_threads(threads_before)
+            kept = False
+            try:
+                choice = choose(
+                    candidates, fidelity=fidelity, speed=speed, bands=BANDS, band_speed=band_speed
+                )
+                kept = TORCH_BF16 in dict(choice.routes()).values()
+            finally:
+                for opened in runners.values():
+                    opened.close()
+                if threads_before is not None and not kept:
+                    # measured, not kept: PyTorch's threads are the process's again
+                    set_torch_threads(threads_before)
         self.choice = choice
         write_atomically(path, json.dumps(choice.to_json(), indent=2).encode())
         log.warning("%s: recipe measured on this machine: %s", self._model, choice.summary())

@@ -303,14 +303,16 @@ def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("recipes-cache")
 
 
-def _model(tiny: TinyDetoxify, cache_dir: Path, runtime: str, **kwargs: object) -> Any:
+def _model(
+    tiny: TinyDetoxify, cache_dir: Path, runtime: str, threads: int = 1, **kwargs: object
+) -> Any:
     return OnnxDetoxifyClassifier(
         "original",
         cache_dir=cache_dir,
         runtime=runtime,
         checkpoint=tiny.checkpoint,
         config_dir=tiny.config_dir,
-        threads=1,
+        threads=threads,
         **kwargs,  # type: ignore[arg-type]
     )
 
@@ -359,10 +361,16 @@ def test_auto_measures_once_and_keeps_a_passing_recipe(
     assert description["batch_independent"] == RECIPES[again.runtime].batch_independent
 
 
-def _with_bands(tiny: TinyDetoxify, cache_dir: Path, auto: Any, medium: str, long: str) -> Any:
-    """A classifier loaded from ``auto``'s cached choice rewritten to run fp32 ONNX up to
-    16 tokens, ``medium`` up to 24 and ``long`` beyond (the tiny model's windows are at
-    most 64 tokens); the measured choice is put back afterwards."""
+def _with_bands(
+    tiny: TinyDetoxify,
+    cache_dir: Path,
+    auto: Any,
+    bands: tuple[str, str, str],
+) -> Any:
+    """A classifier loaded from ``auto``'s cached choice rewritten to run ``bands``' recipes
+    on windows of up to 16 tokens, up to 24 and beyond (the tiny model's windows are at
+    most 64 tokens), on as many workers as ``auto``; the measured choice is put back
+    afterwards."""
     assert auto.choice is not None
     (choice_file,) = [
         f
@@ -370,14 +378,15 @@ def _with_bands(tiny: TinyDetoxify, cache_dir: Path, auto: Any, medium: str, lon
         if Choice.from_json(json.loads(f.read_text())) == auto.choice
     ]
     measured = choice_file.read_text()
-    bands = [
-        BandChoice("short", 16, "onnx", 10.0),
+    short, medium, long = bands
+    rewritten = [
+        BandChoice("short", 16, short, 10.0),
         BandChoice("medium", 24, medium, 9.0),
         BandChoice("long", None, long, 8.0),
     ]
-    choice_file.write_text(json.dumps(Choice("onnx", auto.choice.trials, bands).to_json()))
+    choice_file.write_text(json.dumps(Choice(short, auto.choice.trials, rewritten).to_json()))
     try:
-        return _model(tiny, cache_dir, AUTO, timing_seconds=0.05)
+        return _model(tiny, cache_dir, AUTO, threads=auto.threads, timing_seconds=0.05)
     finally:
         choice_file.write_text(measured)
 
@@ -388,8 +397,10 @@ def test_recipes_chosen_by_length_score_each_window_with_its_bands_recipe(
     """A cached choice that gives longer texts another recipe: each text gets the scores
     of the recipe its length routes to, whatever it is batched with, and ``/healthz``
     says which recipe runs where."""
-    auto = _model(tiny_detoxify, cache_dir, AUTO, timing_seconds=0.05)
-    mixed = _with_bands(tiny_detoxify, cache_dir, auto, "onnx-static-int8", "onnx-int8")
+    # two workers: the bands' sub-batches run side by side on one pool
+    auto = _model(tiny_detoxify, cache_dir, AUTO, threads=2, timing_seconds=0.05)
+    assert auto._loaded is None  # the PyTorch model measuring used is not kept
+    mixed = _with_bands(tiny_detoxify, cache_dir, auto, ("onnx", "onnx-static-int8", "onnx-int8"))
     assert mixed.runtime == "onnx+onnx-static-int8+onnx-int8"
     assert not mixed.batch_independent  # dynamic int8 depends on its partners
     alone = {
@@ -412,11 +423,24 @@ def test_recipes_chosen_by_length_score_each_window_with_its_bands_recipe(
         )
     description = runtime_description(mixed)
     assert description["runtime"] == "onnx+onnx-static-int8+onnx-int8"
+    fidelity = {t.recipe: t.fidelity for t in auto.choice.trials}
     assert description["by_length"] == [
-        {"band": "short", "up_to_tokens": 16, "runtime": "onnx", "rows_per_s": 10.0},
-        {"band": "medium", "up_to_tokens": 24, "runtime": "onnx-static-int8", "rows_per_s": 9.0},
-        {"band": "long", "up_to_tokens": None, "runtime": "onnx-int8", "rows_per_s": 8.0},
+        {
+            "band": band,
+            "up_to_tokens": up_to,
+            "runtime": recipe,
+            "rows_per_s": rows,
+            # each band's own recipe against fp32, not only the short comments' recipe
+            "max_abs_diff": round(fidelity[recipe].max_abs_diff, 5),
+            "agreement": round(fidelity[recipe].agreement, 5),
+        }
+        for band, up_to, recipe, rows in [
+            ("short", 16, "onnx", 10.0),
+            ("medium", 24, "onnx-static-int8", 9.0),
+            ("long", None, "onnx-int8", 8.0),
+        ]
     ]
+    assert description["by_length"][2]["max_abs_diff"] > 0  # int8's, not fp32's 0
     assert "by_length" not in runtime_description(auto)
 
 
@@ -501,16 +525,18 @@ def test_a_torch_bf16_band_runs_the_checkpoints_own_model_in_bf16(
 
     monkeypatch.setattr(onnx_runtime, "rows_per_second", timed)
     threads = torch.get_num_threads()
-    auto = _model(tiny_detoxify, cache_dir, AUTO, timing_seconds=0.05)
+    torch.set_num_threads(3)  # not PyTorch's default anywhere: its restoring shows
+    try:
+        auto = _model(tiny_detoxify, cache_dir, AUTO, timing_seconds=0.05)
+        # measured, not kept: PyTorch's threads (one per call while measured) are back
+        assert torch.get_num_threads() == 3
+    finally:
+        torch.set_num_threads(threads)
     assert auto.choice is not None
     (bf16,) = [t for t in auto.choice.trials if t.recipe == "torch-bf16"]
     assert bf16.fidelity is not None  # measured against fp32 like every candidate
-    if bf16.passed:
-        assert bf16.rows_per_s == 10.0 and bf16.band_rows_per_s == {"medium": 10.0, "long": 10.0}
-    # measured, not kept: PyTorch's threads (one per call while measured) are the process's
     assert "torch-bf16" not in auto.runtime
-    assert torch.get_num_threads() == threads
-    mixed = _with_bands(tiny_detoxify, cache_dir, auto, "torch-bf16", "torch-bf16")
+    mixed = _with_bands(tiny_detoxify, cache_dir, auto, ("onnx", "torch-bf16", "torch-bf16"))
     assert mixed.runtime == "onnx+torch-bf16" and not mixed.batch_independent
     fp32 = _model(tiny_detoxify, cache_dir, "onnx")
     tokenizer = mixed._runner.routes[0][1].tokenizer
@@ -522,3 +548,38 @@ def test_a_torch_bf16_band_runs_the_checkpoints_own_model_in_bf16(
     assert got[0] == pytest.approx(expected[0], abs=1e-6)  # fp32 ONNX, as the band says
     differences = [abs(got[1][c] - expected[1][c]) for c in expected[1]]
     assert 0 < max(differences) < 0.05  # bf16's rounding: close to fp32, not equal
+    bf16_only = _with_bands(tiny_detoxify, cache_dir, auto, ("torch-bf16",) * 3)
+    assert bf16_only.runtime == "torch-bf16"
+    assert got[1] == pytest.approx(bf16_only.predict([long])[0], abs=1e-6)  # bf16's own
+
+
+def test_a_candidate_whose_timing_fails_is_left_out_and_the_service_starts(
+    tiny_detoxify: TinyDetoxify, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Longer texts are first run while timing: a candidate failing there is excluded
+    with the reason, not the start-up."""
+    monkeypatch.setattr(onnx_runtime, "compare", lambda *_: Fidelity(0.0, 1.0))  # all pass
+
+    def timed(run: Any, texts: Sequence[str], seconds: float, batch: int = 16) -> float:
+        if run.__self__.name == "onnx-int8" and batch == 8:
+            raise RuntimeError("out of memory at 128 tokens")
+        return {"onnx": 10.0, "onnx-int8": 50.0}.get(run.__self__.name, 20.0)
+
+    monkeypatch.setattr(onnx_runtime, "rows_per_second", timed)
+    classifier = _model(tiny_detoxify, tmp_path, AUTO, timing_seconds=0.05)
+    assert classifier.choice is not None
+    (failed,) = [t for t in classifier.choice.trials if t.recipe == "onnx-int8"]
+    assert not failed.passed and failed.rows_per_s is None
+    assert failed.reason == "timing failed: RuntimeError: out of memory at 128 tokens"
+    assert classifier.runtime != "onnx-int8" and "onnx-int8+" not in classifier.runtime
+    assert all(t.passed for t in classifier.choice.trials if t.recipe != "onnx-int8")
+
+
+def test_a_recipe_in_two_bands_runs_one_session(
+    tiny_detoxify: TinyDetoxify, cache_dir: Path
+) -> None:
+    auto = _model(tiny_detoxify, cache_dir, AUTO, timing_seconds=0.05)
+    mixed = _with_bands(tiny_detoxify, cache_dir, auto, ("onnx", "onnx-int8", "onnx"))
+    assert mixed.runtime == "onnx+onnx-int8+onnx"
+    (short, _), _, (long, _) = [(runner, up_to) for up_to, runner in mixed._runner.routes]
+    assert short is long
