@@ -357,13 +357,26 @@ class OnnxDetoxifyClassifier:
             self._loaded = None  # measured or exported with it: not needed to run
         try:
             self._runner: _Runner | _Routed = self._open_routes(routes, batch_size)
-        except ClassifierLoadError:
-            raise
         except Exception as exc:
-            raise OnnxUnavailable(
-                f"cannot load the exported model {folder / recipe.graph}.onnx: "
-                f"{type(exc).__name__}: {exc}"
-            ) from exc
+            if len(routes) == 1 or recipe.engine == "torch":
+                if isinstance(exc, ClassifierLoadError):
+                    raise
+                raise OnnxUnavailable(
+                    f"cannot load the exported model {folder / recipe.graph}.onnx: "
+                    f"{type(exc).__name__}: {exc}"
+                ) from exc
+            # A longer band's recipe failed to load (a torch-bf16 trace, a graph gone):
+            # the short comments' recipe, which was faithful and measured, runs them all.
+            log.error(
+                "%s: the recipes chosen by length did not load (%s: %s); %s runs at every length",
+                name,
+                type(exc).__name__,
+                exc,
+                recipe.name,
+            )
+            self._runner = self._open(recipe, batch_size)
+            if self.choice is not None:  # /healthz shows what runs
+                self.choice = Choice(self.choice.recipe, self.choice.trials)
         finally:
             self._loaded = None  # a torch-bf16 route's trace keeps the weights it needs
         self.path = self._runner.path

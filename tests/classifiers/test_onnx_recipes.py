@@ -583,3 +583,30 @@ def test_a_recipe_in_two_bands_runs_one_session(
     assert mixed.runtime == "onnx+onnx-int8+onnx"
     (short, _), _, (long, _) = [(runner, up_to) for up_to, runner in mixed._runner.routes]
     assert short is long
+
+
+def test_a_longer_bands_recipe_that_does_not_load_leaves_the_short_ones_running(
+    tiny_detoxify: TinyDetoxify,
+    cache_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A cached choice whose longer band's recipe fails at load (here torch-bf16's trace):
+    the short comments' recipe, faithful and measured, runs every length, loudly; the
+    classifier does not fall back to PyTorch fp32 altogether."""
+    monkeypatch.setattr(onnx_runtime, "cpu_flags", lambda: ("avx512f", "avx512_bf16"))
+    monkeypatch.setattr(onnx_runtime, "rows_per_second", lambda *_a, **_k: 10.0)
+    auto = _model(tiny_detoxify, cache_dir, AUTO, timing_seconds=0.05)
+
+    def broken(*_args: object) -> None:
+        raise RuntimeError("the trace failed")
+
+    monkeypatch.setattr(onnx_runtime._TorchBf16Session, "__init__", broken)
+    with caplog.at_level("ERROR"):
+        classifier = _with_bands(
+            tiny_detoxify, cache_dir, auto, ("onnx", "onnx-int8", "torch-bf16")
+        )
+    assert classifier.runtime == "onnx"
+    assert "by_length" not in runtime_description(classifier)  # what runs, not what was chosen
+    assert classifier.predict(TEXTS[:2]) == auto.predict(TEXTS[:2])
+    assert "did not load (RuntimeError: the trace failed); onnx runs at every length" in caplog.text
