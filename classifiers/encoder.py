@@ -44,7 +44,8 @@ least ``int8_min_cosine`` (:data:`INT8_MIN_COSINE`); for this model it is not (0
 on the probes, and 4.5 % of the eval comments' decisions change: docs/classifiers.md),
 so asking for ``onnx-int8`` runs fp32, loudly. ``torch`` runs the same module with
 PyTorch; it is also what the ONNX runtimes fall back to, loudly, when onnxruntime is
-missing or the export fails. ``torch-bf16`` runs that module traced (:func:`_trace_bf16`)
+missing or the export fails. ``torch-bf16`` runs that module traced
+(:func:`~classifiers.onnx.export.trace_bf16`)
 under ``torch.autocast("cpu", dtype=torch.bfloat16)``: matrix products in bfloat16, layer
 norms, pooling and normalisation in float32 (autocast's CPU policy), float32 out. Only on
 a CPU that reports ``avx512_bf16`` or ``amx_bf16``; elsewhere bf16 would be emulated, so
@@ -88,6 +89,7 @@ from classifiers.onnx.export import (
     quantized,
     static_quantized,
     temporary_path,
+    trace_bf16,
     trace_to_onnx,
     write_atomically,
 )
@@ -97,6 +99,7 @@ from classifiers.onnx.recipes import (
     RECIPES,
     TIMING_ROUNDS,
     TIMING_SECONDS,
+    TORCH_BF16,
     Choice,
     Fidelity,
     Recipe,
@@ -148,8 +151,6 @@ CONFIG_FILES: tuple[str, ...] = (
 #: Tokens per text, ``[CLS]`` and ``[SEP]`` included: the model's ``max_seq_length``.
 MAX_TOKENS = 256
 DIMENSION = 384
-#: PyTorch under bfloat16 autocast (CPUs with ``avx512_bf16`` or ``amx_bf16``).
-TORCH_BF16 = "torch-bf16"
 #: ``torch``, ``torch-bf16``, ``auto`` (measured: :meth:`SentenceEncoder.choose_recipe`)
 #: and the ONNX recipes of :mod:`classifiers.onnx.recipes` (``onnx``, ``onnx-int8``,
 #: ``onnx-static-int8`` …).
@@ -371,7 +372,8 @@ class SentenceEncoder:
         self._pad_id = int(self._tokenizer.pad_token_id or 0)
         self._session: Any = None
         self._torch_module: Any = None
-        #: ``torch-bf16``'s module: the fp32 one traced under bf16 autocast (see _trace_bf16).
+        #: ``torch-bf16``'s module: the fp32 one traced under bf16 autocast
+        #: (:func:`~classifiers.onnx.export.trace_bf16`).
         self._bf16_module: Any = None
         self._bf16_cosine: float | None = None
         #: PyTorch's intra-op threads before ``auto`` measured torch-bf16 (restored after).
@@ -590,7 +592,7 @@ class SentenceEncoder:
             self._torch_module = _load_torch(self.files.folder)
             self._bf16_module = None
         if self._bf16_module is None:
-            self._bf16_module = _trace_bf16(self._torch_module, self.token_ids(PROBE_TEXTS[:3]))
+            self._bf16_module = trace_bf16(self._torch_module, self.token_ids(PROBE_TEXTS[:3]), 0)
             self._bf16_cosine = None
         if self._bf16_cosine is None:
             self._bf16_cosine = self._bf16_probe_cosine()
@@ -774,46 +776,13 @@ def _load_torch(folder: Path) -> Any:
 
 
 def _torch_embed(module: Any, input_ids: Any, attention_mask: Any) -> Embeddings:
-    """``module``'s embeddings (the eager fp32 module or :func:`_trace_bf16`'s) as float32."""
+    """``module``'s embeddings (the eager fp32 module or its bf16 trace,
+    :func:`~classifiers.onnx.export.trace_bf16`) as float32."""
     import torch
 
     with torch.inference_mode():
         vectors = module(torch.from_numpy(input_ids), torch.from_numpy(attention_mask))
     return numpy.ascontiguousarray(vectors.float().numpy(), dtype=numpy.float32)
-
-
-def _trace_bf16(module: Any, examples: Sequence[Sequence[int]]) -> Any:
-    """``module`` traced (TorchScript) under ``torch.autocast("cpu", bfloat16)``: matrix
-    products in bfloat16, layer norms (so the token states), pooling and normalisation in
-    float32, as autocast's CPU policy has it; the casts are recorded in the graph.
-
-    Traced rather than run eagerly because an eager forward takes the GIL back for each of
-    its few hundred operators: with the event loop busy in another thread, two encoder
-    threads on two cores managed 8-16 rows/s eagerly and 108-112 traced (a TorchScript
-    forward runs without the GIL). The trace is shape-generic for this module (every
-    caller passes an attention mask, the one branch the tracer warns about); the probe
-    check (:meth:`SentenceEncoder._bf16_probe_cosine`) covers other lengths and batches."""
-    import warnings
-
-    import torch
-
-    input_ids, attention_mask = pad_rows(examples, 0)
-    with (
-        torch.inference_mode(),
-        torch.autocast("cpu", dtype=torch.bfloat16),
-        warnings.catch_warnings(),
-    ):
-        # The tracer's warnings: "converting a tensor to a Python boolean" (the causal-mask
-        # branch, constant here) and its deprecation in favour of torch.export, whose
-        # programs run operator by operator from Python again (what tracing avoids).
-        warnings.simplefilter("ignore")
-        trace: Any = torch.jit.trace
-        return trace(
-            module,
-            (torch.from_numpy(input_ids), torch.from_numpy(attention_mask)),
-            check_trace=False,
-            strict=False,
-        )
 
 
 def _intact(folder: Path, meta: dict[str, Any], variant: str) -> bool:

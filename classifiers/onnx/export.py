@@ -46,7 +46,7 @@ from classifiers.detoxify_backend import (
     split_windows,
     window_size,
 )
-from classifiers.onnx.session import OnnxUnavailable, run_rows, session_options
+from classifiers.onnx.session import OnnxUnavailable, pad_rows, run_rows, session_options
 
 log = logging.getLogger(__name__)
 
@@ -364,6 +364,42 @@ def _quantizing(target: Path) -> Iterator[Path]:
     finally:
         root.removeFilter(quiet_quantizer)
         temporary.unlink(missing_ok=True)
+
+
+def trace_bf16(module: Any, examples: Sequence[Sequence[int]], pad_id: int) -> Any:
+    """``module`` traced (TorchScript) under ``torch.autocast("cpu", bfloat16)``: matrix
+    products in bfloat16, layer norms (so the token states), pooling and normalisation in
+    float32, as autocast's CPU policy has it; the casts are recorded in the graph.
+
+    Traced rather than run eagerly because an eager forward takes the GIL back for each of
+    its few hundred operators: with the event loop busy in another thread, two encoder
+    threads on two cores managed 8-16 rows/s eagerly and 108-112 traced (a TorchScript
+    forward runs without the GIL). The trace is shape-generic for this module (every
+    caller passes an attention mask, the one branch the tracer warns about); the probe
+    check (:meth:`SentenceEncoder._bf16_probe_cosine`) covers other lengths and batches.
+    ``examples``: the token rows traced on, right-padded with ``pad_id``. The sentence
+    encoder and Detoxify's ``torch-bf16`` candidate both run their module this way."""
+    import warnings
+
+    import torch
+
+    input_ids, attention_mask = pad_rows(examples, pad_id)
+    with (
+        torch.inference_mode(),
+        torch.autocast("cpu", dtype=torch.bfloat16),
+        warnings.catch_warnings(),
+    ):
+        # The tracer's warnings: "converting a tensor to a Python boolean" (the causal-mask
+        # branch, constant here) and its deprecation in favour of torch.export, whose
+        # programs run operator by operator from Python again (what tracing avoids).
+        warnings.simplefilter("ignore")
+        trace: Any = torch.jit.trace
+        return trace(
+            module,
+            (torch.from_numpy(input_ids), torch.from_numpy(attention_mask)),
+            check_trace=False,
+            strict=False,
+        )
 
 
 def trace_to_onnx(module: Any, target: Path, output: str) -> None:

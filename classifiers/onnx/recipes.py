@@ -178,6 +178,10 @@ def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> tuple[str, ...]:
     return ()
 
 
+#: PyTorch under bfloat16 autocast (CPUs with ``avx512_bf16`` or ``amx_bf16``): the
+#: sentence encoder's runtime of that name, and Detoxify's ``auto`` candidate.
+TORCH_BF16 = "torch-bf16"
+
 #: CPU flags (:func:`cpu_flags`) that make bf16 native, not emulated.
 BF16_FLAGS: tuple[str, ...] = ("avx512_bf16", "amx_bf16")
 

@@ -44,6 +44,7 @@ from classifiers.onnx.export import (
     is_cached,
     load_tokenizer,
     logits_module,
+    trace_bf16,
     write_atomically,
 )
 from classifiers.onnx.recipes import (
@@ -53,6 +54,7 @@ from classifiers.onnx.recipes import (
     RECIPES,
     TIMING_ROUNDS,
     TIMING_SECONDS,
+    TORCH_BF16,
     Band,
     Choice,
     Corpus,
@@ -73,7 +75,6 @@ from classifiers.onnx.recipes import (
 from classifiers.onnx.session import (
     OnnxUnavailable,
     import_onnxruntime,
-    pad_rows,
     run_rows,
     worker_pool,
 )
@@ -86,11 +87,9 @@ log = logging.getLogger(__name__)
 _TRACE_TEXTS = ("A short comment.", "A somewhat longer comment, to give the trace two lengths.")
 
 
-TORCH_BF16 = "torch-bf16"
-"""``auto``'s PyTorch candidate where the CPU has native bf16: the checkpoint's own model,
-traced under bfloat16 autocast (:class:`_TorchBf16Session`), rows batched up to 8 (bf16
-rounding makes a row's scores depend on its partners a little: not batch independent)."""
-
+#: ``auto``'s PyTorch candidate where the CPU has native bf16: the checkpoint's own model,
+#: traced under bfloat16 autocast (:class:`_TorchBf16Session`), rows batched up to 8 (bf16
+#: rounding makes a row's scores depend on its partners a little: not batch independent).
 _TORCH_BF16_RECIPE = Recipe(TORCH_BF16, "fp32", 8, False, engine="torch")
 
 
@@ -123,7 +122,6 @@ class _TorchBf16Session:
 
     def __init__(self, model: Any, example: Sequence[Sequence[int]], pad_id: int) -> None:
         import contextlib
-        import warnings
 
         import torch
 
@@ -134,20 +132,7 @@ class _TorchBf16Session:
         with contextlib.suppress(Exception):
             model.set_attn_implementation("eager")  # as exported: one graph for all lengths
 
-        input_ids, attention_mask = pad_rows(example, pad_id)
-        with (
-            torch.inference_mode(),
-            torch.autocast("cpu", dtype=torch.bfloat16),
-            warnings.catch_warnings(),
-        ):
-            warnings.simplefilter("ignore")  # the tracer's warnings (see encoder._trace_bf16)
-            trace: Any = torch.jit.trace
-            self._module = trace(
-                logits_module(model),
-                (torch.from_numpy(input_ids), torch.from_numpy(attention_mask)),
-                check_trace=False,
-                strict=False,
-            )
+        self._module = trace_bf16(logits_module(model), example, pad_id)
         self._torch = torch
 
     def run(self, output_names: Sequence[str], feeds: Mapping[str, Any]) -> list[Any]:
@@ -230,7 +215,6 @@ class _Routed:
 
     def __init__(self, routes: list[tuple[int | None, _Runner]], threads: int) -> None:
         self.routes = routes
-        self.threads = threads
         first = routes[0][1]
         self.path = first.path
         self._pool = worker_pool(self, threads, "onnx")

@@ -14,7 +14,6 @@ import pytest
 
 from classifiers.encoder import (
     PROBE_TEXTS,
-    TORCH_BF16,
     Embeddings,
     SentenceEncoder,
     bf16_unsupported,
@@ -22,7 +21,7 @@ from classifiers.encoder import (
 )
 from classifiers.loader import ClassifierOptions, load_preferred, runtime_description
 from classifiers.minilm import MiniLMClassifier
-from classifiers.onnx.recipes import Corpus, available_candidates, choice_key
+from classifiers.onnx.recipes import TORCH_BF16, Corpus, available_candidates, choice_key
 from tests.tiny_detoxify import load_labelled_comments
 
 #: Labelled news comments (polite, critical, violent, threatening) and the probe texts
