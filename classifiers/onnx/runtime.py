@@ -561,7 +561,12 @@ class OnnxDetoxifyClassifier:
             kept = False
             try:
                 choice = choose(
-                    candidates, fidelity=fidelity, speed=speed, bands=BANDS, band_speed=band_speed
+                    candidates,
+                    fidelity=fidelity,
+                    speed=speed,
+                    bands=BANDS,
+                    band_speed=band_speed,
+                    batch_independent=lambda name: _recipe(name).batch_independent,
                 )
                 kept = TORCH_BF16 in dict(choice.routes()).values()
             finally:
