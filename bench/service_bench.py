@@ -19,7 +19,9 @@ process on 127.0.0.1 while the load generator in this process shares the same co
    sentence encoder embeds every comment for rules taught by example), and
    ``linear32-bare`` without it (``MODERATION_ENCODER=off``, as the linear figures before
    the encoder were measured): what the service itself costs per comment when the model
-   is nearly free, with the server's and the load generator's CPU per comment.
+   is nearly free, with the server's and the load generator's CPU per comment;
+   ``linear32-processes`` the same with ``MODERATION_PROCESSES=2`` (two processes on
+   the port and the SQLite file, moderation/supervisor.py; the server's CPU is theirs).
 
     .venv/bin/python bench/service_bench.py --duration 20 --runtime onnx-static-int8-nofuse
     .venv/bin/python bench/service_bench.py --duration 5 --only service,model   # a quick look
@@ -58,7 +60,16 @@ from inference.load import Run, measure, quietest  # noqa: E402
 from inference.servers import Config, Server  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
-KEYS = ("naive", "service", "lanes", "model", "half", "linear32", "linear32-bare")
+KEYS = (
+    "naive",
+    "service",
+    "lanes",
+    "model",
+    "half",
+    "linear32",
+    "linear32-bare",
+    "linear32-processes",
+)
 
 
 class BenchServer(Server):
@@ -196,6 +207,9 @@ def main(argv: list[str] | None = None) -> int:
         ),
         "linear32": Config("linear32", "service, linear", "service", "linear", "", 32),
         "linear32-bare": Config("linear32-bare", "service, linear", "service", "linear", "", 32),
+        "linear32-processes": Config(
+            "linear32-processes", "service, linear, 2 processes", "service", "linear", "", 32
+        ),
     }
     data: dict[str, Any] = {
         "argv": " ".join(argv if argv is not None else sys.argv[1:]),
@@ -231,7 +245,15 @@ def main(argv: list[str] | None = None) -> int:
         return result
 
     with tempfile.TemporaryDirectory(prefix="service-bench-") as tmp:
-        for key in ("naive", "service", "model", "lanes", "linear32", "linear32-bare"):
+        for key in (
+            "naive",
+            "service",
+            "model",
+            "lanes",
+            "linear32",
+            "linear32-bare",
+            "linear32-processes",
+        ):
             if key == "model":
                 # Between the two service runs: a busy machine's load drifts over minutes.
                 if "model" in only:
@@ -250,7 +272,9 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             config = configs[key]
             print(f"== {key}: {config.label}, concurrency {config.concurrency}", flush=True)
-            extra = {"MODERATION_ENCODER": "off"} if key.endswith("-bare") else {}
+            extra = {"MODERATION_ENCODER": "off"} if key.endswith(("-bare", "-processes")) else {}
+            if key == "linear32-processes":
+                extra["MODERATION_PROCESSES"] = "2"
             if key == "lanes":
                 extra = {"MODERATION_CLASSIFIER_LANES": "0"}
             if args.encoder_runtime:
@@ -337,6 +361,9 @@ def render(data: dict[str, Any], runs: dict[str, Run], args: argparse.Namespace)
         "half": "service, open loop at half its maximum",
         "linear32": "service (linear, with the sentence encoder), concurrency 32",
         "linear32-bare": "service (linear, MODERATION_ENCODER=off), concurrency 32",
+        "linear32-processes": (
+            "service (linear, MODERATION_ENCODER=off, MODERATION_PROCESSES=2), concurrency 32"
+        ),
     }
     for row in data["runs"]:
         r = Run(**_run_fields(row))
@@ -401,7 +428,7 @@ def render(data: dict[str, Any], runs: dict[str, Run], args: argparse.Namespace)
             f"* p99 at half the maximum rate ({half.rate:.1f}/s): {half.p99_ms:.0f} ms "
             f"(target ≤ 250 ms)"
         )
-    for key in ("linear32", "linear32-bare"):
+    for key in ("linear32", "linear32-bare", "linear32-processes"):
         linear = runs.get(key)
         if not linear or not linear.throughput:
             continue

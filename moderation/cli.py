@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import dataclasses
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 from functools import partial
@@ -21,7 +23,11 @@ log = logging.getLogger("moderation")
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="service.py", description="Comment moderation service")
     commands = parser.add_subparsers(dest="command")
-    commands.add_parser("serve", help="start the HTTP service (the default)")
+    serve_parser = commands.add_parser("serve", help="start the HTTP service (the default)")
+    # Set by the supervisor (MODERATION_PROCESSES > 1) on the processes it starts:
+    # which one this is, and the pipe on which it says it is ready.
+    serve_parser.add_argument("--child", type=int, default=None, help=argparse.SUPPRESS)
+    serve_parser.add_argument("--ready-fd", type=int, default=None, help=argparse.SUPPRESS)
     keys = commands.add_parser("keys", help="manage API keys").add_subparsers(dest="keys_command")
     create = keys.add_parser("create", help="create a key; it is printed once, on the last line")
     create.add_argument("--role", required=True, choices=["site", "moderator", "admin"])
@@ -59,10 +65,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
-    logs.configure(settings.log_level, settings.log_format)
     command = args.command or "serve"
+    child = getattr(args, "child", None)
+    logs.configure(
+        settings.log_level, settings.log_format, {"instance": child} if child is not None else None
+    )
     if command == "serve":
-        return serve(settings)
+        if settings.processes > 1:
+            return supervise(settings)
+        return serve(settings, child=child, ready_fd=getattr(args, "ready_fd", None))
     if command == "keys":
         if args.keys_command != "create":
             build_parser().parse_args(["keys", "--help"])
@@ -78,10 +89,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 2
 
 
-def serve(settings: Settings) -> int:
+def serve(settings: Settings, *, child: int | None = None, ready_fd: int | None = None) -> int:
     """Serve until SIGINT or SIGTERM. The log says ``starting`` (the port answers 503
     ``loading`` meanwhile: moderation/http/starting.py), ``ready`` once the app accepts
-    connections, and ``stopped`` once in-flight requests drained and everything closed."""
+    connections, and ``stopped`` once in-flight requests drained and everything closed.
+
+    ``child``: this is one of the supervisor's processes (moderation/supervisor.py): it
+    shares the port with the others (``SO_REUSEPORT``) and, once ready, writes a byte to
+    ``ready_fd``."""
     from moderation.app import create_app
     from moderation.http import starting
     from moderation.http.server import Hooks, Limits, run
@@ -91,10 +106,17 @@ def serve(settings: Settings) -> int:
         settings.host,
         settings.port,
     )
+    shared = child is not None
     limits = Limits(settings.keepalive_timeout_s, settings.max_connections)
     hooks = Hooks(
-        starting=partial(starting.stand_in, settings.host, settings.port, settings.classifier),
-        ready=_log_ready,
+        starting=partial(
+            starting.stand_in,
+            settings.host,
+            settings.port,
+            settings.classifier,
+            reuse_port=shared,
+        ),
+        ready=partial(_ready, ready_fd),
     )
     run(
         create_app(settings),
@@ -103,14 +125,63 @@ def serve(settings: Settings) -> int:
         shutdown_timeout=30,
         limits=limits,
         hooks=hooks,
+        reuse_port=shared,
     )
     log.info("stopped")
     return 0
 
 
-def _log_ready(addresses: list[Any]) -> None:
+def _ready(ready_fd: int | None, addresses: list[Any]) -> None:
     urls = [_url(address) for address in addresses]
     log.info("ready on %s", ", ".join(urls), extra={"url": urls[0] if urls else None})
+    if ready_fd is not None:
+        with contextlib.suppress(OSError):  # the supervisor is gone: nobody to tell
+            os.write(ready_fd, b"r")
+        with contextlib.suppress(OSError):
+            os.close(ready_fd)
+
+
+def supervise(settings: Settings) -> int:
+    """``MODERATION_PROCESSES`` > 1: prepare the database once, then run that many
+    processes on one port and keep them running (moderation/supervisor.py)."""
+    from moderation import supervisor
+
+    count = settings.processes
+    if not supervisor.reuse_port_supported():
+        log.error("MODERATION_PROCESSES > 1 needs SO_REUSEPORT, which only Linux provides")
+        return 2
+    version = asyncio.run(_prepare_database(settings))
+    log.info("database is up to date; guidelines version %d in force", version)
+    port, holder = supervisor.reserve_port(settings.host, settings.port)
+    threads = supervisor.threads_per_process(
+        supervisor.available_cpus(), count, settings.torch_threads
+    )
+    url = _url((settings.host, port))
+    log.info(
+        "starting %d processes on %s, %d model thread(s) each",
+        count,
+        url,
+        threads,
+        extra={"processes": count, "url": url},
+    )
+
+    def ready() -> None:
+        log.info("ready on %s: %d processes", url, count, extra={"url": url, "processes": count})
+
+    runner = supervisor.Supervisor(
+        supervisor.child_command(),
+        count,
+        supervisor.child_env(dict(os.environ), port=port, threads=threads),
+        on_ready=ready,
+    )
+    try:
+        status = asyncio.run(runner.run())
+    finally:
+        if holder is not None:
+            holder.close()
+    if status == 0:
+        log.info("stopped")
+    return status
 
 
 def _url(address: Any) -> str:
@@ -122,6 +193,13 @@ def _url(address: Any) -> str:
 
 
 async def upgrade(settings: Settings) -> int:
+    version = await _prepare_database(settings)
+    print(f"database is up to date; guidelines version {version} in force")
+    return 0
+
+
+async def _prepare_database(settings: Settings) -> int:
+    """Apply the migrations and put the guidelines file in force; its version."""
     from moderation.services.policies import ensure_guidelines
     from moderation.storage.database import Database
 
@@ -130,11 +208,9 @@ async def upgrade(settings: Settings) -> int:
     )
     try:
         await database.upgrade()
-        version = await ensure_guidelines(database, *_guidelines_file(settings))
+        return await ensure_guidelines(database, *_guidelines_file(settings))
     finally:
         await database.dispose()
-    print(f"database is up to date; guidelines version {version} in force")
-    return 0
 
 
 async def create_key(
@@ -280,3 +356,7 @@ def _guidelines_file(settings: Settings) -> tuple[Callable[[], dict[str, Any]], 
     from moderation.http.guidelines_document import read_toml
 
     return partial(read_toml, settings.guidelines), settings.guidelines.name
+
+
+if __name__ == "__main__":  # how the supervisor starts its processes
+    sys.exit(main())

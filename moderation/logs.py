@@ -12,6 +12,7 @@ import json
 import logging
 import re
 import sys
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -79,9 +80,28 @@ class TextFormatter(logging.Formatter):
         return line
 
 
-def configure(level: str = "INFO", fmt: str = "json") -> None:
+class _Stamp(logging.Filter):
+    """Adds fixed fields to every record (which of the supervisor's processes wrote it)."""
+
+    def __init__(self, stamp: Mapping[str, object]) -> None:
+        super().__init__()
+        self.stamp = dict(stamp)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        for key, value in self.stamp.items():
+            if not hasattr(record, key):
+                setattr(record, key, value)
+        return True
+
+
+def configure(
+    level: str = "INFO", fmt: str = "json", stamp: Mapping[str, object] | None = None
+) -> None:
+    """Log to stderr in ``fmt`` (json or text); ``stamp``: fields every record carries."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
+    if stamp:
+        handler.addFilter(_Stamp(stamp))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

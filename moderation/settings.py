@@ -20,6 +20,8 @@ from classifiers.loader import DEFAULT_PREFERENCE, DEFAULT_RUNTIME, ClassifierOp
 from moderation.domain.destinations import AllowList
 
 PREFIX = "MODERATION_"
+#: More processes than this is a typo, not a deployment (each loads its own models).
+MAX_PROCESSES = 64
 
 
 class SettingsError(ValueError):
@@ -30,6 +32,9 @@ class SettingsError(ValueError):
 class Settings:
     host: str = "127.0.0.1"
     port: int = 8080
+    # Processes serving the port (moderation/supervisor.py, docs/deploy.md): 1 runs the
+    # service in this process; more makes it a supervisor of that many (Linux).
+    processes: int = 1
     data_dir: Path = Path("data")
     database_url: str = ""
     classifier: str = DEFAULT_PREFERENCE
@@ -112,6 +117,10 @@ class Settings:
     log_format: str = "json"
 
     def __post_init__(self) -> None:
+        if not 1 <= self.processes <= MAX_PROCESSES:
+            raise SettingsError(
+                f"{PREFIX}PROCESSES must be from 1 to {MAX_PROCESSES}, got {self.processes}"
+            )
         if self.metrics_role not in ("", "site", "moderator", "admin"):
             raise SettingsError(
                 f"{PREFIX}METRICS_ROLE must be empty, site, moderator or admin, "

@@ -58,12 +58,25 @@ def _machine_busy() -> int:
 
 
 def _process_ticks(pid: int) -> int:
+    """CPU ticks of ``pid`` and its live descendants: a supervisor's processes
+    (``MODERATION_PROCESSES``) count as the server's."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return 0
     after = stat.rsplit(")", 1)[1].split()
-    return int(after[11]) + int(after[12])  # utime + stime (all threads)
+    ticks = int(after[11]) + int(after[12])  # utime + stime (all threads)
+    return ticks + sum(_process_ticks(child) for child in _children(pid))
+
+
+def _children(pid: int) -> list[int]:
+    children: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            children += [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            continue
+    return children
 
 
 def _self_ticks() -> int:

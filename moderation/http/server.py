@@ -163,8 +163,10 @@ def run(
     shutdown_timeout: float,
     limits: Limits | None = None,
     hooks: Hooks | None = None,
+    reuse_port: bool = False,
 ) -> None:
-    """Serve ``app`` until SIGINT or SIGTERM, then drain and clean up."""
+    """Serve ``app`` until SIGINT or SIGTERM, then drain and clean up. ``reuse_port``:
+    share the port with other processes that bind it so (moderation/supervisor.py)."""
     asyncio.run(
         _serve(
             app,
@@ -173,6 +175,7 @@ def run(
             shutdown_timeout=shutdown_timeout,
             limits=limits,
             hooks=hooks,
+            reuse_port=reuse_port,
         )
     )
 
@@ -195,6 +198,7 @@ async def _serve(
     shutdown_timeout: float,
     limits: Limits | None = None,
     hooks: Hooks | None = None,
+    reuse_port: bool = False,
 ) -> None:
     hooks = hooks or Hooks()
     limits = limits or Limits()
@@ -215,7 +219,7 @@ async def _serve(
     async with hooks.starting() if hooks.starting else contextlib.nullcontext():
         await runner.setup()
     try:
-        await web.TCPSite(runner, host, port).start()
+        await web.TCPSite(runner, host, port, reuse_port=reuse_port or None).start()
         if hooks.ready is not None:
             hooks.ready(runner.addresses)
         await stop.wait()

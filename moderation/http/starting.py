@@ -63,14 +63,17 @@ def app(preference: str, since: datetime | None = None) -> web.Application:
 
 
 @contextlib.asynccontextmanager
-async def stand_in(host: str, port: int, preference: str) -> AsyncIterator[None]:
-    """Serve :func:`app` on ``host:port`` for as long as the block runs."""
+async def stand_in(
+    host: str, port: int, preference: str, *, reuse_port: bool = False
+) -> AsyncIterator[None]:
+    """Serve :func:`app` on ``host:port`` for as long as the block runs (``reuse_port``:
+    beside the other processes on that port, moderation/supervisor.py)."""
     runner = web.AppRunner(
         app(preference), handle_signals=False, access_log=None, shutdown_timeout=1.0
     )
     await runner.setup()
     try:
-        await web.TCPSite(runner, host, port).start()
+        await web.TCPSite(runner, host, port, reuse_port=reuse_port or None).start()
         yield
     finally:
         await runner.cleanup()

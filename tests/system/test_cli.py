@@ -5,11 +5,9 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import signal
 import sqlite3
 import subprocess
 import sys
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -18,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.processes import ROOT, cli_env, create_key, free_port
+from tests.processes import ROOT, Logged, cli_env, create_key, free_port
 
 
 def run(
@@ -150,48 +148,6 @@ def test_serve_answers_healthz_with_default_classifier_offline(
     assert process.returncode == 0, output
     assert "RUNNING FALLBACK CLASSIFIER minilm" in output
     assert "deciding with minilm: scores toxicity" in output
-
-
-class Logged:
-    """A real ``service.py`` process whose standard error is read line by line as it comes."""
-
-    def __init__(self, tmp_path: Path, extra_env: dict[str, str]) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        env = cli_env(tmp_path) | {"MODERATION_PORT": str(self.port)} | extra_env
-        self.process = subprocess.Popen(
-            [sys.executable, "service.py"],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        self.lines: list[str] = []
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.process.stderr is not None
-        for line in self.process.stderr:
-            self.lines.append(line.rstrip("\n"))
-
-    def wait_for(self, text: str, timeout: float = 180) -> int:
-        """The index of the first line containing ``text``, once it is logged."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for index, line in enumerate(list(self.lines)):
-                if text in line:
-                    return index
-            assert self.process.poll() is None, "\n".join(self.lines)
-            time.sleep(0.02)
-        raise AssertionError(f"{text!r} was not logged:\n" + "\n".join(self.lines))
-
-    def stop(self) -> int:
-        self.process.send_signal(signal.SIGTERM)
-        code = self.process.wait(timeout=30)
-        self._reader.join(timeout=5)
-        return code
 
 
 def request(

@@ -1,7 +1,7 @@
 """Several real service processes on one database: claims, guidelines, keys, webhooks.
 
-PostgreSQL is the deployment for several processes (docs/deploy.md); the
-claim test also runs on one shared SQLite file, which is safe on one machine.
+Each runs on PostgreSQL (replicas, docs/deploy.md) and on one shared SQLite file (the
+processes of ``MODERATION_PROCESSES`` on one machine).
 """
 
 from __future__ import annotations
@@ -56,20 +56,10 @@ def cluster(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Cluster]
     env = cli_env(tmp_path) | {
         "MODERATION_WEBHOOK_POLL_S": "0.1",
         "MODERATION_WEBHOOK_BACKOFF_BASE_S": "0.1",
+        "MODERATION_WEBHOOK_ALLOW_HOSTS": "127.0.0.1",  # the receiver is a local test server
     }
     if request.param == "postgresql":
         env["MODERATION_DATABASE_URL"] = request.getfixturevalue("postgres_url")
-    yield from start_cluster(env, 3)
-
-
-@pytest.fixture
-def pg_cluster(tmp_path: Path, postgres_url: str) -> Iterator[Cluster]:
-    env = cli_env(tmp_path) | {
-        "MODERATION_DATABASE_URL": postgres_url,
-        "MODERATION_WEBHOOK_POLL_S": "0.1",
-        "MODERATION_WEBHOOK_BACKOFF_BASE_S": "0.1",
-        "MODERATION_WEBHOOK_ALLOW_HOSTS": "127.0.0.1",  # the receiver is a local test server
-    }
     yield from start_cluster(env, 3)
 
 
@@ -125,9 +115,9 @@ async def test_concurrent_claims_across_processes(cluster: Cluster) -> None:
     assert len(claimed) == len(set(claimed)) == 30
 
 
-async def test_guidelines_and_key_revocation_take_effect_everywhere(pg_cluster: Cluster) -> None:
-    admin, site = pg_cluster.headers("admin"), pg_cluster.headers("site")
-    first, second, third = pg_cluster.urls
+async def test_guidelines_and_key_revocation_take_effect_everywhere(cluster: Cluster) -> None:
+    admin, site = cluster.headers("admin"), cluster.headers("site")
+    first, second, third = cluster.urls
     async with aiohttp.ClientSession() as session:
         text = {"article_id": "a", "author_id": "u", "text": "you are an idiot"}
         status, body = await request(
@@ -159,9 +149,7 @@ async def test_guidelines_and_key_revocation_take_effect_everywhere(pg_cluster: 
             assert status == 401
 
 
-async def test_each_webhook_event_is_delivered_once(
-    pg_cluster: Cluster, aiohttp_server: Any
-) -> None:
+async def test_each_webhook_event_is_delivered_once(cluster: Cluster, aiohttp_server: Any) -> None:
     received: list[str] = []
 
     async def hook(request: web.Request) -> web.Response:
@@ -175,8 +163,8 @@ async def test_each_webhook_event_is_delivered_once(
         status, _ = await request(
             session,
             "POST",
-            pg_cluster.urls[0] + "/v1/webhooks",
-            pg_cluster.headers("admin"),
+            cluster.urls[0] + "/v1/webhooks",
+            cluster.headers("admin"),
             json={
                 "url": str(server.make_url("/hook")),
                 "events": ["comment.approved", "comment.held", "comment.rejected"],
@@ -187,8 +175,8 @@ async def test_each_webhook_event_is_delivered_once(
             await request(
                 session,
                 "POST",
-                pg_cluster.urls[i % 3] + "/v1/comments",
-                pg_cluster.headers("site"),
+                cluster.urls[i % 3] + "/v1/comments",
+                cluster.headers("site"),
                 json={
                     "id": f"c-{i}",
                     "article_id": "a",
