@@ -139,7 +139,7 @@ class Server:
         confirmed = f"on {self.config.runtime} " in text
         if self.config.runtime == "auto":
             # auto logs the recipes it chose (or found cached), not "on auto".
-            confirmed = "the recipe measured on this machine" in text and bool(
+            confirmed = "recipe measured on this machine" in text and bool(
                 (health.get("classifier_runtime") or {}).get("runtime")
             )
         if self.config.classifier.startswith("detoxify") and not confirmed:
