@@ -71,6 +71,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings.log_level, settings.log_format, {"instance": child} if child is not None else None
     )
     if command == "serve":
+        if child is not None:
+            from moderation.supervisor import die_with_parent
+
+            die_with_parent()
         if settings.processes > 1:
             return supervise(settings)
         return serve(settings, child=child, ready_fd=getattr(args, "ready_fd", None))

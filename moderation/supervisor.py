@@ -17,7 +17,9 @@ limits the ``linear`` path (docs/inference.md, "The linear path"). ``serve`` wit
 * starts a process again when it dies (after 1 s, doubling to 30 s while it keeps
   dying young), the others serving meanwhile;
 * on SIGINT or SIGTERM passes the signal on and waits for every process to drain and
-  stop; a second signal is passed on too (a process then stops at once).
+  stop; a second signal is passed on too (a process then stops at once). The processes
+  run in sessions of their own, so a terminal's Ctrl-C reaches them through the
+  supervisor only, and each asks the kernel for SIGTERM should the supervisor die.
 
 A process that fails while the supervisor starts them stops everything: the
 configuration is wrong, and starting it again would not help. Everything the contract
@@ -192,6 +194,9 @@ class Supervisor:
                 str(write_fd),
                 env=self.env,
                 pass_fds=(write_fd,),
+                # Its own session: Ctrl-C in a terminal signals the supervisor alone,
+                # which passes it on once (two would make a process skip draining).
+                start_new_session=True,
             )
         finally:
             os.close(write_fd)
@@ -287,6 +292,19 @@ class Supervisor:
                     with contextlib.suppress(ProcessLookupError):
                         process.kill()
             await asyncio.gather(*(p.wait() for p in running))
+
+
+def die_with_parent() -> None:
+    """In a supervised process: receive SIGTERM (drain, then stop) when the supervisor
+    dies, even by SIGKILL, rather than serve on unsupervised (Linux ``prctl``)."""
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0)
+    if os.getppid() == 1:  # the supervisor died before the call above
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def child_command() -> list[str]:

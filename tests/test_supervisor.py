@@ -287,6 +287,29 @@ def test_a_process_that_dies_is_started_again_while_the_other_serves(tmp_path: P
         assert service.stop() == 0
 
 
+def test_the_processes_outlive_neither_the_supervisor_nor_share_its_signals(
+    tmp_path: Path,
+) -> None:
+    """Each process has a session of its own (a terminal's Ctrl-C reaches it once,
+    through the supervisor), and drains and stops if the supervisor is killed."""
+    service = supervised(tmp_path)
+    try:
+        service.wait_for(f"ready on {service.url}: 2 processes")
+        pids = children(service.process.pid)
+        assert len(pids) == 2
+        for pid in pids:
+            assert os.getsid(pid) == pid != os.getsid(service.process.pid)
+        service.process.kill()
+        service.process.wait(timeout=10)
+        wait_until(lambda: not any(alive(pid) for pid in pids), timeout=30, what="orphans")
+        service._reader.join(timeout=5)
+        # The children inherited the pipe: their last words are in the same log.
+        assert sum("stopped" in line and "instance=" in line for line in service.lines) == 2
+    finally:
+        if service.process.poll() is None:
+            service.stop()
+
+
 def test_a_process_that_cannot_start_stops_the_supervisor(tmp_path: Path) -> None:
     """A configuration only the processes find wrong (here a Detoxify checkpoint that is
     not there, with no fallback) fails the start at once: no endless restarts."""
