@@ -24,10 +24,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="service.py", description="Comment moderation service")
     commands = parser.add_subparsers(dest="command")
     serve_parser = commands.add_parser("serve", help="start the HTTP service (the default)")
-    # Set by the supervisor (MODERATION_PROCESSES > 1) on the processes it starts:
-    # which one this is, and the pipe on which it says it is ready.
+    # Set by the supervisor (MODERATION_PROCESSES > 1) on the processes it starts: which
+    # one this is, the pipe on which it says it is ready, the supervisor's pid, and
+    # whether it answers "loading" on the port while it starts (the first one only).
     serve_parser.add_argument("--child", type=int, default=None, help=argparse.SUPPRESS)
     serve_parser.add_argument("--ready-fd", type=int, default=None, help=argparse.SUPPRESS)
+    serve_parser.add_argument("--parent", type=int, default=0, help=argparse.SUPPRESS)
+    serve_parser.add_argument("--stand-in", action="store_true", help=argparse.SUPPRESS)
     keys = commands.add_parser("keys", help="manage API keys").add_subparsers(dest="keys_command")
     create = keys.add_parser("create", help="create a key; it is printed once, on the last line")
     create.add_argument("--role", required=True, choices=["site", "moderator", "admin"])
@@ -74,10 +77,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if child is not None:
             from moderation.supervisor import die_with_parent
 
-            die_with_parent()
+            die_with_parent(args.parent)
+            return serve(settings, Child(child, args.ready_fd, args.stand_in))
         if settings.processes > 1:
             return supervise(settings)
-        return serve(settings, child=child, ready_fd=getattr(args, "ready_fd", None))
+        return serve(settings)
     if command == "keys":
         if args.keys_command != "create":
             build_parser().parse_args(["keys", "--help"])
@@ -93,17 +97,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 2
 
 
-def serve(settings: Settings, *, child: int | None = None, ready_fd: int | None = None) -> int:
+@dataclasses.dataclass(frozen=True, slots=True)
+class Child:
+    """This process is one of the supervisor's (moderation/supervisor.py)."""
+
+    #: Which one (its log lines say ``instance``).
+    index: int
+    #: The pipe on which it tells the supervisor it is ready.
+    ready_fd: int | None
+    #: Whether it answers 503 ``loading`` on the port while it starts.
+    stand_in: bool
+
+
+def serve(settings: Settings, child: Child | None = None) -> int:
     """Serve until SIGINT or SIGTERM. The log says ``starting`` (the port answers 503
     ``loading`` meanwhile: moderation/http/starting.py), ``ready`` once the app accepts
     connections, and ``stopped`` once in-flight requests drained and everything closed.
 
-    ``child``: this is one of the supervisor's processes (moderation/supervisor.py): it
-    shares the port with the others (``SO_REUSEPORT``) and, once ready, writes a byte to
-    ``ready_fd``."""
+    ``child``: this is one of the supervisor's processes: it shares the port with the
+    others (``SO_REUSEPORT``), answers ``loading`` while it starts only if ``stand_in``,
+    drains and stops on the supervisor's death signal too, and once ready writes a byte
+    to ``ready_fd``."""
     from moderation.app import create_app
     from moderation.http import starting
     from moderation.http.server import Hooks, Limits, run
+    from moderation.supervisor import PARENT_DEATH_SIGNAL
 
     log.info(
         "starting on http://%s:%d: loading the classifier; /healthz says loading until ready",
@@ -119,8 +137,10 @@ def serve(settings: Settings, *, child: int | None = None, ready_fd: int | None 
             settings.port,
             settings.classifier,
             reuse_port=shared,
-        ),
-        ready=partial(_ready, ready_fd),
+        )
+        if child is None or child.stand_in
+        else None,
+        ready=partial(_ready, child.ready_fd if child else None),
     )
     run(
         create_app(settings),
@@ -130,6 +150,7 @@ def serve(settings: Settings, *, child: int | None = None, ready_fd: int | None 
         limits=limits,
         hooks=hooks,
         reuse_port=shared,
+        also_stop_on=(PARENT_DEATH_SIGNAL,) if shared else (),
     )
     log.info("stopped")
     return 0

@@ -19,7 +19,12 @@ limits the ``linear`` path (docs/inference.md, "The linear path"). ``serve`` wit
 * on SIGINT or SIGTERM passes the signal on and waits for every process to drain and
   stop; a second signal is passed on too (a process then stops at once). The processes
   run in sessions of their own, so a terminal's Ctrl-C reaches them through the
-  supervisor only, and each asks the kernel for SIGTERM should the supervisor die.
+  supervisor only, and each asks the kernel for :data:`PARENT_DEATH_SIGNAL` should the
+  supervisor die, on which it drains and stops.
+
+Only the first process answers 503 ``loading`` while it starts (moderation/http/
+starting.py), before any serves; a process started later, or again, binds the port only
+once ready, so the others take every connection meanwhile.
 
 A process that fails while the supervisor starts them stops everything: the
 configuration is wrong, and starting it again would not help. Everything the contract
@@ -52,6 +57,10 @@ HEALTHY_AFTER_S = 60.0
 #: How long stopping may take before what is left is killed: a process drains for up to
 #: 30 s (moderation/cli.py), then closes its resources.
 STOP_GRACE_S = 60.0
+#: What a process receives when its supervisor dies: not SIGTERM, whose second arrival
+#: means "stop now" (the kernel may send it more than once, as the dying supervisor's
+#: threads exit); a process keeps draining however often this one comes.
+PARENT_DEATH_SIGNAL = signal.SIGHUP
 
 
 class SupervisorError(RuntimeError):
@@ -116,7 +125,8 @@ class _Slot:
 
 class Supervisor:
     """Runs ``count`` copies of ``command`` (a list of arguments; the supervisor appends
-    ``--child INDEX --ready-fd FD``) with ``env``, as the module's docstring says."""
+    ``--child INDEX --ready-fd FD --parent PID``, and ``--stand-in`` for the first
+    process's first start) with ``env``, as the module's docstring says."""
 
     def __init__(
         self,
@@ -141,7 +151,8 @@ class Supervisor:
 
     async def run(self) -> int:
         """Start every process, keep them running until a signal, then stop them: 0 once
-        they all stopped, :data:`START_FAILED` when one failed to start."""
+        they all drained and stopped, :data:`START_FAILED` when one failed to start, 1
+        when one did not stop cleanly (killed after :data:`STOP_GRACE_S`, or failed)."""
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, self._signal, signum)
@@ -150,7 +161,7 @@ class Supervisor:
                 if self._stopping.is_set():
                     break
                 try:
-                    await self._start(slot)
+                    await self._start(slot, stand_in=slot.index == 0)
                 except SupervisorError as exc:
                     log.error("could not start the processes: %s", exc)
                     await self._stop_all(signal.SIGTERM)
@@ -163,8 +174,7 @@ class Supervisor:
                 for watcher in watchers:
                     watcher.cancel()
                 await asyncio.gather(*watchers, return_exceptions=True)
-            await self._wait_all()
-            return 0
+            return await self._wait_all()
         finally:
             for signum in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(signum)
@@ -182,25 +192,36 @@ class Supervisor:
                 with contextlib.suppress(ProcessLookupError):
                     slot.process.send_signal(signum)
 
-    async def _start(self, slot: _Slot) -> None:
+    async def _start(self, slot: _Slot, *, stand_in: bool = False) -> None:
         """Start the slot's process and wait until it says it is ready."""
-        read_fd, write_fd = os.pipe()
+        slot.started = time.monotonic()
+        try:
+            read_fd, write_fd = os.pipe()
+        except OSError as exc:
+            raise SupervisorError(f"process {slot.index}: no pipe: {exc.strerror}") from None
+        arguments = ["--child", str(slot.index), "--ready-fd", str(write_fd)]
+        arguments += ["--parent", str(os.getpid())] + (["--stand-in"] if stand_in else [])
         try:
             slot.process = await asyncio.create_subprocess_exec(
                 *self.command,
-                "--child",
-                str(slot.index),
-                "--ready-fd",
-                str(write_fd),
+                *arguments,
                 env=self.env,
                 pass_fds=(write_fd,),
                 # Its own session: Ctrl-C in a terminal signals the supervisor alone,
                 # which passes it on once (two would make a process skip draining).
                 start_new_session=True,
             )
+        except OSError as exc:
+            os.close(read_fd)
+            raise SupervisorError(
+                f"process {slot.index} could not be started: {exc.strerror}"
+            ) from None
         finally:
             os.close(write_fd)
-        slot.started = time.monotonic()
+        if self._stopping.is_set():
+            # A signal came while it was being created: _send could not reach it.
+            with contextlib.suppress(ProcessLookupError):
+                slot.process.send_signal(signal.SIGTERM)
         timed_out = False
         try:
             ready = await asyncio.wait_for(self._ready(read_fd), self.start_timeout_s)
@@ -249,62 +270,82 @@ class Supervisor:
 
     async def _watch(self, slot: _Slot) -> None:
         """Start the slot's process again whenever it dies, until the supervisor stops."""
+        running = True
         while not self._stopping.is_set():
-            assert slot.process is not None
-            status = await slot.process.wait()
-            if self._stopping.is_set():
-                return
-            lived = time.monotonic() - slot.started
-            delay = slot.backoff.delay(lived)
-            log.error(
-                "process %d exited with status %s after %.0f s; starting it again in %.0f s",
-                slot.index,
-                status,
-                lived,
-                delay,
-                extra={"pid": slot.process.pid},
-            )
+            if running:
+                assert slot.process is not None
+                status = await slot.process.wait()
+                if self._stopping.is_set():
+                    return
+                log.error(
+                    "process %d exited with status %s after %.0f s",
+                    slot.index,
+                    status,
+                    time.monotonic() - slot.started,
+                    extra={"pid": slot.process.pid},
+                )
+            delay = slot.backoff.delay(time.monotonic() - slot.started)
+            log.info("starting process %d again in %.0f s", slot.index, delay)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), delay)
             if self._stopping.is_set():
                 return
             try:
                 await self._start(slot)
+                running = True
             except SupervisorError as exc:
                 # A process that started once and then fails to start again (a full disk,
                 # a database gone) is tried again after the next delay; the rest serve.
                 log.error("could not start process %d again: %s", slot.index, exc)
+                running = False
 
     async def _stop_all(self, signum: int) -> None:
         self._stopping.set()
         self._send(signum)
         await self._wait_all()
 
-    async def _wait_all(self) -> None:
-        """Wait for every process to exit; kill what is left after :data:`STOP_GRACE_S`."""
-        running = [s.process for s in self.slots if s.process is not None]
+    async def _wait_all(self) -> int:
+        """Wait for every process to exit, killing what is left after
+        :data:`STOP_GRACE_S`: 0 when each stopped cleanly, else 1."""
+        slots = [s for s in self.slots if s.process is not None]
+        waits = [s.process.wait() for s in slots if s.process is not None]
         try:
-            await asyncio.wait_for(asyncio.gather(*(p.wait() for p in running)), STOP_GRACE_S)
+            await asyncio.wait_for(asyncio.gather(*waits), STOP_GRACE_S)
         except TimeoutError:
-            for process in running:
-                if process.returncode is None:
-                    log.error("process %d did not stop in time: killed", process.pid)
+            for slot in slots:
+                assert slot.process is not None
+                if slot.process.returncode is None:
+                    log.error("process %d did not stop in time: killed", slot.index)
                     with contextlib.suppress(ProcessLookupError):
-                        process.kill()
-            await asyncio.gather(*(p.wait() for p in running))
+                        slot.process.kill()
+            await asyncio.gather(*(s.process.wait() for s in slots if s.process is not None))
+        # Ended by the signal itself: one that came before its handlers were in place,
+        # while it was still starting (nothing served, nothing to drain).
+        clean = (0, -signal.SIGTERM, -signal.SIGINT)
+        failed = [s for s in slots if s.process is not None and s.process.returncode not in clean]
+        for slot in failed:
+            assert slot.process is not None
+            log.error("process %d stopped with status %s", slot.index, slot.process.returncode)
+        return 1 if failed else 0
 
 
-def die_with_parent() -> None:
-    """In a supervised process: receive SIGTERM (drain, then stop) when the supervisor
-    dies, even by SIGKILL, rather than serve on unsupervised (Linux ``prctl``)."""
+def die_with_parent(parent: int) -> None:
+    """In a supervised process: receive :data:`PARENT_DEATH_SIGNAL` (drain, then stop)
+    when the supervisor, process ``parent``, dies, even by SIGKILL, rather than serve on
+    unsupervised (Linux ``prctl``)."""
     import ctypes
 
     pr_set_pdeathsig = 1
-    with contextlib.suppress(OSError, AttributeError):
+    try:
         libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0)
-    if os.getppid() == 1:  # the supervisor died before the call above
-        os.kill(os.getpid(), signal.SIGTERM)
+        failed = libc.prctl(pr_set_pdeathsig, PARENT_DEATH_SIGNAL, 0, 0, 0) != 0
+        reason = os.strerror(ctypes.get_errno())
+    except (OSError, AttributeError) as exc:
+        failed, reason = True, type(exc).__name__
+    if failed:
+        log.warning("this process will not stop by itself if its supervisor dies: %s", reason)
+    if os.getppid() != parent:  # the supervisor died before the call above
+        os.kill(os.getpid(), PARENT_DEATH_SIGNAL)
 
 
 def child_command() -> list[str]:

@@ -5,15 +5,18 @@ it with ``MODERATION_PROCESSES=2``."""
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import os
 import re
 import signal
 import socket
+import subprocess
 import sys
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -93,11 +96,11 @@ _CHILD = """
 import os, signal, sys, time
 args = sys.argv[1:]
 ready_fd = int(args[args.index("--ready-fd") + 1])
-signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
 mode = os.environ["STAND_IN"]
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(3 if mode == "ready-stops-badly" else 0))
 if mode == "fail":
     sys.exit(3)
-if mode == "ready":
+if mode.startswith("ready"):
     os.write(ready_fd, b"r")
 while True:
     time.sleep(0.05)
@@ -143,6 +146,68 @@ async def test_a_process_that_exits_at_once_fails_the_start_with_its_status(
     runner = stand_ins("fail")
     assert await asyncio.wait_for(runner.run(), 10) == supervisor.START_FAILED
     assert "process 0 exited with status 3 before it was ready" in caplog.text
+
+
+async def test_a_signal_while_a_process_is_created_reaches_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """SIGTERM between the fork and the supervisor knowing the process: passed on all the
+    same, not left to the kill after STOP_GRACE_S."""
+    runner = stand_ins("never")
+    create = asyncio.create_subprocess_exec
+
+    async def signalled_meanwhile(*args: Any, **kwargs: Any) -> asyncio.subprocess.Process:
+        process = await create(*args, **kwargs)
+        runner._signal(signal.SIGTERM)  # before _start has the process
+        return process
+
+    monkeypatch.setattr(asyncio, "create_subprocess_exec", signalled_meanwhile)
+    started = time.monotonic()
+    assert await asyncio.wait_for(runner.run(), 20) == 0
+    assert time.monotonic() - started < 10
+    # Ended by the SIGTERM itself: it came before the process had a handler for it.
+    assert runner.slots[0].process is not None
+    assert runner.slots[0].process.returncode in (0, -signal.SIGTERM)
+
+
+async def test_a_process_that_cannot_be_created_fails_the_start_and_leaks_nothing(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def no_more_processes(*args: Any, **kwargs: Any) -> asyncio.subprocess.Process:
+        raise BlockingIOError(errno.EAGAIN, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(asyncio, "create_subprocess_exec", no_more_processes)
+    descriptors = len(os.listdir("/proc/self/fd"))
+    assert await asyncio.wait_for(stand_ins("ready").run(), 10) == supervisor.START_FAILED
+    assert "process 0 could not be started: Resource temporarily unavailable" in caplog.text
+    assert len(os.listdir("/proc/self/fd")) == descriptors
+
+
+async def test_a_process_that_stops_badly_makes_the_supervisors_status_1(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    said: list[str] = []
+    runner = stand_ins("ready-stops-badly", count=1, on_ready=lambda: said.append("ready"))  # type: ignore[arg-type]
+    running = asyncio.create_task(runner.run())
+    await until(lambda: said == ["ready"])
+    runner._signal(signal.SIGTERM)
+    assert await asyncio.wait_for(running, 10) == 1
+    assert "process 0 stopped with status 3" in caplog.text
+
+
+def test_a_process_whose_supervisor_is_gone_stops_itself() -> None:
+    """die_with_parent: the supervisor died before the process asked the kernel to be
+    told; it signals itself (here, with no handler, that ends it)."""
+    code = "from moderation.supervisor import die_with_parent; import os, time; "
+    gone = subprocess.run(
+        [sys.executable, "-c", code + "die_with_parent(1); time.sleep(10)"], timeout=30
+    )
+    assert gone.returncode == -supervisor.PARENT_DEATH_SIGNAL
+    here = subprocess.run(
+        [sys.executable, "-c", code + "die_with_parent(os.getppid()); time.sleep(0.2)"],
+        timeout=30,
+    )
+    assert here.returncode == 0
 
 
 async def test_ready_processes_run_until_the_signal_then_stop() -> None:
@@ -269,17 +334,15 @@ def test_a_process_that_dies_is_started_again_while_the_other_serves(tmp_path: P
         # Once it is gone (a connection queued on its socket as it died is lost: that
         # is SO_REUSEPORT's one gap), the other process answers, on the same port.
         wait_until(lambda: not alive(first), what="the killed process to die")
-        for _ in range(10):
-            assert health(service.url)["status"] == "ok"
         service.wait_for("process 0 exited with status -9")
-        wait_until(
-            lambda: (
-                len(children(service.process.pid)) == 2
-                and sum("process 0 ready" in line for line in list(service.lines)) == 2
-            ),
-            timeout=60,
-            what="process 0 to be started again",
-        )
+        # While it starts again, it answers nothing: no 503 "loading" from its port.
+        answers: list[object] = []
+        deadline = time.monotonic() + 60
+        while sum("process 0 ready" in line for line in list(service.lines)) < 2:
+            assert time.monotonic() < deadline, "process 0 was not started again"
+            answers.append(health(service.url)["status"])
+        assert answers and set(answers) == {"ok"}
+        assert len(children(service.process.pid)) == 2
         now = children(service.process.pid)
         assert second in now and first not in now
         wait_until(lambda: health(service.url)["instances"] == 2, what="two heartbeats")
@@ -298,13 +361,14 @@ def test_the_processes_outlive_neither_the_supervisor_nor_share_its_signals(
         pids = children(service.process.pid)
         assert len(pids) == 2
         for pid in pids:
-            assert os.getsid(pid) == pid != os.getsid(service.process.pid)
+            assert os.getsid(pid) == pid != os.getsid(service.process.pid), pid
         service.process.kill()
         service.process.wait(timeout=10)
         wait_until(lambda: not any(alive(pid) for pid in pids), timeout=30, what="orphans")
         service._reader.join(timeout=5)
         # The children inherited the pipe: their last words are in the same log.
-        assert sum("stopped" in line and "instance=" in line for line in service.lines) == 2
+        stopped = [line for line in service.lines if "stopped" in line and "instance=" in line]
+        assert len(stopped) == 2, "\n".join(service.lines)
     finally:
         if service.process.poll() is None:
             service.stop()

@@ -400,8 +400,10 @@ def choose(
     :data:`MIN_BAND_GAIN` (:attr:`Choice.bands`).
 
     With ``batch_independent(recipe)``, a recipe whose scores do not depend on their
-    batch partners is kept over a faster one whose scores do, unless that one is faster
-    by :data:`PARTNER_FREE_MARGIN` (in each band alike)."""
+    batch partners is kept over a faster one whose scores do, unless that one is more
+    than :data:`PARTNER_FREE_MARGIN` faster: on short comments among all that passed, in
+    a further band among the short comments' recipe and those :data:`MIN_BAND_GAIN`
+    faster than it there."""
     if not candidates:
         raise ValueError("no candidate recipes")
     faithful: list[tuple[str, Fidelity]] = []
@@ -464,10 +466,10 @@ def choose(
         return Choice(best.recipe, trials)
     chosen = [BandChoice(bands[0].name, bands[0].up_to, best.recipe, best.rows_per_s)]
     for band in later:
-        primary = best.band_rows_per_s.get(band.name, 0.0)
-        top = _fastest(passed, partial(_band_speed, band.name), batch_independent)
-        if top.band_rows_per_s.get(band.name, 0.0) < primary * MIN_BAND_GAIN:
-            top = best
+        speed = partial(_band_speed, band.name)
+        # Another recipe than the short comments' must earn its graph and session first.
+        eligible = [t for t in passed if t is best or speed(t) >= speed(best) * MIN_BAND_GAIN]
+        top = _fastest(eligible, speed, batch_independent)
         chosen.append(
             BandChoice(band.name, band.up_to, top.recipe, top.band_rows_per_s.get(band.name))
         )

@@ -164,9 +164,11 @@ def run(
     limits: Limits | None = None,
     hooks: Hooks | None = None,
     reuse_port: bool = False,
+    also_stop_on: tuple[int, ...] = (),
 ) -> None:
     """Serve ``app`` until SIGINT or SIGTERM, then drain and clean up. ``reuse_port``:
-    share the port with other processes that bind it so (moderation/supervisor.py)."""
+    share the port with other processes that bind it so (moderation/supervisor.py).
+    ``also_stop_on``: signals that drain and stop too, however often they come."""
     asyncio.run(
         _serve(
             app,
@@ -176,6 +178,7 @@ def run(
             limits=limits,
             hooks=hooks,
             reuse_port=reuse_port,
+            also_stop_on=also_stop_on,
         )
     )
 
@@ -199,6 +202,7 @@ async def _serve(
     limits: Limits | None = None,
     hooks: Hooks | None = None,
     reuse_port: bool = False,
+    also_stop_on: tuple[int, ...] = (),
 ) -> None:
     hooks = hooks or Hooks()
     limits = limits or Limits()
@@ -214,7 +218,7 @@ async def _serve(
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
+    for signum in (signal.SIGINT, signal.SIGTERM, *also_stop_on):
         loop.add_signal_handler(signum, stop.set)
     async with hooks.starting() if hooks.starting else contextlib.nullcontext():
         await runner.setup()
@@ -230,3 +234,5 @@ async def _serve(
     finally:
         # Stops listening, waits for in-flight handlers, then runs the cleanup contexts.
         await runner.cleanup()
+        for signum in also_stop_on:
+            loop.remove_signal_handler(signum)

@@ -214,7 +214,7 @@ def _partner_free(
         speed=lambda name: short[name],
         bands=BANDS,
         band_speed=lambda name, band: by_band[band.name][name],
-        batch_independent=lambda name: name != "dynamic",
+        batch_independent=lambda name: not name.startswith("dynamic"),
     )
 
 
@@ -244,6 +244,14 @@ def test_partner_free_scores_win_unless_clearly_slower() -> None:
         {"onnx": 8.0, "static": 10.0, "dynamic": 12.0},
     )
     assert [b.recipe for b in choice.bands] == ["static", "static", "dynamic"]
+    # two batch-dependent recipes and a partner-free one that does not earn a band of its
+    # own: the band still takes the clearly faster batch-dependent one
+    choice = _partner_free(
+        {"onnx": 36.0, "static": 50.0, "dynamic": 60.0, "dynamic-nofuse": 59.0},
+        {"onnx": 8.0, "static": 10.1, "dynamic": 10.0, "dynamic-nofuse": 11.0},
+        {"onnx": 4.0, "static": 5.0, "dynamic": 6.0, "dynamic-nofuse": 6.0},
+    )
+    assert [b.recipe for b in choice.bands] == ["dynamic", "dynamic-nofuse", "dynamic"]
     # without the predicate, the plain fastest, as before
     choice, _ = _by_length(
         {"onnx": 36.0, "static": 119.8, "dynamic": 127.8},
