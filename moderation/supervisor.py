@@ -335,6 +335,9 @@ def die_with_parent(parent: int) -> None:
     unsupervised (Linux ``prctl``)."""
     import ctypes
 
+    # Started under nohup, a process inherits SIGHUP ignored: it would then serve on,
+    # unsupervised. Until the server handles it (moderation/http/server.py), it ends it.
+    signal.signal(PARENT_DEATH_SIGNAL, signal.SIG_DFL)
     pr_set_pdeathsig = 1
     try:
         libc = ctypes.CDLL(None, use_errno=True)

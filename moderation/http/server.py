@@ -235,4 +235,7 @@ async def _serve(
         # Stops listening, waits for in-flight handlers, then runs the cleanup contexts.
         await runner.cleanup()
         for signum in also_stop_on:
+            # Stopped already: a repeat (the kernel may send a parent-death signal more
+            # than once) must not end the process before it says so.
             loop.remove_signal_handler(signum)
+            signal.signal(signum, signal.SIG_IGN)
