@@ -307,25 +307,22 @@ class Supervisor:
     async def _wait_all(self) -> int:
         """Wait for every process to exit, killing what is left after
         :data:`STOP_GRACE_S`: 0 when each stopped cleanly, else 1."""
-        slots = [s for s in self.slots if s.process is not None]
-        waits = [s.process.wait() for s in slots if s.process is not None]
+        started = [(s.index, s.process) for s in self.slots if s.process is not None]
         try:
-            await asyncio.wait_for(asyncio.gather(*waits), STOP_GRACE_S)
+            await asyncio.wait_for(asyncio.gather(*(p.wait() for _, p in started)), STOP_GRACE_S)
         except TimeoutError:
-            for slot in slots:
-                assert slot.process is not None
-                if slot.process.returncode is None:
-                    log.error("process %d did not stop in time: killed", slot.index)
+            for index, process in started:
+                if process.returncode is None:
+                    log.error("process %d did not stop in time: killed", index)
                     with contextlib.suppress(ProcessLookupError):
-                        slot.process.kill()
-            await asyncio.gather(*(s.process.wait() for s in slots if s.process is not None))
+                        process.kill()
+            await asyncio.gather(*(p.wait() for _, p in started))
         # Ended by the signal itself: one that came before its handlers were in place,
         # while it was still starting (nothing served, nothing to drain).
         clean = (0, -signal.SIGTERM, -signal.SIGINT)
-        failed = [s for s in slots if s.process is not None and s.process.returncode not in clean]
-        for slot in failed:
-            assert slot.process is not None
-            log.error("process %d stopped with status %s", slot.index, slot.process.returncode)
+        failed = [(i, p.returncode) for i, p in started if p.returncode not in clean]
+        for index, status in failed:
+            log.error("process %d stopped with status %s", index, status)
         return 1 if failed else 0
 
 
