@@ -371,6 +371,16 @@ def trace_bf16(module: Any, examples: Sequence[Sequence[int]], pad_id: int) -> A
     products in bfloat16, layer norms (so the token states), pooling and normalisation in
     float32, as autocast's CPU policy has it; the casts are recorded in the graph.
 
+    The trace runs a copy of ``module`` whose ``Linear`` weights and biases are stored in
+    bfloat16 (every other tensor is shared with ``module``, which is left as it was).
+    Autocast casts a linear layer's operands to bfloat16 on every call: with float32
+    weights that is a fresh copy of every weight matrix per forward pass, which took 44 %
+    of the sentence encoder's CPU time on 4-row calls (December, Intel Xeon with AMX).
+    Cast once here, the same bfloat16 values enter the same products, so the results are
+    identical (tested) at a fraction of the cost: 1.5-1.8x the rows per second for both
+    the encoder and bert-base. Once the caller drops ``module``, bert-base's trace holds
+    its linear weights in bfloat16 (about 170 MB) rather than float32 (about 340 MB).
+
     Traced rather than run eagerly because an eager forward takes the GIL back for each of
     its few hundred operators: with the event loop busy in another thread, two encoder
     threads on two cores managed 8-16 rows/s eagerly and 108-112 traced (a TorchScript
@@ -395,11 +405,31 @@ def trace_bf16(module: Any, examples: Sequence[Sequence[int]], pad_id: int) -> A
         warnings.simplefilter("ignore")
         trace: Any = torch.jit.trace
         return trace(
-            module,
+            bf16_linears(module),
             (torch.from_numpy(input_ids), torch.from_numpy(attention_mask)),
             check_trace=False,
             strict=False,
         )
+
+
+def bf16_linears(module: Any) -> Any:
+    """A copy of ``module`` whose ``torch.nn.Linear`` weights and biases are bfloat16
+    tensors; every other parameter and buffer is the same tensor as in ``module`` (not
+    copied), and ``module`` itself is unchanged."""
+    import copy
+
+    import torch
+
+    # deepcopy's memo maps an object to what its copy should be: the tensors themselves
+    # (shared), except the linear layers' (cast once, here).
+    memo: dict[int, Any] = {id(t): t for t in [*module.parameters(), *module.buffers()]}
+    for layer in module.modules():
+        if isinstance(layer, torch.nn.Linear):
+            for tensor in layer.parameters(recurse=False):
+                memo[id(tensor)] = torch.nn.Parameter(
+                    tensor.detach().to(torch.bfloat16), requires_grad=False
+                )
+    return copy.deepcopy(module, memo)
 
 
 def trace_to_onnx(module: Any, target: Path, output: str) -> None:
