@@ -72,8 +72,9 @@ def _import_detoxify() -> Any:
 
 class DetoxifyClassifier:
     """A Detoxify checkpoint run with PyTorch on the CPU; with ``bf16`` its matrix
-    products run in bfloat16 (``torch.autocast``), worth it only on CPUs with AVX512-BF16
-    or AMX (docs/inference.md, "AMX and BF16")."""
+    products run in bfloat16 (``torch.autocast``, the linear weights stored in bfloat16:
+    :func:`bf16_linears`), worth it only on CPUs with AVX512-BF16 or AMX
+    (docs/inference.md, "AMX and BF16")."""
 
     runtime = "torch"
 
@@ -103,7 +104,8 @@ class DetoxifyClassifier:
         self._name = loaded.name
         self._batch_size = max(1, batch_size)
         self._torch = torch
-        self._model = loaded.model
+        # bf16: the linear weights stored in bf16 once, not cast by autocast on every call
+        self._model = bf16_linears(loaded.model) if bf16 else loaded.model
         self._tokenizer = loaded.tokenizer
         self._model.eval()
         self._columns = score_columns(loaded.classes)
@@ -140,6 +142,31 @@ class DetoxifyClassifier:
                 probabilities = torch.sigmoid(logits.float()).tolist()
                 keep_maxima(results, [owner for owner, _ in batch], probabilities, self._columns)
         return results
+
+
+def bf16_linears(module: Any) -> Any:
+    """A copy of ``module`` whose ``torch.nn.Linear`` weights and biases are bfloat16
+    tensors; every other parameter and buffer is the same tensor as in ``module`` (not
+    copied), and ``module`` itself is unchanged.
+
+    For running under ``torch.autocast("cpu", bfloat16)``: autocast casts a linear
+    layer's operands to bfloat16 each time (a traced module on every call), so stored
+    this way the same values enter the same products without a copy of every weight
+    matrix per forward pass (docs/inference.md, "AMX and BF16")."""
+    import copy
+
+    import torch
+
+    # deepcopy's memo maps an object to what its copy should be: the tensors themselves
+    # (shared), except the linear layers' (cast once, here).
+    memo: dict[int, Any] = {id(t): t for t in [*module.parameters(), *module.buffers()]}
+    for layer in module.modules():
+        if isinstance(layer, torch.nn.Linear):
+            for tensor in layer.parameters(recurse=False):
+                memo[id(tensor)] = torch.nn.Parameter(
+                    tensor.detach().to(torch.bfloat16), requires_grad=False
+                )
+    return copy.deepcopy(module, memo)
 
 
 @dataclass(frozen=True, slots=True)

@@ -43,6 +43,7 @@ from classifiers.base import ClassifierLoadError
 from classifiers.detoxify_backend import (
     LoadedDetoxify,
     available_cpus,
+    bf16_linears,
     split_windows,
     window_size,
 )
@@ -372,7 +373,8 @@ def trace_bf16(module: Any, examples: Sequence[Sequence[int]], pad_id: int) -> A
     float32, as autocast's CPU policy has it; the casts are recorded in the graph.
 
     The trace runs a copy of ``module`` whose ``Linear`` weights and biases are stored in
-    bfloat16 (every other tensor is shared with ``module``, which is left as it was).
+    bfloat16 (:func:`~classifiers.detoxify_backend.bf16_linears`: every other tensor is
+    shared with ``module``, which is left as it was).
     Autocast casts a linear layer's operands to bfloat16 on every call: with float32
     weights that is a fresh copy of every weight matrix per forward pass, which took 44 %
     of the sentence encoder's CPU time on 4-row calls (December, Intel Xeon with AMX).
@@ -410,26 +412,6 @@ def trace_bf16(module: Any, examples: Sequence[Sequence[int]], pad_id: int) -> A
             check_trace=False,
             strict=False,
         )
-
-
-def bf16_linears(module: Any) -> Any:
-    """A copy of ``module`` whose ``torch.nn.Linear`` weights and biases are bfloat16
-    tensors; every other parameter and buffer is the same tensor as in ``module`` (not
-    copied), and ``module`` itself is unchanged."""
-    import copy
-
-    import torch
-
-    # deepcopy's memo maps an object to what its copy should be: the tensors themselves
-    # (shared), except the linear layers' (cast once, here).
-    memo: dict[int, Any] = {id(t): t for t in [*module.parameters(), *module.buffers()]}
-    for layer in module.modules():
-        if isinstance(layer, torch.nn.Linear):
-            for tensor in layer.parameters(recurse=False):
-                memo[id(tensor)] = torch.nn.Parameter(
-                    tensor.detach().to(torch.bfloat16), requires_grad=False
-                )
-    return copy.deepcopy(module, memo)
 
 
 def trace_to_onnx(module: Any, target: Path, output: str) -> None:

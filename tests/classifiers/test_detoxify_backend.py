@@ -92,3 +92,30 @@ def test_unbiased_style_checkpoint_keeps_contract_categories(tmp_path: Path) -> 
     assert "sexual_explicit" in classifier.categories
     assert "male" not in classifier.categories  # identity subgroup outputs are not categories
     assert set(classifier.predict(["x"])[0]) == set(classifier.categories)
+
+
+def test_bf16_stores_the_linear_weights_in_bf16_with_autocasts_results(
+    tiny_detoxify: TinyDetoxify, model: DetoxifyClassifier
+) -> None:
+    """``torch-bf16`` by name: the linear layers' weights are cast to bf16 once, at load,
+    rather than by autocast on every call; the scores are exactly autocast's over the
+    float32 weights. (Emulated on a CPU without native bf16: slower, the same arithmetic.)"""
+    import torch
+
+    texts = ["you are an idiot", "I will kill you", "Thank you for this thoughtful article."]
+    bf16 = DetoxifyClassifier(
+        "original",
+        checkpoint=tiny_detoxify.checkpoint,
+        config_dir=tiny_detoxify.config_dir,
+        bf16=True,
+    )
+    linears = [m for m in bf16._model.modules() if isinstance(m, torch.nn.Linear)]
+    assert linears and all(m.weight.dtype == torch.bfloat16 for m in linears)
+    assert all(p.dtype == torch.float32 for p in model._model.parameters())
+    model._bf16 = True  # the float32 model under autocast: the reference
+    try:
+        expected = model.predict(texts)
+    finally:
+        model._bf16 = False
+    assert bf16.predict(texts) == expected
+    assert model.predict(texts) != expected  # and bf16 is not float32's arithmetic

@@ -10,7 +10,8 @@ from typing import Any
 
 import torch
 
-from classifiers.onnx.export import bf16_linears, trace_bf16
+from classifiers.detoxify_backend import bf16_linears
+from classifiers.onnx.export import trace_bf16
 
 ROWS = [[5, 9, 2, 7, 1], [3, 3, 8], [11, 4, 6, 2]]
 PAD = 0
