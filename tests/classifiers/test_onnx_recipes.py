@@ -218,62 +218,72 @@ def _partner_free(
     )
 
 
-def test_partner_free_scores_win_unless_clearly_slower() -> None:
+#: (rows/s on short, medium and long texts, the bands' recipes) for the partner-free rule.
+PARTNER_FREE_CASES = {
+    # 6.7 % apart everywhere (what an AMD EPYC with VNNI measured): static, everywhere
+    "amd-epyc": (
+        {"onnx": 36.0, "static": 119.8, "dynamic": 127.8},
+        {"onnx": 15.0, "static": 43.0, "dynamic": 46.0},
+        {"onnx": 8.0, "static": 20.8, "dynamic": 22.5},
+        ["static", "static", "static"],
+    ),
+    # what an Intel Xeon with AMX measured: 11.7 % apart on short comments, 14 % on
+    # medium ones, 28 % on long ones: static on short comments, dynamic beyond
+    "intel-xeon": (
+        {"onnx": 57.3, "static": 230.3, "dynamic": 257.3},
+        {"onnx": 25.4, "static": 96.2, "dynamic": 109.8},
+        {"onnx": 12.0, "static": 43.5, "dynamic": 55.8},
+        ["static", "dynamic", "dynamic"],
+    ),
+    # and at its other start: 5.6 % apart on medium texts, within the bands' margin
+    "intel-xeon-again": (
+        {"onnx": 54.5, "static": 222.1, "dynamic": 219.0},
+        {"onnx": 24.6, "static": 92.2, "dynamic": 97.4},
+        {"onnx": 11.9, "static": 41.5, "dynamic": 51.3},
+        ["static", "static", "dynamic"],
+    ),
+    # 30 % apart on short comments, 9 % on medium ones: dynamic, and dynamic in the
+    # medium band too (the short band's recipe, which static does not beat there)
+    "dynamic-far-ahead": (
+        {"onnx": 36.0, "static": 100.0, "dynamic": 130.0},
+        {"onnx": 15.0, "static": 43.0, "dynamic": 46.9},
+        {"onnx": 8.0, "static": 30.0, "dynamic": 22.0},
+        ["dynamic", "dynamic", "static"],
+    ),
+    # the fastest band recipe is dynamic but within the margin of static: static
+    "within-the-bands-margin": (
+        {"onnx": 36.0, "static": 50.0, "dynamic": 40.0},
+        {"onnx": 15.0, "static": 20.0, "dynamic": 21.5},
+        {"onnx": 8.0, "static": 10.0, "dynamic": 13.0},
+        ["static", "static", "dynamic"],
+    ),
+    # two batch-dependent recipes and a partner-free one that does not earn a band of its
+    # own: the band still takes the clearly faster batch-dependent one
+    "two-dependent": (
+        {"onnx": 36.0, "static": 50.0, "dynamic": 65.0, "dynamic-nofuse": 64.0},
+        {"onnx": 8.0, "static": 10.1, "dynamic": 10.0, "dynamic-nofuse": 11.0},
+        {"onnx": 4.0, "static": 5.0, "dynamic": 6.0, "dynamic-nofuse": 6.0},
+        ["dynamic", "dynamic-nofuse", "dynamic"],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(PARTNER_FREE_CASES))
+def test_partner_free_scores_win_unless_clearly_slower(case: str) -> None:
     """Static int8's scores do not depend on their batch partners; dynamic int8's do.
     Within PARTNER_FREE_MARGIN on short comments, and BAND_PARTNER_FREE_MARGIN in the
     longer bands, the partner-free recipe is kept."""
     assert recipes.PARTNER_FREE_MARGIN == 1.25 and recipes.BAND_PARTNER_FREE_MARGIN == 1.10
-    # 6.7 % apart (what an AMD EPYC with VNNI measured): static, everywhere
-    choice = _partner_free(
-        {"onnx": 36.0, "static": 119.8, "dynamic": 127.8},
-        {"onnx": 15.0, "static": 43.0, "dynamic": 46.0},
-        {"onnx": 8.0, "static": 20.8, "dynamic": 22.5},
-    )
-    assert choice.routes() == [(None, "static")]
-    # what an Intel Xeon with AMX measured: 11.7 % apart on short comments, 14 % on
-    # medium ones, 28 % on long ones: static on short comments, dynamic beyond
-    choice = _partner_free(
-        {"onnx": 57.3, "static": 230.3, "dynamic": 257.3},
-        {"onnx": 25.4, "static": 96.2, "dynamic": 109.8},
-        {"onnx": 12.0, "static": 43.5, "dynamic": 55.8},
-    )
-    assert [b.recipe for b in choice.bands] == ["static", "dynamic", "dynamic"]
-    # and at its other start: 5.6 % apart on medium texts, within the bands' margin
-    choice = _partner_free(
-        {"onnx": 54.5, "static": 222.1, "dynamic": 219.0},
-        {"onnx": 24.6, "static": 92.2, "dynamic": 97.4},
-        {"onnx": 11.9, "static": 41.5, "dynamic": 51.3},
-    )
-    assert [b.recipe for b in choice.bands] == ["static", "static", "dynamic"]
-    # 30 % apart on short comments, 9 % on medium ones: dynamic, and dynamic in the
-    # medium band too (the short band's recipe, which static does not beat there)
-    choice = _partner_free(
-        {"onnx": 36.0, "static": 100.0, "dynamic": 130.0},
-        {"onnx": 15.0, "static": 43.0, "dynamic": 46.9},
-        {"onnx": 8.0, "static": 30.0, "dynamic": 22.0},
-    )
-    assert [b.recipe for b in choice.bands] == ["dynamic", "dynamic", "static"]
-    # the fastest band recipe is dynamic but within the margin of static: static
-    choice = _partner_free(
-        {"onnx": 36.0, "static": 50.0, "dynamic": 40.0},
-        {"onnx": 15.0, "static": 20.0, "dynamic": 21.5},
-        {"onnx": 8.0, "static": 10.0, "dynamic": 13.0},
-    )
-    assert [b.recipe for b in choice.bands] == ["static", "static", "dynamic"]
-    # two batch-dependent recipes and a partner-free one that does not earn a band of its
-    # own: the band still takes the clearly faster batch-dependent one
-    choice = _partner_free(
-        {"onnx": 36.0, "static": 50.0, "dynamic": 65.0, "dynamic-nofuse": 64.0},
-        {"onnx": 8.0, "static": 10.1, "dynamic": 10.0, "dynamic-nofuse": 11.0},
-        {"onnx": 4.0, "static": 5.0, "dynamic": 6.0, "dynamic-nofuse": 6.0},
-    )
-    assert [b.recipe for b in choice.bands] == ["dynamic", "dynamic-nofuse", "dynamic"]
-    # without the predicate, the plain fastest, as before
-    choice, _ = _by_length(
-        {"onnx": 36.0, "static": 119.8, "dynamic": 127.8},
-        {"onnx": 15.0, "static": 43.0, "dynamic": 46.0},
-        {"onnx": 8.0, "static": 20.8, "dynamic": 22.5},
-    )
+    short, medium, long, expected = PARTNER_FREE_CASES[case]
+    choice = _partner_free(short, medium, long)
+    assert [b.recipe for b in choice.bands] == expected
+    if len(set(expected)) == 1:
+        assert choice.routes() == [(None, expected[0])]
+
+
+def test_without_the_partner_predicate_the_plain_fastest_wins() -> None:
+    short, medium, long, _ = PARTNER_FREE_CASES["amd-epyc"]
+    choice, _ = _by_length(short, medium, long)
     assert choice.recipe == "dynamic"
 
 
