@@ -476,10 +476,10 @@ def choose(
         return Choice(best.recipe, trials)
     chosen = [BandChoice(bands[0].name, bands[0].up_to, best.recipe, best.rows_per_s)]
     for band in later:
-        speed = partial(_band_speed, band.name)
+        in_band = partial(_band_speed, band.name)
         # Another recipe than the short comments' must earn its graph and session first.
-        eligible = [t for t in passed if t is best or speed(t) >= speed(best) * MIN_BAND_GAIN]
-        top = _fastest(eligible, speed, batch_independent, BAND_PARTNER_FREE_MARGIN)
+        eligible = [t for t in passed if t is best or in_band(t) >= in_band(best) * MIN_BAND_GAIN]
+        top = _fastest(eligible, in_band, batch_independent, BAND_PARTNER_FREE_MARGIN)
         chosen.append(
             BandChoice(band.name, band.up_to, top.recipe, top.band_rows_per_s.get(band.name))
         )
