@@ -1,5 +1,5 @@
-"""Where the model's idle time goes: the service with ``minilm`` under a closed loop,
-settings against the default in alternating rounds.
+"""Where the model's idle time goes: the service under a closed loop, settings against
+the default in alternating rounds.
 
 One service process per setting (``MODERATION_…`` variables; the first is the default),
 started side by side on SQLite; then ``--rounds`` rounds that each run a closed loop of
@@ -11,8 +11,13 @@ the server's and the load generator's CPU from the kernel.
 
     .venv/bin/python bench/scorer_waves.py --seconds 10 --rounds 3 --concurrency 32 \\
         --settings MODERATION_BATCH_MAX_WAIT_MS=0,MODERATION_BATCH_MAX_SIZE=8
+    .venv/bin/python bench/scorer_waves.py --classifier detoxify --concurrency 16 \\
+        --rounds 6 --settings MODERATION_BATCH_WAIT=always --name scorer_waves_detoxify
 
-Results go to bench/results/scorer_waves.md.
+``minilm`` (the default) runs on the held-out evaluation comments; ``detoxify`` is the
+bert-base-sized checkpoint of bench/service_bench.py (random weights, real compute) with
+``--runtime``, on its short comments (12-20 words). Results go to
+bench/results/<--name>.md.
 """
 
 from __future__ import annotations
@@ -32,9 +37,11 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
+import bert_base_checkpoint  # noqa: E402
 import provenance  # noqa: E402
 from load_test import free_port  # noqa: E402
 from minilm_bench import cli, closed_loop, service_env, texts  # noqa: E402
+from service_bench import short_texts  # noqa: E402
 
 DEFAULT = "default"
 METRICS = (
@@ -66,12 +73,28 @@ def own_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def classifier_env(classifier: str, runtime: str) -> dict[str, str]:
+    """The variables that choose the classifier: ``minilm`` is service_env's own;
+    ``detoxify`` the bench's bert-base-sized checkpoint, run by ``runtime``."""
+    if classifier == "minilm":
+        return {}
+    checkpoint, config = bert_base_checkpoint.build(ROOT / "data" / "bench-model")
+    return {
+        "MODERATION_CLASSIFIER": "detoxify:original",
+        "MODERATION_DETOXIFY_CHECKPOINT": str(checkpoint),
+        "MODERATION_DETOXIFY_CONFIG": str(config),
+        "MODERATION_DETOXIFY_RUNTIME": runtime,
+        "MODERATION_ONNX_CACHE_DIR": str(ROOT / "data" / "bench-onnx-cache"),
+        "TRANSFORMERS_OFFLINE": "1",
+    }
+
+
 class Server:
     """One service process with ``setting`` (``NAME=value``, or the default)."""
 
-    def __init__(self, setting: str) -> None:
+    def __init__(self, setting: str, classifier: dict[str, str]) -> None:
         self.setting = setting
-        self.env = service_env()
+        self.env = service_env() | classifier
         if setting != DEFAULT:
             name, _, value = setting.partition("=")
             self.env[name] = value
@@ -145,11 +168,12 @@ async def main(args: argparse.Namespace) -> None:
     servers: list[Server] = []
     runs: dict[str, list[dict[str, Any]]] = {s: [] for s in settings}
     try:
+        chosen = classifier_env(args.classifier, args.runtime)
         for setting in settings:
-            servers.append(Server(setting))
+            servers.append(Server(setting, chosen))
         for server in servers:
             server.wait_ready()
-        pool = texts()
+        pool = texts() if args.classifier == "minilm" else short_texts(600, (12, 20))
         for server in servers:
             await server.run(pool, 4, args.concurrency, f"warm-{server.setting}")
         for n in range(args.rounds):
@@ -161,15 +185,26 @@ async def main(args: argparse.Namespace) -> None:
         for server in servers:
             server.stop()
     after = provenance.steadiness()
+    if args.classifier == "minilm":
+        label, load = "minilm", "the held-out evaluation comments"
+    else:
+        label = f"detoxify:original ({args.runtime}, bert-base-sized)"
+        load = "short comments of 12-20 words (bench/service_bench.py's)"
     lines = [
-        "# Where the model's idle time goes: `minilm` under a closed loop",
+        f"# Where the model's idle time goes: `{label}` under a closed loop",
         "",
         *provenance.header(
             "scorer_waves.py",
+            *(
+                [f"--classifier {args.classifier}", f"--runtime {args.runtime}"]
+                if args.classifier != "minilm"
+                else []
+            ),
             f"--seconds {args.seconds:g}",
             f"--rounds {args.rounds}",
             f"--concurrency {args.concurrency}",
             f"--settings {args.settings}" if args.settings else "",
+            f"--name {args.name}" if args.name != "scorer_waves" else "",
         ),
         "",
         provenance.steadiness_line(before, after),
@@ -177,7 +212,7 @@ async def main(args: argparse.Namespace) -> None:
         "Each setting's service ran on SQLite, every comment committed, all processes "
         "started before the rounds and only one under load at a time; "
         f"{args.rounds} rounds of {args.seconds:g} s per setting, alternating. The load "
-        "is the held-out evaluation comments, each made unique. p99: the worst round's.",
+        f"is {load}, each made unique. p99: the worst round's.",
         "",
         "| setting | comments/s | p99 ms | model's thread busy | texts per batch | "
         "model ms per text | server cores | load generator cores | errors |",
@@ -200,7 +235,7 @@ async def main(args: argparse.Namespace) -> None:
         "",
     ]
     text = "\n".join(lines)
-    (ROOT / "bench" / "results" / "scorer_waves.md").write_text(text)
+    (ROOT / "bench" / "results" / f"{args.name}.md").write_text(text)
     print(text)
 
 
@@ -212,4 +247,9 @@ if __name__ == "__main__":
     parser.add_argument(
         "--settings", default="", help="comma-separated NAME=value, each against the default"
     )
+    parser.add_argument("--classifier", choices=["minilm", "detoxify"], default="minilm")
+    parser.add_argument(
+        "--runtime", default="onnx-static-int8-nofuse", help="MODERATION_DETOXIFY_RUNTIME"
+    )
+    parser.add_argument("--name", default="scorer_waves", help="results file name, no suffix")
     asyncio.run(main(parser.parse_args()))

@@ -191,6 +191,7 @@ def _scorer(app: web.Application, classifier: Classifier, embedder: Embedder | N
         embedder=embedder,
         max_batch=settings.batch_max_size,
         max_wait_s=settings.batch_max_wait_ms / 1000,
+        wait_when_busy=settings.batch_wait == "always",
         max_batch_chars=settings.batch_max_chars,
         queue_limit=settings.queue_limit,
         timeout_s=settings.classify_timeout_s,

@@ -20,6 +20,8 @@ from classifiers.loader import DEFAULT_PREFERENCE, DEFAULT_RUNTIME, ClassifierOp
 from moderation.domain.destinations import AllowList
 
 PREFIX = "MODERATION_"
+#: When a micro-batch waits for company (``MODERATION_BATCH_WAIT``, workers/scorer.py).
+BATCH_WAITS = ("idle", "always")
 #: More processes than this is a typo, not a deployment (each loads its own models).
 MAX_PROCESSES = 64
 
@@ -60,6 +62,10 @@ class Settings:
     classify_timeout_s: float = 10.0
     batch_max_size: int = 32
     batch_max_wait_ms: float = 2.0
+    # When a batch waits batch_max_wait_ms for company: "idle", only when the model found
+    # nothing queued (texts that queued while it was busy go at once); "always", also
+    # then (the scorer before December): docs/inference.md, "The batching wait".
+    batch_wait: str = "idle"
     batch_max_chars: int = 4_000
     queue_limit: int = 2_000
     # Batches run side by side (workers/scorer.py "Lanes"): 1 = one at a time; 0 = one
@@ -125,6 +131,10 @@ class Settings:
             raise SettingsError(
                 f"{PREFIX}METRICS_ROLE must be empty, site, moderator or admin, "
                 f"got {self.metrics_role!r}"
+            )
+        if self.batch_wait not in BATCH_WAITS:
+            raise SettingsError(
+                f"{PREFIX}BATCH_WAIT must be idle or always, got {self.batch_wait!r}"
             )
         self.webhook_allow_list()  # a malformed list fails at start, naming the variable
 

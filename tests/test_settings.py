@@ -79,6 +79,7 @@ def test_a_mapping_reads_no_dotenv(clean_env: pytest.MonkeyPatch, tmp_path: Path
         ("MODERATION_CASCADE_SURE_BELOW", "low"),
         ("MODERATION_DB_POOL_SIZE", "1.5"),
         ("MODERATION_METRICS_ROLE", "root"),
+        ("MODERATION_BATCH_WAIT", "sometimes"),
     ],
 )
 def test_a_bad_value_names_the_variable(

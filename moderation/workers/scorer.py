@@ -2,9 +2,13 @@
 
 Requests that arrive together are scored together: the batcher takes what is
 queued (up to ``max_batch`` texts, and no more once ``max_batch_chars`` characters are
-in), waits at most ``max_wait`` for more, and runs one
+in) and runs one
 ``predict`` call in a dedicated single-thread executor, so the event loop never
-runs the model and the model never runs two batches at once. The queue is
+runs the model and the model never runs two batches at once. Only a model that found
+nothing queued waits for company: after the first text arrives it waits at most
+``max_wait`` for more. Texts that queued while the model was busy go at once, since
+waiting then would leave the model idle while the event loop answers and commits the
+batch just scored (docs/inference.md, "The batching wait"). The queue is
 bounded: when it is full :class:`Overloaded` is raised (HTTP 429 with
 ``Retry-After``) instead of letting latency grow without bound. A text whose
 scores do not arrive within ``timeout`` gets ``None``: the engine holds it with
@@ -145,6 +149,7 @@ class Scorer(Worker):
         *,
         max_batch: int = 32,
         max_wait_s: float = 0.002,
+        wait_when_busy: bool = False,
         max_batch_chars: int = 4_000,
         max_later_chars: int = 1_000,
         queue_limit: int = 2000,
@@ -171,6 +176,9 @@ class Scorer(Worker):
         self.languages = frozenset(languages_of(classifier))
         self.max_batch = max(1, max_batch)
         self.max_wait_s = max(0.0, max_wait_s)
+        #: Whether texts that queued while the model was busy also wait ``max_wait_s``
+        #: for company (``MODERATION_BATCH_WAIT=always``); by default they go at once.
+        self.wait_when_busy = wait_when_busy
         # A batch, once running, cannot be taken back: long texts do not all join one.
         self.max_batch_chars = max(1, max_batch_chars)
         # A batch of chunks stays short: a comment that arrives while it runs
@@ -265,8 +273,14 @@ class Scorer(Worker):
             await self._run_lanes()
             return
         loop = asyncio.get_running_loop()
+        scored_before = False
         while True:
-            first = await self._take(None)
+            # What queued while the model scored is a batch already: waiting for more
+            # would idle the model.
+            first = self._pop() if scored_before and not self.wait_when_busy else None
+            gather = first is None
+            if first is None:
+                first = await self._take(None)
             assert first is not None
             jobs = [first]
             size = len(jobs[0].texts)
@@ -276,13 +290,14 @@ class Scorer(Worker):
             while size < self.max_batch and chars < cap:
                 # Only as urgent or more: a long text's chunk must not ride along with,
                 # and slow down, a whole comment's batch.
-                job = await self._take(deadline, first.rank)
+                job = await self._take(deadline, first.rank) if gather else self._pop(first.rank)
                 if job is None:
                     break
                 jobs.append(job)
                 size += len(job.texts)
                 chars += sum(len(text) for text in job.texts)
             await self._run_batch(jobs)
+            scored_before = True
 
     async def _run_lanes(self) -> None:
         """Several lanes: hand batches over as lanes free up, one more waiting in line."""

@@ -418,6 +418,17 @@ async def test_the_service_runs_the_lanes_it_is_told(
     assert [status for status, _ in statuses] == [201] * 6
 
 
+@pytest.mark.parametrize(("setting", "waits"), [("idle", False), ("always", True)])
+async def test_the_service_waits_for_company_as_it_is_told(
+    make_service: Any, setting: str, waits: bool
+) -> None:
+    """MODERATION_BATCH_WAIT: "idle" (the default) waits for company only when the model
+    found nothing queued; "always" also when texts queued while it was busy."""
+    service = await make_service(batch_wait=setting)
+    assert service.client.app[SCORER].wait_when_busy is waits
+    assert Settings().batch_wait == "idle"
+
+
 def test_one_lane_is_the_default_setting() -> None:
     assert Settings().classifier_lanes == 1
 

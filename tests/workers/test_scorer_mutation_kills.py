@@ -65,6 +65,40 @@ async def test_a_batch_waits_up_to_max_wait_for_company() -> None:
     assert model.batches == [["a", "b"]]
 
 
+async def test_texts_that_queued_while_the_model_was_busy_go_without_waiting() -> None:
+    # The window (ten seconds here) is for a model that found nothing queued: a backlog
+    # is a batch already, and waiting out the window would fail the deadline below.
+    model = Slow(0.2)
+    scorer = Scorer(model, max_batch=2, max_wait_s=10.0)
+    scorer.start()
+    try:
+        pair = [scorer.submit(["first"]), scorer.submit(["second"])]  # full: starts at once
+        await asyncio.sleep(0.05)  # the pair is in the model
+        behind = scorer.submit(["behind"])
+        await asyncio.wait_for(asyncio.gather(*pair, behind), 5.0)
+    finally:
+        await scorer.close()
+    assert model.batches == [["first", "second"], ["behind"]]
+
+
+async def test_waiting_when_busy_too_waits_for_company_behind_a_running_batch() -> None:
+    # MODERATION_BATCH_WAIT=always: the text behind the running pair waits out the window.
+    model = Slow(0.1)
+    scorer = Scorer(model, max_batch=2, max_wait_s=0.5, wait_when_busy=True)
+    scorer.start()
+    try:
+        pair = [scorer.submit(["first"]), scorer.submit(["second"])]
+        await asyncio.sleep(0.05)
+        started = time.monotonic()
+        behind = scorer.submit(["behind"])
+        await asyncio.wait_for(asyncio.gather(*pair, behind), 5.0)
+        waited = time.monotonic() - started
+    finally:
+        await scorer.close()
+    assert model.batches == [["first", "second"], ["behind"]]
+    assert waited >= 0.5
+
+
 async def test_a_first_chunk_never_rides_along_with_a_comments_batch() -> None:
     # A long text's first chunk (SOON) waits, like its later rounds, for a batch of its own.
     model = Slow(0.1)
