@@ -134,7 +134,7 @@ class Settings:
             )
         if self.batch_wait not in BATCH_WAITS:
             raise SettingsError(
-                f"{PREFIX}BATCH_WAIT must be idle or always, got {self.batch_wait!r}"
+                f"{PREFIX}BATCH_WAIT must be {' or '.join(BATCH_WAITS)}, got {self.batch_wait!r}"
             )
         self.webhook_allow_list()  # a malformed list fails at start, naming the variable
 

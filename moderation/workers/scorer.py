@@ -273,11 +273,9 @@ class Scorer(Worker):
             await self._run_lanes()
             return
         loop = asyncio.get_running_loop()
-        scored_before = False
+        gather = True  # the model has scored nothing yet: it is idle
         while True:
-            # What queued while the model scored is a batch already: waiting for more
-            # would idle the model.
-            first = self._pop() if scored_before and not self.wait_when_busy else None
+            first = None if gather else self._pop()
             gather = first is None
             if first is None:
                 first = await self._take(None)
@@ -297,7 +295,9 @@ class Scorer(Worker):
                 size += len(job.texts)
                 chars += sum(len(text) for text in job.texts)
             await self._run_batch(jobs)
-            scored_before = True
+            # What queued while the model scored is a batch already: waiting for more
+            # would idle the model.
+            gather = self.wait_when_busy
 
     async def _run_lanes(self) -> None:
         """Several lanes: hand batches over as lanes free up, one more waiting in line."""

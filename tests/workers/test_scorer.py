@@ -426,6 +426,9 @@ async def test_the_service_waits_for_company_as_it_is_told(
     found nothing queued; "always" also when texts queued while it was busy."""
     service = await make_service(batch_wait=setting)
     assert service.client.app[SCORER].wait_when_busy is waits
+
+
+def test_waiting_only_when_idle_is_the_default_setting() -> None:
     assert Settings().batch_wait == "idle"
 
 
