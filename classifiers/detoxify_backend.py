@@ -20,6 +20,7 @@ maximum per category is kept, so a long comment is never silently truncated.
 from __future__ import annotations
 
 import contextlib
+import heapq
 import logging
 import os
 from collections.abc import Sequence
@@ -307,6 +308,105 @@ def sub_batches(
         tokens += length
     batches.append(current)
     return batches
+
+
+Piece = tuple[int, list[int]]
+
+
+def call_cost(batch: Sequence[Piece], call_tokens: int) -> int:
+    """What running ``batch`` in one call costs, in tokens: every row padded to the
+    longest, plus ``call_tokens`` for the call itself (reading the weights and the like)."""
+    return len(batch) * max(len(ids) for _, ids in batch) + call_tokens
+
+
+def finish_time(costs: Sequence[int], workers: int) -> int:
+    """When the last of ``workers`` threads finishes ``costs``, each thread taking the
+    next call in this order as soon as it is free (what a thread pool's ``map`` does)."""
+    free = [0] * max(1, workers)
+    for cost in costs:
+        heapq.heapreplace(free, free[0] + cost)
+    return max(free)
+
+
+def _even_cut(pieces: Sequence[Piece], max_rows: int, parts: int, call_tokens: int) -> list[int]:
+    """Where to cut length-sorted ``pieces`` into at most ``parts`` runs of at most
+    ``max_rows`` rows so that the costliest run (:func:`call_cost`) costs least: the
+    smallest capacity the greedy cut fits into ``parts`` runs (a binary search)."""
+
+    def cut(capacity: int) -> list[int] | None:
+        ends: list[int] = []
+        start = 0
+        while start < len(pieces):
+            end = start + 1
+            while (
+                end < len(pieces)
+                and end - start < max_rows
+                and (end + 1 - start) * len(pieces[end][1]) + call_tokens <= capacity
+            ):
+                end += 1
+            ends.append(end)
+            start = end
+        return ends if len(ends) <= parts else None
+
+    low = max(len(ids) for _, ids in pieces) + call_tokens
+    high = call_cost(pieces, call_tokens)
+    best = cut(high) or []
+    while low < high:
+        middle = (low + high) // 2
+        found = cut(middle)
+        if found is None:
+            low = middle + 1
+        else:
+            best, high = found, middle
+    if not best:  # more rows than parts × max_rows: the cap decides
+        best = [min(len(pieces), end) for end in range(max_rows, len(pieces) + max_rows, max_rows)]
+    return best
+
+
+def balanced_batches(
+    pieces: Sequence[Piece],
+    max_rows: int,
+    workers: int,
+    *,
+    call_tokens: int,
+    max_padding: float = 0.2,
+) -> list[list[Piece]]:
+    """Length-sorted windows cut into calls for ``workers`` threads, costliest first, so
+    that the threads finish together.
+
+    Cutting the sorted windows into one run per thread gives one thread all the longer
+    windows, and the others wait for it at the end of every batch: with short comments
+    on 2 threads, 12-25 ms of a 60-120 ms batch (docs/inference.md, "Balanced
+    sub-batches"). So several cuts are costed (:func:`call_cost`: padded tokens plus
+    ``call_tokens`` per call, which prices smaller calls against better balance), each
+    scheduled as a pool runs it, costliest call first (:func:`finish_time`), and the one
+    that finishes first wins (the fewer calls on a tie): :func:`sub_batches` with a
+    thread's, half a thread's and a third of a thread's share of the rows, and the
+    cuts into ``workers`` and twice as many runs whose costliest run costs least.
+    Which windows share a call changes, never a window's tokens."""
+    if not pieces:
+        return []
+    if workers <= 1:
+        return sub_batches(pieces, max_rows, max_padding=max_padding)
+    candidates = [
+        sub_batches(
+            pieces,
+            max(1, min(max_rows, -(-len(pieces) // (share * workers)))),
+            max_padding=max_padding,
+        )
+        for share in (1, 2, 3)
+    ]
+    for parts in (workers, 2 * workers):
+        ends = _even_cut(pieces, max(1, max_rows), parts, call_tokens)
+        candidates.append([list(pieces[a:b]) for a, b in zip([0, *ends], ends, strict=False)])
+    best: tuple[int, int, list[list[Piece]]] | None = None
+    for batches in candidates:
+        batches = sorted(batches, key=lambda b: call_cost(b, call_tokens), reverse=True)
+        span = finish_time([call_cost(b, call_tokens) for b in batches], workers)
+        if best is None or (span, len(batches)) < best[:2]:
+            best = (span, len(batches), batches)
+    assert best is not None
+    return best[2]
 
 
 def keep_maxima(

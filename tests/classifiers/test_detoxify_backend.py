@@ -7,7 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from classifiers.detoxify_backend import DetoxifyClassifier
+from classifiers.detoxify_backend import (
+    DetoxifyClassifier,
+    balanced_batches,
+    call_cost,
+    finish_time,
+    sub_batches,
+)
 from tests.tiny_detoxify import UNBIASED_CLASSES, TinyDetoxify, build_tiny_detoxify
 
 
@@ -119,3 +125,84 @@ def test_bf16_stores_the_linear_weights_in_bf16_with_autocasts_results(
         model._bf16 = False
     assert bf16.predict(texts) == expected
     assert model.predict(texts) != expected  # and bf16 is not float32's arithmetic
+
+
+# -- sub-batches and their balance over the workers ---------------------------------------
+
+
+def _windows(*lengths: int) -> list[tuple[int, list[int]]]:
+    """Length-sorted windows of these token counts, owned by texts 0, 1, …"""
+    return [(owner, [7] * length) for owner, length in enumerate(sorted(lengths))]
+
+
+def _shape(batches: list[list[tuple[int, list[int]]]]) -> list[list[int]]:
+    return [[len(ids) for _, ids in batch] for batch in batches]
+
+
+def test_sub_batches_cut_where_padding_would_pass_a_fifth() -> None:
+    windows = _windows(15, 16, 18, 20, 22, 24, 26, 28)
+    # 15+16+18+20 padded to 20 is 80 for 69 tokens; adding 22 would pad 91 to 110 (> 1.2×).
+    assert _shape(sub_batches(windows, 8)) == [[15, 16, 18, 20], [22, 24, 26, 28]]
+    assert _shape(sub_batches(windows, 3)) == [[15, 16, 18], [20, 22, 24], [26, 28]]
+    assert sub_batches([], 8) == []
+
+
+def test_finish_time_is_a_pool_taking_calls_in_order() -> None:
+    assert finish_time([10, 10, 10], 2) == 20
+    assert finish_time([12, 5, 4, 4], 2) == 13  # 12 | 5+4+4
+    assert finish_time([4, 4, 5, 12], 2) == 16  # 4+5 | 4+12: the long call last waits
+    assert finish_time([3], 4) == 3
+    assert call_cost(_windows(10, 14), 8) == 2 * 14 + 8
+
+
+def test_balanced_batches_even_out_short_comments_on_two_workers() -> None:
+    """The case that cost the service 10-25 % of every batch: one run per worker hands
+    the second worker every longer window (120 against its partner's 88, in tokens)."""
+    windows = _windows(15, 16, 18, 20, 22, 24, 26, 28)
+    one_run_each = sub_batches(windows, 8, min_batches=2)
+    assert finish_time([call_cost(b, 8) for b in one_run_each], 2) == 120
+    balanced = balanced_batches(windows, 8, 2, call_tokens=8)
+    assert finish_time([call_cost(b, 8) for b in balanced], 2) == 104
+    assert _shape(balanced) == [[26, 28], [22, 24], [18, 20], [15, 16]]
+
+
+def test_balanced_batches_weigh_the_cost_of_a_call() -> None:
+    """A call's fixed cost buys fewer, larger calls: where it outweighs the padding saved,
+    the windows stay in one call per worker."""
+    windows = _windows(15, 16, 18, 20, 22, 24, 26, 28)
+    assert len(balanced_batches(windows, 8, 2, call_tokens=200)) == 2
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_balanced_batches_keep_every_window_once_and_never_finish_later(seed: int) -> None:
+    import random
+
+    rng = random.Random(seed)
+    windows = _windows(*(rng.randint(6, 140) for _ in range(rng.randint(1, 32))))
+    workers = rng.choice([2, 3, 4, 8])
+    rows = rng.choice([1, 4, 8, 16])
+    calls = rng.choice([0, 8, 30])
+    balanced = balanced_batches(windows, rows, workers, call_tokens=calls)
+    assert sorted(piece for batch in balanced for piece in batch) == sorted(windows)
+    assert all(0 < len(batch) <= rows for batch in balanced)
+    # each call keeps the windows' length order; the calls go costliest first
+    assert all(_shape([b])[0] == sorted(_shape([b])[0]) for b in balanced)
+    costs = [call_cost(b, calls) for b in balanced]
+    assert costs == sorted(costs, reverse=True)
+    # never later than one run per worker (the cut before balancing), costliest first
+    one_run_each = sub_batches(windows, rows, min_batches=workers)
+    before = sorted((call_cost(b, calls) for b in one_run_each), reverse=True)
+    assert finish_time(costs, workers) <= finish_time(before, workers)
+
+
+def test_balanced_batches_on_one_worker_are_the_padding_cut() -> None:
+    windows = _windows(15, 16, 18, 20, 22, 24, 26, 28)
+    assert balanced_batches(windows, 8, 1, call_tokens=8) == sub_batches(windows, 8)
+    assert balanced_batches([], 8, 2, call_tokens=8) == []
+
+
+def test_rows_alone_go_longest_first() -> None:
+    """Dynamic int8 runs each row alone: the longest rows go first, so no worker is left
+    with a long row at the end of a batch."""
+    windows = _windows(9, 40, 12, 33, 20)
+    assert _shape(balanced_batches(windows, 1, 2, call_tokens=8)) == [[40], [33], [20], [12], [9]]

@@ -8,6 +8,7 @@ import os
 import shutil
 import socket
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -155,6 +156,38 @@ def test_batches_and_order_do_not_change_an_embedding(minilm_encoder: SentenceEn
     reversed_ = minilm_encoder.embed(TEXTS[::-1])[::-1]
     assert float(numpy.abs(together - reversed_).max()) < 1e-5
     assert minilm_encoder.embed([]).shape == (0, 384)
+
+
+def test_sub_batches_go_to_the_workers_costliest_first(
+    minilm_encoder: SentenceEncoder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``embed`` balances its calls over the workers (``balanced_batches``) and hands them
+    over costliest first, so that no worker is left with the longest texts at the end."""
+    import classifiers.encoder as encoder_module
+    from classifiers.detoxify_backend import balanced_batches as balance
+
+    handed: list[tuple[int, list[list[int]]]] = []
+
+    def spy(pieces: Any, rows: int, workers: int, *, call_tokens: int) -> Any:
+        batches = balance(pieces, rows, workers, call_tokens=call_tokens)
+        handed.append((workers, [[len(ids) for _, ids in batch] for batch in batches]))
+        return batches
+
+    pool = ThreadPoolExecutor(max_workers=2)
+    monkeypatch.setattr(encoder_module, "balanced_batches", spy)
+    monkeypatch.setattr(minilm_encoder, "_pool", pool)
+    monkeypatch.setattr(minilm_encoder, "threads", 2)
+    texts = [" ".join(["word"] * words) for words in (3, 30, 5, 26, 8, 22, 11, 18)]
+    try:
+        got = minilm_encoder.embed(texts)
+    finally:
+        pool.shutdown()
+    alone = numpy.concatenate([minilm_encoder.embed([text]) for text in texts])
+    assert float(numpy.abs(got - alone).max()) < 1e-5
+    workers, calls = handed[0]
+    tokens = minilm_encoder._call_tokens()
+    costs = [len(call) * max(call) + tokens for call in calls]
+    assert workers == 2 and len(calls) >= 2 and costs == sorted(costs, reverse=True)
 
 
 def test_long_texts_are_truncated_to_256_tokens(minilm_encoder: SentenceEncoder) -> None:
