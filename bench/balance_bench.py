@@ -38,6 +38,7 @@ from classifiers.detoxify_backend import balanced_batches, sub_batches  # noqa: 
 
 RESULTS = ROOT / "bench" / "results"
 SIZES = (4, 8, 12, 16, 24)
+WARM_CALLS = 8
 
 Pieces = Sequence[tuple[int, list[int]]]
 
@@ -66,9 +67,11 @@ def alternate(run: Callable[[list[str]], object], texts: list[str], calls: int) 
     rows = []
     for size in SIZES:
         seconds = dict.fromkeys(CUTS, 0.0)
-        for cut in CUTS.values():  # warm both
-            use(cut)
-            run(texts[:size])
+        # Warm both: TorchScript specialises a trace to the shapes of its first calls.
+        for warm in range(WARM_CALLS):
+            for cut in CUTS.values():
+                use(cut)
+                run([texts[(warm * size + i) % len(texts)] for i in range(size)])
         for call in range(calls):
             batch = [texts[(call * size + i) % len(texts)] for i in range(size)]
             for name, cut in CUTS.items():
@@ -132,7 +135,8 @@ def main(argv: list[str] | None = None) -> int:
         provenance.steadiness_line(before, after),
         "",
         f"Texts: short comments of 12-20 words (bench/service_bench.py's); {args.calls} "
-        "calls per batch size and cut, the two cuts alternating call by call.",
+        "calls per batch size and cut after {WARM_CALLS} to warm up, the two cuts alternating call "
+        "by call.",
         "",
         f"## bert-base-sized Detoxify, `{classifier.runtime}`, {classifier.threads} workers",
         "",
