@@ -74,7 +74,7 @@ bench: install
 	$(PY) bench/scorer_waves.py --classifier detoxify --runtime onnx-static-int8-nofuse --seconds 8 --rounds 8 --concurrency 16 --settings MODERATION_BATCH_WAIT=always --name scorer_waves_detoxify
 	$(PY) bench/perspective_deadline.py --seconds 20 --rate 4
 	$(PY) bench/inference_bench.py
-	$(PY) bench/balance_bench.py --calls 40
+	$(PY) bench/balance_bench.py --calls 60
 	$(PY) bench/service_bench.py --duration 20 --runtime onnx-static-int8-nofuse
 	$(PY) bench/service_bench.py --duration 20 --runtime onnx-static-int8-nofuse --words 56-64 --name service_long --only naive,service,model
 	$(PY) bench/service_bench.py --duration 20 --runtime auto --name service_short_auto

@@ -12,7 +12,7 @@ alike. Per batch size: rows per second of each, and the time the shipped cut sav
 
 Reproduce with (results go to bench/results/balance.md):
 
-    .venv/bin/python bench/balance_bench.py --calls 40
+    .venv/bin/python bench/balance_bench.py --calls 60
 """
 
 from __future__ import annotations
@@ -135,8 +135,8 @@ def main(argv: list[str] | None = None) -> int:
         provenance.steadiness_line(before, after),
         "",
         f"Texts: short comments of 12-20 words (bench/service_bench.py's); {args.calls} "
-        "calls per batch size and cut after {WARM_CALLS} to warm up, the two cuts alternating call "
-        "by call.",
+        f"calls per batch size and cut after {WARM_CALLS} to warm up, the two cuts "
+        "alternating call by call.",
         "",
         f"## bert-base-sized Detoxify, `{classifier.runtime}`, {classifier.threads} workers",
         "",
