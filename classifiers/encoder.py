@@ -57,7 +57,9 @@ least 0.99997 on 687 reader comments (docs/classifiers.md); it is the default th
 the flags (:func:`encoder_candidates`).
 
 Batches are cut into length-bucketed sub-batches (sorted by token count, cut
-where padding would exceed 20 %) that run side by side on ``threads`` workers (one
+where padding would exceed 20 %, and balanced so that the workers finish together:
+:func:`~classifiers.detoxify_backend.balanced_batches`) that run side by side on
+``threads`` workers (one
 ONNX Runtime session, one intra-op thread each, as the Detoxify backend runs;
 ``torch-bf16`` alike, with PyTorch's intra-op threads set to one; plain ``torch`` runs
 one batch at a time on ``threads`` intra-op threads instead).
