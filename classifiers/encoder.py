@@ -150,9 +150,9 @@ CONFIG_FILES: tuple[str, ...] = (
     "tokenizer_config.json",
     "vocab.txt",
 )
-#: Tokens per text, ``[CLS]`` and ``[SEP]`` included: the model's ``max_seq_length``.
 #: A ``torch-bf16`` call's fixed cost in tokens (``SentenceEncoder._call_tokens``).
 BF16_CALL_TOKENS = 30
+#: Tokens per text, ``[CLS]`` and ``[SEP]`` included: the model's ``max_seq_length``.
 MAX_TOKENS = 256
 DIMENSION = 384
 #: ``torch``, ``torch-bf16``, ``auto`` (measured: :meth:`SentenceEncoder.choose_recipe`)
