@@ -348,9 +348,12 @@ def _even_cut(pieces: Sequence[Piece], max_rows: int, parts: int, call_tokens: i
             start = end
         return ends if len(ends) <= parts else None
 
+    if len(pieces) > parts * max_rows:  # no capacity fits: the row cap decides
+        return [min(len(pieces), end) for end in range(max_rows, len(pieces) + max_rows, max_rows)]
     low = max(len(ids) for _, ids in pieces) + call_tokens
     high = call_cost(pieces, call_tokens)
-    best = cut(high) or []
+    best = cut(high)
+    assert best is not None  # one run per max_rows rows fits within parts
     while low < high:
         middle = (low + high) // 2
         found = cut(middle)
@@ -358,8 +361,6 @@ def _even_cut(pieces: Sequence[Piece], max_rows: int, parts: int, call_tokens: i
             low = middle + 1
         else:
             best, high = found, middle
-    if not best:  # more rows than parts × max_rows: the cap decides
-        best = [min(len(pieces), end) for end in range(max_rows, len(pieces) + max_rows, max_rows)]
     return best
 
 
@@ -402,10 +403,12 @@ def balanced_batches(
         candidates.append([list(pieces[a:b]) for a, b in zip([0, *ends], ends, strict=False)])
     best: tuple[int, int, list[list[Piece]]] | None = None
     for batches in candidates:
-        batches = sorted(batches, key=lambda b: call_cost(b, call_tokens), reverse=True)
-        span = finish_time([call_cost(b, call_tokens) for b in batches], workers)
-        if best is None or (span, len(batches)) < best[:2]:
-            best = (span, len(batches), batches)
+        costed = sorted(
+            ((call_cost(b, call_tokens), b) for b in batches), key=lambda c: c[0], reverse=True
+        )
+        span = finish_time([cost for cost, _ in costed], workers)
+        if best is None or (span, len(costed)) < best[:2]:
+            best = (span, len(costed), [b for _, b in costed])
     assert best is not None
     return best[2]
 

@@ -97,6 +97,7 @@ from classifiers.onnx.export import (
 )
 from classifiers.onnx.recipes import (
     AUTO,
+    BF16_CALL_TOKENS,
     PLAIN_THRESHOLDS,
     RECIPES,
     TIMING_ROUNDS,
@@ -150,8 +151,6 @@ CONFIG_FILES: tuple[str, ...] = (
     "tokenizer_config.json",
     "vocab.txt",
 )
-#: A ``torch-bf16`` call's fixed cost in tokens (``SentenceEncoder._call_tokens``).
-BF16_CALL_TOKENS = 30
 #: Tokens per text, ``[CLS]`` and ``[SEP]`` included: the model's ``max_seq_length``.
 MAX_TOKENS = 256
 DIMENSION = 384
@@ -673,8 +672,8 @@ class SentenceEncoder:
 
     def _call_tokens(self) -> int:
         """A call's fixed cost in tokens, against which ``embed`` balances its sub-batches:
-        measured on an AMD EPYC (December), ``torch-bf16`` 4.1 ms a call and 0.13 ms a token,
-        ONNX fp32 1.7 ms and 0.22 ms."""
+        the recipe's (ONNX fp32 measured 1.7 ms a call and 0.22 ms a token on an AMD EPYC
+        in December), or a bf16 trace's."""
         if self.runtime == TORCH_BF16:
             return BF16_CALL_TOKENS
         recipe = RECIPES.get(self.runtime)

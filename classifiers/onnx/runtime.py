@@ -51,6 +51,7 @@ from classifiers.onnx.export import (
 from classifiers.onnx.recipes import (
     AUTO,
     BANDS,
+    BF16_CALL_TOKENS,
     PLAIN_THRESHOLDS,
     RECIPES,
     TIMING_ROUNDS,
@@ -91,9 +92,9 @@ _TRACE_TEXTS = ("A short comment.", "A somewhat longer comment, to give the trac
 #: ``auto``'s PyTorch candidate where the CPU has native bf16: the checkpoint's own model,
 #: traced under bfloat16 autocast (:class:`_TorchBf16Session`), rows batched up to 8 (bf16
 #: rounding makes a row's scores depend on its partners a little: not batch independent).
-#: A call's fixed cost is taken from the sentence encoder's bf16 trace (30 tokens,
-#: measured on an AMD EPYC without AMX), not measured for bert-base.
-_TORCH_BF16_RECIPE = Recipe(TORCH_BF16, "fp32", 8, False, engine="torch", call_tokens=30)
+_TORCH_BF16_RECIPE = Recipe(
+    TORCH_BF16, "fp32", 8, False, engine="torch", call_tokens=BF16_CALL_TOKENS
+)
 
 
 def detoxify_candidates() -> tuple[str, ...]:
