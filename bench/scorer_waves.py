@@ -39,6 +39,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 import bert_base_checkpoint  # noqa: E402
 import provenance  # noqa: E402
+from inference.servers import detoxify_env  # noqa: E402
 from load_test import free_port  # noqa: E402
 from minilm_bench import cli, closed_loop, service_env, texts  # noqa: E402
 from service_bench import short_texts  # noqa: E402
@@ -78,13 +79,10 @@ def classifier_env(classifier: str, runtime: str) -> dict[str, str]:
     ``detoxify`` the bench's bert-base-sized checkpoint, run by ``runtime``."""
     if classifier == "minilm":
         return {}
-    checkpoint, config = bert_base_checkpoint.build(ROOT / "data" / "bench-model")
+    model = bert_base_checkpoint.build(ROOT / "data" / "bench-model")
     return {
         "MODERATION_CLASSIFIER": "detoxify:original",
-        "MODERATION_DETOXIFY_CHECKPOINT": str(checkpoint),
-        "MODERATION_DETOXIFY_CONFIG": str(config),
-        "MODERATION_DETOXIFY_RUNTIME": runtime,
-        "MODERATION_ONNX_CACHE_DIR": str(ROOT / "data" / "bench-onnx-cache"),
+        **detoxify_env(model, runtime, ROOT / "data" / "bench-onnx-cache"),
         "TRANSFORMERS_OFFLINE": "1",
     }
 

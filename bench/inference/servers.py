@@ -45,6 +45,18 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def detoxify_env(model: tuple[Path, Path], runtime: str, cache: Path) -> dict[str, str]:
+    """The variables that run the bench's Detoxify checkpoint (``model``: the checkpoint
+    and its config folder) by ``runtime``, its ONNX exports cached under ``cache``."""
+    checkpoint, config_dir = model
+    return {
+        "MODERATION_DETOXIFY_CHECKPOINT": str(checkpoint),
+        "MODERATION_DETOXIFY_CONFIG": str(config_dir),
+        "MODERATION_DETOXIFY_RUNTIME": runtime,
+        "MODERATION_ONNX_CACHE_DIR": str(cache),
+    }
+
+
 class Server:
     def __init__(self, config: Config, model: tuple[Path, Path], cache: Path, work: Path) -> None:
         self.config = config
@@ -64,15 +76,13 @@ class Server:
             MODERATION_PORT=str(self.port),
             MODERATION_DATA_DIR=str(self.work / "data"),
             MODERATION_CLASSIFIER=self.config.classifier or "linear",
-            MODERATION_DETOXIFY_CHECKPOINT=str(self.checkpoint),
-            MODERATION_DETOXIFY_CONFIG=str(self.config_dir),
-            MODERATION_DETOXIFY_RUNTIME=self.config.runtime or "torch",
-            MODERATION_ONNX_CACHE_DIR=str(self.cache),
             MODERATION_RATE_LIMIT_SITE="0",
             MODERATION_CONFIG_FILE=str(self.work / "none.toml"),
             HF_HUB_OFFLINE="1",
             TRANSFORMERS_OFFLINE="1",
         )
+        model = (self.checkpoint, self.config_dir)
+        env.update(detoxify_env(model, self.config.runtime or "torch", self.cache))
         # Trying a setting on every server of a run: BENCH_SERVER_ENV="NAME=value ...".
         for item in os.environ.get("BENCH_SERVER_ENV", "").split():
             name, _, value = item.partition("=")
