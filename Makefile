@@ -79,6 +79,7 @@ bench: install
 	$(PY) bench/service_bench.py --duration 20 --runtime onnx-static-int8-nofuse --words 56-64 --name service_long --only naive,service,model
 	$(PY) bench/service_bench.py --duration 20 --runtime auto --name service_short_auto
 	$(PY) bench/service_bench.py --duration 20 --runtime auto --words 56-64 --name service_long_auto --only naive,service,model
+	$(PY) bench/service_bench.py --duration 20 --runtime auto --only service,model --name service_gap
 	$(PY) bench/load_test.py --backend sqlite --processes 1 --rate 250.0 --seconds 300.0
 	$(PY) bench/load_test.py --backend postgresql --processes 3 --rate 150.0 --seconds 300.0
 

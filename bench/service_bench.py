@@ -12,8 +12,11 @@ process on 127.0.0.1 while the load generator in this process shares the same co
    ``lanes``: the same with ``MODERATION_CLASSIFIER_LANES=0`` (batches side by side,
    one per model thread: workers/scorer.py);
 3. ``model``: the same classifier (and sentence encoder, which the service runs beside
-   it for rules taught by example) in process, fed batches of 16 as the scorer feeds it:
-   rows per second, so the service's share of its own model is service / model;
+   it for rules taught by example) in process, fed batches of 16, and of the service's
+   mean batch in its run: rows per second, so the service's share of its own model is
+   service / model; the report splits that share into four factors (:func:`gap_factors`:
+   cores used, the event loop's CPU, the batch size, the work off the loop), from the
+   server's cores, its main thread's (the event loop) and its ``/metrics``;
 4. ``half``: the service in open loop at half its measured maximum: p99;
 5. ``linear32``: the service with the linear model at concurrency 32, as it ships (the
    sentence encoder embeds every comment for rules taught by example), and
@@ -25,6 +28,8 @@ process on 127.0.0.1 while the load generator in this process shares the same co
 
     .venv/bin/python bench/service_bench.py --duration 20 --runtime onnx-static-int8-nofuse
     .venv/bin/python bench/service_bench.py --duration 5 --only service,model   # a quick look
+    .venv/bin/python bench/service_bench.py --duration 20 --runtime auto --only service,model \
+        --name service_gap   # where the share of the model goes, factor by factor
 
 (``onnx-static-int8-nofuse``: the recipe ``auto`` chose on the machine the committed
 results come from; ``make bench`` runs both lengths.)
@@ -107,9 +112,13 @@ def model_only(
     texts: list[str],
     seconds: float,
     encoder_runtime: str = "",
+    service_batch: int = 0,
 ) -> dict[str, Any]:
     """Rows/s of the classifier the service loads (and its sentence encoder), in process,
-    fed batches of 16 texts: what the service could reach if it cost nothing itself."""
+    fed batches of 16 texts: what the service could reach if it cost nothing itself.
+    ``service_batch``: also fed batches of that size (the service's mean batch in its
+    run; keys ``… in batches of N``), to tell what smaller batches cost from what the
+    service adds."""
     from classifiers.loader import ClassifierOptions, load_one
     from moderation.settings import Settings
 
@@ -139,23 +148,26 @@ def model_only(
     out: dict[str, Any] = {"runtime": out_runtime}
     if encoder is not None:
         out["encoder runtime"] = encoder.runtime
-    for label, with_encoder in (("classifier", False), ("classifier+encoder", True)):
-        if with_encoder and encoder is None:
-            continue
-        done, index = 0, 0
-        classifier.predict(texts[:16])  # warm
-        started, cpu = time.perf_counter(), time.process_time()
-        while time.perf_counter() - started < seconds:
-            batch = [texts[(index + i) % len(texts)] for i in range(16)]
-            index += 16
-            classifier.predict(batch)
-            if with_encoder and encoder is not None:
-                encoder.embed(batch)
-            done += len(batch)
-        out[label] = done / (time.perf_counter() - started)
-        # CPU per row: what a busy machine distorts least (compare the server's per comment)
-        out[f"{label} CPU ms per row"] = 1000 * (time.process_time() - cpu) / done
-        print(f"  model only, {label}: {out[label]:.1f} rows/s", flush=True)
+    sizes = [16] + ([service_batch] if service_batch and service_batch != 16 else [])
+    for size in sizes:
+        for name, with_encoder in (("classifier", False), ("classifier+encoder", True)):
+            if with_encoder and encoder is None:
+                continue
+            label = name if size == 16 else f"{name} in batches of {size}"
+            done, index = 0, 0
+            classifier.predict(texts[:size])  # warm
+            started, cpu = time.perf_counter(), time.process_time()
+            while time.perf_counter() - started < seconds:
+                batch = [texts[(index + i) % len(texts)] for i in range(size)]
+                index += size
+                classifier.predict(batch)
+                if with_encoder and encoder is not None:
+                    encoder.embed(batch)
+                done += len(batch)
+            out[label] = done / (time.perf_counter() - started)
+            # CPU per row: what a busy machine distorts least (the server's per comment)
+            out[f"{label} CPU ms per row"] = 1000 * (time.process_time() - cpu) / done
+            print(f"  model only, {label}: {out[label]:.1f} rows/s", flush=True)
     return out
 
 
@@ -258,6 +270,7 @@ def main(argv: list[str] | None = None) -> int:
                 # Between the two service runs: a busy machine's load drifts over minutes.
                 if "model" in only:
                     print("== model only (in process)", flush=True)
+                    service_run = runs.get("service")
                     data["model"] = model_only(
                         model,
                         args.cache,
@@ -265,6 +278,7 @@ def main(argv: list[str] | None = None) -> int:
                         texts,
                         args.duration / 2,
                         args.encoder_runtime,
+                        round(service_run.batch_mean) if service_run else 0,
                     )
                 continue
             wanted = key in only or (key == "service" and "half" in only)
@@ -350,9 +364,10 @@ def render(data: dict[str, Any], runs: dict[str, Run], args: argparse.Namespace)
         f"({data['tokens_mean']:.1f} tokens on average). Closed loops: {args.warmup:g} s "
         f"warm-up, {args.duration:g} s measured; the load generator shares the 2 cores.",
         "",
-        "| run | comments/s | p50 ms | p99 ms | server cores | client cores | foreign cores "
-        "| server CPU ms per comment | load avg | responses |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+        "| run | comments/s | p50 ms | p99 ms | server cores | of which event loop "
+        "| client cores | foreign cores | server CPU ms per comment | texts per batch "
+        "| load avg | responses |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     labels = {
         "naive": "naive wrapper, concurrency 16",
@@ -369,13 +384,18 @@ def render(data: dict[str, Any], runs: dict[str, Run], args: argparse.Namespace)
         r = Run(**_run_fields(row))
         per = 1000 * r.server_cores / r.throughput if r.throughput else float("nan")
         statuses = ", ".join(f"{k}: {v}" for k, v in sorted(r.statuses.items()))
+        loop = f"{r.loop_cores:.2f}" if r.loop_cores else "-"
+        batch = f"{r.batch_mean:.1f}" if r.batch_mean else "-"
         lines.append(
             f"| {labels[r.config]} | {r.throughput:,.1f} | {r.p50_ms:,.0f} | {r.p99_ms:,.0f} "
-            f"| {r.server_cores:.2f} | {r.client_cores:.2f} | {r.foreign_cores:.2f} "
-            f"| {per:.2f} | {row['loadavg']:.2f} | {statuses} |"
+            f"| {r.server_cores:.2f} | {loop} | {r.client_cores:.2f} | {r.foreign_cores:.2f} "
+            f"| {per:.2f} | {batch} | {row['loadavg']:.2f} | {statuses} |"
         )
     model = data.get("model") or {}
-    lines += ["", "Model alone, in process, batches of 16, between the two service runs: "]
+    lines += [
+        "",
+        "Model alone, in process, between the two service runs (batches of 16 unless said): ",
+    ]
     lines[-1] += (
         "; ".join(
             f"{k} {v:.1f}" + ("" if "CPU" in k else " rows/s")
@@ -423,6 +443,8 @@ def render(data: dict[str, Any], runs: dict[str, Run], args: argparse.Namespace)
                     f"throughput ({label}) in process{share} "
                     f"(target ≥ 80 % of the chosen recipe's)"
                 )
+    if service:
+        lines += gap_lines(service, model)
     if half:
         lines.append(
             f"* p99 at half the maximum rate ({half.rate:.1f}/s): {half.p99_ms:.0f} ms "
@@ -441,6 +463,62 @@ def render(data: dict[str, Any], runs: dict[str, Run], args: argparse.Namespace)
         )
     lines.append("")
     return "\n".join(lines)
+
+
+def gap_lines(run: Run, model: dict[str, Any]) -> list[str]:
+    """The report's line for :func:`gap_factors` (none when they cannot be computed)."""
+    factors = gap_factors(run, model)
+    if not factors:
+        return []
+    share = run.throughput / model["classifier+encoder"]
+    return [
+        f"* where the {share:.0%} of the classifier and encoder goes (four factors whose "
+        "product it is): " + "; ".join(f"{text} (×{factor:.2f})" for text, factor in factors)
+    ]
+
+
+def gap_factors(run: Run, model: dict[str, Any]) -> list[tuple[str, float]]:
+    """Where the service's share of its classifier and encoder goes, as four factors
+    whose product is that share (service rows/s over the model's in batches of 16):
+
+    * cores: the server's cores against the model alone's (rows/s × CPU per row);
+    * the event loop: the CPU per comment off the loop against all of it;
+    * batch size: the model's CPU per row in batches of 16 against in the service's
+      mean batch;
+    * off the loop: the model's CPU per row alone in the service's batch against the
+      server's CPU per comment off the loop (the model's threads sharing the cores with
+      the loop, the scorer's thread, language identification, the commit thread)."""
+    key = "classifier+encoder"
+    rate, per_row = model.get(key), model.get(f"{key} CPU ms per row")
+    size = round(run.batch_mean)
+    small = model.get(f"{key} in batches of {size} CPU ms per row") if size != 16 else per_row
+    if not (rate and per_row and small and run.throughput and run.loop_cores):
+        return []
+    model_cores = rate * per_row / 1000
+    loop = 1000 * run.loop_cores / run.throughput
+    off = 1000 * (run.server_cores - run.loop_cores) / run.throughput
+    return [
+        (
+            f"the server used {run.server_cores:.2f} cores against the model alone's "
+            f"{model_cores:.2f}",
+            run.server_cores / model_cores,
+        ),
+        (
+            f"its event loop took {loop:.2f} ms of CPU per comment beside {off:.2f} off it",
+            off / (off + loop),
+        ),
+        (
+            f"its batches held {run.batch_mean:.1f} texts on average, and the model alone "
+            f"took {small:.2f} ms of CPU per row in batches of {size} against {per_row:.2f} "
+            "in 16",
+            per_row / small,
+        ),
+        (
+            f"off the loop it took {off:.2f} ms per comment against the model's {small:.2f} "
+            f"alone in batches of {size}",
+            small / off,
+        ),
+    ]
 
 
 if __name__ == "__main__":

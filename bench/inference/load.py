@@ -40,6 +40,10 @@ class Run:
     server_cores: float
     client_cores: float
     foreign_cores: float
+    #: The server's main threads (its event loops), of ``server_cores``.
+    loop_cores: float = 0.0
+    #: Texts per classifier batch over the run (the service's ``/metrics``); 0: unknown.
+    batch_mean: float = 0.0
     attempts: list[float] = field(default_factory=list)  # foreign cores of each attempt
     start_s: float = 0.0
 
@@ -69,6 +73,17 @@ def _process_ticks(pid: int) -> int:
     return ticks + sum(_process_ticks(child) for child in _children(pid))
 
 
+def _loop_ticks(pid: int) -> int:
+    """CPU ticks of the main thread (a service's event loop) of ``pid`` and of its live
+    descendants' main threads."""
+    try:
+        stat = Path(f"/proc/{pid}/task/{pid}/stat").read_text()
+    except OSError:
+        return 0
+    after = stat.rsplit(")", 1)[1].split()
+    return int(after[11]) + int(after[12]) + sum(_loop_ticks(c) for c in _children(pid))
+
+
 def _children(pid: int) -> list[int]:
     children: list[int] = []
     for task in Path(f"/proc/{pid}/task").glob("*"):
@@ -91,23 +106,26 @@ class CpuWindow:
     busy: int = 0
     server: int = 0
     client: int = 0
+    loop: int = 0
 
     def start(self) -> None:
         self.started = time.monotonic()
-        self.busy, self.server, self.client = (
+        self.busy, self.server, self.client, self.loop = (
             _machine_busy(),
             _process_ticks(self.pid),
             _self_ticks(),
+            _loop_ticks(self.pid),
         )
 
-    def stop(self) -> tuple[float, float, float]:
-        """(server, client, foreign) cores over the window."""
+    def stop(self) -> tuple[float, float, float, float]:
+        """(server, client, foreign, the server's event loops) cores over the window."""
         wall = time.monotonic() - self.started
         busy = _machine_busy() - self.busy
         server = _process_ticks(self.pid) - self.server
         client = _self_ticks() - self.client
+        loop = _loop_ticks(self.pid) - self.loop
         foreign = max(0, busy - server - client)
-        return server / HZ / wall, client / HZ / wall, foreign / HZ / wall
+        return server / HZ / wall, client / HZ / wall, foreign / HZ / wall, loop / HZ / wall
 
 
 class Load:
@@ -213,22 +231,28 @@ def measure(
     load = Load(server, texts)
     cpu = CpuWindow(server.process.pid)
 
+    batches: list[tuple[float, float] | None] = []
+
     async def go() -> tuple[list[float], Counter[str], float]:
         if mode == "closed":
-            # warm-up outside the CPU window: the window covers the measured part only
             task = asyncio.create_task(load.closed(concurrency, warmup, duration))
-            await asyncio.sleep(warmup)
-            cpu.start()
-            result = await task
-            return result
-        assert rate is not None
-        task = asyncio.create_task(load.open(rate, warmup, duration))
+        else:
+            assert rate is not None
+            task = asyncio.create_task(load.open(rate, warmup, duration))
+        # warm-up outside the CPU window: the window covers the measured part only
         await asyncio.sleep(warmup)
         cpu.start()
-        return await task
+        batches.append(await asyncio.to_thread(server.batch_counters))
+        result = await task
+        batches.append(await asyncio.to_thread(server.batch_counters))
+        return result
 
     latencies, statuses, seconds = asyncio.run(go())
-    server_cores, client_cores, foreign = cpu.stop()
+    server_cores, client_cores, foreign, loop_cores = cpu.stop()
+    first, last = batches
+    batch_mean = 0.0
+    if first is not None and last is not None and last[1] > first[1]:
+        batch_mean = (last[0] - first[0]) / (last[1] - first[1])
     ok = sum(v for k, v in statuses.items() if k in ("200", "201"))
     return Run(
         config=server.config.key,
@@ -244,6 +268,8 @@ def measure(
         server_cores=server_cores,
         client_cores=client_cores,
         foreign_cores=foreign,
+        loop_cores=loop_cores,
+        batch_mean=batch_mean,
     )
 
 

@@ -66,6 +66,7 @@ class Server:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.key = ""
+        self.admin_key = ""
         self.process: subprocess.Popen[bytes] | None = None
         self.log = self.work / "server.log"
 
@@ -104,15 +105,8 @@ class Server:
                 str(self.config_dir),
             ]
         else:
-            created = subprocess.run(
-                [sys.executable, "service.py", "keys", "create", "--role", "site", "--name", "b"],
-                cwd=ROOT,
-                env=self.env(),
-                capture_output=True,
-                text=True,
-                check=True,
-            )
-            self.key = created.stdout.strip().splitlines()[-1]
+            self.key = self._create_key("site")
+            self.admin_key = self._create_key("admin")  # to read /metrics
             command = [sys.executable, "service.py", "serve"]
         with self.log.open("wb") as log:
             self.process = subprocess.Popen(
@@ -128,6 +122,37 @@ class Server:
                 return time.monotonic() - started
             time.sleep(0.5)
         raise RuntimeError(f"{self.config.key} did not start in {timeout_s}s")
+
+    def _create_key(self, role: str) -> str:
+        created = subprocess.run(
+            [sys.executable, "service.py", "keys", "create", "--role", role, "--name", role],
+            cwd=ROOT,
+            env=self.env(),
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return created.stdout.strip().splitlines()[-1]
+
+    def batch_counters(self) -> tuple[float, float] | None:
+        """The service's classifier batches so far, from ``/metrics``: (texts, batches);
+        None for the naive wrapper."""
+        import re
+        import urllib.request
+
+        if self.config.kind == "naive" or not self.admin_key:
+            return None
+        request = urllib.request.Request(
+            self.url + "/metrics", headers={"Authorization": f"Bearer {self.admin_key}"}
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            body = response.read().decode()
+        found = []
+        for name in ("sum", "count"):
+            pattern = rf"^moderation_classifier_batch_size_{name} ([0-9.e+-]+)$"
+            match = re.search(pattern, body, re.M)
+            found.append(float(match.group(1)) if match else 0.0)
+        return found[0], found[1]
 
     def _health(self) -> dict[str, Any] | None:
         import urllib.request
