@@ -9,8 +9,9 @@ process on 127.0.0.1 while the load generator in this process shares the same co
 2. ``service``: the real service (SQLite, ``synchronous=FULL``, every comment decided
    and committed before its 201) on the bert-base-sized checkpoint
    (bench/bert_base_checkpoint.py) with ``--runtime``, same load; the ratio to naive;
-   ``lanes``: the same with ``MODERATION_CLASSIFIER_LANES=0`` (batches side by side,
-   one per model thread: workers/scorer.py);
+   ``one-lane``: the same with ``MODERATION_CLASSIFIER_LANES=1`` (one batch at a time,
+   the default before 6 December; the default runs a lane per model thread:
+   workers/scorer.py); ``lanes`` (``MODERATION_CLASSIFIER_LANES=0``) for older runs;
 3. ``model``: the same classifier (and sentence encoder, which the service runs beside
    it for rules taught by example) in process, fed batches of 16, and of the service's
    mean batch in its run: rows per second, so the service's share of its own model is
@@ -28,8 +29,8 @@ process on 127.0.0.1 while the load generator in this process shares the same co
 
     .venv/bin/python bench/service_bench.py --duration 20 --runtime onnx-static-int8-nofuse
     .venv/bin/python bench/service_bench.py --duration 5 --only service,model   # a quick look
-    .venv/bin/python bench/service_bench.py --duration 20 --runtime auto --only service,model \
-        --name service_gap   # where the share of the model goes, factor by factor
+    .venv/bin/python bench/service_bench.py --duration 20 --runtime auto \
+        --only service,one-lane,model --name service_gap   # the model share, factor by factor
 
 (``onnx-static-int8-nofuse``: the recipe ``auto`` chose on the machine the committed
 results come from; ``make bench`` runs both lengths.)
@@ -68,7 +69,7 @@ RESULTS = ROOT / "bench" / "results"
 KEYS = (
     "naive",
     "service",
-    "lanes",
+    "one-lane",
     "model",
     "half",
     "linear32",
@@ -232,6 +233,9 @@ def main(argv: list[str] | None = None) -> int:
         "lanes": Config(
             "lanes", f"service, {args.runtime}", "service", "detoxify:original", args.runtime, 16
         ),
+        "one-lane": Config(
+            "one-lane", f"service, {args.runtime}", "service", "detoxify:original", args.runtime, 16
+        ),
         "linear32": Config("linear32", "service, linear", "service", "linear", "", 32),
         "linear32-bare": Config("linear32-bare", "service, linear", "service", "linear", "", 32),
         "linear32-processes": Config(
@@ -277,6 +281,7 @@ def main(argv: list[str] | None = None) -> int:
             "service",
             "model",
             "lanes",
+            "one-lane",
             "linear32",
             "linear32-bare",
             "linear32-processes",
@@ -306,6 +311,8 @@ def main(argv: list[str] | None = None) -> int:
                 extra["MODERATION_PROCESSES"] = "2"
             if key == "lanes":
                 extra = {"MODERATION_CLASSIFIER_LANES": "0"}
+            if key == "one-lane":
+                extra = {"MODERATION_CLASSIFIER_LANES": "1"}
             if args.encoder_runtime:
                 extra["MODERATION_ENCODER_RUNTIME"] = args.encoder_runtime
             server = BenchServer(config, model, args.cache, Path(tmp), extra=extra)
@@ -388,6 +395,7 @@ def render(data: dict[str, Any], runs: dict[str, Run], args: argparse.Namespace)
         "naive": "naive wrapper, concurrency 16",
         "service": f"service ({args.runtime}), concurrency 16",
         "lanes": f"service ({args.runtime}, MODERATION_CLASSIFIER_LANES=0), concurrency 16",
+        "one-lane": f"service ({args.runtime}, MODERATION_CLASSIFIER_LANES=1), concurrency 16",
         "half": "service, open loop at half its maximum",
         "linear32": "service (linear, with the sentence encoder), concurrency 32",
         "linear32-bare": "service (linear, MODERATION_ENCODER=off), concurrency 32",
@@ -444,12 +452,18 @@ def render(data: dict[str, Any], runs: dict[str, Run], args: argparse.Namespace)
         lines.append(
             f"* the same with lanes: {lanes.throughput / naive.throughput:.2f}× the naive wrapper"
         )
+    one_lane = runs.get("one-lane")
+    if one_lane and naive and naive.throughput:
+        lines.append(
+            f"* the same with one lane (the default before 6 December): "
+            f"{one_lane.throughput / naive.throughput:.2f}× the naive wrapper"
+        )
     for label, key in (
         ("classifier alone", "classifier"),
         ("classifier and sentence encoder", "classifier+encoder"),
     ):
         rate, cpu = model.get(key), model.get(f"{key} CPU ms per row")
-        for run in (service, lanes):
+        for run in (service, lanes, one_lane):
             if run and rate and run.throughput:
                 per = 1000 * run.server_cores / run.throughput
                 share = f", {cpu / per:.0%} by CPU per comment" if cpu else ""
@@ -458,8 +472,9 @@ def render(data: dict[str, Any], runs: dict[str, Run], args: argparse.Namespace)
                     f"throughput ({label}) in process{share} "
                     f"(target ≥ 80 % of the chosen recipe's)"
                 )
-    if service:
-        lines += gap_lines(service, model)
+    for run in (service, one_lane):
+        if run:
+            lines += gap_lines(run, model, labels[run.config])
     if half:
         lines.append(
             f"* p99 at half the maximum rate ({half.rate:.1f}/s): {half.p99_ms:.0f} ms "
@@ -480,14 +495,14 @@ def render(data: dict[str, Any], runs: dict[str, Run], args: argparse.Namespace)
     return "\n".join(lines)
 
 
-def gap_lines(run: Run, model: dict[str, Any]) -> list[str]:
+def gap_lines(run: Run, model: dict[str, Any], label: str = "service") -> list[str]:
     """The report's line for :func:`gap_factors` (none when they cannot be computed)."""
     factors = gap_factors(run, model)
     if not factors:
         return []
     share = run.throughput / model["classifier+encoder"]
     return [
-        f"* where the {share:.0%} of the classifier and encoder goes (four factors whose "
+        f"* {label}: where the {share:.0%} of the classifier and encoder goes (four factors whose "
         "product it is): "
         + "; ".join(f"{text} (×{factor:.2f})" for text, factor in factors)
         + ". The model's batch sizes ran alternately, the service before them: the first "

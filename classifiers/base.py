@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import threading
+from collections.abc import Iterator, Sequence
 from typing import Protocol, runtime_checkable
 
 Scores = dict[str, float]
@@ -30,6 +32,28 @@ def languages_of(classifier: object) -> tuple[str, ...]:
     """The languages a classifier reads: its ``languages`` attribute, else English only."""
     languages = getattr(classifier, "languages", None)
     return tuple(languages) if languages else DEFAULT_LANGUAGES
+
+
+_caller = threading.local()
+
+
+@contextlib.contextmanager
+def on_this_thread() -> Iterator[None]:
+    """Inside, a backend that would hand parts of a call to its own worker threads runs
+    them all on the calling thread instead: the caller runs several calls side by side
+    itself, one per core (the scorer's lanes, moderation/workers/scorer.py), and a call
+    split over the cores again would only make each wait for the others."""
+    before = getattr(_caller, "only", False)
+    _caller.only = True
+    try:
+        yield
+    finally:
+        _caller.only = before
+
+
+def only_this_thread() -> bool:
+    """Whether this thread runs inside :func:`on_this_thread`."""
+    return bool(getattr(_caller, "only", False))
 
 
 class ClassifierLoadError(RuntimeError):

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from classifiers import downloads
-from classifiers.base import KNOWN_CATEGORIES, ClassifierLoadError, Scores
+from classifiers.base import KNOWN_CATEGORIES, ClassifierLoadError, Scores, only_this_thread
 
 log = logging.getLogger(__name__)
 
@@ -388,7 +388,7 @@ def balanced_batches(
     of Python for 8-32 windows (measured), against 50-300 ms for the calls themselves."""
     if not pieces:
         return []
-    if workers <= 1:
+    if workers <= 1 or only_this_thread():
         return sub_batches(pieces, max_rows, max_padding=max_padding)
     candidates = [
         sub_batches(

@@ -84,7 +84,7 @@ from typing import Any
 import numpy
 import numpy.typing as npt
 
-from classifiers.base import ClassifierLoadError
+from classifiers.base import ClassifierLoadError, only_this_thread
 from classifiers.detoxify_backend import available_cpus, balanced_batches, set_torch_threads
 from classifiers.onnx.export import (
     file_sha256,
@@ -662,7 +662,7 @@ class SentenceEncoder:
         batches = balanced_batches(
             pieces, self._batch_size, workers, call_tokens=self._call_tokens()
         )
-        if self._pool is None or len(batches) == 1:
+        if self._pool is None or len(batches) == 1 or only_this_thread():
             outputs = [self._run(batch) for batch in batches]
         else:
             outputs = list(self._pool.map(self._run, batches))

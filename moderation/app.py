@@ -197,6 +197,7 @@ def _scorer(app: web.Application, classifier: Classifier, embedder: Embedder | N
         timeout_s=settings.classify_timeout_s,
         observe=app[METRICS].batch,
         lanes=max(0, settings.classifier_lanes) or None,
+        lane_wait_s=settings.lane_wait_ms / 1000,
     )
 
 

@@ -68,9 +68,11 @@ class Settings:
     batch_wait: str = "idle"
     batch_max_chars: int = 4_000
     queue_limit: int = 2_000
-    # Batches run side by side (workers/scorer.py "Lanes"): 1 = one at a time; 0 = one
-    # per model thread where the runtime allows it (ONNX Runtime), else 1.
-    classifier_lanes: int = 1
+    # Batches run side by side (workers/scorer.py "Lanes"): 0 = one per model thread
+    # where the runtime allows it (ONNX Runtime), else 1; 1 = one at a time.
+    classifier_lanes: int = 0
+    # How long a free lane waits for its share of the comments (lanes > 1).
+    lane_wait_ms: float = 20.0
     # The Perspective endpoint answers within this, whatever the text's length (Coral
     # gives up after 800 ms and publishes unscored); docs/perspective.md.
     perspective_deadline_ms: float = 700.0

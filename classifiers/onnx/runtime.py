@@ -23,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from classifiers.base import ClassifierLoadError, Scores
+from classifiers.base import ClassifierLoadError, Scores, only_this_thread
 from classifiers.detoxify_backend import (
     DOWNLOAD_TIMEOUT_S,
     LoadedDetoxify,
@@ -182,7 +182,8 @@ class _Runner:
 
     @property
     def batch_independent(self) -> bool:
-        return self.recipe.batch_independent
+        # A recipe whose scores depend on batch partners, run one row per call, has none.
+        return self.recipe.batch_independent or self._batch_size == 1
 
     @property
     def name(self) -> str:
@@ -271,7 +272,7 @@ def _scores(
 ) -> list[Scores]:
     """Run each ``(runner, sub-batch)`` (side by side on ``pool`` when there are several)
     and keep each text's maximum per category over its windows."""
-    if pool is None or len(jobs) <= 1:
+    if pool is None or len(jobs) <= 1 or only_this_thread():
         outputs = [runner.score(batch) for runner, batch in jobs]
     else:
         outputs = list(pool.map(lambda job: job[0].score(job[1]), jobs))

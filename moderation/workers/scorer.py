@@ -14,27 +14,28 @@ bounded: when it is full :class:`Overloaded` is raised (HTTP 429 with
 scores do not arrive within ``timeout`` gets ``None``: the engine holds it with
 ``classifier_unavailable``, never approves it.
 
-**Lanes** (``lanes``; the service runs one unless ``MODERATION_CLASSIFIER_LANES`` says
-otherwise: docs/inference.md, "Where the time goes on short comments"). A runtime
-whose ``predict`` runs a row on the calling thread, one core per call (ONNX Runtime
-here: one intra-op thread per session run), can take one lane per worker thread
-(:func:`model_lanes`): that many batches run side by side, each on its own thread, and
-one more waits in line, so a lane goes from one batch to the next without waiting for
-the event loop (which may be busy committing a group). A lane's batch never waits for
-company and stays small (its share of what is queued, at most ``lane_rows`` texts), so
-results stream back a few at a time instead of in waves. A ``batch_independent``
-runtime gets jobs of similar length (:func:`length_bucket`) in one ``predict`` call;
-any other (dynamic int8, whose scores depend on their batch partners) one ``predict``
-call per job, rows alone on the lane's own thread, while the sentence encoder still
-embeds the lane's texts in one call. With a single lane the batcher works as described
-above.
+**Lanes** (``lanes``; the service runs as many as the runtime allows unless
+``MODERATION_CLASSIFIER_LANES`` says otherwise: docs/inference.md, "Lanes"). A runtime
+whose calls each run on one core (ONNX Runtime here: one intra-op thread per session
+run) can take one lane per worker thread (:func:`model_lanes`): that many batches run
+side by side, each beside another wholly on its own thread
+(:func:`classifiers.base.on_this_thread`: neither the classifier nor the encoder splits
+it over the cores again), so a batch of 8 is one call of 8 rows on one core rather than
+two calls of 4 on two; a batch that starts while no other runs may use every core, as
+with one lane. A free lane gathers its share of the comments (:meth:`Scorer._gather`):
+at least as many texts as the last lane batch held, or the texts outstanding (queued
+and in the lanes' batches) over the lanes, waiting at most ``lane_wait`` for them, so
+that a closed loop of clients settles into one wave per lane. A ``batch_independent``
+runtime scores a lane's batch in one ``predict`` call; any other (dynamic int8 cut in
+batches, whose scores depend on their partners) one call per job, while the sentence
+encoder still embeds the lane's texts in one call. With a single lane the batcher works
+as described above.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -44,7 +45,7 @@ from typing import Protocol
 
 import numpy as np
 
-from classifiers.base import Classifier, Scores, languages_of
+from classifiers.base import Classifier, Scores, languages_of, on_this_thread
 from classifiers.language import detect
 from classifiers.loader import batch_independent
 from moderation.domain.errors import TooManyRequests
@@ -78,21 +79,6 @@ def model_lanes(classifier: object) -> int:
     if isinstance(runtime, str) and runtime.startswith("onnx") and isinstance(threads, int):
         return max(1, threads)
     return 1
-
-
-PARTNER_SCAN = 64
-"""How many queued jobs a lane looks at for partners of its first job's length."""
-
-LENGTH_BUCKET_RATIO = 1.25
-"""Texts batched together (``batch_independent`` runtimes) differ in length by at most
-about this factor: every row of a batch is padded to its longest."""
-
-
-def length_bucket(texts: Sequence[str]) -> int:
-    """The length bucket of a job: by its longest text's characters, buckets growing by
-    :data:`LENGTH_BUCKET_RATIO` (texts under 16 characters share the first)."""
-    longest = max((len(text) for text in texts), default=0)
-    return int(math.log(max(longest, 16) / 16, LENGTH_BUCKET_RATIO))
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,7 +143,7 @@ class Scorer(Worker):
         observe: Callable[[int, float], None] | None = None,
         embedder: Embedder | None = None,
         lanes: int | None = 1,
-        lane_rows: int = 4,
+        lane_wait_s: float = 0.02,
     ) -> None:
         self.classifier = classifier
         #: Batches that run side by side (None: as many as the classifier allows,
@@ -166,8 +152,10 @@ class Scorer(Worker):
         #: The classifier's scores of a text do not depend on what it is batched with
         #: (its own word, or its encoder's for ``minilm``): then a batch is one call.
         self.batch_independent = batch_independent(classifier)
-        #: The most texts a lane takes at once (lanes > 1).
-        self.lane_rows = max(1, lane_rows)
+        #: How long a free lane waits for its share of the comments (lanes > 1).
+        self.lane_wait_s = max(0.0, lane_wait_s)
+        # The texts of the last lane batch: a lane waits for as many (:meth:`_gather`).
+        self._last_lane_batch = 1
         # A classifier built on the encoder embeds in the same pass as it scores.
         self._embed_and_predict = getattr(classifier, "embed_and_predict", None)
         self.embedder: Embedder | None = (
@@ -300,16 +288,19 @@ class Scorer(Worker):
             gather = self.wait_when_busy
 
     async def _run_lanes(self) -> None:
-        """Several lanes: hand batches over as lanes free up, one more waiting in line."""
+        """Several lanes: as one frees up, gather its batch and run it on its thread."""
         while True:
-            while len(self._in_flight) > self.lanes:
+            # No batch waits in line for a lane: its texts join the next gathering.
+            while len(self._in_flight) >= self.lanes:
                 self._lane_free.clear()
                 await self._lane_free.wait()
-            first = await self._take(None)
-            assert first is not None
-            jobs = [first, *self._partners(first)]
+            jobs = await self._gather()
+            self._last_lane_batch = sum(len(job.texts) for job in jobs)
+            # Alone, a batch may use every core (a quiet service answers as fast as it
+            # did with one lane); beside another lane's, it keeps to its own thread.
+            here = bool(self._in_flight)
             task = asyncio.get_running_loop().create_task(
-                self._run_batch(jobs, alone=not self.batch_independent)
+                self._run_batch(jobs, alone=not self.batch_independent, here=here)
             )
             self._in_flight.add(task)
             task.add_done_callback(self._lane_done)
@@ -318,41 +309,43 @@ class Scorer(Worker):
         self._in_flight.discard(task)
         self._lane_free.set()
 
-    def _partners(self, first: _Job) -> list[_Job]:
-        """Queued jobs to hand to a lane with ``first``: as urgent or more, up to this
-        lane's share of what is queued (the lanes and the batch waiting in line split
-        it), ``lane_rows``, ``max_batch`` texts and the character cap; of its length
-        bucket when the runtime batches them (``batch_independent``). In arrival order;
-        the others stay queued in theirs."""
-        cap = self.max_later_chars if first.rank > NOW else self.max_batch_chars
-        # Jobs, not texts: a comment is one text, and counting is O(1) per queue.
-        queued = len(first.texts) + sum(len(queue) for queue in self._queues)
-        share = -(-queued // (self.lanes + 1))
-        rows = min(self.max_batch, self.lane_rows, share)
+    async def _gather(self) -> list[_Job]:
+        """A free lane's batch: the first queued job, then jobs as urgent or more in
+        arrival order until it holds its share, ``max_batch`` texts or the character cap,
+        waiting at most ``lane_wait_s`` after the first.
+
+        Its share is the larger of the last lane batch and the texts outstanding (queued,
+        being gathered, or in the lanes' batches) over the lanes. Clients in a closed loop
+        come back in waves, a lane's batch at a time; waiting for a wave to come back
+        whole keeps each lane's calls as large as the load allows (one call of 8 rows costs
+        a core less than two of 4: docs/inference.md, "Lanes"), and a single comment on a
+        quiet service (a last batch of 1) goes at once."""
+        loop = asyncio.get_running_loop()
+        first = await self._take(None)
+        assert first is not None
+        jobs = [first]
         size = len(first.texts)
         chars = sum(len(text) for text in first.texts)
-        bucket = length_bucket(first.texts) if self.batch_independent else 0
-        taken: list[_Job] = []
-        scan = PARTNER_SCAN  # a long queue of other lengths is not walked to its end
-        for queue in self._queues[: first.rank + 1]:
-            kept: list[_Job] = []
-            while queue and size < rows and chars < cap and scan > 0:
-                scan -= 1
-                job = queue.popleft()
-                job_chars = sum(len(text) for text in job.texts)
-                fits = size + len(job.texts) <= rows and chars + job_chars <= cap
-                if fits and (not self.batch_independent or length_bucket(job.texts) == bucket):
-                    taken.append(job)
-                    size += len(job.texts)
-                    chars += job_chars
-                else:
-                    kept.append(job)
-            queue.extendleft(reversed(kept))
-        return taken
+        cap = self.max_later_chars if first.rank > NOW else self.max_batch_chars
+        deadline = loop.time() + self.lane_wait_s
+        while size < self.max_batch and chars < cap:
+            share = -(-self._queued_texts // self.lanes)
+            if size >= max(self._last_lane_batch, share):
+                break
+            job = await self._take(deadline, first.rank)
+            if job is None:
+                break
+            jobs.append(job)
+            size += len(job.texts)
+            chars += sum(len(text) for text in job.texts)
+        return jobs
 
-    async def _run_batch(self, picked: list[_Job], *, alone: bool = False) -> None:
+    async def _run_batch(
+        self, picked: list[_Job], *, alone: bool = False, here: bool = False
+    ) -> None:
         """Score one batch in the model's thread(s) and answer each of its jobs
-        (``alone``: one ``predict`` call per job)."""
+        (``alone``: one ``predict`` call per job; ``here``: all of it on the lane's thread,
+        :func:`classifiers.base.on_this_thread`)."""
         loop = asyncio.get_running_loop()
         jobs = [job for job in picked if not job.future.cancelled()]
         self.stats.cancelled += len(picked) - len(jobs)
@@ -362,10 +355,11 @@ class Scorer(Worker):
             self._queued_texts -= sum(len(job.texts) for job in picked)
             return
         calls = [len(job.texts) for job in jobs] if alone else None
+        predict = self._predict_here if here else self._predict
         started = time.perf_counter()
         try:
             results = await asyncio.wait_for(
-                loop.run_in_executor(self._executor, self._predict, texts, full, calls),
+                loop.run_in_executor(self._executor, predict, texts, full, calls),
                 self.timeout_s * 2,
             )
         except TimeoutError as exc:
@@ -438,6 +432,16 @@ class Scorer(Worker):
             return None
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, embedder.embed, list(texts))
+
+    def _predict_here(
+        self,
+        texts: list[str],
+        full: Sequence[bool] | None = None,
+        calls: Sequence[int] | None = None,
+    ) -> list[Scored]:
+        """:meth:`_predict`, every part of it on the calling thread (a lane's)."""
+        with on_this_thread():
+            return self._predict(texts, full, calls)
 
     def _predict(
         self,

@@ -70,4 +70,4 @@ def test_nothing_is_claimed_without_the_measurements() -> None:
     assert gap_factors(service_run(batch_mean=12.0), MODEL) == []  # no model run at 12
     assert gap_lines(service_run(), {}) == []
     line = gap_lines(service_run(), MODEL)[0]
-    assert line.startswith("* where the 58% of the classifier and encoder goes")
+    assert line.startswith("* service: where the 58% of the classifier and encoder goes")

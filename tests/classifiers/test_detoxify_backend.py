@@ -201,6 +201,18 @@ def test_balanced_batches_on_one_worker_are_the_padding_cut() -> None:
     assert balanced_batches([], 8, 2, call_tokens=8) == []
 
 
+def test_on_this_thread_a_batch_is_the_padding_cut_for_one_worker() -> None:
+    """A lane runs its batch on its own thread: cutting it for the workers again would
+    only make more, smaller calls."""
+    from classifiers.base import on_this_thread
+
+    windows = _windows(15, 16, 18, 20, 22, 24, 26, 28)
+    assert len(balanced_batches(windows, 8, 2, call_tokens=8)) > 1
+    with on_this_thread():
+        assert balanced_batches(windows, 8, 2, call_tokens=8) == sub_batches(windows, 8)
+    assert balanced_batches(windows, 8, 2, call_tokens=8) != sub_batches(windows, 8)
+
+
 def test_rows_alone_go_longest_first() -> None:
     """Dynamic int8 runs each row alone: the longest rows go first, so no worker is left
     with a long row at the end of a batch."""

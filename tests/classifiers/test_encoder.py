@@ -190,6 +190,27 @@ def test_sub_batches_go_to_the_workers_costliest_first(
     assert workers == 2 and len(calls) >= 2 and costs == sorted(costs, reverse=True)
 
 
+def test_on_this_thread_the_workers_are_not_used(
+    minilm_encoder: SentenceEncoder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Inside ``on_this_thread`` (a scorer lane) every call runs on the calling thread."""
+    from classifiers.base import on_this_thread
+
+    class Pool:
+        def map(self, *args: Any) -> Any:
+            raise AssertionError("the pool was used")
+
+    texts = [" ".join(["word"] * words) for words in (3, 30, 5, 26, 8, 22, 11, 18)]
+    expected = minilm_encoder.embed(texts)
+    monkeypatch.setattr(minilm_encoder, "_pool", Pool())
+    monkeypatch.setattr(minilm_encoder, "threads", 2)
+    with pytest.raises(AssertionError, match="the pool was used"):
+        minilm_encoder.embed(texts)  # the check bites: outside, the workers get the calls
+    with on_this_thread():
+        got = minilm_encoder.embed(texts)
+    assert float(numpy.abs(got - expected).max()) < 1e-5
+
+
 def test_long_texts_are_truncated_to_256_tokens(minilm_encoder: SentenceEncoder) -> None:
     long = "The council met again on Tuesday to discuss the budget. " * 40
     (ids,) = minilm_encoder.token_ids([long])

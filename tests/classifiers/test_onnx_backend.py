@@ -128,6 +128,7 @@ def test_int8_close_to_pytorch_and_decisions_agree(
 def test_scores_do_not_depend_on_batch_partners(onnx_int8: OnnxDetoxifyClassifier) -> None:
     """Dynamic int8 quantises activations per batch; rows run alone, so a comment's scores
     (and so its decision) never depend on what else was in the micro-batch."""
+    assert onnx_int8.batch_independent  # so the scorer may batch its texts freely
     texts = CORPUS[:40]
     together = onnx_int8.predict(texts)
     for text, scores in zip(texts[:8], together, strict=False):

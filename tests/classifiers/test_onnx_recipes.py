@@ -400,6 +400,35 @@ def _model(
     )
 
 
+def test_on_this_thread_every_sub_batch_runs_on_the_calling_thread(
+    tiny_detoxify: TinyDetoxify, cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A scorer lane runs its batch on its own thread (``on_this_thread``): the runtime's
+    workers stay out of it, and the scores are the same."""
+    import threading
+
+    from classifiers.base import on_this_thread
+    from classifiers.onnx import runtime
+
+    static = _model(tiny_detoxify, cache_dir, "onnx-static-int8", threads=2)
+    seen: list[str] = []
+    score = runtime._Runner.score
+
+    def spy(self: Any, batch: Any) -> Any:
+        seen.append(threading.current_thread().name)
+        return score(self, batch)
+
+    monkeypatch.setattr(runtime._Runner, "score", spy)
+    texts = TEXTS * 4
+    pooled = static.predict(texts)
+    assert len(seen) > 1 and threading.current_thread().name not in seen
+    seen.clear()
+    with on_this_thread():
+        here = static.predict(texts)
+    assert seen and set(seen) == {threading.current_thread().name}
+    assert here == pooled
+
+
 def test_static_int8_scores_do_not_depend_on_batch_partners(
     tiny_detoxify: TinyDetoxify, cache_dir: Path
 ) -> None:
@@ -441,7 +470,13 @@ def test_auto_measures_once_and_keeps_a_passing_recipe(
     description = runtime_description(again)
     assert description["runtime"] == again.runtime
     assert description["chosen_by"] == "measurement"
-    assert description["batch_independent"] == RECIPES[again.runtime].batch_independent
+    assert description["batch_independent"] == _independent(again.runtime)
+
+
+def _independent(name: str) -> bool:
+    """Whether a recipe's runner gives scores independent of batch partners: its own
+    scores are, or it runs each row alone."""
+    return RECIPES[name].batch_independent or RECIPES[name].rows == 1
 
 
 def _with_bands(
@@ -485,7 +520,8 @@ def test_recipes_chosen_by_length_score_each_window_with_its_bands_recipe(
     assert auto._loaded is None  # the PyTorch model measuring used is not kept
     mixed = _with_bands(tiny_detoxify, cache_dir, auto, ("onnx", "onnx-static-int8", "onnx-int8"))
     assert mixed.runtime == "onnx+onnx-static-int8+onnx-int8"
-    assert not mixed.batch_independent  # dynamic int8 depends on its partners
+    # dynamic int8 depends on its partners, but this band runs each row alone
+    assert mixed.batch_independent
     alone = {
         name: _model(tiny_detoxify, cache_dir, name)
         for name in ("onnx", "onnx-static-int8", "onnx-int8")
@@ -545,7 +581,7 @@ def test_a_runtime_asked_for_by_name_wins_over_the_measured_choice(
     assert getattr(classifier, "runtime", None) == forced
     assert getattr(classifier, "choice", "absent") is None
     assert runtime_description(classifier)["chosen_by"] == "setting"
-    assert batch_independent(classifier) == RECIPES[forced].batch_independent
+    assert batch_independent(classifier) == _independent(forced)
 
 
 def test_batch_independence_defaults_to_false() -> None:

@@ -10,15 +10,13 @@ from typing import Any
 
 import pytest
 
-from classifiers.base import Scores
+from classifiers.base import Scores, only_this_thread
 from moderation.http.context import SCORER
 from moderation.settings import Settings
 from moderation.workers.scorer import (
     LATER,
-    PARTNER_SCAN,
     Overloaded,
     Scorer,
-    length_bucket,
     model_lanes,
 )
 
@@ -260,13 +258,6 @@ def test_model_lanes_follow_the_runtime() -> None:
     assert Scorer(onnx).lanes == 1  # type: ignore[arg-type]  # one unless asked
 
 
-def test_length_buckets_keep_similar_lengths_together() -> None:
-    assert length_bucket(["a" * 100]) == length_bucket(["b" * 110])
-    assert length_bucket(["a" * 100]) != length_bucket(["a" * 200])
-    assert length_bucket(["a" * 40, "a" * 200]) == length_bucket(["a" * 200])  # the longest
-    assert length_bucket([""]) == length_bucket(["a" * 15]) == 0
-
-
 class Gate:
     """predict waits at a barrier of two: it returns only if two calls run at once."""
 
@@ -312,11 +303,11 @@ class Blocked:
         return [{"toxicity": len(t) / 1000} for t in texts]
 
 
-async def test_one_batch_waits_in_line_behind_the_lanes_the_rest_stay_queued() -> None:
-    """Each lane has the next batch at hand (no trip through the event loop), and
-    nothing more: what is still queued can be cancelled and never reaches the model."""
+async def test_no_batch_waits_in_line_behind_the_lanes_the_rest_stay_queued() -> None:
+    """Each lane takes its share and nothing more: a comment that arrives while every
+    lane is busy stays in the scorer's queue, where its caller can still cancel it."""
     model = Blocked()
-    scorer = Scorer(model, lanes=2)
+    scorer = Scorer(model, lanes=2, lane_wait_s=0.0)
     futures = [scorer.submit([name]) for name in ("a", "b", "c", "d", "e", "f")]
     scorer.start()
     try:
@@ -324,19 +315,24 @@ async def test_one_batch_waits_in_line_behind_the_lanes_the_rest_stay_queued() -
             if len(model.batches) >= 2:
                 break
             await asyncio.sleep(0.01)
-        # 6 queued: each lane takes its share (a third: 2), the batch in line a third of
-        # what is left (1); "f" is still in the scorer's queue, where it can be dropped.
-        futures[-1].cancel()
+        late = scorer.submit(["g"])
+        await asyncio.sleep(0.05)
+        assert scorer.queued == 7  # six in the lanes' batches, "g" still queued
+        late.cancel()
         model.release.set()
-        results = await asyncio.gather(*futures[:-1])
+        results = await asyncio.gather(*futures)
+        for _ in range(500):
+            if scorer.queued == 0:
+                break
+            await asyncio.sleep(0.01)
     finally:
         model.release.set()
         await scorer.close()
-    assert sorted(text for batch in model.batches for text in batch) == ["a", "b", "c", "d", "e"]
+    assert sorted(text for batch in model.batches for text in batch) == list("abcdef")
     # Scores that depend on batch partners: each job is its own predict call.
     assert all(len(batch) == 1 for batch in model.batches)
-    assert [r[0].scores for r in results] == [{"toxicity": 0.001}] * 5
-    assert scorer.stats.cancelled == 1 and scorer.queued == 0  # "f", skipped
+    assert [r[0].scores for r in results] == [{"toxicity": 0.001}] * 6
+    assert scorer.stats.cancelled == 1 and scorer.queued == 0  # "g", skipped
 
 
 class RecordingEmbedder:
@@ -361,15 +357,17 @@ async def test_a_lane_embeds_its_texts_in_one_call_though_it_scores_rows_alone()
     finally:
         await scorer.close()
     assert all(len(batch) == 1 for batch in model.batches)
-    assert ["a", "b"] in embedder.calls  # the first lane's share, one encoder call
+    # six outstanding over two lanes: each lane's share, one encoder call each
+    assert sorted(embedder.calls) == [["a", "b", "c"], ["d", "e", "f"]]
     assert all(r[0].embedding is not None for r in results)
     assert [r[0].scores for r in results] == [{"toxicity": 0.01}] * 6
 
 
-async def test_batch_independent_runtimes_batch_texts_of_similar_length() -> None:
+async def test_a_batch_independent_runtime_scores_a_lane_batch_in_one_call() -> None:
+    """Whatever their lengths: the runtime cuts its sub-batches by padding itself."""
     model = Blocked(batch_independent=True)
     model.release.set()
-    scorer = Scorer(model, lanes=2, lane_rows=4)
+    scorer = Scorer(model, lanes=2, lane_wait_s=0.0)
     assert scorer.batch_independent
     texts = ["s" * 20, "l" * 400, "s" * 21, "l" * 401, "s" * 22, "s" * 23, "l" * 402]
     futures = [scorer.submit([text]) for text in texts]
@@ -379,11 +377,105 @@ async def test_batch_independent_runtimes_batch_texts_of_similar_length() -> Non
     finally:
         await scorer.close()
     assert [r[0].scores for r in results] == [{"toxicity": len(t) / 1000} for t in texts]
-    # 7 queued, a third each: the first batch takes the short ones that fit its share (3),
-    # skipping the long one between them, which waits for a batch of its own length.
-    assert model.batches[0] == ["s" * 20, "s" * 21, "s" * 22]
-    assert all(len({length_bucket([t]) for t in batch}) == 1 for batch in model.batches)
-    assert sorted(t for b in model.batches for t in b) == sorted(texts)
+    # 7 outstanding over two lanes: 4 for the first, the 3 left for the second
+    assert model.batches == [texts[:4], texts[4:]]
+
+
+class ThreadReporting(Recording):
+    """Records, per call, whether it runs inside ``on_this_thread``."""
+
+    batch_independent = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.here: list[bool] = []
+
+    def predict(self, texts: Sequence[str]) -> list[Scores]:
+        self.here.append(only_this_thread())
+        return super().predict(texts)
+
+
+class ThreadReportingEmbedder(RecordingEmbedder):
+    def __init__(self) -> None:
+        super().__init__()
+        self.here: list[bool] = []
+
+    def embed(self, texts: Sequence[str]) -> Any:
+        self.here.append(only_this_thread())
+        return super().embed(texts)
+
+
+class ThreadReportingBlocked(ThreadReporting):
+    """ThreadReporting whose calls for texts starting with "wait" block until released."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = threading.Event()
+
+    def predict(self, texts: Sequence[str]) -> list[Scores]:
+        if texts[0].startswith("wait"):
+            self.release.wait(5)
+        return super().predict(texts)
+
+
+async def test_a_lane_beside_another_runs_its_batch_on_its_own_thread() -> None:
+    """Beside another lane's batch, the classifier and the encoder keep a batch on the
+    lane's thread (``on_this_thread``); a batch alone may use their workers, as with a
+    single lane, so a quiet service answers as fast as before."""
+    model, embedder = ThreadReportingBlocked(), ThreadReportingEmbedder()
+    scorer = Scorer(model, lanes=2, embedder=embedder, lane_wait_s=0.0)
+    scorer.start()
+    try:
+        await scorer.score(["alone"])
+        assert model.here == [False] and embedder.here == [False]
+        blocked = asyncio.ensure_future(scorer.score(["wait"]))
+        await asyncio.sleep(0.05)  # the first lane is busy
+        await scorer.score(["beside"])
+        assert model.here[-1] is True and embedder.here[-1] is True
+        model.release.set()
+        await blocked
+    finally:
+        model.release.set()
+        await scorer.close()
+    assert model.batches == [["alone"], ["beside"], ["wait"]]
+    assert not only_this_thread()  # the event loop's thread was never switched
+
+
+async def test_one_lane_never_keeps_a_batch_to_its_thread() -> None:
+    model, embedder = ThreadReporting(), ThreadReportingEmbedder()
+    scorer = Scorer(model, embedder=embedder)
+    scorer.start()
+    try:
+        await asyncio.gather(*(scorer.score([name]) for name in ("a", "b", "c")))
+    finally:
+        await scorer.close()
+    assert model.here and not any(model.here) and not any(embedder.here)
+
+
+async def test_a_free_lane_waits_for_as_many_texts_as_the_last_lane_batch() -> None:
+    """Closed-loop clients come back a wave at a time: a lane waits (at most
+    ``lane_wait_s``) for as many texts as the last lane batch held, then goes with what
+    it has; a single comment after a batch of one goes at once."""
+    model = Blocked(batch_independent=True)
+    model.release.set()
+    scorer = Scorer(model, lanes=2, lane_wait_s=1.0)
+    scorer.start()
+    try:
+        await asyncio.gather(*(scorer.score([name]) for name in ("a", "b", "c", "d")))
+        assert sorted(model.batches) == [["a", "b"], ["c", "d"]]  # two each: last = 2
+        first = asyncio.ensure_future(scorer.score(["e"]))
+        await asyncio.sleep(0.05)
+        second = asyncio.ensure_future(scorer.score(["f"]))
+        await asyncio.gather(first, second)
+        assert model.batches[-1] == ["e", "f"]  # "e" waited for "f"
+        started = time.monotonic()
+        await scorer.score(["g"])  # nobody follows: it goes once the wait is over
+        assert time.monotonic() - started >= 0.9 and model.batches[-1] == ["g"]
+        started = time.monotonic()
+        await scorer.score(["h"])  # after a batch of one: at once
+        assert time.monotonic() - started < 0.9 and model.batches[-1] == ["h"]
+    finally:
+        await scorer.close()
 
 
 async def test_closing_answers_the_batches_in_the_lanes() -> None:
@@ -410,8 +502,8 @@ class OnnxLike(Recording):
 async def test_the_service_runs_the_lanes_it_is_told(
     make_service: Any, setting: int, lanes: int
 ) -> None:
-    """MODERATION_CLASSIFIER_LANES: 1 (the default) one batch at a time; 0 what the
-    runtime allows (here 2); any other count as given. Comments go through either way."""
+    """MODERATION_CLASSIFIER_LANES: 0 (the default) what the runtime allows (here 2); 1
+    one batch at a time; any other count as given. Comments go through either way."""
     service = await make_service(classifier_instance=OnnxLike(), classifier_lanes=setting)
     assert service.client.app[SCORER].lanes == lanes
     statuses = await asyncio.gather(*(service.post_comment() for _ in range(6)))
@@ -432,20 +524,12 @@ def test_waiting_only_when_idle_is_the_default_setting() -> None:
     assert Settings().batch_wait == "idle"
 
 
-def test_one_lane_is_the_default_setting() -> None:
-    assert Settings().classifier_lanes == 1
+def test_a_lane_per_model_thread_is_the_default_setting() -> None:
+    assert Settings().classifier_lanes == 0
 
 
-async def test_a_lane_looks_only_so_far_for_partners_of_its_length() -> None:
-    model = Blocked(batch_independent=True)
-    model.release.set()
-    scorer = Scorer(model, lanes=2, lane_rows=4)
-    texts = ["s" * 20, *(["l" * 400] * PARTNER_SCAN), "s" * 21]
-    futures = [scorer.submit([text]) for text in texts]
-    scorer.start()
-    try:
-        await asyncio.gather(*futures)
-    finally:
-        await scorer.close()
-    assert model.batches[0] == ["s" * 20]  # "s" * 21 lies beyond the scan
-    assert sorted(t for b in model.batches for t in b) == sorted(texts)
+async def test_the_service_gives_its_lanes_the_wait_it_is_told(make_service: Any) -> None:
+    """MODERATION_LANE_WAIT_MS: how long a free lane waits for its share (20 ms unless set)."""
+    assert Settings().lane_wait_ms == 20.0
+    service = await make_service(classifier_instance=OnnxLike(), lane_wait_ms=5.0)
+    assert service.client.app[SCORER].lane_wait_s == pytest.approx(0.005)
