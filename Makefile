@@ -76,7 +76,7 @@ bench: install
 	$(PY) bench/inference_bench.py
 	$(PY) bench/balance_bench.py --calls 60
 	$(PY) bench/service_bench.py --duration 20 --runtime onnx-static-int8-nofuse
-	$(PY) bench/service_bench.py --duration 20 --runtime onnx-static-int8-nofuse --words 56-64 --name service_long --only naive,service,one-lane,model
+	$(PY) bench/service_bench.py --duration 20 --runtime onnx-static-int8-nofuse --words 56-64 --name service_long --only naive,service,model
 	$(PY) bench/service_bench.py --duration 20 --runtime auto --name service_short_auto
 	$(PY) bench/service_bench.py --duration 20 --runtime auto --words 56-64 --name service_long_auto --only naive,service,one-lane,model
 	$(PY) bench/service_bench.py --duration 20 --runtime auto --only service,one-lane,model --name service_gap
