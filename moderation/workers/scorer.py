@@ -35,6 +35,7 @@ as described above.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import deque
@@ -355,11 +356,10 @@ class Scorer(Worker):
             self._queued_texts -= sum(len(job.texts) for job in picked)
             return
         calls = [len(job.texts) for job in jobs] if alone else None
-        predict = self._predict_here if here else self._predict
         started = time.perf_counter()
         try:
             results = await asyncio.wait_for(
-                loop.run_in_executor(self._executor, predict, texts, full, calls),
+                loop.run_in_executor(self._executor, self._predict, texts, full, calls, here),
                 self.timeout_s * 2,
             )
         except TimeoutError as exc:
@@ -433,21 +433,23 @@ class Scorer(Worker):
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, embedder.embed, list(texts))
 
-    def _predict_here(
-        self,
-        texts: list[str],
-        full: Sequence[bool] | None = None,
-        calls: Sequence[int] | None = None,
-    ) -> list[Scored]:
-        """:meth:`_predict`, every part of it on the calling thread (a lane's)."""
-        with on_this_thread():
-            return self._predict(texts, full, calls)
-
     def _predict(
         self,
         texts: list[str],
         full: Sequence[bool] | None = None,
         calls: Sequence[int] | None = None,
+        here: bool = False,
+    ) -> list[Scored]:
+        """:meth:`_score_batch`, with ``here`` every part of it on the calling thread (a
+        lane's: :func:`classifiers.base.on_this_thread`)."""
+        with on_this_thread() if here else contextlib.nullcontext():
+            return self._score_batch(texts, full, calls)
+
+    def _score_batch(
+        self,
+        texts: list[str],
+        full: Sequence[bool] | None,
+        calls: Sequence[int] | None,
     ) -> list[Scored]:
         """Runs in the model's thread: scores, embeddings and languages of one batch
         (embeddings and languages only for the texts whose ``full`` is true). ``calls``:
