@@ -158,6 +158,49 @@ async def test_approve_with_the_keyboard(
     ui.assert_clean()
 
 
+async def test_a_claim_answered_after_a_decision_does_not_bring_it_back(
+    service: Service, make_page: Callable[[], Awaitable[Page]]
+) -> None:
+    """The last comment of a batch is decided and the next claim goes out at once. If the
+    server lists the comment before the decision lands and its answer reaches the page
+    after the decision's, the page must not show the decided comment again (it once did:
+    a full suite on a busy machine met the race)."""
+    await held(service, "c-1")
+    ui = await make_page()
+    await ui.open(undo_ms=0)
+    await ui.sign_in(service.keys["moderator"])
+    page = ui.page
+    await expect(page.locator("#queue-detail article")).to_have_attribute("data-id", "c-1")
+    claimed, answer = asyncio.Event(), asyncio.Event()
+
+    async def claim_first_answer_late(route: Any) -> None:
+        response = await route.fetch()  # the server lists c-1: not decided yet
+        claimed.set()
+        await answer.wait()
+        await route.fulfill(response=response)
+
+    async def decision_after_the_claim(route: Any) -> None:
+        await claimed.wait()
+        await route.continue_()
+
+    await page.route("**/v1/queue/claim", claim_first_answer_late)
+    await page.route("**/decision", decision_after_the_claim)
+    await page.locator("#queue-detail").focus()
+    await page.keyboard.press("a")
+
+    async def approved() -> bool:
+        return bool((await comment(service, "c-1"))["status"] == "approved")
+
+    await eventually(approved)
+    await asyncio.sleep(0.3)  # the page has the decision's answer
+    answer.set()  # the claim's answer, listing c-1, arrives after it
+    await expect(page.locator("#queue-detail")).to_contain_text("All caught up")
+    await asyncio.sleep(0.3)  # nothing comes back later either
+    await expect(page.locator("#queue-detail article")).to_have_count(0)
+    await expect(page.locator("#queue-detail")).to_contain_text("All caught up")
+    ui.assert_clean()
+
+
 async def test_reject_with_a_reason_and_note(
     service: Service, make_page: Callable[[], Awaitable[Page]]
 ) -> None:

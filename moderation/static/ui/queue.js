@@ -48,6 +48,8 @@ const state = {
   items: [],
   selected: 0,
   pending: [],
+  // id -> when its decision was answered: a claim asked before then may still list it.
+  decided: new Map(),
   authors: new Map(),
   claiming: null,
   emptySince: null,
@@ -133,8 +135,15 @@ async function claim({ force = false } = {}) {
   state.claiming = (async () => {
     setBusy(true);
     try {
+      const asked = Date.now();
       const body = await api("POST", "/v1/queue/claim", { limit: BATCH, sort: state.sort });
+      // Being decided, or decided while this claim was under way (the server may have
+      // listed it before the decision landed): not fresh.
       const waiting = new Set(state.pending.map((p) => p.item.id));
+      for (const [id, at] of state.decided) {
+        if (at >= asked) waiting.add(id);
+        else state.decided.delete(id);
+      }
       const known = new Set(state.items.map((item) => item.id));
       const fresh = (body.items || []).filter((item) => !waiting.has(item.id) && !known.has(item.id));
       state.items.push(...fresh);
@@ -965,6 +974,7 @@ async function send(pending, { keepalive = false } = {}) {
   pending.done = (async () => {
     try {
       await api("POST", path`/v1/comments/${pending.item.id}/decision`, body, { keepalive });
+      state.decided.set(pending.item.id, Date.now());
       state.authors.delete(pending.item.author_id);
     } catch (error) {
       if (error instanceof ApiError && error.code === "comment_changed") {
