@@ -46,6 +46,14 @@ class Page:
         await self.page.press("#api-key", "Enter")
         await expect(self.page.locator("#session")).to_be_visible()
 
+    async def deciding(self, key: str, comment_id: str) -> None:
+        """Open the page without an undo delay, sign in with ``key`` and wait until the
+        queue shows ``comment_id``."""
+        await self.open(undo_ms=0)
+        await self.sign_in(key)
+        detail = self.page.locator("#queue-detail article")
+        await expect(detail).to_have_attribute("data-id", comment_id)
+
     def assert_clean(self, allowed: Collection[tuple[int, str]] = ()) -> None:
         """No script error, no CSP report, no failed request beyond the ``allowed`` ones.
 

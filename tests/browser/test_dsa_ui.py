@@ -70,10 +70,8 @@ async def test_rejecting_as_illegal_sends_the_law(
 ) -> None:
     await noticed(service, "c-1")
     ui = await make_page()
-    await ui.open(undo_ms=0)
-    await ui.sign_in(service.keys["moderator"])
+    await ui.deciding(service.keys["moderator"], "c-1")
     page = ui.page
-    await expect(page.locator("#queue-detail article")).to_have_attribute("data-id", "c-1")
     await expect(page.locator("#decision-ground")).to_have_value("guidelines")
     await expect(page.locator("#decision-legal-ground")).to_be_hidden()
     await page.select_option("#decision-ground", "illegal")

@@ -167,10 +167,8 @@ async def test_a_claim_answered_after_a_decision_does_not_bring_it_back(
     a full suite on a busy machine met the race)."""
     await held(service, "c-1")
     ui = await make_page()
-    await ui.open(undo_ms=0)
-    await ui.sign_in(service.keys["moderator"])
+    await ui.deciding(service.keys["moderator"], "c-1")
     page = ui.page
-    await expect(page.locator("#queue-detail article")).to_have_attribute("data-id", "c-1")
     claimed, answer = asyncio.Event(), asyncio.Event()
 
     async def claim_first_answer_late(route: Any) -> None:
@@ -206,10 +204,8 @@ async def test_reject_with_a_reason_and_note(
 ) -> None:
     await held(service, "c-1")
     ui = await make_page()
-    await ui.open(undo_ms=0)
-    await ui.sign_in(service.keys["moderator"])
+    await ui.deciding(service.keys["moderator"], "c-1")
     page = ui.page
-    await expect(page.locator("#queue-detail article")).to_have_attribute("data-id", "c-1")
     await page.fill("#decision-note", "second insult this week")
     await expect(page.locator("#decision-rule")).to_have_value("keep-it-civil")
     await expect(page.locator("#decision-rule option")).to_have_count(8)  # none + 7 rules
