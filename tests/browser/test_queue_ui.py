@@ -272,6 +272,8 @@ async def test_toasts_stay_clear_of_the_undo_bar(service: Service, make_page: Ma
     ui = await signed_in(make_page, service, undo_ms=8000)
     page = ui.page
     await page.set_viewport_size({"width": 820, "height": 700})  # half a laptop screen
+    # "a" acts on the comment shown: before it shows, there is none to approve.
+    await expect(page.locator("#queue-detail article")).to_have_attribute("data-id", "c-1")
     await page.locator("#queue-detail").focus()
     await page.keyboard.press("a")
     toast = page.locator("#status")
