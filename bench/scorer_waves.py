@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import re
 import resource
 import subprocess
 import sys
@@ -39,7 +38,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 import bert_base_checkpoint  # noqa: E402
 import provenance  # noqa: E402
-from inference.servers import detoxify_env  # noqa: E402
+from inference.servers import detoxify_env, read_metrics  # noqa: E402
 from load_test import free_port  # noqa: E402
 from minilm_bench import cli, closed_loop, service_env, texts  # noqa: E402
 from service_bench import short_texts  # noqa: E402
@@ -50,17 +49,6 @@ METRICS = (
     "moderation_classifier_batch_size_sum",
     "moderation_classifier_batch_size_count",
 )
-
-
-def read_metrics(url: str, headers: dict[str, str]) -> dict[str, float]:
-    request = urllib.request.Request(url + "/metrics", headers=headers)
-    with urllib.request.urlopen(request, timeout=10) as answer:
-        body = answer.read().decode()
-    found = {}
-    for name in METRICS:
-        match = re.search(rf"^{name} ([0-9.e+-]+)$", body, re.M)
-        found[name] = float(match.group(1)) if match else 0.0
-    return found
 
 
 def process_cpu(pid: int) -> float:
@@ -126,13 +114,13 @@ class Server:
     async def run(
         self, pool: list[str], seconds: float, concurrency: int, tag: str
     ) -> dict[str, Any]:
-        before = read_metrics(self.url, self.admin)
+        before = read_metrics(self.url, self.admin, METRICS)
         started, server, client = time.monotonic(), process_cpu(self.process.pid), own_cpu()
         result = await closed_loop(self.url, self.site, pool, seconds, concurrency, tag)
         wall = time.monotonic() - started
         server = process_cpu(self.process.pid) - server
         client = own_cpu() - client
-        after = read_metrics(self.url, self.admin)
+        after = read_metrics(self.url, self.admin, METRICS)
         busy, rows, batches = (after[name] - before[name] for name in METRICS)
         return result | {
             "busy_s": busy,

@@ -61,27 +61,28 @@ def _machine_busy() -> int:
     return sum(fields[:8]) - idle
 
 
-def _process_ticks(pid: int) -> int:
-    """CPU ticks of ``pid`` and its live descendants: a supervisor's processes
-    (``MODERATION_PROCESSES``) count as the server's."""
+def _stat_ticks(stat_file: Path) -> int:
+    """utime + stime of a ``/proc/…/stat`` file (0 once the process or thread is gone)."""
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
+        stat = stat_file.read_text()
     except OSError:
         return 0
     after = stat.rsplit(")", 1)[1].split()
-    ticks = int(after[11]) + int(after[12])  # utime + stime (all threads)
+    return int(after[11]) + int(after[12])
+
+
+def _process_ticks(pid: int) -> int:
+    """CPU ticks of ``pid`` (all threads) and its live descendants: a supervisor's
+    processes (``MODERATION_PROCESSES``) count as the server's."""
+    ticks = _stat_ticks(Path(f"/proc/{pid}/stat"))
     return ticks + sum(_process_ticks(child) for child in _children(pid))
 
 
 def _loop_ticks(pid: int) -> int:
     """CPU ticks of the main thread (a service's event loop) of ``pid`` and of its live
     descendants' main threads."""
-    try:
-        stat = Path(f"/proc/{pid}/task/{pid}/stat").read_text()
-    except OSError:
-        return 0
-    after = stat.rsplit(")", 1)[1].split()
-    return int(after[11]) + int(after[12]) + sum(_loop_ticks(c) for c in _children(pid))
+    ticks = _stat_ticks(Path(f"/proc/{pid}/task/{pid}/stat"))
+    return ticks + sum(_loop_ticks(child) for child in _children(pid))
 
 
 def _children(pid: int) -> list[int]:

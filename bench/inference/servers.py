@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
 import time
+import urllib.request
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,6 +58,18 @@ def detoxify_env(model: tuple[Path, Path], runtime: str, cache: Path) -> dict[st
         "MODERATION_DETOXIFY_RUNTIME": runtime,
         "MODERATION_ONNX_CACHE_DIR": str(cache),
     }
+
+
+def read_metrics(url: str, headers: dict[str, str], names: Sequence[str]) -> dict[str, float]:
+    """The values of ``names`` in the service's ``/metrics`` (0 for one not there)."""
+    request = urllib.request.Request(url + "/metrics", headers=headers)
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        body = answer.read().decode()
+    found = {}
+    for name in names:
+        match = re.search(rf"^{re.escape(name)} ([0-9.e+-]+)$", body, re.M)
+        found[name] = float(match.group(1)) if match else 0.0
+    return found
 
 
 class Server:
@@ -137,26 +152,13 @@ class Server:
     def batch_counters(self) -> tuple[float, float] | None:
         """The service's classifier batches so far, from ``/metrics``: (texts, batches);
         None for the naive wrapper."""
-        import re
-        import urllib.request
-
         if self.config.kind == "naive" or not self.admin_key:
             return None
-        request = urllib.request.Request(
-            self.url + "/metrics", headers={"Authorization": f"Bearer {self.admin_key}"}
-        )
-        with urllib.request.urlopen(request, timeout=10) as response:
-            body = response.read().decode()
-        found = []
-        for name in ("sum", "count"):
-            pattern = rf"^moderation_classifier_batch_size_{name} ([0-9.e+-]+)$"
-            match = re.search(pattern, body, re.M)
-            found.append(float(match.group(1)) if match else 0.0)
-        return found[0], found[1]
+        names = ("moderation_classifier_batch_size_sum", "moderation_classifier_batch_size_count")
+        found = read_metrics(self.url, {"Authorization": f"Bearer {self.admin_key}"}, names)
+        return found[names[0]], found[names[1]]
 
     def _health(self) -> dict[str, Any] | None:
-        import urllib.request
-
         try:
             with urllib.request.urlopen(self.url + "/healthz", timeout=2) as response:
                 body: dict[str, Any] = json.loads(response.read())
