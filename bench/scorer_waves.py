@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import resource
 import subprocess
 import sys
@@ -38,6 +37,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 import bert_base_checkpoint  # noqa: E402
 import provenance  # noqa: E402
+from inference.load import HZ, _stat_ticks  # noqa: E402
 from inference.servers import detoxify_env, read_metrics  # noqa: E402
 from load_test import free_port  # noqa: E402
 from minilm_bench import cli, closed_loop, service_env, texts  # noqa: E402
@@ -53,8 +53,7 @@ METRICS = (
 
 def process_cpu(pid: int) -> float:
     """Seconds of CPU (user and system) process ``pid`` has used."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return _stat_ticks(Path(f"/proc/{pid}/stat")) / HZ
 
 
 def own_cpu() -> float:
