@@ -18,6 +18,16 @@ the server's and the load generator's CPU from the kernel.
 bert-base-sized checkpoint of bench/service_bench.py (random weights, real compute) with
 ``--runtime``, on its short comments (12-20 words). Results go to
 bench/results/<--name>.md.
+
+``--model`` (``detoxify`` only) adds the model alone to every round: the classifier and
+the sentence encoder the services load, in this process, fed batches of 16 for half a
+round while the services idle. Each setting's share of it (issue 16's target: 80 %) is
+then measured round against round, so that the machine's drift, which moves single runs
+of bench/service_bench.py by a tenth, cancels out:
+
+    .venv/bin/python bench/scorer_waves.py --classifier detoxify --runtime auto \
+        --rounds 8 --concurrency 16 --settings MODERATION_CLASSIFIER_LANES=1 --model \
+        --name scorer_waves_lanes
 """
 
 from __future__ import annotations
@@ -25,6 +35,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -40,8 +51,8 @@ import provenance  # noqa: E402
 from inference.load import HZ, _stat_ticks  # noqa: E402
 from inference.servers import detoxify_env, read_metrics  # noqa: E402
 from load_test import free_port  # noqa: E402
-from minilm_bench import cli, closed_loop, service_env, texts  # noqa: E402
-from service_bench import short_texts  # noqa: E402
+from minilm_bench import cli, closed_loop, comment, service_env, texts  # noqa: E402
+from service_bench import ModelAlone, short_texts  # noqa: E402
 
 DEFAULT = "default"
 METRICS = (
@@ -147,11 +158,69 @@ def summary(runs: list[dict[str, Any]]) -> dict[str, float]:
     }
 
 
+MODEL_BATCH = 16
+"""The model alone's batch size: the one issue 16's share is measured against."""
+
+
+def shares(runs: list[dict[str, Any]], model: list[tuple[int, float, float]]) -> dict[str, float]:
+    """One setting's rounds (``runs``) against the model alone's rounds (``model``: rows,
+    wall seconds, CPU seconds, run right after them): the share of the model's rows per
+    second the service served, over all rounds (``rate``), round by round (``median``,
+    ``low``, ``high``), and by CPU (``cpu``: the model's CPU per row over the server's
+    CPU per comment, what a busy machine distorts least)."""
+    if len(runs) != len(model) or not runs:
+        raise ValueError("one model round per service round")
+    rows = sum(m[0] for m in model)
+    per_round = [
+        r["requests"] / r["wall_s"] / (m[0] / m[1]) for r, m in zip(runs, model, strict=True)
+    ]
+    requests = sum(r["requests"] for r in runs)
+    return {
+        "rate": (requests / sum(r["wall_s"] for r in runs)) / (rows / sum(m[1] for m in model)),
+        "median": statistics.median(per_round),
+        "low": min(per_round),
+        "high": max(per_round),
+        "cpu": (sum(m[2] for m in model) / rows)
+        / (sum(r["server_cpu_s"] for r in runs) / max(1, requests)),
+    }
+
+
+def model_lines(
+    settings: list[str],
+    runs: dict[str, list[dict[str, Any]]],
+    model: list[tuple[int, float, float]],
+    runtimes: str,
+    seconds: float,
+) -> list[str]:
+    """The report's paragraph on the model alone and each setting's share of it."""
+    rows, wall, cpu = (sum(m[i] for m in model) for i in range(3))
+    lines = [
+        f"Model alone ({runtimes}; the classifier and the sentence encoder, batches of "
+        f"{MODEL_BATCH}, in the benchmark's process, {seconds:g} s after each round's "
+        f"services while they idled): {rows / wall:.1f} rows/s, {1000 * cpu / rows:.2f} ms "
+        "of CPU per row; per round " + ", ".join(f"{m[0] / m[1]:.1f}" for m in model) + ".",
+        "",
+        "Each setting's share of the model alone (issue 16's target: 80 %), its rounds "
+        "against the model's rounds beside them:",
+        "",
+    ]
+    for setting in settings:
+        share = shares(runs[setting], model)
+        lines.append(
+            f"* {setting}: {100 * share['rate']:.0f} % over all rounds (round by round: "
+            f"median {100 * share['median']:.0f} %, {100 * share['low']:.0f}-"
+            f"{100 * share['high']:.0f} %); {100 * share['cpu']:.0f} % by CPU per comment"
+        )
+    return [*lines, ""]
+
+
 async def main(args: argparse.Namespace) -> None:
     settings = [DEFAULT, *[s for s in args.settings.split(",") if s]]
     before = provenance.steadiness()
     servers: list[Server] = []
     runs: dict[str, list[dict[str, Any]]] = {s: [] for s in settings}
+    model: list[tuple[int, float, float]] = []
+    alone: ModelAlone | None = None
     try:
         chosen = classifier_env(args.classifier, args.runtime)
         for setting in settings:
@@ -159,6 +228,15 @@ async def main(args: argparse.Namespace) -> None:
         for server in servers:
             server.wait_ready()
         pool = texts() if args.classifier == "minilm" else short_texts(600, (12, 20))
+        if args.model:
+            alone = ModelAlone(
+                bert_base_checkpoint.build(ROOT / "data" / "bench-model"),
+                ROOT / "data" / "bench-onnx-cache",
+                args.runtime,
+                # The texts as the services see them: made unique, a few tokens longer.
+                [comment("model", i, pool)["text"] for i in range(len(pool))],
+            )
+            alone.run(MODEL_BATCH, True, 2)  # warm
         for server in servers:
             await server.run(pool, 4, args.concurrency, f"warm-{server.setting}")
         for n in range(args.rounds):
@@ -166,6 +244,8 @@ async def main(args: argparse.Namespace) -> None:
                 runs[server.setting].append(
                     await server.run(pool, args.seconds, args.concurrency, f"r{n}")
                 )
+            if alone is not None:
+                model.append(alone.run(MODEL_BATCH, True, args.seconds / 2))
     finally:
         for server in servers:
             server.stop()
@@ -189,6 +269,7 @@ async def main(args: argparse.Namespace) -> None:
             f"--rounds {args.rounds}",
             f"--concurrency {args.concurrency}",
             f"--settings {args.settings}" if args.settings else "",
+            "--model" if args.model else "",
             f"--name {args.name}" if args.name != "scorer_waves" else "",
         ),
         "",
@@ -219,6 +300,11 @@ async def main(args: argparse.Namespace) -> None:
         ),
         "",
     ]
+    if alone is not None:
+        encoder = alone.encoder.runtime if alone.encoder is not None else "no encoder"
+        lines += model_lines(
+            settings, runs, model, f"ran: `{alone.runtime}`, encoder `{encoder}`", args.seconds / 2
+        )
     text = "\n".join(lines)
     (ROOT / "bench" / "results" / f"{args.name}.md").write_text(text)
     print(text)
@@ -236,5 +322,13 @@ if __name__ == "__main__":
     parser.add_argument(
         "--runtime", default="onnx-static-int8-nofuse", help="MODERATION_DETOXIFY_RUNTIME"
     )
+    parser.add_argument(
+        "--model",
+        action="store_true",
+        help="detoxify only: the model alone in every round, and each setting's share of it",
+    )
     parser.add_argument("--name", default="scorer_waves", help="results file name, no suffix")
-    asyncio.run(main(parser.parse_args()))
+    arguments = parser.parse_args()
+    if arguments.model and arguments.classifier != "detoxify":
+        parser.error("--model needs --classifier detoxify")
+    asyncio.run(main(arguments))

@@ -110,6 +110,66 @@ MODEL_ROUNDS = 4
 """Rounds of :func:`model_only`, each running every batch size in turn."""
 
 
+class ModelAlone:
+    """The classifier the service loads (and its sentence encoder), in this process, fed
+    batches as fast as they go: what the service could reach if it cost nothing itself.
+    Loaded once, so that rounds of it can alternate with rounds of a service
+    (bench/scorer_waves.py ``--model``)."""
+
+    def __init__(
+        self,
+        model: tuple[Path, Path],
+        cache: Path,
+        runtime: str,
+        texts: list[str],
+        encoder_runtime: str = "",
+    ) -> None:
+        from classifiers.loader import ClassifierOptions, load_one
+        from moderation.settings import Settings
+
+        options = ClassifierOptions(
+            detoxify_runtime=runtime,
+            onnx_cache_dir=cache,
+            detoxify_checkpoint=model[0],
+            detoxify_config=model[1],
+        )
+        self.classifier = load_one("detoxify:original", options)
+        self.runtime: str = getattr(self.classifier, "runtime", runtime)
+        self.encoder: Any = None
+        try:
+            from classifiers.encoder import SentenceEncoder, default_runtime
+
+            defaults = Settings().classifier_options()
+            self.encoder = SentenceEncoder(
+                defaults.encoder_path,
+                expected_sha256=defaults.encoder_sha256,
+                # as the service chooses it (moderation/app.py, load_encoder)
+                runtime=encoder_runtime
+                or default_runtime(beside_pytorch=str(self.runtime).startswith("torch")),
+                cache_dir=cache,
+            )
+        except Exception as exc:  # the service would run without it, too
+            print(f"  no sentence encoder: {type(exc).__name__}: {exc}", flush=True)
+        self.texts = texts
+        self._index = 0
+        self.classifier.predict(texts[:16])  # warm
+
+    def run(self, size: int, with_encoder: bool, seconds: float) -> tuple[int, float, float]:
+        """(rows, wall seconds, CPU seconds of this process) of ``seconds`` of batches of
+        ``size`` texts: the classifier, then the encoder when ``with_encoder`` (and
+        loaded), on each batch."""
+        rows = 0
+        started, cpu = time.perf_counter(), time.process_time()
+        while time.perf_counter() - started < seconds:
+            batch = [self.texts[(self._index + i) % len(self.texts)] for i in range(size)]
+            self._index += size
+            self.classifier.predict(batch)
+            if with_encoder and self.encoder is not None:
+                self.encoder.embed(batch)
+            rows += len(batch)
+        return rows, time.perf_counter() - started, time.process_time() - cpu
+
+
 def model_only(
     model: tuple[Path, Path],
     cache: Path,
@@ -119,65 +179,30 @@ def model_only(
     encoder_runtime: str = "",
     service_batch: int = 0,
 ) -> dict[str, Any]:
-    """Rows/s of the classifier the service loads (and its sentence encoder), in process,
-    fed batches of 16 texts: what the service could reach if it cost nothing itself.
-    ``service_batch``: also fed batches of that size (the service's mean batch in its
-    run; keys ``… in batches of N``), to tell what smaller batches cost from what the
-    service adds."""
-    from classifiers.loader import ClassifierOptions, load_one
-    from moderation.settings import Settings
-
-    options = ClassifierOptions(
-        detoxify_runtime=runtime,
-        onnx_cache_dir=cache,
-        detoxify_checkpoint=model[0],
-        detoxify_config=model[1],
-    )
-    classifier = load_one("detoxify:original", options)
-    out_runtime = getattr(classifier, "runtime", runtime)
-    encoder = None
-    try:
-        from classifiers.encoder import SentenceEncoder, default_runtime
-
-        defaults = Settings().classifier_options()
-        encoder = SentenceEncoder(
-            defaults.encoder_path,
-            expected_sha256=defaults.encoder_sha256,
-            # as the service chooses it (moderation/app.py, load_encoder)
-            runtime=encoder_runtime
-            or default_runtime(beside_pytorch=str(out_runtime).startswith("torch")),
-            cache_dir=cache,
-        )
-    except Exception as exc:  # the service would run without it, too
-        print(f"  no sentence encoder: {type(exc).__name__}: {exc}", flush=True)
-    out: dict[str, Any] = {"runtime": out_runtime}
-    if encoder is not None:
-        out["encoder runtime"] = encoder.runtime
+    """Rows/s of :class:`ModelAlone` fed batches of 16 texts, the classifier alone and
+    with the encoder. ``service_batch``: also fed batches of that size (the service's
+    mean batch in its run; keys ``… in batches of N``), to tell what smaller batches
+    cost from what the service adds."""
+    alone = ModelAlone(model, cache, runtime, texts, encoder_runtime)
+    out: dict[str, Any] = {"runtime": alone.runtime}
+    if alone.encoder is not None:
+        out["encoder runtime"] = alone.encoder.runtime
     sizes = [16] + ([service_batch] if service_batch and service_batch != 16 else [])
     runs = [
         (size, name, with_encoder)
         for name, with_encoder in (("classifier", False), ("classifier+encoder", True))
-        if not with_encoder or encoder is not None
+        if not with_encoder or alone.encoder is not None
         for size in sizes
     ]
     # The sizes alternate in rounds: a busy machine's speed drifts within a minute, and
     # the report compares their CPU per row.
     totals = {run: [0, 0.0, 0.0] for run in runs}  # rows, seconds, CPU seconds
-    index = 0
-    classifier.predict(texts[:16])  # warm
     for _ in range(MODEL_ROUNDS):
         for run in runs:
             size, _name, with_encoder = run
-            started, cpu = time.perf_counter(), time.process_time()
-            while time.perf_counter() - started < seconds / MODEL_ROUNDS:
-                batch = [texts[(index + i) % len(texts)] for i in range(size)]
-                index += size
-                classifier.predict(batch)
-                if with_encoder and encoder is not None:
-                    encoder.embed(batch)
-                totals[run][0] += len(batch)
-            totals[run][1] += time.perf_counter() - started
-            totals[run][2] += time.process_time() - cpu
+            measured = alone.run(size, with_encoder, seconds / MODEL_ROUNDS)
+            for i, value in enumerate(measured):
+                totals[run][i] += value
     for (size, name, _), (rows, wall, cpu_s) in totals.items():
         label = name if size == 16 else f"{name} in batches of {size}"
         out[label] = rows / wall
