@@ -60,10 +60,10 @@ fuzz: install
 
 # Every benchmark again, each rewriting its file under bench/results/ with the command,
 # the commit and the CPU (tests/test_bench_results.py checks each file's command is one
-# of these). Not part of `make test`: about half an hour on 2 cores, most of it the two
-# 5-minute soak tests and the inference benchmark (about 8 minutes; longer on a busy
-# machine, where it repeats noisy runs). The PostgreSQL soak test needs PostgreSQL on
-# 127.0.0.1:5432 (user postgres) and psql.
+# of these). Not part of `make test`: over an hour on 2 cores, most of it the service
+# benchmarks (2-7 minutes each), the two 5-minute soak tests and the inference benchmark
+# (about 8 minutes; longer on a busy machine, where it repeats noisy runs). The
+# PostgreSQL soak test needs PostgreSQL on 127.0.0.1:5432 (user postgres) and psql.
 bench: install
 	$(PY) -m pip install --quiet -e '.[bench]'
 	$(PY) bench/backtest_bench.py 100000
