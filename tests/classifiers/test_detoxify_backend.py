@@ -11,6 +11,7 @@ from classifiers.detoxify_backend import (
     DetoxifyClassifier,
     balanced_batches,
     call_cost,
+    cheapest_calls,
     finish_time,
     sub_batches,
 )
@@ -195,22 +196,60 @@ def test_balanced_batches_keep_every_window_once_and_never_finish_later(seed: in
     assert finish_time(costs, workers) <= finish_time(before, workers)
 
 
-def test_balanced_batches_on_one_worker_are_the_padding_cut() -> None:
+def test_cheapest_calls_weigh_a_call_against_its_padding() -> None:
+    # 10 and 20 in one call: 40 padded tokens and one call (30) against 30 and two calls;
+    # the padding cut splits them (40 > 1.2 × 30) whatever a call costs.
+    assert _shape(cheapest_calls(_windows(10, 20), 8, 30)) == [[10, 20]]
+    assert _shape(sub_batches(_windows(10, 20), 8)) == [[10], [20]]
+    # with calls free, padding decides alone
+    assert _shape(cheapest_calls(_windows(5, 50), 8, 0)) == [[5], [50]]
+    assert _shape(cheapest_calls(_windows(9, 9, 9, 9, 9), 2, 100)) == [[9], [9, 9], [9, 9]]
+    assert cheapest_calls([], 8, 8) == []
+
+
+def _partitions(n: int) -> list[list[tuple[int, int]]]:
+    """Every way to cut ``range(n)`` into consecutive runs, as (start, end) pairs."""
+    if n == 0:
+        return [[]]
+    return [[*rest, (first, n)] for first in range(n) for rest in _partitions(first)]
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_cheapest_calls_cost_no_more_than_any_other_cut(seed: int) -> None:
+    import random
+
+    rng = random.Random(seed)
+    windows = _windows(*(rng.randint(6, 60) for _ in range(rng.randint(1, 8))))
+    rows = rng.choice([1, 2, 3, 8])
+    calls = rng.choice([0, 8, 30])
+    chosen = cheapest_calls(windows, rows, calls)
+    assert [piece for batch in chosen for piece in batch] == windows
+    assert all(0 < len(batch) <= rows for batch in chosen)
+    least = min(
+        sum(call_cost(windows[a:b], calls) for a, b in cut)
+        for cut in _partitions(len(windows))
+        if all(b - a <= rows for a, b in cut)
+    )
+    assert sum(call_cost(batch, calls) for batch in chosen) == least
+
+
+def test_balanced_batches_on_one_worker_are_the_cheapest_calls() -> None:
     windows = _windows(15, 16, 18, 20, 22, 24, 26, 28)
-    assert balanced_batches(windows, 8, 1, call_tokens=8) == sub_batches(windows, 8)
+    assert balanced_batches(windows, 8, 1, call_tokens=8) == cheapest_calls(windows, 8, 8)
     assert balanced_batches([], 8, 2, call_tokens=8) == []
 
 
-def test_on_this_thread_a_batch_is_the_padding_cut_for_one_worker() -> None:
+def test_on_this_thread_a_batch_is_cut_for_one_worker() -> None:
     """A lane runs its batch on its own thread: cutting it for the workers again would
     only make more, smaller calls."""
     from classifiers.base import on_this_thread
 
     windows = _windows(15, 16, 18, 20, 22, 24, 26, 28)
-    assert len(balanced_batches(windows, 8, 2, call_tokens=8)) > 1
+    alone = cheapest_calls(windows, 8, 8)
+    assert balanced_batches(windows, 8, 2, call_tokens=8) != alone
     with on_this_thread():
-        assert balanced_batches(windows, 8, 2, call_tokens=8) == sub_batches(windows, 8)
-    assert balanced_batches(windows, 8, 2, call_tokens=8) != sub_batches(windows, 8)
+        assert balanced_batches(windows, 8, 2, call_tokens=8) == alone
+    assert balanced_batches(windows, 8, 2, call_tokens=8) != alone
 
 
 def test_rows_alone_go_longest_first() -> None:
