@@ -96,8 +96,10 @@ class Recipe:
     #: What runs the graph: ``onnxruntime`` or ``openvino``.
     engine: str = "onnxruntime"
     #: A call's fixed cost in tokens (reading the weights and the like), against which
-    #: sub-batches are balanced over the workers (``detoxify_backend.balanced_batches``):
-    #: about 9 for static int8 bert-base on an AMD EPYC (4.8 ms a call, 0.52 ms a token).
+    #: sub-batches are balanced over the workers and a batch on one thread is cut into
+    #: its cheapest calls (``detoxify_backend.balanced_batches``): about 9 for static
+    #: int8 bert-base on an AMD EPYC (4.8 ms a call, 0.52 ms a token; 12 on one thread
+    #: another day, 6.6 ms and 0.55 ms).
     call_tokens: int = 8
 
     def available(self) -> bool:
