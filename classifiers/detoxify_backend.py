@@ -334,14 +334,12 @@ def cheapest_calls(pieces: Sequence[Piece], max_rows: int, call_tokens: int) -> 
     best = [0] + [0] * len(pieces)
     start = [0] * (len(pieces) + 1)
     for end in range(1, len(pieces) + 1):
-        longest = len(pieces[end - 1][1])  # sorted: the last window is the longest
-        choice: tuple[int, int] | None = None
-        for first in range(max(0, end - rows), end):
-            cost = best[first] + (end - first) * longest + call_tokens
-            if choice is None or cost < choice[0]:
-                choice = (cost, first)
-        assert choice is not None
-        best[end], start[end] = choice
+        # call_cost of pieces[first:end] without slicing: sorted, the last is the longest
+        longest = len(pieces[end - 1][1])
+        best[end], start[end] = min(
+            (best[first] + (end - first) * longest + call_tokens, first)
+            for first in range(max(0, end - rows), end)
+        )
     calls: list[list[Piece]] = []
     end = len(pieces)
     while end:
