@@ -378,6 +378,7 @@ class SentenceEncoder:
         #: ``torch-bf16``'s module: the fp32 one traced under bf16 autocast
         #: (:func:`~classifiers.onnx.export.trace_bf16`).
         self._bf16_module: Any = None
+        self._bf16_packed = False
         self._bf16_cosine: float | None = None
         #: PyTorch's intra-op threads before ``auto`` measured torch-bf16 (restored after).
         self._threads_before_bf16: int | None = None
@@ -430,6 +431,13 @@ class SentenceEncoder:
         self._pool = worker_pool(self, self.threads if side_by_side else 1, "encoder")
         if asked == AUTO and self._session is not None:
             self.choose_recipe()
+
+    @property
+    def bf16_packed(self) -> bool | None:
+        """Whether ``torch-bf16``'s linear layers run oneDNN-packed weights (measured per
+        machine by :func:`~classifiers.onnx.export.trace_bf16`); None when another
+        runtime runs."""
+        return self._bf16_packed if self.runtime == TORCH_BF16 else None
 
     def _rows(self, runtime: str) -> int:
         """Rows per sub-batch. Dynamic int8 rows run alone (see the module docstring).
@@ -595,7 +603,10 @@ class SentenceEncoder:
             self._torch_module = _load_torch(self.files.folder)
             self._bf16_module = None
         if self._bf16_module is None:
-            self._bf16_module = trace_bf16(self._torch_module, self.token_ids(PROBE_TEXTS[:3]), 0)
+            traced = trace_bf16(self._torch_module, self.token_ids(PROBE_TEXTS[:3]), 0)
+            log.info("sentence encoder torch-bf16 runs %s", traced.describe())
+            self._bf16_packed = traced.packed
+            self._bf16_module = traced.module
             self._bf16_cosine = None
         if self._bf16_cosine is None:
             self._bf16_cosine = self._bf16_probe_cosine()

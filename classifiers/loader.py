@@ -286,6 +286,9 @@ def runtime_description(classifier: object) -> dict[str, object]:
     choice = getattr(holder, "choice", None)
     chosen = choice.chosen() if choice is not None else None
     description["chosen_by"] = "measurement" if choice is not None else "setting"
+    packed = getattr(holder, "bf16_packed", None)
+    if packed is not None:  # torch-bf16's linear layers, measured per machine (trace_bf16)
+        description["bf16_weights"] = "packed" if packed else "plain"
     if choice is not None and chosen is not None:
         description["rows_per_s"] = (
             round(chosen.rows_per_s, 1) if chosen.rows_per_s is not None else None

@@ -31,6 +31,7 @@ import json
 import logging
 import os
 import shutil
+import statistics
 import time
 import uuid
 import warnings
@@ -44,6 +45,7 @@ from classifiers.detoxify_backend import (
     LoadedDetoxify,
     available_cpus,
     bf16_linears,
+    packed_bf16_linears,
     split_windows,
     window_size,
 )
@@ -367,21 +369,59 @@ def _quantizing(target: Path) -> Iterator[Path]:
         temporary.unlink(missing_ok=True)
 
 
-def trace_bf16(module: Any, examples: Sequence[Sequence[int]], pad_id: int) -> Any:
+@dataclass(frozen=True, slots=True)
+class Bf16Trace:
+    """What :func:`trace_bf16` made: the module to run and how its linear layers run."""
+
+    module: Any
+    #: True: oneDNN-packed weights (``detoxify_backend.packed_bf16_linears``); False:
+    #: bfloat16 weights for PyTorch's ``linear`` (``detoxify_backend.bf16_linears``).
+    packed: bool
+    #: Median seconds per timing call of the plain and the packed form, when both were timed.
+    seconds: tuple[float, float] | None = None
+
+    def describe(self) -> str:
+        """One line for the log: which form runs, and why."""
+        form = "packed weights" if self.packed else "plain bf16 weights"
+        if self.seconds is None:
+            return form
+        plain, packed = self.seconds
+        return (
+            f"{form} (a call of {TIMING_ROWS} rows: plain {plain * 1e3:.1f} ms,"
+            f" packed {packed * 1e3:.1f} ms)"
+        )
+
+
+#: How :func:`trace_bf16` times the two forms: calls of this many rows (the examples
+#: repeated), each form's first calls discarded (TorchScript optimises a trace on its
+#: first runs), then rounds of one call each, in alternating order.
+TIMING_ROWS = 8
+TIMING_WARMUP = 2
+TIMING_ROUNDS = 5
+
+
+def trace_bf16(
+    module: Any, examples: Sequence[Sequence[int]], pad_id: int, *, packed: bool | None = None
+) -> Bf16Trace:
     """``module`` traced (TorchScript) under ``torch.autocast("cpu", bfloat16)``: matrix
     products in bfloat16, layer norms (so the token states), pooling and normalisation in
     float32, as autocast's CPU policy has it; the casts are recorded in the graph.
 
-    The trace runs a copy of ``module`` whose ``Linear`` weights and biases are stored in
-    bfloat16 (:func:`~classifiers.detoxify_backend.bf16_linears`: every other tensor is
-    shared with ``module``, which is left as it was).
+    The trace runs a copy of ``module`` whose ``Linear`` layers hold their weights in
+    bfloat16 once, so nothing is cast per call: either for PyTorch's ``linear``
+    (:func:`~classifiers.detoxify_backend.bf16_linears`; the results are exactly
+    autocast's over the float32 weights, tested) or laid out once for oneDNN's kernels
+    (:func:`~classifiers.detoxify_backend.packed_bf16_linears`; the same products, equal to
+    rounding). Every other tensor is shared with ``module``, which is left as it was.
     Autocast casts a linear layer's operands to bfloat16 on every call: with float32
     weights that is a fresh copy of every weight matrix per forward pass, which took 44 %
-    of the sentence encoder's CPU time on 4-row calls (December, Intel Xeon with AMX).
-    Cast once here, the same bfloat16 values enter the same products, so the results are
-    identical (tested) at a fraction of the cost: 1.5-1.8x the rows per second for both
-    the encoder and bert-base. Once the caller drops ``module``, bert-base's trace holds
-    its linear weights in bfloat16 (about 170 MB) rather than float32 (about 340 MB).
+    of the sentence encoder's CPU time on 4-row calls (December, Intel Xeon with AMX);
+    with bfloat16 weights oneDNN still rearranges each matrix on every call, which packing
+    saves. ``packed`` None (the services' choice): both forms are traced and timed here,
+    on calls of :data:`TIMING_ROWS` rows, and the faster is kept, since which wins depends
+    on the CPU (docs/inference.md, "Packed bf16 weights"); True or False forces one. Once
+    the caller drops ``module``, bert-base's trace holds its linear weights in bfloat16
+    (about 170 MB) rather than float32 (about 340 MB).
 
     Traced rather than run eagerly because an eager forward takes the GIL back for each of
     its few hundred operators: with the event loop busy in another thread, two encoder
@@ -391,11 +431,65 @@ def trace_bf16(module: Any, examples: Sequence[Sequence[int]], pad_id: int) -> A
     check (:meth:`SentenceEncoder._bf16_probe_cosine`) covers other lengths and batches.
     ``examples``: the token rows traced on, right-padded with ``pad_id``. The sentence
     encoder and Detoxify's ``torch-bf16`` candidate both run their module this way."""
-    import warnings
-
     import torch
 
-    input_ids, attention_mask = pad_rows(examples, pad_id)
+    inputs = tuple(torch.from_numpy(a) for a in pad_rows(examples, pad_id))
+    plain = None if packed else _trace(bf16_linears(module), inputs)
+    if packed is False:
+        return Bf16Trace(plain, False)
+    try:
+        packing = _trace(packed_bf16_linears(module), inputs)
+    except RuntimeError:
+        if packed:
+            raise
+        log.info("bf16 weights stay plain: this PyTorch cannot pack them for oneDNN")
+        return Bf16Trace(plain, False)
+    if packed:
+        return Bf16Trace(packing, True)
+    rows = [examples[i % len(examples)] for i in range(TIMING_ROWS)]
+    timing = tuple(torch.from_numpy(a) for a in pad_rows(rows, pad_id))
+    seconds = time_pair(plain, packing, timing)
+    faster = seconds[1] < seconds[0]
+    return Bf16Trace(packing if faster else plain, faster, seconds)
+
+
+def time_pair(first: Any, second: Any, inputs: tuple[Any, ...]) -> tuple[float, float]:
+    """The median seconds per call of ``first(*inputs)`` and ``second(*inputs)``, timed
+    in alternating order after :data:`TIMING_WARMUP` calls each: a burst of other work
+    on the machine then slows both, rather than deciding between them. On one intra-op
+    thread, as the services run a trace (side by side on their own threads)."""
+    import torch
+
+    times: tuple[list[float], list[float]] = ([], [])
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        _time_rounds(first, second, inputs, times)
+    finally:
+        torch.set_num_threads(threads)
+    return statistics.median(times[0]), statistics.median(times[1])
+
+
+def _time_rounds(
+    first: Any, second: Any, inputs: tuple[Any, ...], times: tuple[list[float], list[float]]
+) -> None:
+    import torch
+
+    with torch.inference_mode():
+        for module in (first, second):
+            for _ in range(TIMING_WARMUP):
+                module(*inputs)
+        for round_ in range(TIMING_ROUNDS):
+            order = (0, 1) if round_ % 2 == 0 else (1, 0)
+            for index in order:
+                started = time.perf_counter()
+                (first, second)[index](*inputs)
+                times[index].append(time.perf_counter() - started)
+
+
+def _trace(module: Any, inputs: tuple[Any, ...]) -> Any:
+    import torch
+
     with (
         torch.inference_mode(),
         torch.autocast("cpu", dtype=torch.bfloat16),
@@ -406,12 +500,7 @@ def trace_bf16(module: Any, examples: Sequence[Sequence[int]], pad_id: int) -> A
         # programs run operator by operator from Python again (what tracing avoids).
         warnings.simplefilter("ignore")
         trace: Any = torch.jit.trace
-        return trace(
-            bf16_linears(module),
-            (torch.from_numpy(input_ids), torch.from_numpy(attention_mask)),
-            check_trace=False,
-            strict=False,
-        )
+        return trace(module, inputs, check_trace=False, strict=False)
 
 
 def trace_to_onnx(module: Any, target: Path, output: str) -> None:

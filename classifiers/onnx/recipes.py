@@ -47,7 +47,7 @@ log = logging.getLogger(__name__)
 #: Choose the recipe by measurement on this machine.
 AUTO = "auto"
 #: Bump when recipes, their graphs or the selection change: cached choices are ignored.
-RECIPES_VERSION = 5
+RECIPES_VERSION = 6
 #: The selection's fidelity limits (issue 16): against fp32 on the check comments.
 MAX_SCORE_DIFF = 0.02
 MIN_AGREEMENT = 0.995

@@ -136,7 +136,11 @@ class _TorchBf16Session:
         with contextlib.suppress(Exception):
             model.set_attn_implementation("eager")  # as exported: one graph for all lengths
 
-        self._module = trace_bf16(logits_module(model), example, pad_id)
+        traced = trace_bf16(logits_module(model), example, pad_id)
+        log.info("Detoxify torch-bf16 runs %s", traced.describe())
+        #: Whether the linear layers run oneDNN-packed weights (measured: ``trace_bf16``).
+        self.packed = traced.packed
+        self._module = traced.module
         self._torch = torch
 
     def run(self, output_names: Sequence[str], feeds: Mapping[str, Any]) -> list[Any]:
@@ -171,7 +175,7 @@ class _Runner:
     ) -> None:
         self.recipe = recipe
         self.path = folder / f"{recipe.graph}.onnx"
-        self._session = session if session is not None else recipe.session(ort, self.path)
+        self.session = session if session is not None else recipe.session(ort, self.path)
         self.tokenizer = tokenizer
         self.window = window
         self.columns = columns
@@ -205,7 +209,7 @@ class _Runner:
 
     def score(self, batch: list[tuple[int, list[int]]]) -> list[list[float]]:
         rows = [ids for _, ids in batch]
-        probabilities: list[list[float]] = run_rows(self._session, rows, self._pad_id).tolist()
+        probabilities: list[list[float]] = run_rows(self.session, rows, self._pad_id).tolist()
         return probabilities
 
     def close(self) -> None:
@@ -413,6 +417,21 @@ class OnnxDetoxifyClassifier:
         ``predict`` call (static int8, fp32); False for dynamic int8, which therefore
         runs each row alone. A caller may batch more freely when True."""
         return self._runner.batch_independent
+
+    @property
+    def bf16_packed(self) -> bool | None:
+        """Whether a ``torch-bf16`` recipe among those running runs oneDNN-packed weights
+        (measured per machine: :func:`~classifiers.onnx.export.trace_bf16`); None when no
+        ``torch-bf16`` runs."""
+        runners = (
+            [r for _, r in self._runner.routes]
+            if isinstance(self._runner, _Routed)
+            else [self._runner]
+        )
+        for runner in runners:
+            if isinstance(runner.session, _TorchBf16Session):
+                return runner.session.packed
+        return None
 
     @property
     def concurrent_calls(self) -> int:

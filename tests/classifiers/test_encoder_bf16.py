@@ -1,17 +1,21 @@
 """The sentence encoder's ``torch-bf16`` runtime (classifiers/encoder.py): faithful to
 fp32, a row's embedding independent of its batch partners, a loud fp32 fallback on a CPU
 without native bf16, and a candidate of ``auto`` whose choice is cached and loads PyTorch
-only when chosen. Timing is faked (no timed unit tests)."""
+only when chosen; with its linear layers' weights plain or packed for oneDNN alike.
+Timing is faked (no timed unit tests)."""
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy
 import pytest
+import torch
 
+from classifiers.detoxify_backend import packed_bf16_linears
 from classifiers.encoder import (
     PROBE_TEXTS,
     Embeddings,
@@ -21,6 +25,7 @@ from classifiers.encoder import (
 )
 from classifiers.loader import ClassifierOptions, load_preferred, runtime_description
 from classifiers.minilm import MiniLMClassifier
+from classifiers.onnx.export import trace_bf16
 from classifiers.onnx.recipes import TORCH_BF16, Corpus, available_candidates, choice_key
 from tests.tiny_detoxify import load_labelled_comments
 
@@ -46,9 +51,29 @@ def _torch_threads() -> Iterator[None]:
     torch.set_num_threads(threads)
 
 
-@pytest.fixture(scope="module")
-def bf16_encoder() -> SentenceEncoder:
-    return SentenceEncoder(runtime=TORCH_BF16, threads=2)
+@pytest.fixture(scope="module", params=[False, True], ids=["plain-weights", "packed-weights"])
+def bf16_encoder(request: pytest.FixtureRequest) -> Iterator[SentenceEncoder]:
+    """The encoder on torch-bf16 with each form of its linear layers, forced (the services
+    keep the faster, measured at start: ``trace_bf16``)."""
+    packed: bool = request.param
+    if packed and not packing_works():
+        pytest.skip("this PyTorch has no oneDNN bf16 to pack weights for")
+    with pytest.MonkeyPatch.context() as patch:
+        forced = functools.partial(trace_bf16, packed=packed)
+        patch.setattr("classifiers.encoder.trace_bf16", forced)
+        encoder = SentenceEncoder(runtime=TORCH_BF16, threads=2)
+    assert encoder.bf16_packed is packed
+    weights = runtime_description(MiniLMClassifier(encoder))["bf16_weights"]
+    assert weights == ("packed" if packed else "plain")
+    yield encoder
+
+
+def packing_works() -> bool:
+    try:
+        packed_bf16_linears(torch.nn.Linear(2, 2))
+    except RuntimeError:
+        return False
+    return True
 
 
 def _min_cosine(a: Embeddings, b: Embeddings) -> float:
@@ -145,6 +170,7 @@ def test_auto_measures_bf16_and_loads_pytorch_only_when_chosen(
     description = runtime_description(classifier)
     assert description["runtime"] == TORCH_BF16 and description["chosen_by"] == "measurement"
     assert description["batch_independent"] is True
+    assert description["bf16_weights"] == ("packed" if encoder.bf16_packed else "plain")
 
     # ONNX faster: the PyTorch module loaded for the measurement is dropped, and PyTorch's
     # (process-wide) threads are put back
@@ -152,6 +178,7 @@ def test_auto_measures_bf16_and_loads_pytorch_only_when_chosen(
     choice = encoder.choose_recipe(classifier.scores, judge_key="onnx-test", candidates=candidates)
     assert choice.recipe == "onnx" == encoder.runtime and encoder._torch_module is None
     assert torch.get_num_threads() == 2
+    assert encoder.bf16_packed is None and "bf16_weights" not in runtime_description(classifier)
 
     # from the cache: no measurement, and PyTorch's module only for the torch-bf16 choice
     def refuse(*_: object) -> float:

@@ -1,17 +1,22 @@
 """``classifiers.onnx.export.trace_bf16``: the bf16 trace that the sentence encoder's and
 Detoxify's ``torch-bf16`` run. It stores the linear layers' weights in bfloat16 once,
-instead of letting autocast cast them on every call, and must give exactly what autocast
-over the float32 weights gives, leaving the module it was given as it was. On a CPU
-without native bf16 PyTorch emulates it: slower, the same arithmetic."""
+instead of letting autocast cast them on every call: plain, where it must give exactly
+what autocast over the float32 weights gives, or packed for oneDNN's kernels, where it
+must agree to rounding; it keeps whichever form its timing found faster, and leaves the
+module it was given as it was. On a CPU without native bf16 PyTorch emulates it: slower,
+the same arithmetic. Timings are faked where a test says which form wins."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
+import pytest
 import torch
 
-from classifiers.detoxify_backend import bf16_linears
-from classifiers.onnx.export import trace_bf16
+from classifiers.detoxify_backend import bf16_linears, packed_bf16_linears
+from classifiers.onnx import export
+from classifiers.onnx.export import time_pair, trace_bf16
 
 ROWS = [[5, 9, 2, 7, 1], [3, 3, 8], [11, 4, 6, 2]]
 PAD = 0
@@ -48,7 +53,7 @@ def test_the_trace_gives_exactly_what_autocast_over_float32_weights_gives() -> N
     ids, mask = _padded()
     with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
         expected = module(ids, mask)
-    traced = trace_bf16(module, ROWS[:2], PAD)
+    traced = trace_bf16(module, ROWS[:2], PAD, packed=False).module
     with torch.inference_mode():
         got = traced(ids, mask)
     assert got.dtype == expected.dtype
@@ -61,7 +66,7 @@ def test_the_trace_gives_exactly_what_autocast_over_float32_weights_gives() -> N
 def test_the_trace_runs_bf16_weights_and_leaves_the_module_as_it_was() -> None:
     module = _Tiny().eval()
     before = {name: tensor.clone() for name, tensor in module.state_dict().items()}
-    traced = trace_bf16(module, ROWS, PAD)
+    traced = trace_bf16(module, ROWS, PAD, packed=False).module
     after = module.state_dict()
     assert all(t.dtype == torch.float32 for t in after.values())
     assert all(torch.equal(before[name], after[name]) for name in before)
@@ -79,3 +84,114 @@ def test_bf16_linears_shares_every_other_tensor() -> None:
     assert copy.up.weight.dtype == torch.bfloat16 and module.up.weight.dtype == torch.float32
     assert torch.equal(copy.up.weight, module.up.weight.to(torch.bfloat16))
     assert not copy.up.weight.requires_grad
+
+
+def _packing_works() -> bool:
+    try:
+        packed_bf16_linears(torch.nn.Linear(2, 2))
+    except RuntimeError:
+        return False
+    return True
+
+
+needs_packing = pytest.mark.skipif(
+    not _packing_works(), reason="this PyTorch has no oneDNN bf16 to pack weights for"
+)
+
+
+@needs_packing
+def test_packed_weights_agree_with_autocast_to_rounding() -> None:
+    module = _Tiny().eval()
+    ids, mask = _padded()
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+        expected = module(ids, mask).float()
+    made = trace_bf16(module, ROWS[:2], PAD, packed=True)
+    assert made.packed and made.seconds is None
+    with torch.inference_mode():
+        got = made.module(ids, mask).float()
+        float32 = module(ids, mask)
+    # bf16 products (float32 accumulation): as close to autocast's as rounding allows,
+    # and as far from float32's as autocast's own
+    scale = float(expected.abs().max())
+    assert float((got - expected).abs().max()) <= 0.02 * scale
+    assert float((got - float32).abs().max()) <= 2 * float((expected - float32).abs().max()) + 1e-3
+    assert not torch.equal(got, float32)
+
+
+@needs_packing
+def test_packed_linears_replace_only_the_linear_layers() -> None:
+    module = _Tiny().eval()
+    before = {name: tensor.clone() for name, tensor in module.state_dict().items()}
+    copy = packed_bf16_linears(module)
+    assert not any(isinstance(layer, torch.nn.Linear) for layer in copy.modules())
+    assert isinstance(module.up, torch.nn.Linear)  # the module given is unchanged
+    assert all(torch.equal(before[name], module.state_dict()[name]) for name in before)
+    # shared, not copied
+    assert copy.embed.weight is module.embed.weight and copy.norm.bias is module.norm.bias
+    assert copy.up.bias.dtype == torch.bfloat16
+    assert torch.equal(copy.up.bias, module.up.bias.to(torch.bfloat16))
+
+
+@needs_packing
+@pytest.mark.parametrize(("seconds", "packed"), [((2.0, 1.0), True), ((1.0, 2.0), False)])
+def test_the_faster_form_is_kept(
+    monkeypatch: pytest.MonkeyPatch, seconds: tuple[float, float], packed: bool
+) -> None:
+    timed: list[tuple[int, ...]] = []
+
+    def fake_time_pair(first: Any, second: Any, inputs: tuple[Any, ...]) -> tuple[float, float]:
+        timed.append(tuple(inputs[0].shape))
+        return seconds
+
+    monkeypatch.setattr(export, "time_pair", fake_time_pair)
+    made = trace_bf16(_Tiny().eval(), ROWS, PAD)
+    assert made.packed is packed and made.seconds == seconds
+    # timed on a call of TIMING_ROWS rows (the examples repeated), padded to the longest
+    assert timed == [(export.TIMING_ROWS, max(map(len, ROWS)))]
+    form = "packed weights" if packed else "plain bf16 weights"
+    plain_ms, packed_ms = (round(s * 1e3) for s in seconds)
+    assert made.describe() == (
+        f"{form} (a call of {export.TIMING_ROWS} rows: plain {plain_ms}.0 ms,"
+        f" packed {packed_ms}.0 ms)"
+    )
+    ids, mask = _padded()
+    with torch.inference_mode():
+        assert made.module(ids, mask).shape == (len(ROWS), 8)
+
+
+def test_without_packing_the_plain_form_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_packing(module: Any) -> Any:
+        raise RuntimeError("this PyTorch has no oneDNN bf16 to pack weights for")
+
+    monkeypatch.setattr(export, "packed_bf16_linears", no_packing)
+    made = trace_bf16(_Tiny().eval(), ROWS, PAD)
+    assert not made.packed and made.seconds is None
+    assert made.describe() == "plain bf16 weights"
+    with pytest.raises(RuntimeError):
+        trace_bf16(_Tiny().eval(), ROWS, PAD, packed=True)
+
+
+def test_time_pair_times_each_alternately_on_one_thread() -> None:
+    calls: list[tuple[str, int]] = []
+
+    def slow(*inputs: Any) -> None:
+        calls.append(("slow", torch.get_num_threads()))
+        time.sleep(0.004)
+
+    def quick(*inputs: Any) -> None:
+        calls.append(("quick", torch.get_num_threads()))
+
+    threads = torch.get_num_threads()
+    slow_s, quick_s = time_pair(slow, quick, (torch.zeros(1),))
+    assert slow_s >= 0.004 > quick_s
+    assert torch.get_num_threads() == threads  # restored
+    assert {n for _, n in calls} == {1}
+    warm = 2 * export.TIMING_WARMUP
+    assert [name for name, _ in calls[:warm]] == ["slow"] * export.TIMING_WARMUP + [
+        "quick"
+    ] * export.TIMING_WARMUP
+    rounds = [name for name, _ in calls[warm:]]
+    assert len(rounds) == 2 * export.TIMING_ROUNDS
+    # alternating order: neither always goes first
+    firsts = rounds[::2]
+    assert "slow" in firsts and "quick" in firsts

@@ -5,6 +5,7 @@ asked for by name wins over ``auto``. Timing is faked (no timed unit tests)."""
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -12,12 +13,14 @@ from typing import Any
 
 import pytest
 
+from classifiers.detoxify_backend import packed_bf16_linears
 from classifiers.loader import (
     ClassifierOptions,
     batch_independent,
     load_preferred,
     runtime_description,
 )
+from classifiers.onnx import export as onnx_export
 from classifiers.onnx import recipes
 from classifiers.onnx import runtime as onnx_runtime
 from classifiers.onnx.recipes import (
@@ -670,6 +673,29 @@ def test_a_torch_bf16_band_runs_the_checkpoints_own_model_in_bf16(
     bf16_only = _with_bands(tiny_detoxify, cache_dir, auto, ("torch-bf16",) * 3)
     assert bf16_only.runtime == "torch-bf16"
     assert got[1] == pytest.approx(bf16_only.predict([long])[0], abs=1e-6)  # bf16's own
+    # which form of bf16 weights runs (measured at load: trace_bf16) is in /healthz
+    assert auto.bf16_packed is None and "bf16_weights" not in runtime_description(auto)
+    assert mixed.bf16_packed is not None
+    weights = runtime_description(mixed)["bf16_weights"]
+    assert weights == ("packed" if mixed.bf16_packed else "plain")
+    # each form, forced, gives bf16's scores
+    for packed in (False, True) if _packing_works() else (False,):
+        forced_trace = functools.partial(onnx_export.trace_bf16, packed=packed)
+        monkeypatch.setattr(onnx_runtime, "trace_bf16", forced_trace)
+        forced = _with_bands(tiny_detoxify, cache_dir, auto, ("torch-bf16",) * 3)
+        assert forced.bf16_packed is packed
+        scores = forced.predict([long])[0]
+        assert scores == pytest.approx(got[1], abs=0.01)
+
+
+def _packing_works() -> bool:
+    import torch
+
+    try:
+        packed_bf16_linears(torch.nn.Linear(2, 2))
+    except RuntimeError:
+        return False
+    return True
 
 
 def test_a_candidate_whose_timing_fails_is_left_out_and_the_service_starts(
