@@ -181,6 +181,15 @@ def packed_linear(x: Tensor, weight: Tensor, bias: Optional[Tensor]) -> Tensor:
 """
 
 
+def can_pack_bf16() -> bool:
+    """Whether this PyTorch has oneDNN with bf16 kernels, which :func:`packed_bf16_linears`
+    needs (where it does not, that raises and the plain form runs)."""
+    import torch
+
+    mkldnn: Any = torch.backends.mkldnn
+    return bool(mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
 def packed_bf16_linears(module: Any) -> Any:
     """A copy of ``module`` whose ``torch.nn.Linear`` layers run oneDNN's bf16 product
     with the weight laid out once for it (packed), not at every call; every other
@@ -199,8 +208,7 @@ def packed_bf16_linears(module: Any) -> Any:
 
     import torch
 
-    mkldnn: Any = torch.backends.mkldnn
-    if not (mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()):
+    if not can_pack_bf16():
         raise RuntimeError("this PyTorch has no oneDNN bf16 to pack weights for")
     # A TorchScript function compiled from source: its empty ``scalars`` list gets the
     # operator's type there, which neither the tracer nor an annotation can give it.

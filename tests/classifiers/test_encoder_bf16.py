@@ -15,7 +15,7 @@ import numpy
 import pytest
 import torch
 
-from classifiers.detoxify_backend import packed_bf16_linears
+from classifiers.detoxify_backend import can_pack_bf16
 from classifiers.encoder import (
     PROBE_TEXTS,
     Embeddings,
@@ -44,8 +44,6 @@ needs_bf16 = pytest.mark.skipif(
 @pytest.fixture(autouse=True)
 def _torch_threads() -> Iterator[None]:
     """torch-bf16 sets PyTorch's intra-op threads to 1 process-wide: restore them."""
-    import torch
-
     threads = torch.get_num_threads()
     yield
     torch.set_num_threads(threads)
@@ -56,7 +54,7 @@ def bf16_encoder(request: pytest.FixtureRequest) -> Iterator[SentenceEncoder]:
     """The encoder on torch-bf16 with each form of its linear layers, forced (the services
     keep the faster, measured at start: ``trace_bf16``)."""
     packed: bool = request.param
-    if packed and not packing_works():
+    if packed and not can_pack_bf16():
         pytest.skip("this PyTorch has no oneDNN bf16 to pack weights for")
     with pytest.MonkeyPatch.context() as patch:
         forced = functools.partial(trace_bf16, packed=packed)
@@ -68,14 +66,6 @@ def bf16_encoder(request: pytest.FixtureRequest) -> Iterator[SentenceEncoder]:
     yield encoder
 
 
-def packing_works() -> bool:
-    try:
-        packed_bf16_linears(torch.nn.Linear(2, 2))
-    except RuntimeError:
-        return False
-    return True
-
-
 def _min_cosine(a: Embeddings, b: Embeddings) -> float:
     """The smallest cosine between matching rows of two sets of unit vectors."""
     return float((a.astype(numpy.float64) * b.astype(numpy.float64)).sum(axis=1).min())
@@ -85,8 +75,6 @@ def _min_cosine(a: Embeddings, b: Embeddings) -> float:
 def test_bf16_is_faithful_to_fp32(
     bf16_encoder: SentenceEncoder, minilm_encoder: SentenceEncoder
 ) -> None:
-    import torch
-
     assert bf16_encoder.runtime == TORCH_BF16 and bf16_encoder.fallback_reason is None
     assert bf16_encoder.batch_independent and bf16_encoder.path is None
     got = bf16_encoder.embed(TEXTS)
@@ -146,8 +134,6 @@ def test_auto_measures_bf16_and_loads_pytorch_only_when_chosen(
     def fake_speed(run: object, texts: Sequence[str], seconds: float) -> float:
         runtime = getattr(run, "__self__").runtime  # noqa: B009 - the encoder's embed
         return 300.0 if runtime == fastest["value"] else 200.0
-
-    import torch
 
     torch.set_num_threads(2)
     monkeypatch.setattr("classifiers.encoder.rows_per_second", fake_speed)

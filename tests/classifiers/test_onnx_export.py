@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import torch
 
-from classifiers.detoxify_backend import bf16_linears, packed_bf16_linears
+from classifiers.detoxify_backend import bf16_linears, can_pack_bf16, packed_bf16_linears
 from classifiers.onnx import export
 from classifiers.onnx.export import time_pair, trace_bf16
 
@@ -86,16 +86,8 @@ def test_bf16_linears_shares_every_other_tensor() -> None:
     assert not copy.up.weight.requires_grad
 
 
-def _packing_works() -> bool:
-    try:
-        packed_bf16_linears(torch.nn.Linear(2, 2))
-    except RuntimeError:
-        return False
-    return True
-
-
 needs_packing = pytest.mark.skipif(
-    not _packing_works(), reason="this PyTorch has no oneDNN bf16 to pack weights for"
+    not can_pack_bf16(), reason="this PyTorch has no oneDNN bf16 to pack weights for"
 )
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from classifiers.detoxify_backend import packed_bf16_linears
+from classifiers.detoxify_backend import can_pack_bf16
 from classifiers.loader import (
     ClassifierOptions,
     batch_independent,
@@ -679,23 +679,13 @@ def test_a_torch_bf16_band_runs_the_checkpoints_own_model_in_bf16(
     weights = runtime_description(mixed)["bf16_weights"]
     assert weights == ("packed" if mixed.bf16_packed else "plain")
     # each form, forced, gives bf16's scores
-    for packed in (False, True) if _packing_works() else (False,):
+    for packed in (False, True) if can_pack_bf16() else (False,):
         forced_trace = functools.partial(onnx_export.trace_bf16, packed=packed)
         monkeypatch.setattr(onnx_runtime, "trace_bf16", forced_trace)
         forced = _with_bands(tiny_detoxify, cache_dir, auto, ("torch-bf16",) * 3)
         assert forced.bf16_packed is packed
         scores = forced.predict([long])[0]
         assert scores == pytest.approx(got[1], abs=0.01)
-
-
-def _packing_works() -> bool:
-    import torch
-
-    try:
-        packed_bf16_linears(torch.nn.Linear(2, 2))
-    except RuntimeError:
-        return False
-    return True
 
 
 def test_a_candidate_whose_timing_fails_is_left_out_and_the_service_starts(
