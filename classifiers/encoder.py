@@ -378,6 +378,7 @@ class SentenceEncoder:
         #: ``torch-bf16``'s module: the fp32 one traced under bf16 autocast
         #: (:func:`~classifiers.onnx.export.trace_bf16`).
         self._bf16_module: Any = None
+        #: Whether that trace runs oneDNN-packed weights (``trace_bf16`` measures it).
         self._bf16_packed = False
         self._bf16_cosine: float | None = None
         #: PyTorch's intra-op threads before ``auto`` measured torch-bf16 (restored after).

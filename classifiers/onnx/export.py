@@ -369,6 +369,14 @@ def _quantizing(target: Path) -> Iterator[Path]:
         temporary.unlink(missing_ok=True)
 
 
+#: How :func:`trace_bf16` times the two forms: calls of this many rows (the examples
+#: repeated), each form's first calls discarded (TorchScript optimises a trace on its
+#: first runs), then rounds of one call each, in alternating order.
+TIMING_ROWS = 8
+TIMING_WARMUP = 2
+TIMING_ROUNDS = 5
+
+
 @dataclass(frozen=True, slots=True)
 class Bf16Trace:
     """What :func:`trace_bf16` made: the module to run and how its linear layers run."""
@@ -390,14 +398,6 @@ class Bf16Trace:
             f"{form} (a call of {TIMING_ROWS} rows: plain {plain * 1e3:.1f} ms,"
             f" packed {packed * 1e3:.1f} ms)"
         )
-
-
-#: How :func:`trace_bf16` times the two forms: calls of this many rows (the examples
-#: repeated), each form's first calls discarded (TorchScript optimises a trace on its
-#: first runs), then rounds of one call each, in alternating order.
-TIMING_ROWS = 8
-TIMING_WARMUP = 2
-TIMING_ROUNDS = 5
 
 
 def trace_bf16(
@@ -438,18 +438,16 @@ def trace_bf16(
     plain = None if packed else _trace(bf16_linears(module), inputs)
     if packed is False:
         return Bf16Trace(plain, False)
-    try:
-        packing = _trace(packed_bf16_linears(module), inputs)
-    except RuntimeError:
-        if packed:
-            raise
-        log.info("bf16 weights stay plain: this PyTorch cannot pack them for oneDNN")
-        return Bf16Trace(plain, False)
     if packed:
-        return Bf16Trace(packing, True)
+        return Bf16Trace(_trace(packed_bf16_linears(module), inputs), True)
     rows = [examples[i % len(examples)] for i in range(TIMING_ROWS)]
     timing = tuple(torch.from_numpy(a) for a in pad_rows(rows, pad_id))
-    seconds = time_pair(plain, packing, timing)
+    try:
+        packing = _trace(packed_bf16_linears(module), inputs)
+        seconds = time_pair(plain, packing, timing)
+    except Exception as exc:  # the packed form is an option: any failure leaves the plain
+        log.warning("bf16 weights stay plain: the packed form failed: %r", exc)
+        return Bf16Trace(plain, False)
     faster = seconds[1] < seconds[0]
     return Bf16Trace(packing if faster else plain, faster, seconds)
 

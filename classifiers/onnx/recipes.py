@@ -192,8 +192,8 @@ TORCH_BF16 = "torch-bf16"
 #: encoder and Detoxify's candidate alike: measured on the encoder's trace, AMD EPYC
 #: without AMX (December), 4.1 ms a call and 0.13 ms a token; not measured for bert-base.
 #: On an Intel Xeon with AMX (6 December, one thread, calls of 1-8 rows of 16-48 tokens)
-#: the plain trace fitted 5.9 ms and 0.078 ms (76 tokens), the packed one 3.7 ms and
-#: 0.070 ms (54): the figure differs by CPU, and this one stays the AMD's.
+#: the plain trace fitted 5.86 ms and 0.0775 ms (76 tokens), the packed one 3.73 ms and
+#: 0.0696 ms (54): the figure differs by CPU, and this one stays the AMD's.
 BF16_CALL_TOKENS = 30
 
 #: CPU flags (:func:`cpu_flags`) that make bf16 native, not emulated.

@@ -124,7 +124,16 @@ class _TorchBf16Session:
     forward takes the GIL back for each of its operators, which the event loop holds
     often). One intra-op thread per call: sub-batches side by side give the parallelism."""
 
-    def __init__(self, model: Any, example: Sequence[Sequence[int]], pad_id: int) -> None:
+    def __init__(
+        self,
+        model: Any,
+        example: Sequence[Sequence[int]],
+        pad_id: int,
+        *,
+        packed: bool | None = None,
+    ) -> None:
+        """``packed``: the form of bf16 weights to run (None: time both, keep the faster;
+        see :func:`~classifiers.onnx.export.trace_bf16`)."""
         import contextlib
 
         import torch
@@ -136,7 +145,7 @@ class _TorchBf16Session:
         with contextlib.suppress(Exception):
             model.set_attn_implementation("eager")  # as exported: one graph for all lengths
 
-        traced = trace_bf16(logits_module(model), example, pad_id)
+        traced = trace_bf16(logits_module(model), example, pad_id, packed=packed)
         log.info("Detoxify torch-bf16 runs %s", traced.describe())
         #: Whether the linear layers run oneDNN-packed weights (measured: ``trace_bf16``).
         self.packed = traced.packed
@@ -328,6 +337,8 @@ class OnnxDetoxifyClassifier:
             "download_timeout_s": download_timeout_s,
         }
         self._loaded: LoadedDetoxify | None = None
+        #: The form of bf16 weights the first ``torch-bf16`` session measured faster.
+        self._bf16_form: bool | None = None
         # read from the export folder by the first _open
         self._tokenizer: Any = None
         self._columns: list[tuple[int, str]] = []
@@ -494,7 +505,15 @@ class OnnxDetoxifyClassifier:
                 self._loaded = load_detoxify(self._model, **self._load_args)
             pad_id = int(self._tokenizer.pad_token_id or 0)
             example = split_windows(self._tokenizer, list(_TRACE_TEXTS), int(meta["window"]))
-            session = _TorchBf16Session(self._loaded.model, [ids for _, ids in example], pad_id)
+            # auto measured a session before it opens the chosen one: the same form again,
+            # without timing the two a second time
+            session = _TorchBf16Session(
+                self._loaded.model,
+                [ids for _, ids in example],
+                pad_id,
+                packed=self._bf16_form,
+            )
+            self._bf16_form = session.packed
         return _Runner(
             self._ort,
             self._folder,

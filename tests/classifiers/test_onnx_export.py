@@ -138,6 +138,8 @@ def test_the_faster_form_is_kept(
     monkeypatch.setattr(export, "time_pair", fake_time_pair)
     made = trace_bf16(_Tiny().eval(), ROWS, PAD)
     assert made.packed is packed and made.seconds == seconds
+    # the module kept is the form named: the packed one runs oneDNN's packed product
+    assert ("_linear_pointwise" in str(made.module.inlined_graph)) is packed
     # timed on a call of TIMING_ROWS rows (the examples repeated), padded to the longest
     assert timed == [(export.TIMING_ROWS, max(map(len, ROWS)))]
     form = "packed weights" if packed else "plain bf16 weights"
@@ -151,7 +153,9 @@ def test_the_faster_form_is_kept(
         assert made.module(ids, mask).shape == (len(ROWS), 8)
 
 
-def test_without_packing_the_plain_form_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_without_packing_the_plain_form_runs(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     def no_packing(module: Any) -> Any:
         raise RuntimeError("this PyTorch has no oneDNN bf16 to pack weights for")
 
@@ -159,8 +163,21 @@ def test_without_packing_the_plain_form_runs(monkeypatch: pytest.MonkeyPatch) ->
     made = trace_bf16(_Tiny().eval(), ROWS, PAD)
     assert not made.packed and made.seconds is None
     assert made.describe() == "plain bf16 weights"
+    assert "the packed form failed" in caplog.text
     with pytest.raises(RuntimeError):
         trace_bf16(_Tiny().eval(), ROWS, PAD, packed=True)
+
+
+@needs_packing
+def test_a_packed_form_that_fails_while_timed_leaves_the_plain_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def failing(first: Any, second: Any, inputs: tuple[Any, ...]) -> tuple[float, float]:
+        raise AttributeError("no such operator")
+
+    monkeypatch.setattr(export, "time_pair", failing)
+    made = trace_bf16(_Tiny().eval(), ROWS, PAD)
+    assert not made.packed and "_linear_pointwise" not in str(made.module.inlined_graph)
 
 
 def test_time_pair_times_each_alternately_on_one_thread() -> None:
@@ -174,15 +191,23 @@ def test_time_pair_times_each_alternately_on_one_thread() -> None:
         calls.append(("quick", torch.get_num_threads()))
 
     threads = torch.get_num_threads()
-    slow_s, quick_s = time_pair(slow, quick, (torch.zeros(1),))
+    torch.set_num_threads(3)  # not PyTorch's default anywhere: its restoring shows
+    try:
+        slow_s, quick_s = time_pair(slow, quick, (torch.zeros(1),))
+        assert torch.get_num_threads() == 3  # restored
+        timed = list(calls)
+        with pytest.raises(ZeroDivisionError):
+            time_pair(slow, lambda *_: 1 / 0, (torch.zeros(1),))
+        assert torch.get_num_threads() == 3  # restored after a failure too
+    finally:
+        torch.set_num_threads(threads)
     assert slow_s >= 0.004 > quick_s
-    assert torch.get_num_threads() == threads  # restored
-    assert {n for _, n in calls} == {1}
+    assert {n for _, n in calls} == {1}  # every call, the failed timing's too, on one thread
     warm = 2 * export.TIMING_WARMUP
-    assert [name for name, _ in calls[:warm]] == ["slow"] * export.TIMING_WARMUP + [
+    assert [name for name, _ in timed[:warm]] == ["slow"] * export.TIMING_WARMUP + [
         "quick"
     ] * export.TIMING_WARMUP
-    rounds = [name for name, _ in calls[warm:]]
+    rounds = [name for name, _ in timed[warm:]]
     assert len(rounds) == 2 * export.TIMING_ROUNDS
     # alternating order: neither always goes first
     firsts = rounds[::2]

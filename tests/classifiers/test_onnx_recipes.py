@@ -5,7 +5,6 @@ asked for by name wins over ``auto``. Timing is faked (no timed unit tests)."""
 
 from __future__ import annotations
 
-import functools
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -680,12 +679,47 @@ def test_a_torch_bf16_band_runs_the_checkpoints_own_model_in_bf16(
     assert weights == ("packed" if mixed.bf16_packed else "plain")
     # each form, forced, gives bf16's scores
     for packed in (False, True) if can_pack_bf16() else (False,):
-        forced_trace = functools.partial(onnx_export.trace_bf16, packed=packed)
+
+        def forced_trace(*args: Any, forced: bool = packed, **kwargs: Any) -> Any:
+            return onnx_export.trace_bf16(*args, **{**kwargs, "packed": forced})
+
         monkeypatch.setattr(onnx_runtime, "trace_bf16", forced_trace)
         forced = _with_bands(tiny_detoxify, cache_dir, auto, ("torch-bf16",) * 3)
         assert forced.bf16_packed is packed
         scores = forced.predict([long])[0]
         assert scores == pytest.approx(got[1], abs=0.01)
+
+
+def test_a_chosen_torch_bf16_runs_the_form_of_weights_its_measurement_timed(
+    tiny_detoxify: TinyDetoxify, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The candidate's session times plain against packed bf16 weights once; the session
+    ``auto`` then opens for the chosen recipe runs that form without timing them again."""
+    import torch
+
+    monkeypatch.setattr(onnx_runtime, "cpu_flags", lambda: ("avx512f", "avx512_bf16"))
+
+    def timed(run: Any, texts: Sequence[str], seconds: float, batch: int = 16) -> float:
+        return 1000.0 if run.__self__.name == "torch-bf16" else 10.0  # bf16 far ahead
+
+    monkeypatch.setattr(onnx_runtime, "rows_per_second", timed)
+    pairs: list[bool] = []
+    packed = can_pack_bf16()
+
+    def time_pair(first: Any, second: Any, inputs: tuple[Any, ...]) -> tuple[float, float]:
+        pairs.append(True)
+        return (2.0, 1.0) if packed else (1.0, 2.0)  # the packed form faster where it runs
+
+    monkeypatch.setattr(onnx_export, "time_pair", time_pair)
+    threads = torch.get_num_threads()
+    try:
+        auto = _model(tiny_detoxify, tmp_path, AUTO, timing_seconds=0.05)  # no cached choice
+    finally:
+        torch.set_num_threads(threads)
+    assert auto.runtime == "torch-bf16"
+    assert pairs == [True]  # measured once, for the candidate
+    assert auto.bf16_packed is packed
+    assert runtime_description(auto)["bf16_weights"] == ("packed" if packed else "plain")
 
 
 def test_a_candidate_whose_timing_fails_is_left_out_and_the_service_starts(
@@ -733,7 +767,7 @@ def test_a_longer_bands_recipe_that_does_not_load_leaves_the_short_ones_running(
     monkeypatch.setattr(onnx_runtime, "rows_per_second", lambda *_a, **_k: 10.0)
     auto = _model(tiny_detoxify, cache_dir, AUTO, timing_seconds=0.05)
 
-    def broken(*_args: object) -> None:
+    def broken(*_args: object, **_kwargs: object) -> None:
         raise RuntimeError("the trace failed")
 
     monkeypatch.setattr(onnx_runtime._TorchBf16Session, "__init__", broken)
