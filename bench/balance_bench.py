@@ -101,10 +101,10 @@ def main(argv: list[str] | None = None) -> int:
     from moderation.settings import Settings
 
     before = provenance.steadiness()
-    checkpoint, config = bert_base_checkpoint.build(ROOT / "data" / "bench-model")
+    checkpoint, config = bert_base_checkpoint.build(bert_base_checkpoint.BENCH_MODEL)
     options = ClassifierOptions(
         detoxify_runtime=args.runtime,
-        onnx_cache_dir=ROOT / "data" / "bench-onnx-cache",
+        onnx_cache_dir=bert_base_checkpoint.BENCH_CACHE,
         detoxify_checkpoint=checkpoint,
         detoxify_config=config,
     )
@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
         defaults.encoder_path,
         expected_sha256=defaults.encoder_sha256,
         runtime=default_runtime(beside_pytorch=False),
-        cache_dir=ROOT / "data" / "bench-onnx-cache",
+        cache_dir=bert_base_checkpoint.BENCH_CACHE,
     )
     texts = short_texts(600, (12, 20))
     header = [

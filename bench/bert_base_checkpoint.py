@@ -29,6 +29,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from classifiers.checkpoints import ORIGINAL_CLASSES, bert_config, save_checkpoint
 
+#: Where the benchmarks keep this checkpoint and the ONNX exports made from it (one
+#: place, so every script measures the same model from the same cache).
+BENCH_MODEL = Path(__file__).resolve().parents[1] / "data" / "bench-model"
+BENCH_CACHE = Path(__file__).resolve().parents[1] / "data" / "bench-onnx-cache"
+
 TOKENIZER_FILES = (
     "vocab.txt",
     "tokenizer.json",

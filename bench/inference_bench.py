@@ -72,8 +72,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-foreign", type=float, default=0.15)
     parser.add_argument("--attempts", type=int, default=3)
     parser.add_argument("--sure-below", type=float, default=0.05)
-    parser.add_argument("--model-dir", type=Path, default=ROOT / "data" / "bench-model")
-    parser.add_argument("--cache", type=Path, default=ROOT / "data" / "bench-onnx-cache")
+    parser.add_argument("--model-dir", type=Path, default=bert_base_checkpoint.BENCH_MODEL)
+    parser.add_argument("--cache", type=Path, default=bert_base_checkpoint.BENCH_CACHE)
     parser.add_argument("--skip-inprocess", action="store_true")
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument(

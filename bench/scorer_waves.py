@@ -55,10 +55,6 @@ from minilm_bench import cli, closed_loop, comment, service_env, texts  # noqa: 
 from service_bench import ModelAlone, short_texts  # noqa: E402
 
 DEFAULT = "default"
-#: The bench's bert-base-sized checkpoint and its ONNX cache: the services' ``detoxify``
-#: and ``--model``'s model alone are the same one.
-BENCH_MODEL = ROOT / "data" / "bench-model"
-BENCH_CACHE = ROOT / "data" / "bench-onnx-cache"
 METRICS = (
     "moderation_classifier_batch_seconds_sum",
     "moderation_classifier_batch_size_sum",
@@ -81,10 +77,10 @@ def classifier_env(classifier: str, runtime: str) -> dict[str, str]:
     ``detoxify`` the bench's bert-base-sized checkpoint, run by ``runtime``."""
     if classifier == "minilm":
         return {}
-    model = bert_base_checkpoint.build(BENCH_MODEL)
+    model = bert_base_checkpoint.build(bert_base_checkpoint.BENCH_MODEL)
     return {
         "MODERATION_CLASSIFIER": "detoxify:original",
-        **detoxify_env(model, runtime, BENCH_CACHE),
+        **detoxify_env(model, runtime, bert_base_checkpoint.BENCH_CACHE),
         "TRANSFORMERS_OFFLINE": "1",
     }
 
@@ -234,8 +230,8 @@ async def main(args: argparse.Namespace) -> None:
         pool = texts() if args.classifier == "minilm" else short_texts(600, (12, 20))
         if args.model:
             alone = ModelAlone(
-                bert_base_checkpoint.build(BENCH_MODEL),
-                BENCH_CACHE,
+                bert_base_checkpoint.build(bert_base_checkpoint.BENCH_MODEL),
+                bert_base_checkpoint.BENCH_CACHE,
                 args.runtime,
                 # The texts as the services see them: made unique, a few tokens longer.
                 [comment("model", i, pool)["text"] for i in range(len(pool))],

@@ -227,8 +227,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--words", default="12-20", help="words per comment, min-max")
     parser.add_argument("--max-foreign", type=float, default=0.15)
     parser.add_argument("--attempts", type=int, default=1)
-    parser.add_argument("--model-dir", type=Path, default=ROOT / "data" / "bench-model")
-    parser.add_argument("--cache", type=Path, default=ROOT / "data" / "bench-onnx-cache")
+    parser.add_argument("--model-dir", type=Path, default=bert_base_checkpoint.BENCH_MODEL)
+    parser.add_argument("--cache", type=Path, default=bert_base_checkpoint.BENCH_CACHE)
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument(
         "--report-only", action="store_true", help="rewrite the report from <name>.json"

@@ -182,7 +182,7 @@ def main() -> int:
     )
     args = parser.parse_args()
     spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
-    model = bert_base_checkpoint.build(ROOT / "data" / "bench-model")
+    model = bert_base_checkpoint.build(bert_base_checkpoint.BENCH_MODEL)
     detoxify = args.classifier == "detoxify"
     config = Config(
         "profile",
@@ -197,7 +197,7 @@ def main() -> int:
         server = BenchServer(
             config,
             model,
-            ROOT / "data" / "bench-onnx-cache",
+            bert_base_checkpoint.BENCH_CACHE,
             Path(tmp),
             extra={"MODERATION_ENCODER": args.encoder}
             | (

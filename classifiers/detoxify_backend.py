@@ -398,7 +398,7 @@ def cheapest_calls(pieces: Sequence[Piece], max_rows: int, call_tokens: int) -> 
     (docs/inference.md, "Balanced sub-batches"). Dynamic programming over the cut
     points, at most ``len(pieces) * max_rows`` steps; a tie keeps the larger last call."""
     rows = max(1, max_rows)
-    best = [0] + [0] * len(pieces)
+    best = [0] * (len(pieces) + 1)
     start = [0] * (len(pieces) + 1)
     for end in range(1, len(pieces) + 1):
         # call_cost of pieces[first:end] without slicing: sorted, the last is the longest
