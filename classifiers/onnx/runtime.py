@@ -184,7 +184,7 @@ class _Runner:
     ) -> None:
         self.recipe = recipe
         self.path = folder / f"{recipe.graph}.onnx"
-        self.session = session if session is not None else recipe.session(ort, self.path)
+        self._session = session if session is not None else recipe.session(ort, self.path)
         self.tokenizer = tokenizer
         self.window = window
         self.columns = columns
@@ -197,6 +197,12 @@ class _Runner:
     def batch_independent(self) -> bool:
         # A recipe whose scores depend on batch partners, run one row per call, has none.
         return self.recipe.batch_independent or self._batch_size == 1
+
+    @property
+    def bf16_packed(self) -> bool | None:
+        """A ``torch-bf16`` session's form of weights; None for an ONNX session."""
+        session = self._session
+        return session.packed if isinstance(session, _TorchBf16Session) else None
 
     @property
     def name(self) -> str:
@@ -218,7 +224,7 @@ class _Runner:
 
     def score(self, batch: list[tuple[int, list[int]]]) -> list[list[float]]:
         rows = [ids for _, ids in batch]
-        probabilities: list[list[float]] = run_rows(self.session, rows, self._pad_id).tolist()
+        probabilities: list[list[float]] = run_rows(self._session, rows, self._pad_id).tolist()
         return probabilities
 
     def close(self) -> None:
@@ -243,6 +249,13 @@ class _Routed:
     @property
     def batch_independent(self) -> bool:
         return all(runner.batch_independent for _, runner in self.routes)
+
+    @property
+    def bf16_packed(self) -> bool | None:
+        """The form of weights of a ``torch-bf16`` band, if one runs (bands that share a
+        recipe share its session, so there is one form)."""
+        forms = (runner.bf16_packed for _, runner in self.routes)
+        return next((form for form in forms if form is not None), None)
 
     @property
     def name(self) -> str:
@@ -434,15 +447,7 @@ class OnnxDetoxifyClassifier:
         """Whether a ``torch-bf16`` recipe among those running runs oneDNN-packed weights
         (measured per machine: :func:`~classifiers.onnx.export.trace_bf16`); None when no
         ``torch-bf16`` runs."""
-        runners = (
-            [r for _, r in self._runner.routes]
-            if isinstance(self._runner, _Routed)
-            else [self._runner]
-        )
-        for runner in runners:
-            if isinstance(runner.session, _TorchBf16Session):
-                return runner.session.packed
-        return None
+        return self._runner.bf16_packed
 
     @property
     def concurrent_calls(self) -> int:
