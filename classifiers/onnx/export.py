@@ -459,21 +459,21 @@ def time_pair(first: Any, second: Any, inputs: tuple[Any, ...]) -> tuple[float, 
     thread, as the services run a trace (side by side on their own threads)."""
     import torch
 
-    times: tuple[list[float], list[float]] = ([], [])
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        _time_rounds(first, second, inputs, times)
+        times = _time_rounds(first, second, inputs)
     finally:
         torch.set_num_threads(threads)
     return statistics.median(times[0]), statistics.median(times[1])
 
 
 def _time_rounds(
-    first: Any, second: Any, inputs: tuple[Any, ...], times: tuple[list[float], list[float]]
-) -> None:
+    first: Any, second: Any, inputs: tuple[Any, ...]
+) -> tuple[list[float], list[float]]:
     import torch
 
+    times: tuple[list[float], list[float]] = ([], [])
     with torch.inference_mode():
         for module in (first, second):
             for _ in range(TIMING_WARMUP):
@@ -484,6 +484,7 @@ def _time_rounds(
                 started = time.perf_counter()
                 (first, second)[index](*inputs)
                 times[index].append(time.perf_counter() - started)
+    return times
 
 
 def _trace(module: Any, inputs: tuple[Any, ...]) -> Any:
