@@ -28,6 +28,10 @@ of bench/service_bench.py by a tenth, cancels out:
     .venv/bin/python bench/scorer_waves.py --classifier detoxify --runtime auto \
         --rounds 8 --concurrency 16 --settings MODERATION_CLASSIFIER_LANES=1 --model \
         --name scorer_waves_lanes
+
+``--model-lanes`` runs the model alone as the scorer's lanes run it instead (calls of 8,
+one per core side by side: bench/service_bench.py's ``ModelAlone.run_lanes``), the
+stricter reference where that arrangement is the model's faster one.
 """
 
 from __future__ import annotations
@@ -161,6 +165,9 @@ def summary(runs: list[dict[str, Any]]) -> dict[str, float]:
 MODEL_BATCH = 16
 """The model alone's batch size: the one issue 16's share is measured against."""
 
+LANE_BATCH = 8
+"""The model alone's calls with ``--model-lanes``: the scorer's waves at concurrency 16."""
+
 
 def shares(runs: list[dict[str, Any]], model: list[tuple[int, float, float]]) -> dict[str, float]:
     """One setting's rounds (``runs``) against the model alone's rounds (``model``: rows,
@@ -191,12 +198,20 @@ def model_lines(
     model: list[tuple[int, float, float]],
     runtimes: str,
     seconds: float,
+    lanes: int = 0,
 ) -> list[str]:
-    """The report's paragraph on the model alone and each setting's share of it."""
+    """The report's paragraph on the model alone and each setting's share of it.
+    ``lanes``: the model alone ran in that many of the scorer's lanes (``--model-lanes``)
+    rather than in batches of :data:`MODEL_BATCH`."""
     rows, wall, cpu = (sum(m[i] for m in model) for i in range(3))
+    how = (
+        f"in {lanes} lanes of {LANE_BATCH} side by side, each on one core as the scorer runs them"
+        if lanes
+        else f"batches of {MODEL_BATCH}"
+    )
     lines = [
-        f"Model alone ({runtimes}; the classifier and the sentence encoder, batches of "
-        f"{MODEL_BATCH}, in the benchmark's process, {seconds:g} s after each round's "
+        f"Model alone ({runtimes}; the classifier and the sentence encoder, {how}, "
+        f"in the benchmark's process, {seconds:g} s after each round's "
         f"services while they idled): {rows / wall:.1f} rows/s, {1000 * cpu / rows:.2f} ms "
         "of CPU per row; per round " + ", ".join(f"{m[0] / m[1]:.1f}" for m in model) + ".",
         "",
@@ -237,6 +252,7 @@ async def main(args: argparse.Namespace) -> None:
                 [comment("model", i, pool)["text"] for i in range(len(pool))],
             )
             alone.run(MODEL_BATCH, True, 2)  # warm
+        lanes = alone.lanes() if alone is not None and args.model_lanes else 0
         for server in servers:
             await server.run(pool, 4, args.concurrency, f"warm-{server.setting}")
         for n in range(args.rounds):
@@ -245,7 +261,11 @@ async def main(args: argparse.Namespace) -> None:
                     await server.run(pool, args.seconds, args.concurrency, f"r{n}")
                 )
             if alone is not None:
-                model.append(alone.run(MODEL_BATCH, True, args.seconds / 2))
+                model.append(
+                    alone.run_lanes(LANE_BATCH, args.seconds / 2)
+                    if lanes
+                    else alone.run(MODEL_BATCH, True, args.seconds / 2)
+                )
     finally:
         for server in servers:
             server.stop()
@@ -270,6 +290,7 @@ async def main(args: argparse.Namespace) -> None:
             f"--concurrency {args.concurrency}",
             f"--settings {args.settings}" if args.settings else "",
             "--model" if args.model else "",
+            "--model-lanes" if args.model_lanes else "",
             f"--name {args.name}" if args.name != "scorer_waves" else "",
         ),
         "",
@@ -303,7 +324,12 @@ async def main(args: argparse.Namespace) -> None:
     if alone is not None:
         encoder = alone.encoder.runtime if alone.encoder is not None else "no encoder"
         lines += model_lines(
-            settings, runs, model, f"ran: `{alone.runtime}`, encoder `{encoder}`", args.seconds / 2
+            settings,
+            runs,
+            model,
+            f"ran: `{alone.runtime}`, encoder `{encoder}`",
+            args.seconds / 2,
+            lanes,
         )
     text = "\n".join(lines)
     (ROOT / "bench" / "results" / f"{args.name}.md").write_text(text)
@@ -327,8 +353,16 @@ if __name__ == "__main__":
         action="store_true",
         help="detoxify only: the model alone in every round, and each setting's share of it",
     )
+    parser.add_argument(
+        "--model-lanes",
+        action="store_true",
+        help="with --model: run the model alone in the scorer's lanes (calls of 8, one per "
+        "core side by side) rather than in batches of 16",
+    )
     parser.add_argument("--name", default="scorer_waves", help="results file name, no suffix")
     arguments = parser.parse_args()
     if arguments.model and arguments.classifier != "detoxify":
         parser.error("--model needs --classifier detoxify")
+    if arguments.model_lanes and not arguments.model:
+        parser.error("--model-lanes needs --model")
     asyncio.run(main(arguments))

@@ -75,3 +75,12 @@ def test_the_report_names_each_setting_s_share() -> None:
     assert "100.0 rows/s, 18.00 ms of CPU per row" in text
     assert "* default: 85 % over all rounds (round by round: median 85 %, 80-90 %)" in text
     assert "* MODERATION_CLASSIFIER_LANES=1: 70 % over all rounds" in text
+
+
+def test_the_report_says_how_the_model_alone_ran() -> None:
+    runs = {"default": [service_round(90.0)]}
+    model = [model_round(100.0)]
+    in_batches = "\n".join(model_lines(list(runs), runs, model, "ran: `onnx`", 4.0))
+    assert "the classifier and the sentence encoder, batches of 16," in in_batches
+    in_lanes = "\n".join(model_lines(list(runs), runs, model, "ran: `onnx`", 4.0, lanes=2))
+    assert "in 2 lanes of 8 side by side, each on one core as the scorer runs them" in in_lanes

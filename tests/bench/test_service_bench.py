@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import math
 import sys
+import threading
+import time
 from pathlib import Path
+from typing import cast
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 
 from inference.load import Run
-from service_bench import gap_factors, gap_lines
+from service_bench import ModelAlone, gap_factors, gap_lines
+
+from classifiers.base import Classifier, only_this_thread
 
 
 def service_run(
@@ -71,3 +76,37 @@ def test_nothing_is_claimed_without_the_measurements() -> None:
     assert gap_lines(service_run(), {}) == []
     line = gap_lines(service_run(), MODEL)[0]
     assert line.startswith("* service: where the 58% of the classifier and encoder goes")
+
+
+class _Model:
+    """A classifier the scorer would run in two lanes (an ONNX Runtime backend with two
+    worker threads) that records which thread ran each call and whether that call was
+    confined to its thread."""
+
+    runtime = "onnx-static-int8"
+    threads = 2
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, int, bool]] = []
+
+    def predict(self, texts: list[str]) -> None:
+        self.calls.append(("predict", threading.get_ident(), only_this_thread()))
+        time.sleep(0.001)
+
+    def embed(self, texts: list[str]) -> None:
+        self.calls.append(("embed", threading.get_ident(), only_this_thread()))
+
+
+def test_the_model_alone_runs_in_the_scorers_lanes() -> None:
+    model = _Model()
+    alone = ModelAlone.__new__(ModelAlone)  # the real one loads the bert-base checkpoint
+    alone.classifier = cast(Classifier, model)
+    alone.encoder, alone.texts = model, [f"t{i}" for i in range(40)]
+    assert alone.lanes() == 2
+    rows, wall, _cpu = alone.run_lanes(8, 0.05)
+    predicts = [call for call in model.calls if call[0] == "predict"]
+    embeds = [call for call in model.calls if call[0] == "embed"]
+    assert rows == 8 * len(predicts) == 8 * len(embeds)
+    assert len({thread for _, thread, _ in predicts}) == 2  # two lanes side by side
+    assert all(confined for _, _, confined in model.calls)  # each call on its own thread
+    assert wall >= 0.05
