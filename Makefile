@@ -73,6 +73,7 @@ bench: install
 	$(PY) bench/scorer_waves.py --seconds 10 --rounds 3 --concurrency 32 --settings MODERATION_BATCH_WAIT=always,MODERATION_BATCH_MAX_WAIT_MS=0,MODERATION_BATCH_MAX_SIZE=8
 	$(PY) bench/scorer_waves.py --classifier detoxify --runtime onnx-static-int8-nofuse --seconds 8 --rounds 8 --concurrency 16 --settings MODERATION_BATCH_WAIT=always --name scorer_waves_detoxify
 	$(PY) bench/scorer_waves.py --classifier detoxify --runtime auto --seconds 8 --rounds 8 --concurrency 16 --settings MODERATION_CLASSIFIER_LANES=1 --model --name scorer_waves_lanes
+	$(PY) bench/scorer_waves.py --classifier detoxify --runtime auto --seconds 8 --rounds 8 --concurrency 16 --settings MODERATION_CLASSIFIER_LANES=1 --model --model-lanes --name scorer_waves_model_lanes
 	$(PY) bench/perspective_deadline.py --seconds 20 --rate 4
 	$(PY) bench/inference_bench.py
 	$(PY) bench/balance_bench.py --calls 60

@@ -4,7 +4,7 @@ Each file under bench/results/ opens with the command that reproduces it, the co
 ran and the machine it ran on (tests/test_bench_results.py holds them to it)::
 
     Command: `.venv/bin/python bench/minilm_bench.py --seconds 30`
-    Commit: fa16220; CPU: AMD EPYC 7B13, 2 cores
+    Commit: fa16220; CPU: AMD EPYC 7B13 [avx2], 2 cores
 
 ``make bench`` re-runs every one of those commands.
 """
@@ -37,15 +37,25 @@ def commit() -> str:
     return head + ("+changes" if dirty else "")
 
 
-def cpu() -> str:
-    """The CPU's model name (``/proc/cpuinfo``), else what the platform says."""
+def cpu(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
+    """The CPU's model name (``/proc/cpuinfo``), else what the platform says, followed
+    by the instruction sets that decide which recipe is fastest (the ``RELEVANT_FLAGS``
+    of classifiers/onnx/recipes.py it reports), e.g. ``AMD EPYC [avx2]``: one model
+    name covers machines with and without AVX-512, VNNI, BF16 or AMX, and their figures
+    differ by up to fifteen times."""
+    from classifiers.onnx.recipes import cpu_flags
+
+    name = ""
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
+        for line in cpuinfo.read_text().splitlines():
             if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
+                name = line.split(":", 1)[1].strip()
+                break
     except OSError:
         pass
-    return platform.processor() or platform.machine() or "not recorded"
+    name = name or platform.processor() or platform.machine() or "not recorded"
+    flags = cpu_flags(cpuinfo)
+    return f"{name} [{' '.join(flags)}]" if flags else name
 
 
 def cores() -> int:
