@@ -9,6 +9,7 @@ Validation errors carry a field path and a reason, never the submitted value.
 
 from __future__ import annotations
 
+import asyncio
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -39,11 +40,15 @@ from moderation.domain.guidelines import (
     rule_from_document,
     rule_override_from_document,
 )
+from moderation.http.parsing import validate
 
 Threshold = Annotated[float | None, Field(ge=0.0, le=1.0)]
 #: A rule's example: a comment as readers write them (the contract's comment limit).
 Example = Annotated[str, Field(min_length=1, max_length=2000)]
 MAX_EXAMPLES = 500
+MAX_CLASSIFIERS = 32
+"""Classifiers a rule (or an override of it) may set thresholds for: the check that
+overrides keep their rules' thresholds ordered visits each one per override."""
 MAX_EXAMPLES_IN_ALL = 5000
 RuleId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_.-]*$")]
 Term = Annotated[str, Field(min_length=1, max_length=100)]
@@ -94,7 +99,9 @@ class RuleDoc(_Strict):
     guideline: str = Field(min_length=1, max_length=20)
     hold_at: Threshold = None
     reject_at: Threshold = None
-    classifiers: dict[ClassifierName, ClassifierThresholdsDoc] = Field(default_factory=dict)
+    classifiers: dict[ClassifierName, ClassifierThresholdsDoc] = Field(
+        default_factory=dict, max_length=MAX_CLASSIFIERS
+    )
     # Comments that break the rule and comments close to it that do not (learned ones too).
     examples: list[Example] = Field(default_factory=list, max_length=MAX_EXAMPLES)
     counterexamples: list[Example] = Field(default_factory=list, max_length=MAX_EXAMPLES)
@@ -162,7 +169,9 @@ class RuleOverrideDoc(_Strict):
     id: RuleId
     hold_at: Threshold = None
     reject_at: Threshold = None
-    classifiers: dict[ClassifierName, ClassifierThresholdsDoc] = Field(default_factory=dict)
+    classifiers: dict[ClassifierName, ClassifierThresholdsDoc] = Field(
+        default_factory=dict, max_length=MAX_CLASSIFIERS
+    )
 
     _nullable = field_validator("hold_at", "reject_at", mode="before")(_false_is_null)
 
@@ -315,3 +324,10 @@ def load_toml(path: Path) -> GuidelinesDocument:
     """Read and validate a guidelines TOML file (``MODERATION_GUIDELINES``)."""
     with path.open("rb") as handle:
         return GuidelinesDocument.model_validate(tomllib.load(handle))
+
+
+async def parse_document(value: Any) -> dict[str, Any]:
+    """``value`` validated as a guidelines document (a 422 listing each problem), in its
+    canonical stored form. In a worker thread: an admin's document may hold thousands of
+    terms, examples and overrides, and checking them all would hold the event loop."""
+    return await asyncio.to_thread(lambda: validate(GuidelinesDocument, value).to_json())

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import re
 from typing import Any, TypeVar
 
@@ -29,6 +30,15 @@ _SAFE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,40}$")
 
 def _reject_constant(name: str) -> Any:
     raise ValueError(name)
+
+
+def _finite_float(text: str) -> float:
+    # 1e400 is valid JSON but no finite float: it would come back out as Infinity,
+    # which is not JSON, so it is refused as NaN and Infinity are.
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError("not a finite number")
+    return value
 
 
 async def read_body(request: web.Request) -> bytes:
@@ -56,7 +66,7 @@ async def read_json(request: web.Request) -> Any:
     except UnicodeDecodeError:
         raise BadRequest("the body is not valid UTF-8", code="invalid_utf8") from None
     try:
-        value = json.loads(decoded, parse_constant=_reject_constant)
+        value = json.loads(decoded, parse_constant=_reject_constant, parse_float=_finite_float)
     except (ValueError, RecursionError):
         raise BadRequest("the body is not valid JSON", code="malformed_json") from None
     _check_strings(value, 0)
@@ -87,6 +97,16 @@ def _check_string(text: str) -> None:
         ) from None
     if "\x00" in text:
         raise ValidationFailed("strings must not contain NUL characters", code="validation_failed")
+
+
+def check_url_text(request: web.Request) -> None:
+    """The request's path parameters and query (names and values) as the body's strings
+    are held to: Unicode without NUL (a 400 or 422, never the database's error)."""
+    for value in request.match_info.values():
+        _check_string(value)
+    for name, value in request.query.items():
+        _check_string(name)
+        _check_string(value)
 
 
 def validate(model: type[Model], value: Any) -> Model:

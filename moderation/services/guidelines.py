@@ -8,6 +8,7 @@ transaction lock, SQLite with its single writer).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -141,17 +142,24 @@ class GuidelinesAdmin:
             current = await self.policies.current(store)
             cases = await store.backtest_cases(filters)
         proposed = await self.policies.build(from_document(document, current.version + 1))
-        result = backtest(proposed, cases, current=current, samples=samples)
-        return _with_texts(result, cases, scope)
+        # Every stored comment decided again (terms and links matched over texts that
+        # readers wrote): CPU work that grows with the store, off the event loop.
+        return await asyncio.to_thread(
+            lambda: _with_texts(
+                backtest(proposed, cases, current=current, samples=samples), cases, scope
+            )
+        )
 
     async def suggest(
         self, filters: CaseFilter, classifier: str, target_precision: float, min_evidence: int
     ) -> list[Suggestion]:
         async with self.db.transaction(write=False) as store:
             cases = await store.backtest_cases(filters)
-        return suggest(
-            cases,
-            classifier=classifier,
-            target_precision=target_precision,
-            min_evidence=min_evidence,
+        return await asyncio.to_thread(
+            lambda: suggest(
+                cases,
+                classifier=classifier,
+                target_precision=target_precision,
+                min_evidence=min_evidence,
+            )
         )

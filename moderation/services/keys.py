@@ -37,6 +37,15 @@ def digest(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()
 
 
+def is_plain_text(value: str) -> bool:
+    """Whether ``value`` is Unicode text without NUL: what a secret or a token can be."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return "\x00" not in value
+
+
 def parse_role(value: str) -> Role:
     try:
         return Role[value]
@@ -126,7 +135,9 @@ async def authenticate(db: Database, authorization: str | None) -> ApiKey:
 
 
 async def authenticate_token(db: Database, token: str) -> ApiKey:
-    if len(token) > 200:
+    # Headers arrive decoded with surrogate escapes: bytes that are not UTF-8 (or a
+    # lone surrogate) cannot be any key's secret, and would not even hash.
+    if len(token) > 200 or not is_plain_text(token):
         raise Unauthorized("unknown or revoked API key", code="invalid_key")
     key = await db.key_by_hash(digest(token))
     if key is None or key.revoked_at is not None:

@@ -47,7 +47,9 @@ class Database:
         parsed = make_url(url)
         self.url = url
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
-        kwargs: dict[str, Any] = {}
+        # A failing statement's error message would otherwise carry its parameters
+        # (comment texts, ids, cursors): readers' input must not reach the logs.
+        kwargs: dict[str, Any] = {"hide_parameters": True}
         if self.is_sqlite:
             if parsed.database and parsed.database != ":memory:":
                 Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)

@@ -131,6 +131,10 @@ def encode_key_value(value: Any) -> str:
     return as_utc(value).isoformat() if isinstance(value, datetime) else str(value)
 
 
+_INT_RANGE = (-(2**31), 2**31 - 1)
+"""The sort keys' integer columns are ``Integer``: 32 bits on PostgreSQL."""
+
+
 def decode_key(order: Sequence[tuple[Any, bool]], values: Sequence[str]) -> list[Any]:
     """Cursor text back to the columns' values; a malformed cursor is the caller's error."""
     if len(values) != len(order):
@@ -141,11 +145,21 @@ def decode_key(order: Sequence[tuple[Any, bool]], values: Sequence[str]) -> list
         try:
             if kind is datetime:
                 parsed = datetime.fromisoformat(value)
-                decoded.append(parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC))
+                # In UTC here, as the column stores it: a zone that moves the instant
+                # past year 1 or 9999 fails now rather than when the query is bound.
+                decoded.append(
+                    parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+                )
             elif kind is int:
-                decoded.append(int(value))
+                number = int(value)
+                if not _INT_RANGE[0] <= number <= _INT_RANGE[1]:
+                    raise OverflowError
+                decoded.append(number)
             else:
-                decoded.append(str(value))
+                value.encode("utf-8")  # a lone surrogate is not text (UnicodeEncodeError)
+                if "\x00" in value:
+                    raise ValueError
+                decoded.append(value)
         except (ValueError, OverflowError):
             raise ValidationFailed(
                 "the cursor does not belong to this list", code="invalid_cursor"

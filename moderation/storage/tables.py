@@ -239,7 +239,7 @@ class AuditRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     actor: Mapped[str] = mapped_column(String(200))
     action: Mapped[str] = mapped_column(String(60))
-    target: Mapped[str | None] = mapped_column(String(200))
+    target: Mapped[str | None] = mapped_column(String(STORED_ID))
     details: Mapped[dict[str, Any]]
     at: Mapped[datetime]
     actor_key_id: Mapped[str | None] = mapped_column(String(32))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
@@ -211,3 +212,75 @@ async def test_dates_out_of_range_are_422_not_500(service: Service) -> None:
         json={"guidelines": current, "since": "2026-01-01", "until": "2026-12-31T10:00:00+02:00"},
     )
     assert status == 200, body
+
+
+async def _raw_request(service: Service, head: bytes) -> int:
+    """The status of a request written byte for byte (a client library would refuse
+    to send headers that are not ASCII)."""
+    import asyncio
+
+    server = service.client.server
+    reader, writer = await asyncio.open_connection(server.host, server.port)
+    writer.write(head + b"Host: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+    await writer.drain()
+    answer = await asyncio.wait_for(reader.read(), 10)
+    writer.close()
+    return int(answer.split(b" ", 2)[1])
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        b"GET /v1/comments/c-1 HTTP/1.1\r\nAuthorization: Bearer \xff\xfe\r\n",
+        b"GET /v1/comments/c-1 HTTP/1.1\r\nAuthorization: Bearer \xed\xa0\x80\r\n",
+        b"POST /v1alpha1/comments:analyze HTTP/1.1\r\nX-Goog-Api-Key: \xff\r\n",
+    ],
+)
+async def test_a_key_that_is_not_utf8_is_refused_not_a_500(service: Service, head: bytes) -> None:
+    status = await _raw_request(service, head)
+    assert status in (400, 401), status
+
+
+async def test_a_number_beyond_a_float_is_refused(service: Service) -> None:
+    """``1e400`` is valid JSON but would be stored, and answered, as ``Infinity``."""
+    data = (
+        b'{"id": "c-f", "article_id": "a", "author_id": "u", "text": "t", "metadata": {"x": 1e400}}'
+    )
+    status, body = await raw(service, "POST", "/v1/comments", data)
+    assert_error(status, body, 400, "malformed_json")
+    data = (
+        b'{"id": "c-f", "article_id": "a", "author_id": "u", "text": "t", "metadata": {"x": 1e300}}'
+    )
+    status, body = await raw(service, "POST", "/v1/comments", data)
+    assert status == 201, body
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "code"),
+    [
+        ("DELETE", "/v1/webhooks/wh%00x", "validation_failed"),
+        ("DELETE", "/v1/keys/k%00x", "validation_failed"),
+        ("GET", "/v1/webhooks/wh%00x/deliveries", "validation_failed"),
+        ("GET", "/v1/audit?cursor=a%00b", "validation_failed"),
+        ("GET", "/v1/audit?a%00=b", "validation_failed"),
+    ],
+)
+async def test_nul_in_the_url_is_refused_before_the_database(
+    make_service: Any, database_url: str, method: str, path: str, code: str
+) -> None:
+    """PostgreSQL refuses NUL in text; the handlers must never hand it one."""
+    service = await make_service(database_url=database_url)
+    status, body = await service.call(method, path, role="admin")
+    assert_error(status, body, 422, code)
+
+
+async def test_nul_in_a_guidelines_note_is_refused(make_service: Any, database_url: str) -> None:
+    service = await make_service(database_url=database_url)
+    status, current = await service.call("GET", "/v1/guidelines", role="admin")
+    assert status == 200
+    status, body = await service.call(
+        "PUT", "/v1/guidelines?note=a%00b", role="admin", json=current
+    )
+    assert_error(status, body, 422, "validation_failed")
+    status, versions = await service.call("GET", "/v1/guidelines/versions", role="admin")
+    assert [v["version"] for v in versions["items"]] == [current["version"]]

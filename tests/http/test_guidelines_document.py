@@ -10,7 +10,7 @@ import pytest
 from pydantic import ValidationError
 
 from moderation.domain.guidelines import UNSET
-from moderation.http.guidelines_document import GuidelinesDocument, load_toml
+from moderation.http.guidelines_document import MAX_CLASSIFIERS, GuidelinesDocument, load_toml
 from moderation.http.parsing import describe
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -117,6 +117,13 @@ def test_false_means_null_for_toml() -> None:
             ),
             "rules.1",
             "classifiers.linear",
+        ),
+        (
+            lambda d: d["rules"][1]["classifiers"].update(
+                {f"c{n}": {"hold_at": 0.5} for n in range(MAX_CLASSIFIERS)}
+            ),
+            "rules.1.classifiers",
+            f"at most {MAX_CLASSIFIERS}",
         ),
         (lambda d: d.update(banned_terms=["  "]), "banned_terms", "blank"),
         (lambda d: d.update(banned_terms=["a"]), "banned_terms", "shorter than 2"),
@@ -225,3 +232,23 @@ def test_the_documents_resemblance_floors_are_numbers_not_booleans(value: bool) 
     for field in ("example_hold_at", "example_margin"):
         found = problems(valid() | {field: value})
         assert any(field in str(p) and "a number in [0, 1]" in str(p) for p in found), found
+
+
+async def test_documents_are_checked_off_the_event_loop(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Thousands of terms, examples and overrides take a while to check: never on the
+    loop, where every other request would wait."""
+    import threading
+
+    from moderation.http import guidelines_document
+
+    on_main: list[bool] = []
+    real = guidelines_document.validate
+
+    def watched(model: Any, value: Any) -> Any:
+        on_main.append(threading.current_thread() is threading.main_thread())
+        return real(model, value)
+
+    monkeypatch.setattr(guidelines_document, "validate", watched)
+    stored = await guidelines_document.parse_document(valid())
+    assert stored == GuidelinesDocument.model_validate(valid()).to_json()
+    assert on_main == [False]

@@ -77,3 +77,34 @@ async def test_a_cursor_we_did_not_give_is_a_422(service: Service, cursor: str) 
         status, body = await service.call("GET", f"{path}?cursor={cursor}", role="admin")
         assert status == 422, (path, body)
         assert body["error"]["code"] in {"invalid_cursor", "validation_failed"}
+
+
+def _cursor(*values: str) -> str:
+    """A cursor as a client could forge it: the service's encoding of any values."""
+    from moderation.http.pagination import encode_cursor
+
+    return encode_cursor(values)
+
+
+@pytest.mark.parametrize(
+    ("path", "cursor"),
+    [
+        # beyond the integer columns (an OverflowError in the driver, before)
+        ("/v1/audit", _cursor("9" * 30)),
+        ("/v1/guidelines/versions", _cursor(str(2**31))),
+        # an instant before year 1 or after 9999 once in UTC
+        ("/v1/keys", _cursor("0001-01-01T00:00:00+01:00", "x")),
+        ("/v1/comments", _cursor("9999-12-31T23:59:59-01:00", "x")),
+        ("/v1/webhooks", _cursor("0001-01-01T00:00:00+14:00", "x")),
+        # not text the database can hold
+        ("/v1/keys", _cursor("2020-01-01T00:00:00", "\ud800")),
+        ("/v1/comments", _cursor("2020-01-01T00:00:00", "a\x00b")),
+    ],
+)
+async def test_a_forged_cursor_is_a_422_not_a_500(
+    make_service: Any, database_url: str, path: str, cursor: str
+) -> None:
+    service = await make_service(database_url=database_url)
+    status, body = await service.call("GET", f"{path}?cursor={cursor}", role="admin")
+    assert status == 422, body
+    assert body["error"]["code"] == "invalid_cursor"

@@ -356,3 +356,10 @@ async def test_the_longest_scope_and_ids_fit_on_every_backend(
         "POST", f"/v1/comments/{long_id}/reports", json={"reporter_id": "r-1"}
     )
     assert status == 202, body
+    # The audit log names the author by the stored id (migration 0014 widens it).
+    moderator = await caller(service, Role.moderator, "s" * 64)
+    status, body = await moderator.call(
+        "PUT", f"/v1/authors/{'u' * 200}", json={"status": "banned"}
+    )
+    assert status == 200, body
+    assert body["author_id"] == "u" * 200 and body["status"] == "banned"

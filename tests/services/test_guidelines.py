@@ -7,9 +7,12 @@ write transaction), so each gets the next version and none is lost or refused.
 from __future__ import annotations
 
 import asyncio
+import threading
 from typing import Any
 
-from tests.conftest import ServiceFactory
+import pytest
+
+from tests.conftest import Service, ServiceFactory
 
 SAVES = 8
 
@@ -34,3 +37,34 @@ async def test_concurrent_saves_get_consecutive_versions(
     _, after = await service.call("GET", "/v1/guidelines/versions?limit=100", role="admin")
     notes = {v["note"] for v in after["items"] if v["version"] > first}
     assert notes == {f"save {n}" for n in range(SAVES)}  # every save is there, none lost
+
+
+async def test_backtests_and_suggestions_run_off_the_event_loop(
+    service: Service, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both decide every stored comment again: work that grows with the store, and
+    readers' texts matched against terms and links, which must not hold the loop."""
+    from moderation.services import guidelines
+
+    on_main: dict[str, bool] = {}
+
+    def watched(name: str) -> Any:
+        real = getattr(guidelines, name)
+
+        def run(*args: Any, **kwargs: Any) -> Any:
+            on_main[name] = threading.current_thread() is threading.main_thread()
+            return real(*args, **kwargs)
+
+        return run
+
+    for name in ("backtest", "suggest"):
+        monkeypatch.setattr(guidelines, name, watched(name))
+    assert (await service.post_comment(text="you are an idiot"))[0] == 201
+    status, current = await service.call("GET", "/v1/guidelines", role="admin")
+    status, body = await service.call(
+        "POST", "/v1/guidelines/backtest", role="admin", json={"guidelines": current}
+    )
+    assert status == 200, body
+    status, body = await service.call("POST", "/v1/guidelines/suggest", role="admin", json={})
+    assert status == 200, body
+    assert on_main == {"backtest": False, "suggest": False}

@@ -30,7 +30,7 @@ from moderation.http.context import (
     SHADOW_RUNS,
     WEBHOOKS,
 )
-from moderation.http.guidelines_document import GuidelinesDocument
+from moderation.http.guidelines_document import GuidelinesDocument, parse_document
 from moderation.http.pagination import decode_cursor, page_json
 from moderation.http.parsing import parse, read_json, validate
 from moderation.http.responses import (
@@ -100,7 +100,7 @@ async def get_guidelines(request: web.Request) -> web.Response:
 @requires(Role.admin)
 async def put_guidelines(request: web.Request) -> web.Response:
     query = validate(GuidelinesPutQuery, dict(request.query))
-    document = validate(GuidelinesDocument, await read_json(request)).to_json()
+    document = await parse_document(await read_json(request))
     version = await request.app[GUIDELINES_ADMIN].put(request[API_KEY], document, query.note)
     return web.json_response(_version_json(version))
 
@@ -156,7 +156,7 @@ async def restore_version(request: web.Request) -> web.Response:
 @requires(Role.admin)
 async def backtest(request: web.Request) -> web.Response:
     body = await parse(request, BacktestIn)
-    document = validate(GuidelinesDocument, body.guidelines).to_json()
+    document = await parse_document(body.guidelines)
     filters = CaseFilter(body.since, body.until, body.article_id, tuple(body.tags))
     result = await request.app[GUIDELINES_ADMIN].backtest(
         document, filters, body.samples, scope=request[API_KEY].scope
@@ -222,7 +222,7 @@ async def learn(request: web.Request) -> web.Response:
 async def start_shadow(request: web.Request) -> web.Response:
     """Run proposed guidelines beside the live ones on every new comment."""
     body = await parse(request, ShadowIn)
-    document = validate(GuidelinesDocument, body.guidelines).to_json()
+    document = await parse_document(body.guidelines)
     run = await request.app[SHADOW_RUNS].start(request[API_KEY], document, body.note)
     return web.json_response(_shadow_run_json(run), status=201)
 
@@ -438,6 +438,6 @@ async def identity_audit(request: web.Request) -> web.Response:
 @requires(Role.admin)
 async def identity_audit_proposal(request: web.Request) -> web.Response:
     body = await parse(request, IdentityAuditIn)
-    document = validate(GuidelinesDocument, body.guidelines).to_json()
+    document = await parse_document(body.guidelines)
     audited = await request.app[IDENTITY_AUDIT].proposal(document)
     return web.json_response(audited.to_json())
