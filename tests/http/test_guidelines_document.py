@@ -239,10 +239,10 @@ async def test_documents_are_checked_off_the_event_loop(monkeypatch: pytest.Monk
     loop, where every other request would wait."""
     import threading
 
-    from moderation.http import guidelines_document
+    from moderation.http import guidelines_document, parsing
 
     on_main: list[bool] = []
-    real = guidelines_document.validate
+    real = parsing.validate
 
     def watched(model: Any, value: Any) -> Any:
         on_main.append(threading.current_thread() is threading.main_thread())
