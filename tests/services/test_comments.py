@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 from typing import Any
 
@@ -36,3 +37,44 @@ async def test_long_texts_are_decided_off_the_event_loop(
     status, body = await service.call("POST", "/v1/comments/check", json={"text": long_text})
     assert status == 200, body
     assert threads[len(long_text)] is False
+
+
+async def test_a_batch_gives_the_event_loop_back_between_its_comments(
+    service: Service, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Deciding and storing a comment does not yield on SQLite's inline connection: a
+    batch of 100 long comments held the loop for half a second in one piece."""
+    import asyncio
+
+    from moderation.services.comments import Moderation
+
+    turns = 0
+    seen: list[int] = []  # the other task's turns when each comment's write began
+    real = Moderation._store_new
+
+    async def store_new(self: Moderation, *args: Any, **kwargs: Any) -> Any:
+        seen.append(turns)
+        return await real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Moderation, "_store_new", store_new)
+    done = False
+
+    async def other_request() -> None:
+        nonlocal turns
+        while not done:
+            turns += 1
+            await asyncio.sleep(0)
+
+    batch = [
+        {"id": f"b-{n}", "article_id": "a", "author_id": f"u-{n}", "text": f"comment {n} " * 150}
+        for n in range(20)
+    ]
+    other = asyncio.create_task(other_request())
+    try:
+        status, body = await service.call("POST", "/v1/comments/batch", json={"comments": batch})
+    finally:
+        done = True
+        await other
+    assert status == 200, body
+    assert len(seen) == len(batch)
+    assert all(later > earlier for earlier, later in itertools.pairwise(seen))
