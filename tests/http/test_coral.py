@@ -560,6 +560,45 @@ async def test_the_stored_comment_keeps_coral_context(make_service: ServiceFacto
     }
 
 
+async def test_ids_that_are_not_the_apis_never_reach_another_website(
+    make_service: ServiceFactory,
+) -> None:
+    """Coral's ids are stored as the API's ids: ``/`` separates a website's scope from
+    its ids, so ``othersite/u-1`` taken as it is would be that website's author."""
+    from moderation.domain.models import Role
+    from moderation.http.context import DATABASE
+    from moderation.http.routes.coral import as_api_id
+    from moderation.services.keys import Keys
+
+    service = await coral_service(make_service)
+    secret = new_secret()
+    await configure(service, secret)
+    created = await Keys(service.client.app[DATABASE]).create(
+        "other-mod", Role.moderator, scope="othersite"
+    )
+    other = {"Authorization": f"Bearer {created.secret}"}
+    async with service.client.put(
+        "/v1/authors/u-1", json={"status": "banned"}, headers=other
+    ) as response:
+        assert response.status == 200  # othersite's own author u-1, banned there
+    foreign = "othersite/u-1"
+    request = coral_request(
+        "Thanks for the reply.", author=foreign, story="othersite/a 1", parent="x/y"
+    )
+    raw = serialise(request)
+    status, answer, _ = await send(service, raw, signature_header(raw, secret))
+    assert status == 200, answer
+    assert answer == {"status": "APPROVED"}  # not othersite's banned author
+    mapped = as_api_id(foreign)
+    assert mapped.startswith("coral-") and "/" not in mapped
+    assert mapped == as_api_id(foreign) != as_api_id("othersite/u-2")  # one author, one id
+    (stored,) = await stored_for(service, mapped)
+    assert stored["article_id"] == as_api_id("othersite/a 1")
+    assert stored["parent_id"] == as_api_id("x/y")
+    uuid_id = str(uuid.uuid4())
+    assert as_api_id(uuid_id) == uuid_id  # Coral's own ids pass unchanged
+
+
 async def test_each_new_and_edit_is_moderated_on_its_own_body(make_service: ServiceFactory) -> None:
     service = await coral_service(make_service)
     secret = new_secret()

@@ -15,10 +15,12 @@ turn moderation off.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import re
 from typing import Annotated, Any, Literal
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, StringConstraints, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints, field_validator
 
 from moderation.contract import timestamp
 from moderation.domain.models import Role
@@ -26,6 +28,7 @@ from moderation.http.access import requires
 from moderation.http.api import Api
 from moderation.http.context import API_KEY, CORAL
 from moderation.http.parsing import parse, read_body
+from moderation.http.schemas import ID_PATTERN
 from moderation.services.coral import (
     MAX_SECRET_CHARS,
     PHASE_PATH,
@@ -41,7 +44,19 @@ ADMIN_PATH = "/v1/integrations/coral"
 MAX_BODY_CHARS = 200_000
 """Coral's comment body (HTML by default); its text is moderated whole."""
 
-CoralId = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+
+def as_api_id(coral_id: str) -> str:
+    """Coral's id as one of this API's ids: unchanged when it is one already (Coral's
+    UUIDs are); otherwise ``coral-`` and 40 hex digits of its SHA-256, the same for the
+    same id. The service's ids never contain ``/``, which separates a scope from an id in
+    what is stored (``domain/scopes.py``): an author id ``othersite/u-1`` taken as it is
+    would be another website's author."""
+    if re.fullmatch(ID_PATTERN, coral_id):
+        return coral_id
+    return "coral-" + hashlib.sha256(coral_id.encode("utf-8")).hexdigest()[:40]
+
+
+CoralId = Annotated[str, StringConstraints(min_length=1, max_length=200), AfterValidator(as_api_id)]
 Short = Annotated[str, StringConstraints(max_length=200)]
 
 
@@ -52,7 +67,8 @@ class _Coral(BaseModel):
 
 class CoralCommentIn(_Coral):
     body: Annotated[str, StringConstraints(max_length=MAX_BODY_CHARS)]
-    parentID: Short | None = None  # Coral's field names, as Coral spells them
+    # Coral's field names, as Coral spells them; an empty parentID is no parent.
+    parentID: Annotated[Short, AfterValidator(lambda v: as_api_id(v) if v else v)] | None = None
 
 
 class CoralAuthorIn(_Coral):
