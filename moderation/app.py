@@ -52,7 +52,7 @@ from moderation.http.context import (
 )
 from moderation.http.guidelines_document import read_toml
 from moderation.http.metrics import Metrics
-from moderation.http.middleware import errors_middleware, hide_server, url_text_middleware
+from moderation.http.middleware import errors_middleware, hide_server
 from moderation.http.routes import (
     admin,
     comments,
@@ -120,7 +120,7 @@ def create_app(
     """The service as an aiohttp app. ``classifier`` (and ``shadow_classifier``,
     ``embedder``) replace loading them from settings (tests, tools)."""
     app = web.Application(
-        middlewares=[errors_middleware, perspective.google_middleware, url_text_middleware],
+        middlewares=[errors_middleware, perspective.google_middleware],
         client_max_size=settings.max_body_bytes,
     )
     app[SETTINGS] = settings

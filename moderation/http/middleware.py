@@ -11,8 +11,6 @@ from aiohttp.typedefs import Handler
 
 from moderation.domain.errors import ServiceError
 from moderation.http.context import METRICS, REQUEST_ID
-from moderation.http.parsing import check_url_text
-from moderation.http.routes.perspective import is_google_path
 from moderation.http.routes.ui import CONTENT_SECURITY_POLICY
 
 log = logging.getLogger("moderation.http")
@@ -88,16 +86,6 @@ def error_response(error: ServiceError) -> web.Response:
     if error.retry_after is not None:
         response.headers["Retry-After"] = str(max(1, round(error.retry_after)))
     return response
-
-
-@web.middleware
-async def url_text_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Path parameters and query strings hold text before any handler reads them
-    (``parsing.check_url_text``). Google's paths are left to their handler, which answers
-    in Google's error format and reads only the key and the API version from the URL."""
-    if not is_google_path(request.path):
-        check_url_text(request)
-    return await handler(request)
 
 
 @web.middleware

@@ -21,6 +21,7 @@ from moderation.domain.errors import (
     RequestTimeout,
     ValidationFailed,
 )
+from moderation.domain.text import text_problem
 from moderation.http.context import SETTINGS
 
 Model = TypeVar("Model", bound=BaseModel)
@@ -87,26 +88,33 @@ def _check_strings(value: Any, depth: int) -> None:
             _check_strings(item, depth + 1)
 
 
-def _check_string(text: str) -> None:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
+def _check_string(text: str, where: str = "the body") -> None:
+    problem = text_problem(text)
+    if problem == "surrogate":
         # JSON \ud800-style escapes decode to lone surrogates, which are not Unicode text.
         raise BadRequest(
-            "the body contains invalid Unicode (lone surrogates)", code="invalid_unicode"
-        ) from None
-    if "\x00" in text:
+            f"{where} contains invalid Unicode (lone surrogates)", code="invalid_unicode"
+        )
+    if problem == "nul":
         raise ValidationFailed("strings must not contain NUL characters", code="validation_failed")
 
 
-def check_url_text(request: web.Request) -> None:
-    """The request's path parameters and query (names and values) as the body's strings
-    are held to: Unicode without NUL (a 400 or 422, never the database's error)."""
-    for value in request.match_info.values():
-        _check_string(value)
+def parse_query(request: web.Request, model: type[Model]) -> Model:
+    """The query string as ``model``, its names and values held to the body's rules
+    first (no NUL, no lone surrogates: PostgreSQL would refuse them with a 500). Called by
+    handlers after their key is checked, so a caller without one still gets its 401."""
     for name, value in request.query.items():
-        _check_string(name)
-        _check_string(value)
+        _check_string(name, "the query")
+        _check_string(value, "the query")
+    return validate(model, dict(request.query))
+
+
+def path_text(request: web.Request, name: str) -> str:
+    """The path parameter ``name``, held to the body's rules (for ids without a pattern
+    of their own)."""
+    value = request.match_info[name]
+    _check_string(value, "the path")
+    return value
 
 
 def validate(model: type[Model], value: Any) -> Model:

@@ -17,6 +17,7 @@ from moderation.domain.errors import Forbidden, NotFound, Unauthorized, Validati
 from moderation.domain.models import ApiKey, Role, utcnow
 from moderation.domain.records import Page
 from moderation.domain.scopes import valid_scope
+from moderation.domain.text import text_problem
 from moderation.storage.database import Database
 
 #: A key says its power at a glance (a leaked ``adm_`` key is an emergency, a ``site_``
@@ -35,15 +36,6 @@ class NewKey:
 
 def digest(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()
-
-
-def is_plain_text(value: str) -> bool:
-    """Whether ``value`` is Unicode text without NUL: what a secret or a token can be."""
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return "\x00" not in value
 
 
 def parse_role(value: str) -> Role:
@@ -137,7 +129,7 @@ async def authenticate(db: Database, authorization: str | None) -> ApiKey:
 async def authenticate_token(db: Database, token: str) -> ApiKey:
     # Headers arrive decoded with surrogate escapes: bytes that are not UTF-8 (or a
     # lone surrogate) cannot be any key's secret, and would not even hash.
-    if len(token) > 200 or not is_plain_text(token):
+    if len(token) > 200 or text_problem(token):
         raise Unauthorized("unknown or revoked API key", code="invalid_key")
     key = await db.key_by_hash(digest(token))
     if key is None or key.revoked_at is not None:

@@ -26,7 +26,8 @@ from datetime import datetime, timedelta
 from moderation.domain.errors import Unauthorized
 from moderation.domain.live import ChangeKind, QueueChange
 from moderation.domain.models import ApiKey, Role, utcnow
-from moderation.services.keys import authenticate, digest, is_plain_text, require
+from moderation.domain.text import text_problem
+from moderation.services.keys import authenticate, digest, require
 from moderation.storage.database import Database
 from moderation.storage.store import Store
 from moderation.workers.live_feed import Count, FeedItem, LiveFeed, Subscriber
@@ -133,7 +134,7 @@ class Live:
 
     async def _take(self, token: str) -> ApiKey:
         refused = Unauthorized("unknown, used or expired stream token", code="invalid_stream_token")
-        if not token.startswith(TOKEN_PREFIX) or len(token) > 100 or not is_plain_text(token):
+        if not token.startswith(TOKEN_PREFIX) or len(token) > 100 or text_problem(token):
             raise refused
         async with self.db.transaction() as store:
             key_id = await store.take_stream_token(digest(token), utcnow())

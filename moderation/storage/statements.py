@@ -8,7 +8,7 @@ from typing import Any, cast
 
 import numpy as np
 import orjson
-from sqlalchemy import Table, and_, bindparam, func, insert, or_, select, update
+from sqlalchemy import BigInteger, Table, and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -16,6 +16,7 @@ from moderation.domain.appeals import APPEAL_CODE
 from moderation.domain.errors import ValidationFailed
 from moderation.domain.models import Status
 from moderation.domain.records import HELD_ELSEWHERE
+from moderation.domain.text import text_problem
 from moderation.storage.tables import (
     ApiKeyRow,
     ArticleRow,
@@ -131,10 +132,6 @@ def encode_key_value(value: Any) -> str:
     return as_utc(value).isoformat() if isinstance(value, datetime) else str(value)
 
 
-_INT_RANGE = (-(2**31), 2**31 - 1)
-"""The sort keys' integer columns are ``Integer``: 32 bits on PostgreSQL."""
-
-
 def decode_key(order: Sequence[tuple[Any, bool]], values: Sequence[str]) -> list[Any]:
     """Cursor text back to the columns' values; a malformed cursor is the caller's error."""
     if len(values) != len(order):
@@ -152,12 +149,12 @@ def decode_key(order: Sequence[tuple[Any, bool]], values: Sequence[str]) -> list
                 )
             elif kind is int:
                 number = int(value)
-                if not _INT_RANGE[0] <= number <= _INT_RANGE[1]:
-                    raise OverflowError
+                bits = 64 if isinstance(_implementation(column), BigInteger) else 32
+                if not -(2 ** (bits - 1)) <= number < 2 ** (bits - 1):
+                    raise OverflowError  # beyond the column (PostgreSQL's INTEGER: 32 bits)
                 decoded.append(number)
             else:
-                value.encode("utf-8")  # a lone surrogate is not text (UnicodeEncodeError)
-                if "\x00" in value:
+                if text_problem(value):
                     raise ValueError
                 decoded.append(value)
         except (ValueError, OverflowError):
@@ -167,11 +164,13 @@ def decode_key(order: Sequence[tuple[Any, bool]], values: Sequence[str]) -> list
     return decoded
 
 
-def _python_type(column: Any) -> type:
-    column_type = column.type
+def _implementation(column: Any) -> Any:
     # A TypeDecorator (UTCDateTime) reports ``object``: its implementation knows.
-    implementation = getattr(column_type, "impl", column_type)
-    return cast(type, implementation.python_type)
+    return getattr(column.type, "impl", column.type)
+
+
+def _python_type(column: Any) -> type:
+    return cast(type, _implementation(column).python_type)
 
 
 def after_key(order: Sequence[tuple[Any, bool]], values: Sequence[Any]) -> Any:

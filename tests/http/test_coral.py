@@ -597,6 +597,7 @@ async def test_ids_that_are_not_the_apis_never_reach_another_website(
     assert stored["parent_id"] == as_api_id("x/y")
     uuid_id = str(uuid.uuid4())
     assert as_api_id(uuid_id) == uuid_id  # Coral's own ids pass unchanged
+    assert as_api_id(mapped) not in (mapped, foreign)  # no id poses as another's hash
 
 
 async def test_each_new_and_edit_is_moderated_on_its_own_body(make_service: ServiceFactory) -> None:

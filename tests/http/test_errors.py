@@ -284,3 +284,13 @@ async def test_nul_in_a_guidelines_note_is_refused(make_service: Any, database_u
     assert_error(status, body, 422, "validation_failed")
     status, versions = await service.call("GET", "/v1/guidelines/versions", role="admin")
     assert [v["version"] for v in versions["items"]] == [current["version"]]
+
+
+async def test_a_key_and_a_route_are_checked_before_the_urls_text(service: Service) -> None:
+    """A caller without a key hears 401 and an unknown path 404, whatever the query holds."""
+    async with service.client.get("/v1/queue?x=%00") as response:
+        assert_error(response.status, await response.json(), 401, "missing_key")
+    status, body = await service.call("GET", "/v1/nope?x=%00", role="admin")
+    assert_error(status, body, 404)
+    status, body = await service.call("GET", "/v1/queue?article_id=a%00", role="moderator")
+    assert_error(status, body, 422, "validation_failed")

@@ -32,7 +32,7 @@ from moderation.http.context import (
 )
 from moderation.http.guidelines_document import GuidelinesDocument, parse_document
 from moderation.http.pagination import decode_cursor, page_json
-from moderation.http.parsing import parse, read_json, validate
+from moderation.http.parsing import parse, parse_query, path_text, read_json
 from moderation.http.responses import (
     Anything,
     AuditOut,
@@ -99,7 +99,7 @@ async def get_guidelines(request: web.Request) -> web.Response:
 )
 @requires(Role.admin)
 async def put_guidelines(request: web.Request) -> web.Response:
-    query = validate(GuidelinesPutQuery, dict(request.query))
+    query = parse_query(request, GuidelinesPutQuery)
     document = await parse_document(await read_json(request))
     version = await request.app[GUIDELINES_ADMIN].put(request[API_KEY], document, query.note)
     return web.json_response(_version_json(version))
@@ -114,7 +114,7 @@ async def put_guidelines(request: web.Request) -> web.Response:
 )
 @requires(Role.admin)
 async def list_versions(request: web.Request) -> web.Response:
-    query = validate(ListQuery, dict(request.query))
+    query = parse_query(request, ListQuery)
     page = await request.app[GUIDELINES_ADMIN].versions(query.limit, decode_cursor(query.cursor))
     return web.json_response(page_json(page, partial(_version_json, document=False)))
 
@@ -237,7 +237,7 @@ async def start_shadow(request: web.Request) -> web.Response:
 )
 @requires(Role.admin)
 async def shadow_report(request: web.Request) -> web.Response:
-    query = validate(ListQuery, dict(request.query))
+    query = parse_query(request, ListQuery)
     result = await request.app[SHADOW_RUNS].report(min(query.limit, 100))
     return web.json_response(
         _shadow_run_json(result.run)
@@ -299,7 +299,7 @@ async def create_webhook(request: web.Request) -> web.Response:
 )
 @requires(Role.admin)
 async def list_webhooks(request: web.Request) -> web.Response:
-    query = validate(ListQuery, dict(request.query))
+    query = parse_query(request, ListQuery)
     page = await request.app[WEBHOOKS].overview(
         query.limit, decode_cursor(query.cursor), scope=request[API_KEY].scope
     )
@@ -320,7 +320,7 @@ def _webhook_health_json(health: WebhookHealth) -> dict[str, Any]:
 @api.delete("/v1/webhooks/{id}", "Remove a webhook", role="admin", response=Anything, errors=(404,))
 @requires(Role.admin)
 async def delete_webhook(request: web.Request) -> web.Response:
-    await request.app[WEBHOOKS].remove(request[API_KEY], request.match_info["id"][:64])
+    await request.app[WEBHOOKS].remove(request[API_KEY], path_text(request, "id")[:64])
     return web.json_response({"deleted": True})
 
 
@@ -334,9 +334,9 @@ async def delete_webhook(request: web.Request) -> web.Response:
 )
 @requires(Role.admin)
 async def list_deliveries(request: web.Request) -> web.Response:
-    query = validate(ListQuery, dict(request.query))
+    query = parse_query(request, ListQuery)
     page = await request.app[WEBHOOKS].deliveries(
-        request.match_info["id"][:64],
+        path_text(request, "id")[:64],
         query.limit,
         decode_cursor(query.cursor),
         scope=request[API_KEY].scope,
@@ -379,7 +379,7 @@ async def create_key(request: web.Request) -> web.Response:
 )
 @requires(Role.admin)
 async def list_keys(request: web.Request) -> web.Response:
-    query = validate(ListQuery, dict(request.query))
+    query = parse_query(request, ListQuery)
     page = await request.app[KEYS].listing(
         query.limit, decode_cursor(query.cursor), scope=request[API_KEY].scope
     )
@@ -389,7 +389,7 @@ async def list_keys(request: web.Request) -> web.Response:
 @api.delete("/v1/keys/{id}", "Revoke a key at once", role="admin", response=Anything, errors=(404,))
 @requires(Role.admin)
 async def revoke_key(request: web.Request) -> web.Response:
-    await request.app[KEYS].revoke(request.match_info["id"][:64], actor=request[API_KEY])
+    await request.app[KEYS].revoke(path_text(request, "id")[:64], actor=request[API_KEY])
     return web.json_response({"revoked": True})
 
 
@@ -402,7 +402,7 @@ async def revoke_key(request: web.Request) -> web.Response:
 )
 @requires(Role.admin)
 async def audit_log(request: web.Request) -> web.Response:
-    query = validate(AuditQuery, dict(request.query))
+    query = parse_query(request, AuditQuery)
     page = await request.app[AUDIT].recent(query.limit, query.action, decode_cursor(query.cursor))
     return web.json_response(page_json(page, audit_json))
 

@@ -50,8 +50,9 @@ def as_api_id(coral_id: str) -> str:
     UUIDs are); otherwise ``coral-`` and 40 hex digits of its SHA-256, the same for the
     same id. The service's ids never contain ``/``, which separates a scope from an id in
     what is stored (``domain/scopes.py``): an author id ``othersite/u-1`` taken as it is
-    would be another website's author."""
-    if re.fullmatch(ID_PATTERN, coral_id):
+    would be another website's author. An id that already starts with ``coral-`` is
+    hashed too, so that it cannot pose as another id's hash."""
+    if re.fullmatch(ID_PATTERN, coral_id) and not coral_id.startswith("coral-"):
         return coral_id
     return "coral-" + hashlib.sha256(coral_id.encode("utf-8")).hexdigest()[:40]
 

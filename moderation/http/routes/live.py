@@ -27,7 +27,7 @@ from moderation.http.access import requires
 from moderation.http.api import Api
 from moderation.http.context import API_KEY, LIVE, RATE_LIMITER
 from moderation.http.middleware import SECURITY_HEADERS
-from moderation.http.parsing import validate
+from moderation.http.parsing import parse_query
 from moderation.services.live import Stream
 from moderation.workers.live_feed import Count, FeedItem
 
@@ -94,7 +94,7 @@ async def stream_token(request: web.Request) -> web.Response:
     raw=("text/event-stream", SSE_EVENT),
 )
 async def events(request: web.Request) -> web.StreamResponse:
-    query = validate(EventsQuery, dict(request.query))
+    query = parse_query(request, EventsQuery)
     live = request.app[LIVE]
     key = await live.authenticate(request.headers.get("Authorization"), query.token)
     request.app[RATE_LIMITER].check(key)

@@ -24,7 +24,7 @@ from moderation.http.access import requires
 from moderation.http.api import Api
 from moderation.http.context import API_KEY, APPEALS, MODERATION, REVIEW
 from moderation.http.pagination import decode_cursor, encode_cursor, page_json
-from moderation.http.parsing import parse, validate
+from moderation.http.parsing import parse, parse_query
 from moderation.http.responses import (
     Anything,
     AppealOut,
@@ -66,7 +66,7 @@ routes = api.routes
 )
 @requires(Role.moderator)
 async def queue(request: web.Request) -> web.Response:
-    query = validate(QueueQuery, dict(request.query))
+    query = parse_query(request, QueueQuery)
     # The queue reorders as comments are decided, so its cursor is a position, not a key.
     after = decode_cursor(query.cursor)
     offset = _position(after) if after is not None else query.offset
@@ -264,7 +264,7 @@ async def decide_appeal(request: web.Request) -> web.Response:
 @requires(Role.moderator)
 async def recent(request: web.Request) -> web.Response:
     """Recently decided comments, newest first, with optional filters."""
-    query = validate(RecentQuery, dict(request.query))
+    query = parse_query(request, RecentQuery)
     page = await request.app[REVIEW].recent(
         limit=query.limit,
         status=Status(query.status) if query.status else None,

@@ -10,7 +10,7 @@ from moderation.domain.models import Role
 from moderation.http.access import requires
 from moderation.http.api import Api
 from moderation.http.context import API_KEY, TRANSPARENCY
-from moderation.http.parsing import validate
+from moderation.http.parsing import parse_query
 from moderation.http.responses import TransparencyReportOut
 from moderation.http.schemas import PeriodQuery
 
@@ -29,7 +29,7 @@ NDJSON = "application/x-ndjson"
 )
 @requires(Role.admin)
 async def transparency_report(request: web.Request) -> web.Response:
-    query = validate(PeriodQuery, dict(request.query))
+    query = parse_query(request, PeriodQuery)
     figures = await request.app[TRANSPARENCY].report(
         query.start, query.end, scope=request[API_KEY].scope
     )
@@ -45,7 +45,7 @@ async def transparency_report(request: web.Request) -> web.Response:
 )
 @requires(Role.admin)
 async def transparency_statements(request: web.Request) -> web.StreamResponse:
-    query = validate(PeriodQuery, dict(request.query))
+    query = parse_query(request, PeriodQuery)
     pages = request.app[TRANSPARENCY].statements(
         query.start, query.end, scope=request[API_KEY].scope
     )
