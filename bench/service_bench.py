@@ -167,13 +167,17 @@ class ModelAlone:
         rows = 0
         started, cpu = time.perf_counter(), time.process_time()
         while time.perf_counter() - started < seconds:
-            batch = [self.texts[(self._index + i) % len(self.texts)] for i in range(size)]
+            batch = self._batch(self._index, size)
             self._index += size
             self.classifier.predict(batch)
             if with_encoder and self.encoder is not None:
                 self.encoder.embed(batch)
             rows += len(batch)
         return rows, time.perf_counter() - started, time.process_time() - cpu
+
+    def _batch(self, position: int, size: int) -> list[str]:
+        """``size`` texts from ``position`` on, round the pool."""
+        return [self.texts[(position + i) % len(self.texts)] for i in range(size)]
 
     def lanes(self) -> int:
         """How many calls the service's scorer runs side by side on this classifier."""
@@ -200,7 +204,7 @@ class ModelAlone:
             position = index * len(self.texts) // lanes
             with on_this_thread():
                 while time.perf_counter() < deadline:
-                    batch = [self.texts[(position + i) % len(self.texts)] for i in range(size)]
+                    batch = self._batch(position, size)
                     position += size
                     self.classifier.predict(batch)
                     if self.encoder is not None:
