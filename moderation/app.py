@@ -3,7 +3,8 @@
 Every resource lives in a ``cleanup_ctx``, started in order and closed in
 reverse: the database (migrations and first guidelines on start), the
 classifier (loaded in a thread, first of the preference list that loads),
-the scorer's worker thread, the webhook sender, and the service objects.
+the scorer's worker thread, the webhook sender, and the service objects (with the
+thread for admins' work over the whole store, ``workers/bulk.py``).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from moderation.http.api import Api
 from moderation.http.context import (
     APPEALS,
     AUDIT,
+    BULK,
     CLASSIFIER_REPORT,
     CORAL,
     DATABASE,
@@ -82,6 +84,7 @@ from moderation.services.transparency import Transparency
 from moderation.services.webhooks import Webhooks
 from moderation.settings import Settings
 from moderation.storage.database import Database
+from moderation.workers.bulk import BulkWork
 from moderation.workers.group_commit import GroupCommit
 from moderation.workers.heartbeat import InstanceRegistry
 from moderation.workers.live_feed import LiveFeed
@@ -351,12 +354,15 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     app[REVIEW] = Review(database, policies, observers=observers)
     app[APPEALS] = Appeals(database, policies, observers=observers)
     app[TRANSPARENCY] = Transparency(database)
-    app[GUIDELINES_ADMIN] = GuidelinesAdmin(database, policies)
+    # Backtests and the like get their own thread, not the default executor's, which
+    # every comment's decision needs (workers/bulk.py).
+    bulk = app[BULK] = BulkWork()
+    app[GUIDELINES_ADMIN] = GuidelinesAdmin(database, policies, bulk)
     app[WEBHOOKS] = Webhooks(database, allow=settings.webhook_allow_list())
     app[KEYS] = Keys(database)
     app[AUDIT] = Audit(database)
     app[SHADOW_RUNS] = ShadowRuns(database)
-    app[IDENTITY_AUDIT] = IdentityAudit(database, app[SCORER], policies)
+    app[IDENTITY_AUDIT] = IdentityAudit(database, app[SCORER], policies, bulk)
     app[LEARNING] = Learning(database, app[SCORER], app[GUIDELINES_ADMIN])
     app[PERSPECTIVE] = Perspective(
         database, app[SCORER], policies, deadline_s=settings.perspective_deadline_ms / 1000
@@ -365,5 +371,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     try:
         yield
     finally:
+        # Off the loop: closing waits for a backtest that is running.
+        await asyncio.to_thread(bulk.close)
         if writer is not None:
             await writer.close()

@@ -25,6 +25,7 @@ from moderation.services.transparency import Transparency
 from moderation.services.webhooks import Webhooks
 from moderation.settings import Settings
 from moderation.storage.database import Database
+from moderation.workers.bulk import BulkWork
 from moderation.workers.heartbeat import InstanceRegistry
 from moderation.workers.live_feed import LiveFeed
 from moderation.workers.scorer import Scorer
@@ -55,6 +56,7 @@ PERSPECTIVE = web.AppKey("perspective", Perspective)
 CORAL = web.AppKey("coral", Coral)
 LIVE_FEED = web.AppKey("live_feed", LiveFeed)  # the live queue (workers/live_feed.py)
 LIVE = web.AppKey("live", Live)
+BULK = web.AppKey("bulk", BulkWork)  # admins' work over the whole store (workers/bulk.py)
 
 API_KEY = web.RequestKey("api_key", ApiKey)
 REQUEST_ID = web.RequestKey("request_id", str)

@@ -8,7 +8,6 @@ transaction lock, SQLite with its single writer).
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -22,6 +21,7 @@ from moderation.domain.records import Case, CaseFilter, Page
 from moderation.domain.scopes import in_scope
 from moderation.services.policies import PolicyCache
 from moderation.storage.database import Database
+from moderation.workers.bulk import BulkWork
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +79,8 @@ def _with_texts(result: BacktestResult, cases: Iterable[Case], scope: str | None
 class GuidelinesAdmin:
     db: Database
     policies: PolicyCache
+    #: Backtests and suggestions decide every stored comment again: in their own thread.
+    bulk: BulkWork
 
     async def current(self) -> Version:
         async with self.db.transaction(write=False) as store:
@@ -138,28 +140,30 @@ class GuidelinesAdmin:
 
         The samples of ``scope`` (the caller's website) carry their text: the guidelines
         are shared by every scope, another website's comments are not."""
-        async with self.db.transaction(write=False) as store:
-            current = await self.policies.current(store)
-            cases = await store.backtest_cases(filters)
-        proposed = await self.policies.build(from_document(document, current.version + 1))
-        # Every stored comment decided again (terms and links matched over texts that
-        # readers wrote): CPU work that grows with the store, off the event loop.
-        return await asyncio.to_thread(
-            lambda: _with_texts(
-                backtest(proposed, cases, current=current, samples=samples), cases, scope
+        async with self.bulk.turn():
+            async with self.db.transaction(write=False) as store:
+                current = await self.policies.current(store)
+                cases = await store.backtest_cases(filters)
+            proposed = await self.policies.build(from_document(document, current.version + 1))
+            # Every stored comment decided again (terms and links matched over texts that
+            # readers wrote): CPU work that grows with the store, off the event loop.
+            return await self.bulk.call(
+                lambda: _with_texts(
+                    backtest(proposed, cases, current=current, samples=samples), cases, scope
+                )
             )
-        )
 
     async def suggest(
         self, filters: CaseFilter, classifier: str, target_precision: float, min_evidence: int
     ) -> list[Suggestion]:
-        async with self.db.transaction(write=False) as store:
-            cases = await store.backtest_cases(filters)
-        return await asyncio.to_thread(
-            lambda: suggest(
-                cases,
-                classifier=classifier,
-                target_precision=target_precision,
-                min_evidence=min_evidence,
+        async with self.bulk.turn():
+            async with self.db.transaction(write=False) as store:
+                cases = await store.backtest_cases(filters)
+            return await self.bulk.call(
+                lambda: suggest(
+                    cases,
+                    classifier=classifier,
+                    target_precision=target_precision,
+                    min_evidence=min_evidence,
+                )
             )
-        )

@@ -29,6 +29,7 @@ from moderation.domain.identity_audit import (
 from moderation.domain.identity_audit import sentences as all_sentences
 from moderation.services.policies import PolicyCache
 from moderation.storage.database import Database
+from moderation.workers.bulk import BulkWork
 from moderation.workers.scorer import Scored, Scorer
 
 
@@ -71,6 +72,8 @@ class IdentityAudit:
     db: Database
     scorer: Scorer
     policies: PolicyCache
+    #: Every audited sentence decided again: beside backtests, in their thread.
+    bulk: BulkWork
     sentences: tuple[Sentence, ...] = field(default_factory=lambda: all_sentences(AUDITED))
     _scored: list[Scored] | None = field(default=None, init=False, repr=False)
     _scoring: asyncio.Lock = field(default_factory=asyncio.Lock, init=False, repr=False)
@@ -90,7 +93,8 @@ class IdentityAudit:
 
     async def _audit(self, policy: Policy, version: int | None) -> Audited:
         scored = await self._score()
-        result = await asyncio.to_thread(decide_all, policy, self.sentences, scored)
+        sentences = self.sentences
+        result = await self.bulk.call(lambda: decide_all(policy, sentences, scored))
         return Audited(result, self.scorer.name, version)
 
     async def _score(self) -> list[Scored]:

@@ -27,7 +27,6 @@ The proposal comes with a backtest. Nothing changes until an admin ``PUT``s it.
 
 from __future__ import annotations
 
-import asyncio
 import copy
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -204,7 +203,9 @@ class Learning:
                 pending = []
             else:
                 # Thousands of labels re-decided: CPU work, off the event loop.
-                candidates = await asyncio.to_thread(_candidates, policy, pending, vectors)
+                candidates = await self.admin.bulk.call(
+                    lambda: _candidates(policy, pending, vectors)
+                )
                 learned = choose(candidates, await self._existing(policy), per_rule)
         for rule in document["rules"]:
             for item in learned:

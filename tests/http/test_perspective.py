@@ -449,6 +449,26 @@ async def test_classifier_unavailable_is_503(make_service: ServiceFactory) -> No
     assert_google_error(status, body, 503, "UNAVAILABLE")
 
 
+async def test_a_bug_is_a_500_in_googles_shape_and_logged(
+    service: Service, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Perspective's clients read Google's error body, also when the service fails."""
+    from moderation.services.perspective import Perspective
+
+    async def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("a secret the client must not see")
+
+    monkeypatch.setattr(Perspective, "analyze", broken)
+    with caplog.at_level(logging.ERROR, logger="moderation.http"):
+        status, body, headers = await analyze(service, QUICKSTART_REQUEST)
+    message = assert_google_error(status, body, 500, "INTERNAL")
+    assert "secret" not in json.dumps(body)
+    assert headers["X-Request-ID"] in message
+    assert headers["Access-Control-Allow-Origin"] == "*"
+    (record,) = [r for r in caplog.records if r.getMessage() == "unhandled error"]
+    assert record.exc_info is not None
+
+
 async def test_rate_limit_is_429_resource_exhausted(make_service: ServiceFactory) -> None:
     service = await make_service(rate_limit_site=1)
     statuses = []

@@ -32,6 +32,7 @@ indices unless the text has characters outside the Basic Multilingual Plane.
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -43,7 +44,14 @@ from pydantic.alias_generators import to_camel
 from moderation.domain.errors import Forbidden, ServiceError, TooManyRequests, Unauthorized
 from moderation.domain.models import ApiKey, Role
 from moderation.http.api import Api
-from moderation.http.context import API_KEY, DATABASE, PERSPECTIVE, RATE_LIMITER, SETTINGS
+from moderation.http.context import (
+    API_KEY,
+    DATABASE,
+    PERSPECTIVE,
+    RATE_LIMITER,
+    REQUEST_ID,
+    SETTINGS,
+)
 from moderation.http.parsing import describe, read_json
 from moderation.http.routes.perspective_discovery import discovery_document
 from moderation.services.keys import authenticate_token, require
@@ -56,6 +64,8 @@ from moderation.services.perspective import (
 
 api = Api()
 routes = api.routes
+
+log = logging.getLogger("moderation.http")
 
 PATH = "/v1alpha1/comments:analyze"
 SUGGEST_PATH = "/v1alpha1/comments:suggestscore"
@@ -209,6 +219,18 @@ async def google_middleware(request: web.Request, handler: Handler) -> web.Strea
                 exc.reason,
                 details=[{"@type": ERROR_TYPE, "errorType": "INVALID_REQUEST"}],
             ).response()
+    except ServiceError as error:
+        response = PerspectiveError.from_service_error(error).response()
+    except ConnectionResetError:
+        raise  # the client hung up: nobody reads an answer (errors_middleware's 499)
+    except Exception:
+        # A bug, logged as the errors middleware logs one; Perspective's clients still get
+        # Google's body, as Google answers its own internal errors.
+        request_id = request[REQUEST_ID]
+        log.exception("unhandled error", extra={"request_id": request_id})
+        response = PerspectiveError(
+            500, "INTERNAL", f"Internal error encountered; request id {request_id}."
+        ).response()
     response.headers.update(CORS_HEADERS)
     return response
 
