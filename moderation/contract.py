@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
 from moderation.domain.appeals import Appeal
 from moderation.domain.destinations import mask_credentials
-from moderation.domain.models import Action, ApiKey, Article, Author, Comment, Decision
+from moderation.domain.models import (
+    Action,
+    ApiKey,
+    Article,
+    Author,
+    Comment,
+    Decision,
+    Reason,
+)
 from moderation.domain.notices import Notice
 from moderation.domain.records import AuditEntry, Delivery, QueueEntry, Webhook
 from moderation.domain.review import BulkOutcome, Context, QueueItem
@@ -20,6 +29,16 @@ def timestamp(value: datetime | None) -> str | None:
     return value.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def reasons_json(reasons: Iterable[Reason], *, notes: bool) -> list[dict[str, Any]]:
+    """A decision's reasons; the nearest example of an ``example`` reason, which quotes
+    another reader's comment, only for moderators (``notes``)."""
+    found = [reason.as_dict() for reason in reasons]
+    if not notes:
+        for reason in found:
+            reason.pop("example", None)
+    return found
+
+
 def decision_json(
     decision: Decision, *, notes: bool = False, current: bool = True
 ) -> dict[str, Any]:
@@ -28,16 +47,12 @@ def decision_json(
 
     ``statement``: the statement of reasons (EU DSA Art. 17) of a rejection, and of a hold
     while it lasts (``current``: the hold is the comment's decision now); else null."""
-    reasons = [reason.as_dict() for reason in decision.reasons]
-    if not notes:
-        for reason in reasons:
-            reason.pop("example", None)
     data: dict[str, Any] = {
         "id": decision.id,
         "action": decision.action.value,
         "by": decision.by,
         "moderator": decision.moderator,
-        "reasons": reasons,
+        "reasons": reasons_json(decision.reasons, notes=notes),
         "message": decision.message,
         "scores": dict(decision.scores),
         "classifier": decision.classifier,
@@ -118,7 +133,8 @@ def queue_item_json(entry: QueueEntry, item: QueueItem | None = None) -> dict[st
             "key_id": entry.claimed_by,
             "expires_at": timestamp(entry.claim_expires_at),
         }
-    data = comment_json(entry.comment) | {
+    # Only moderators read the queue: they see the nearest example of an ``example`` reason.
+    data = comment_json(entry.comment, notes=True) | {
         "priority": entry.priority,
         "claim": claim,
         "queue_reasons": list(entry.codes),

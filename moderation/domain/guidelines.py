@@ -43,6 +43,20 @@ DEFAULT_EXAMPLE_MARGIN = 0.05
 DEFAULT_EXAMPLE_REJECT_AT = 0.85
 UNSUPPORTED_LANGUAGE_ACTIONS: tuple[str, ...] = ("hold", "approve")
 
+MAX_EXAMPLE_CHARS = 2000
+"""The longest text a rule's example or counterexample may be: shorter than a comment
+may be (20,000), so a longer comment cannot become one whole."""
+MAX_EXAMPLES = 500
+"""Examples of one rule, and as many counterexamples."""
+MAX_EXAMPLES_IN_ALL = 5000
+"""Examples and counterexamples of all the rules of a document together."""
+
+
+def example_key(text: str) -> str:
+    """What makes two examples the same text: their words, whitespace and case aside
+    ("" for a blank text, which no rule may carry)."""
+    return " ".join(text.split()).casefold()
+
 
 class _Unset(enum.Enum):
     UNSET = "unset"

@@ -9,8 +9,12 @@ that, so an admin can give one key a lower ``rate_limit`` on purpose.
 
 With N processes behind a load balancer, each process allows ``rate / N``: the load
 balancer spreads a key's requests over the processes, so together they allow about
-``rate``. N is the number of live processes on the shared database
-(:mod:`moderation.workers.heartbeat`), refreshed every few seconds. Buckets stay in memory —
+``rate``. A site key on its role's default keeps :data:`SITE_FLOOR` in each process
+even so: a website's requests may all reach one process (one keep-alive connection, or
+``SO_REUSEPORT`` handing its connections to one), and the contract promises that a site
+key is by default never throttled below 1,000 requests/s. N is the number of live
+processes on the shared database (:mod:`moderation.workers.heartbeat`), refreshed every
+few seconds. Buckets stay in memory —
 a database write per request would cost more than the limit protects — so the limit
 is exact per process and approximate across them, and assumes requests are spread
 (round robin or least connections, not sticky per key). See docs/deploy.md.
@@ -23,7 +27,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from moderation.domain.errors import TooManyRequests
-from moderation.domain.models import ApiKey
+from moderation.domain.models import ApiKey, Role
+
+SITE_FLOOR = 1000.0
+"""Requests per second a site key on its role's default gets in every process, however
+many share the rate (when that default is at least this much)."""
 
 
 @dataclass(slots=True)
@@ -62,6 +70,8 @@ class RateLimiter:
         if total <= 0:
             return
         rate = total / self._instances
+        if key.rate_limit is None and key.role is Role.site and total >= SITE_FLOOR:
+            rate = max(rate, SITE_FLOOR)
         # At least one whole request, so a slow limit spread thin still admits some.
         burst = max(1.0, rate * 2)
         now = self._clock()

@@ -30,12 +30,16 @@ from moderation.domain.guidelines import (
     DEFAULT_EXAMPLE_HOLD_AT,
     DEFAULT_EXAMPLE_MARGIN,
     DEFAULT_EXAMPLE_REJECT_AT,
+    MAX_EXAMPLE_CHARS,
+    MAX_EXAMPLES,
+    MAX_EXAMPLES_IN_ALL,
     MIN_APPEAL_DAYS,
     SECTION_KEYS,
     Guidelines,
     Override,
     Rule,
     RuleOverride,
+    example_key,
     from_document,
     rule_from_document,
     rule_override_from_document,
@@ -43,13 +47,11 @@ from moderation.domain.guidelines import (
 from moderation.http.parsing import validate
 
 Threshold = Annotated[float | None, Field(ge=0.0, le=1.0)]
-#: A rule's example: a comment as readers write them (the contract's comment limit).
-Example = Annotated[str, Field(min_length=1, max_length=2000)]
-MAX_EXAMPLES = 500
+#: A rule's example: a comment as readers write them, up to ``MAX_EXAMPLE_CHARS``.
+Example = Annotated[str, Field(min_length=1, max_length=MAX_EXAMPLE_CHARS)]
 MAX_CLASSIFIERS = 32
 """Classifiers a rule (or an override of it) may set thresholds for: the check that
 overrides keep their rules' thresholds ordered visits each one per override."""
-MAX_EXAMPLES_IN_ALL = 5000
 RuleId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_.-]*$")]
 Term = Annotated[str, Field(min_length=1, max_length=100)]
 ClassifierName = Annotated[
@@ -126,7 +128,7 @@ class RuleDoc(_Strict):
     def _distinct_examples(cls, texts: list[str]) -> list[str]:
         seen: set[str] = set()
         for index, text in enumerate(texts):
-            key = " ".join(text.split()).casefold()
+            key = example_key(text)
             if not key:
                 raise ValueError(f"example {index} is blank")
             if key in seen:
@@ -136,8 +138,8 @@ class RuleDoc(_Strict):
 
     @model_validator(mode="after")
     def _examples_not_both(self) -> RuleDoc:
-        both = {" ".join(t.split()).casefold() for t in self.examples} & {
-            " ".join(t.split()).casefold() for t in self.counterexamples
+        both = {example_key(t) for t in self.examples} & {
+            example_key(t) for t in self.counterexamples
         }
         if both:
             raise ValueError("a text is both an example and a counterexample")

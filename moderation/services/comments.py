@@ -95,9 +95,12 @@ class Submitted:
 
 async def forget_text(store: Store, text: str) -> None:
     """A deleted comment's text leaves every guidelines version that learned it as an
-    example, and every stored reason that quoted it as the nearest example. When the
-    version in force had it, a new version without it is made, so that every process
-    recompiles (a compiled policy is cached per version number)."""
+    example, and every stored reason that quoted it as the nearest example. A rule whose
+    last example it was loses its counterexamples too: they only say where the examples
+    stop, and a document with counterexamples but no examples is one ``PUT`` refuses, so
+    what ``GET`` returns could not be sent back. When the version in force had the text,
+    a new version without it is made, so that every process recompiles (a compiled
+    policy is cached per version number)."""
     key = " ".join(text.split()).casefold()
     latest = await store.latest_guidelines_version()
     in_force: dict[str, Any] | None = None
@@ -111,6 +114,9 @@ async def forget_text(store: Store, text: str) -> None:
                 if len(kept) != len(rule.get(field_name, ())):
                     rule[field_name] = kept
                     changed = True
+            if rule.get("counterexamples") and not rule.get("examples"):
+                rule["counterexamples"] = []
+                changed = True
         if changed:
             await store.rewrite_guidelines(version, document)
             if version == latest:
@@ -121,7 +127,9 @@ async def forget_text(store: Store, text: str) -> None:
         await store.add_guidelines(
             number, in_force, "system", utcnow(), "removed a deleted comment from the examples"
         )
-        await store.audit("system", "guidelines.update", str(number), {"erased": True}, utcnow())
+        await store.audit(
+            "system", "guidelines.update", str(number), {"erased": True}, utcnow(), shared=True
+        )
     await store.erase_quotes(text)
 
 
@@ -205,7 +213,16 @@ class Moderation:
         but never enters this service's review queue (``decisions.record``).
         """
         new = new.stored_in(scope)
-        (scores,), (shadow,) = await self._score([new.text], deadline_s)
+        try:
+            (scores,), (shadow,) = await self._score([new.text], deadline_s)
+        except Overloaded:
+            # A retry of a stored comment is answered with it, not refused: the contract's
+            # "same id, same text: 200" holds when the model's queue is full too.
+            async with self.db.transaction(write=False) as store:
+                existing = await self._existing(store, new)
+            if existing is None:
+                raise
+            return existing
         if self.writer is not None:
             return await self.writer.run(
                 lambda store: self._store_new(
@@ -268,7 +285,14 @@ class Moderation:
         scope: str | None = None,
     ) -> Submitted:
         """``new`` carries stored ids (:meth:`NewComment.stored_in`) of ``scope``."""
-        article = await self._check_open(store, new.article_id)
+        try:
+            article = await self._check_open(store, new.article_id)
+        except Conflict:
+            # A retry of a comment stored before its article closed gets the comment.
+            existing = await self._existing(store, new)
+            if existing is None:
+                raise
+            return existing
         now = utcnow()
         inserted = await store.insert_comment(
             comment_id=new.id,

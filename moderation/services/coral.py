@@ -354,6 +354,7 @@ class Coral:
                 INTEGRATION,
                 {"signing_secret": "replaced" if before else "set"},
                 now,
+                shared=True,
             )
         return _settings(stored)
 

@@ -7,13 +7,14 @@ subscribed webhook (built by :func:`moderation.services.webhooks.emit`; the
 transactional outbox: the event commits or rolls back with the decision); and a
 rejection may put its author under premoderation.
 
-Queue priority (0-160, higher first; ``docs/review-queue.md``): the most severe
+Queue priority (0-210, higher first; ``docs/review-queue.md``): the most severe
 triggered category, weighted (threats and severe abuse 1.0 … obscenity 0.5),
 times its score; suspect terms, unavailable classifiers, links and
-premoderation add their own floor, and a notice under the EU DSA (Art. 16) or an appeal
-(Art. 20) one above all of them (1.1); each distinct reader report adds 0.1 (up to
-0.5). Equal priorities are served oldest first, and priorities are whole
-numbers so that age decides among comparable cases and nothing starves.
+premoderation add their own floor; each distinct reader report adds 0.1 (up to
+0.5); and a notice under the EU DSA (Art. 16) or an appeal (Art. 20) has a floor above
+every ordinary hold with its reports (1.6 against at most 1.5). Equal priorities are
+served oldest first, and priorities are whole numbers so that age decides among
+comparable cases and nothing starves.
 """
 
 from __future__ import annotations
@@ -85,10 +86,10 @@ CATEGORY_WEIGHT: Mapping[str, float] = {
 
 CODE_FLOOR: Mapping[str, float] = {
     # A notice under the EU DSA (Art. 16): ahead of every ordinary hold, whose weighted
-    # scores and floors reach at most 1.0.
-    "notice": 1.1,
+    # scores and floors reach at most 1.0 and reader reports add at most 0.5 to.
+    "notice": 1.6,
     # An appeal under the EU DSA (Art. 20), likewise ahead of every ordinary hold.
-    APPEAL_CODE: 1.1,
+    APPEAL_CODE: 1.6,
     "banned_term": 1.0,
     # A comment like the examples of a rule: about as urgent as a clear score on it.
     "example": 0.7,
@@ -288,4 +289,5 @@ async def _maybe_premoderate(
         comment.author_id,
         {"status": AuthorStatus.premoderated.value, "reason": reason},
         utcnow(),
+        scope=comment.scope,
     )

@@ -120,7 +120,9 @@ class GuidelinesAdmin:
             number = await store.latest_guidelines_version() + 1
             now = utcnow()
             await store.add_guidelines(number, stored, key.name, now, note)
-            await store.audit(key, "guidelines.update", str(number), {"note": note}, now)
+            await store.audit(
+                key, "guidelines.update", str(number), {"note": note}, now, shared=True
+            )
         return await self.version(number)
 
     async def restore(self, key: ApiKey, number: int) -> Version:

@@ -95,7 +95,7 @@ class Keys:
                 details["rate_limit"] = rate_limit
             if scope is not None:
                 details["scope"] = scope
-            await store.audit(actor, "key.create", key.id, details, utcnow())
+            await store.audit(actor, "key.create", key.id, details, utcnow(), scope=scope)
         return NewKey(key=key, secret=secret)
 
     async def listing(
@@ -112,7 +112,9 @@ class Keys:
         async with self.db.transaction() as store:
             if not await store.revoke_key(key_id, utcnow(), scope=scope):
                 raise NotFound("no such active key", code="key_not_found")
-            await store.audit(actor, "key.revoke", key_id, {}, utcnow())
+            await store.audit(
+                actor, "key.revoke", key_id, {}, utcnow(), scope=await store.key_scope(key_id)
+            )
 
 
 async def authenticate(db: Database, authorization: str | None) -> ApiKey:

@@ -14,22 +14,33 @@ those labels (an approval that names a rule says the comment was judged against 
 rule and found within it: a counterexample too), chosen to generalise rather than to
 memorise:
 
-* labels already among the guidelines' examples are skipped (so each call proposes what
-  is new since the last adopted learning);
+* only the caller's scope teaches: the guidelines are shared, but its labels are its
+  own website's comments (and the suggestions sent with its keys), so another
+  website's texts and ids never appear in the proposal;
+* labels whose text is already among the guidelines' examples or counterexamples are
+  skipped (so after a proposal is adopted, the next proposes what is new; what an admin
+  cut out of an earlier proposal is proposed again, since nothing records it);
+* a text labelled both ways for one rule (moderators disagreed) is proposed neither way;
 * the comments the guidelines in force get wrong come first (a violation they would
   approve; an allowed comment they would hold by that rule), then the rest;
 * a candidate too close to an example already there or already chosen (cosine ≥
   ``NEAR_DUPLICATE``) adds nothing and is skipped, so copy-paste campaigns teach once;
 * at most ``per_rule`` new examples and as many counterexamples per rule.
 
-The proposal comes with a backtest. Nothing changes until an admin ``PUT``s it.
+The proposal is a document ``PUT /v1/guidelines`` accepts as it is: texts no rule may
+carry (blank, longer than ``MAX_EXAMPLE_CHARS``; never cut, since a cut comment is not
+what the moderator judged) are skipped, a counterexample is proposed only for a rule
+that has examples (or gains some in the same proposal), and none is added past
+``MAX_EXAMPLES`` per rule or ``MAX_EXAMPLES_IN_ALL`` in all. ``learned`` lists exactly
+what was added. The proposal comes with a backtest. Nothing changes until an admin
+``PUT``s it.
 """
 
 from __future__ import annotations
 
 import copy
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -37,8 +48,15 @@ import numpy as np
 from moderation.backtest import BacktestResult
 from moderation.domain.engine import Context, Policy, decide
 from moderation.domain.examples import Vectors
+from moderation.domain.guidelines import (
+    MAX_EXAMPLE_CHARS,
+    MAX_EXAMPLES,
+    MAX_EXAMPLES_IN_ALL,
+    example_key,
+)
 from moderation.domain.models import Action
 from moderation.domain.records import CaseFilter, Feedback, Label
+from moderation.domain.scopes import to_api
 from moderation.services.guidelines import GuidelinesAdmin
 from moderation.storage.database import Database
 from moderation.workers.scorer import Scorer
@@ -124,6 +142,63 @@ def feedback_labels(
     return labels
 
 
+def pending(
+    labels: Sequence[Label], rules: Sequence[Mapping[str, Any]]
+) -> list[tuple[Learned, Label]]:
+    """The labels that may teach ``rules`` something new, each as what it would teach.
+
+    Skipped: labels that teach no rule, texts a rule may not carry (blank, or longer
+    than ``MAX_EXAMPLE_CHARS``), texts the rules already carry, and texts labelled both
+    ways for one rule: a rule may not hold a text as example and counterexample, and
+    which moderator was right is an admin's call, not learning's. Of the same text
+    labelled the same way twice, the first label counts."""
+    taught = {
+        example_key(text)
+        for rule in rules
+        for text in (*rule.get("examples", ()), *rule.get("counterexamples", ()))
+    }
+    rule_ids = {str(rule["id"]) for rule in rules}
+    found: dict[tuple[str, str], dict[str, tuple[Learned, Label]]] = {}
+    for label in labels:
+        attributed = attribute(label, rule_ids)
+        key = example_key(label.text)
+        if attributed is None or not key or key in taught:
+            continue
+        if len(label.text) > MAX_EXAMPLE_CHARS:
+            continue
+        rule, kind = attributed
+        found.setdefault((rule, key), {}).setdefault(
+            kind, (Learned(rule, kind, label.text, label.comment_id), label)
+        )
+    return [next(iter(kinds.values())) for kinds in found.values() if len(kinds) == 1]
+
+
+def adopt(rules: Sequence[dict[str, Any]], chosen: Sequence[Learned]) -> list[Learned]:
+    """Add ``chosen`` to ``rules`` (in place) as far as a valid document allows; the
+    ones added, in ``chosen``'s order.
+
+    Examples go first, so that a counterexample can count on the examples learned beside
+    it; a counterexample of a rule left without examples is dropped (alone it teaches
+    nothing, and the document would be refused), and nothing is added past the caps."""
+    by_id = {rule["id"]: rule for rule in rules}
+    room = MAX_EXAMPLES_IN_ALL - sum(
+        len(rule.get("examples", ())) + len(rule.get("counterexamples", ())) for rule in rules
+    )
+    added: set[Learned] = set()
+    for kind, field in ((VIOLATES, "examples"), (ALLOWED, "counterexamples")):
+        for item in chosen:
+            rule = by_id.get(item.rule)
+            if item.label != kind or rule is None or room <= 0:
+                continue
+            texts = list(rule.get(field, ()))
+            if len(texts) >= MAX_EXAMPLES or (kind == ALLOWED and not rule.get("examples")):
+                continue
+            rule[field] = [*texts, item.text]
+            room -= 1
+            added.add(item)
+    return [item for item in chosen if item in added]
+
+
 def _wrong(policy: Policy, label: Label, rule: str, kind: str, vector: Vectors) -> bool:
     """Whether the guidelines in force decide ``label``'s comment against the moderator."""
     context = Context(
@@ -173,49 +248,38 @@ class Learning:
     scorer: Scorer
     admin: GuidelinesAdmin
 
-    async def propose(self, *, per_rule: int = 12, samples: int = 20) -> Proposal:
-        """The guidelines in force plus what moderators' decisions teach, backtested."""
+    async def propose(
+        self, *, per_rule: int = 12, samples: int = 20, scope: str | None = None
+    ) -> Proposal:
+        """The guidelines in force plus what the moderators of ``scope`` (the caller's
+        website; None: the default scope) teach, backtested on that scope's view."""
         current = await self.admin.current()
         document = copy.deepcopy(dict(current.document))
         async with self.db.transaction(write=False) as store:
             policy = await self.admin.policies.current(store)
-            labels = await store.moderator_labels()
-            feedback = await store.feedback()
-        taught = {
-            " ".join(text.split()).casefold()
-            for rule in document["rules"]
-            for text in (*rule.get("examples", ()), *rule.get("counterexamples", ()))
-        }
-        rule_ids = {rule["id"] for rule in document["rules"]}
-        labels = [*labels, *feedback_labels(feedback, document["rules"])]
-        pending: list[tuple[Learned, Label]] = []
-        for label in labels:
-            found = attribute(label, rule_ids)
-            if found is None or " ".join(label.text.split()).casefold() in taught:
-                continue
-            pending.append((Learned(found[0], found[1], label.text, label.comment_id), label))
+            decided = await store.moderator_labels(scope=scope)
+            feedback = await store.feedback(scope=scope)
+        labels = [
+            # The API's ids: the caller knows its comments by those.
+            *(replace(label, comment_id=to_api(scope, label.comment_id)) for label in decided),
+            *feedback_labels(feedback, document["rules"]),
+        ]
+        candidates = pending(labels, document["rules"])
         learned: list[Learned] = []
-        if pending:
-            vectors = await self.scorer.embed([item.text for item, _ in pending])
-            if vectors is None:
-                # Without the encoder nothing can be judged similar: propose nothing rather
-                # than every decided comment verbatim.
-                pending = []
-            else:
+        if candidates:
+            vectors = await self.scorer.embed([item.text for item, _ in candidates])
+            # Without the encoder nothing can be judged similar: propose nothing rather
+            # than every decided comment verbatim.
+            if vectors is not None:
                 # Thousands of labels re-decided: CPU work, off the event loop.
-                candidates = await self.admin.bulk.call(
-                    lambda: _candidates(policy, pending, vectors)
+                judged = await self.admin.bulk.call(
+                    lambda: _candidates(policy, candidates, vectors)
                 )
-                learned = choose(candidates, await self._existing(policy), per_rule)
-        for rule in document["rules"]:
-            for item in learned:
-                if item.rule != rule["id"]:
-                    continue
-                key = "examples" if item.label == VIOLATES else "counterexamples"
-                rule[key] = [*rule.get(key, ()), item.text]
+                chosen = choose(judged, await self._existing(policy), per_rule)
+                learned = adopt(document["rules"], chosen)
         for key in ("version", "created_by", "created_at", "note", "changes"):
             document.pop(key, None)
-        result = await self.admin.backtest(document, CaseFilter(), samples)
+        result = await self.admin.backtest(document, CaseFilter(), samples, scope=scope)
         return Proposal(document, learned, result, len(labels))
 
     async def _existing(self, policy: Policy) -> dict[tuple[str, str], Vectors]:

@@ -373,6 +373,7 @@ class Review:
                 author_id,
                 {"from": before.value, "to": status.value, "reason": reason},
                 now,
+                scope=key.scope,
             )
             author, recent = await store.author(author_id), await store.author_recent(author_id)
         return replace(author, id=api_id), recent

@@ -83,14 +83,16 @@ class ShadowRuns:
     async def start(self, key: ApiKey, document: Mapping[str, Any], note: str | None) -> ShadowRun:
         async with self.db.transaction() as store:
             run = await store.start_shadow_run(dict(document), note, key.name, utcnow())
-            await store.audit(key, "shadow.start", str(run.id), {"note": note}, utcnow())
+            await store.audit(
+                key, "shadow.start", str(run.id), {"note": note}, utcnow(), shared=True
+            )
         return run
 
     async def stop(self, key: ApiKey) -> None:
         async with self.db.transaction() as store:
             if not await store.stop_shadow_runs(utcnow()):
                 raise NotFound("no shadow run is active", code="no_shadow_run")
-            await store.audit(key, "shadow.stop", None, {}, utcnow())
+            await store.audit(key, "shadow.stop", None, {}, utcnow(), shared=True)
 
     async def report(self, samples: int) -> ShadowReport:
         async with self.db.transaction(write=False) as store:

@@ -105,7 +105,7 @@ class Webhooks:
             }
             if key.scope is not None:
                 details["scope"] = key.scope
-            await store.audit(key, "webhook.create", webhook.id, details, utcnow())
+            await store.audit(key, "webhook.create", webhook.id, details, utcnow(), scope=key.scope)
         return NewWebhook(webhook=webhook, secret=secret)
 
     async def overview(
@@ -134,11 +134,14 @@ class Webhooks:
 
     async def remove(self, key: ApiKey, webhook_id: str) -> None:
         async with self.db.transaction() as store:
-            if not _visible(await store.webhook(webhook_id), key.scope) or not (
-                await store.delete_webhook(webhook_id, utcnow())
+            webhook = await store.webhook(webhook_id)
+            if (
+                webhook is None
+                or not _visible(webhook, key.scope)
+                or not (await store.delete_webhook(webhook_id, utcnow()))
             ):
                 raise NotFound("no such webhook", code="webhook_not_found")
-            await store.audit(key, "webhook.delete", webhook_id, {}, utcnow())
+            await store.audit(key, "webhook.delete", webhook_id, {}, utcnow(), scope=webhook.scope)
 
     async def deliveries(
         self,

@@ -234,7 +234,7 @@ class WebhookEventRow(Base):
 
 class AuditRow(Base):
     __tablename__ = "audit_log"
-    __table_args__ = (Index("ix_audit_at", "at"),)
+    __table_args__ = (Index("ix_audit_at", "at"), Index("ix_audit_scope", "scope"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     actor: Mapped[str] = mapped_column(String(200))
@@ -243,6 +243,9 @@ class AuditRow(Base):
     details: Mapped[dict[str, Any]]
     at: Mapped[datetime]
     actor_key_id: Mapped[str | None] = mapped_column(String(32))
+    #: Whose admins read the entry (migration 0016): a scope ('' the default scope), or
+    #: None for what every scope shares (the guidelines, shadow runs, integrations).
+    scope: Mapped[str | None] = mapped_column(String(64))
 
 
 class InstanceRow(Base):

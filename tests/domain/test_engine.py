@@ -224,6 +224,13 @@ class TestDefaultGuidelines:
         for section in cited:
             assert f"## {section}." in text, section
 
+    def test_every_reason_that_is_not_a_rule_cites_a_section(self, default: Policy) -> None:
+        """A statement of reasons names the guideline behind each decision: a reason the
+        shipped document maps to no section would cite none."""
+        from moderation.domain.guidelines import SECTION_KEYS
+
+        assert set(default.guidelines.sections) == set(SECTION_KEYS)
+
     def test_quoting_the_article_is_not_a_threat_on_linear(self, default: Policy) -> None:
         """The ``linear`` classifier itself scores the texts (no hard-coded score): fails
         when its scores change so that a quoted killing is held, or so that a plain

@@ -129,3 +129,20 @@ def test_a_thin_share_refills_its_one_request() -> None:
     assert refused.value.retry_after == 1.0  # 0.5 s left, rounded up to a second
     clock.now += 0.5
     assert admitted(limiter, key(), 5) == 1
+
+
+def test_a_site_key_on_the_default_keeps_1000_per_second_in_each_process() -> None:
+    """The contract: by default a site key is never throttled below 1,000 requests/s, also
+    when all its requests reach one of many processes (the default 5,000/s over 8 would
+    leave 625/s there). A key's own lower rate, and other roles, are shared out as before."""
+    clock = FakeClock()
+    limiter = RateLimiter({"site": 5000.0, "moderator": 5000.0}, clock=clock)
+    limiter.instances = 8
+    assert admitted(limiter, key(), 5000) == 2000  # a 2 s burst at 1,000/s
+    clock.now += 1.0
+    assert admitted(limiter, key(), 5000) == 1000
+    assert admitted(limiter, key(Role.moderator, key_id="m"), 5000) == 1250  # 625/s
+    assert admitted(limiter, key(rate_limit=4000.0, key_id="own"), 5000) == 1000  # 500/s
+    limiter.instances = 2  # 2,500/s each: above the floor, the share applies
+    clock.now += 10.0
+    assert admitted(limiter, key(), 10000) == 5000

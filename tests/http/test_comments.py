@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select
 
 from classifiers.base import CATEGORIES, Scores
@@ -82,6 +83,46 @@ async def test_same_id_other_text_is_conflict(service: Service) -> None:
     status, body = await service.post_comment(id="c-x", text="Different words.")
     assert status == 409
     assert body["error"]["code"] == "comment_exists"
+
+
+async def test_a_retry_after_the_article_closed_gets_the_stored_comment(
+    service: Service,
+) -> None:
+    """The website's retry of a comment stored before its article closed: 200, not 409."""
+    status, first = await service.post_comment(id="c-before", article_id="a-cl", text="Early.")
+    assert status == 201, first
+    status, _ = await service.call("PUT", "/v1/articles/a-cl", json={"mode": "closed"})
+    assert status in (200, 201)
+    status, again = await service.post_comment(id="c-before", article_id="a-cl", text="Early.")
+    assert status == 200, again
+    assert again["decision"] == first["decision"]
+    status, body = await service.post_comment(id="c-before", article_id="a-cl", text="Other.")
+    assert status == 409 and body["error"]["code"] == "comment_exists"
+    status, body = await service.post_comment(id="c-after", article_id="a-cl", text="Late.")
+    assert status == 409 and body["error"]["code"] == "article_closed"
+
+
+async def test_a_retry_when_the_models_queue_is_full_gets_the_stored_comment(
+    service: Service, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Scoring comes before the write, so a full queue refused even a retry of a stored
+    comment with 429; the contract's "same id, same text: 200" holds there too."""
+    from moderation.workers.scorer import Overloaded, Scorer
+
+    status, first = await service.post_comment(id="c-kept", text="Kept words.")
+    assert status == 201, first
+
+    def full(self: Scorer, *args: Any, **kwargs: Any) -> Any:
+        raise Overloaded("the model's queue is full", retry_after=1.0)
+
+    monkeypatch.setattr(Scorer, "submit", full)
+    status, again = await service.post_comment(id="c-kept", text="Kept words.")
+    assert status == 200, again
+    assert again["decision"] == first["decision"]
+    status, body = await service.post_comment(id="c-new", text="New words.")
+    assert status == 429 and body["error"]["code"] == "overloaded", body
+    status, body = await service.post_comment(id="c-kept", text="Other words.")
+    assert status == 409 and body["error"]["code"] == "comment_exists"
 
 
 async def test_concurrent_duplicates_decide_once(service: Service) -> None:

@@ -275,6 +275,54 @@ async def test_scoped_keys_are_made_listed_and_revoked_within_their_scope(
     assert (await service.call("DELETE", f"/v1/keys/{site_b['id']}", role="admin"))[0] == 200
 
 
+async def test_a_scoped_admin_reads_its_own_and_the_shared_audit_entries(
+    service: Service,
+) -> None:
+    """Keys, webhooks and authors are a website's own: another website's admin must not
+    read their audit entries. The guidelines are shared: every admin reads their changes.
+    An admin of the default scope reads everything, as it lists every key and webhook."""
+    admin_a = await caller(service, Role.admin, "a")
+    admin_b = await caller(service, Role.admin, "b")
+    moderator_a = await caller(service, Role.moderator, "a")
+    status, key_a = await admin_a.call("POST", "/v1/keys", json={"name": "s", "role": "site"})
+    assert status == 201, key_a
+    status, key_b = await admin_b.call("POST", "/v1/keys", json={"name": "t", "role": "site"})
+    assert status == 201, key_b
+    assert (await admin_b.call("DELETE", f"/v1/keys/{key_b['id']}"))[0] == 200
+    status, hook_b = await admin_b.call(
+        "POST", "/v1/webhooks", json={"url": "http://127.0.0.1:9/b", "events": ["comment.held"]}
+    )
+    assert status == 201, hook_b
+    status, _ = await moderator_a.call("PUT", "/v1/authors/u-7", json={"status": "banned"})
+    assert status == 200
+    status, current = await admin_a.call("GET", "/v1/guidelines")
+    assert (await admin_a.call("PUT", "/v1/guidelines?note=shared", json=current))[0] == 200
+
+    async def entries(who: Caller | Service) -> set[tuple[str, str | None]]:
+        if isinstance(who, Service):
+            status, body = await who.call("GET", "/v1/audit?limit=100", role="admin")
+        else:
+            status, body = await who.call("GET", "/v1/audit?limit=100")
+        assert status == 200, body
+        return {(item["action"], item["target"]) for item in body["items"]}
+
+    seen_a, seen_b = await entries(admin_a), await entries(admin_b)
+    guidelines = {a for a in seen_a if a[0] == "guidelines.update"}
+    assert guidelines and guidelines <= seen_b
+    only_a = {("key.create", key_a["id"]), ("author.status", "u-7")}  # the website's id
+    only_b = {
+        ("key.create", key_b["id"]),
+        ("key.revoke", key_b["id"]),
+        ("webhook.create", hook_b["id"]),
+    }
+    assert only_a <= seen_a and not only_b & seen_a
+    assert only_b <= seen_b and not only_a & seen_b
+    assert not any(target and "/" in target for _, target in seen_a | seen_b)
+    everything = await entries(service)
+    assert ("author.status", "a/u-7") in everything
+    assert ("webhook.create", hook_b["id"]) in everything
+
+
 @pytest.fixture
 async def receivers(aiohttp_server: Any) -> list[Receiver]:
     from aiohttp import web

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pytest
 
+from moderation.domain.appeals import APPEAL_CODE
 from moderation.domain.models import Action, Reason
 from moderation.services.decisions import priority
 
@@ -51,7 +52,7 @@ def test_representative_category_scores() -> None:
     ("reason", "floor"),
     [
         # Documented in docs/review-queue.md:
-        ("notice", 110),
+        ("notice", 160),
         ("banned_term", 100),
         ("suspect_term", 60),
         ("classifier_unavailable", 50),
@@ -79,12 +80,16 @@ def test_each_distinct_reader_report_adds_ten_up_to_fifty() -> None:
     assert priority([code("link")], reporters=2) == 50
     assert priority([threshold("threat", 0.95)], reporters=3) == 125
     assert priority([code("banned_term")], reporters=12) == 150
-    # The top of the scale: a notice (1.1) plus the capped bonus.
-    assert priority([code("notice"), threshold("threat", 1.0)], reporters=9) == 160
+    # The top of the scale: a notice (1.6) plus the capped bonus.
+    assert priority([code("notice"), threshold("threat", 1.0)], reporters=9) == 210
 
 
 def test_a_notice_comes_before_every_ordinary_hold() -> None:
-    # DSA Art. 16 notices: floor 1.1, above the top of the score scale and banned terms.
-    assert priority([code("notice")]) == 110
-    assert priority([code("notice")]) > priority([threshold("threat", 1.0), code("banned_term")])
-    assert priority([code("notice"), threshold("threat", 0.9)], reporters=1) == 120
+    # DSA Art. 16 notices: floor 1.6, above the top of the score scale and banned terms,
+    # reader reports included (the contract: "ahead of ordinary items").
+    assert priority([code("notice")]) == 160
+    top_ordinary = priority([threshold("threat", 1.0), code("banned_term")], reporters=99)
+    assert top_ordinary == 150
+    assert priority([code("notice")]) > top_ordinary
+    assert priority([code(APPEAL_CODE)]) > top_ordinary
+    assert priority([code("notice"), threshold("threat", 0.9)], reporters=1) == 170

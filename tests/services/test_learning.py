@@ -9,9 +9,19 @@ publishes all of these), so whatever holds them is the examples, on the real enc
 
 from __future__ import annotations
 
+import hashlib
+import json
+from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
 from classifiers.encoder import SentenceEncoder
+from moderation.domain.examples import Vectors
+from moderation.domain.guidelines import MAX_EXAMPLES, MAX_EXAMPLES_IN_ALL
+from moderation.domain.models import Role
+from moderation.http.context import DATABASE
+from moderation.services.keys import Keys
 from tests.conftest import Service, ServiceFactory
 
 RULE = {
@@ -270,3 +280,266 @@ async def test_perspective_feedback_teaches_like_moderators(
     assert len(held) >= 7, [c["text"] for c in accused if c["status"] == "approved"]
     misses = await _post(service, "new-miss", UNSEEN_NEAR_MISSES)
     assert sum(c["status"] == "approved" for c in misses) >= 8
+
+
+# -- the proposal is a document PUT accepts, learned only from the caller's website ------
+
+
+class HashEmbedder:
+    """Stands in for the sentence encoder where only the proposal's validity is tested:
+    each text (its words, case aside) gets its own random unit vector, so no two texts
+    are near duplicates and a document of thousands of examples compiles at once."""
+
+    def embed(self, texts: Sequence[str]) -> Vectors:
+        rows = []
+        for text in texts:
+            seed = hashlib.sha256(" ".join(text.split()).casefold().encode()).digest()
+            row = np.random.default_rng(int.from_bytes(seed[:8])).standard_normal(256)
+            rows.append(row / np.linalg.norm(row))
+        return np.asarray(rows, dtype=np.float32).reshape(len(texts), 256)
+
+
+def _api_id(comment: dict[str, Any]) -> str:
+    return str(comment["id"])
+
+
+async def _decide(
+    service: Service, comment_id: str, action: str, rule: str, role: str = "moderator"
+) -> None:
+    status, body = await service.call(
+        "POST",
+        f"/v1/comments/{comment_id}/decision",
+        role=role,
+        json={"action": action, "rule": rule},
+    )
+    assert status == 200, body
+
+
+async def _put(service: Service, document: dict[str, Any]) -> dict[str, Any]:
+    status, body = await service.call("PUT", "/v1/guidelines", role="admin", json=document)
+    assert status == 200, body
+    status, current = await service.call("GET", "/v1/guidelines", role="admin")
+    assert status == 200
+    return dict(current)
+
+
+def _added(before: dict[str, Any], after: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """(rule, label, text) of each text ``after`` has beyond ``before``, rule by rule."""
+    old = {rule["id"]: rule for rule in before["rules"]}
+    found = []
+    for rule in after["rules"]:
+        for field, label in (("examples", "violates"), ("counterexamples", "allowed")):
+            known = old[rule["id"]].get(field, [])
+            assert rule.get(field, [])[: len(known)] == known  # learning only appends
+            found += [(rule["id"], label, text) for text in rule.get(field, [])[len(known) :]]
+    return found
+
+
+async def _learn_and_put(service: Service) -> list[dict[str, Any]]:
+    """Learn, check ``learned`` is exactly what the proposal adds, and PUT the proposal
+    as it came: the contract's "nothing changes until an admin PUTs the proposal"."""
+    status, before = await service.call("GET", "/v1/guidelines", role="admin")
+    assert status == 200
+    status, proposal = await service.call("POST", "/v1/guidelines/learn", role="admin", json={})
+    assert status == 200, proposal
+    learned = proposal["learned"]
+    assert sorted(_added(before, proposal["guidelines"])) == sorted(
+        (item["rule"], item["label"], item["text"]) for item in learned
+    )
+    after = await _put(service, proposal["guidelines"])
+    assert after["version"] == before["version"] + 1
+    return list(learned)
+
+
+async def _without_examples(service: Service, *extra: dict[str, Any]) -> dict[str, Any]:
+    status, current = await service.call("GET", "/v1/guidelines", role="admin")
+    assert status == 200
+    for rule in current["rules"]:
+        rule["examples"], rule["counterexamples"] = [], []
+    current["rules"].extend(extra)
+    return await _put(service, current)
+
+
+async def test_a_counterexample_needs_examples_beside_it(make_service: ServiceFactory) -> None:
+    """An approval naming a rule that has no examples (four of the seven shipped rules)
+    teaches nothing alone; beside an example learned in the same proposal, it does."""
+    service = await make_service(embedder_instance=HashEmbedder())
+    status, current = await service.call("GET", "/v1/guidelines", role="admin")
+    bare = [r["id"] for r in current["rules"] if not r["examples"]]
+    assert "keep-it-civil" in bare and "no-obscenity" in bare
+    for rule, verdicts in (
+        ("keep-it-civil", ["approve"]),
+        ("no-obscenity", ["reject", "approve"]),
+    ):
+        for n, action in enumerate(verdicts):
+            status, comment = await service.post_comment(
+                id=f"{rule}-{n}", text=f"A comment for {rule}, number {n}, judged {action}."
+            )
+            assert status == 201, comment
+            await _decide(service, _api_id(comment), action, rule)
+
+    learned = await _learn_and_put(service)
+    assert sorted((item["rule"], item["label"]) for item in learned) == [
+        ("no-obscenity", "allowed"),
+        ("no-obscenity", "violates"),
+    ]
+
+
+async def test_texts_no_rule_may_carry_are_not_proposed(make_service: ServiceFactory) -> None:
+    """A comment longer than an example may be (not cut: a cut comment is not what the
+    moderator judged), and a blank suggestscore text, are skipped."""
+    service = await make_service(embedder_instance=HashEmbedder())
+    await _without_examples(service, RULE)
+    long_text = "You are a paid troll and everyone here knows it. " * 60
+    assert 2000 < len(long_text) <= 20_000
+    for n, text in enumerate((long_text, ACCUSATIONS[0])):
+        status, comment = await service.post_comment(id=f"acc-{n}", text=text)
+        assert status == 201, comment
+        await _decide(service, _api_id(comment), "reject", RULE["id"])
+    async with service.client.post(
+        "/v1alpha1/comments:suggestscore",
+        params={"key": service.keys["site"]},
+        json={
+            "comment": {"text": " \n\t "},
+            "attributeScores": {"TOXICITY": {"summaryScore": {"value": 1}}},
+            "clientToken": "blank",
+        },
+    ) as response:
+        assert response.status == 200, await response.text()
+
+    learned = await _learn_and_put(service)
+    assert [(item["text"], item["comment_id"]) for item in learned] == [(ACCUSATIONS[0], "acc-1")]
+
+
+async def test_a_text_labelled_both_ways_is_proposed_neither_way(
+    make_service: ServiceFactory,
+) -> None:
+    service = await make_service(embedder_instance=HashEmbedder())
+    await _without_examples(service, RULE)
+    contested = "Honestly, some of the accounts in this thread look like bots to me."
+    for comment_id, text, action in (
+        ("first", contested, "reject"),
+        ("second", f"  {contested.upper()}  ", "approve"),  # the same words
+        ("clear", ACCUSATIONS[1], "reject"),
+    ):
+        status, comment = await service.post_comment(id=comment_id, text=text)
+        assert status == 201, comment
+        await _decide(service, comment_id, action, RULE["id"])
+
+    learned = await _learn_and_put(service)
+    assert [(item["label"], item["comment_id"]) for item in learned] == [("violates", "clear")]
+
+
+async def test_learning_stops_at_a_rules_cap(make_service: ServiceFactory) -> None:
+    service = await make_service(embedder_instance=HashEmbedder())
+    full = MAX_EXAMPLES - 1
+    crowded = RULE | {"examples": [f"Known accusation number {n}." for n in range(full)]}
+    await _without_examples(service, crowded)
+    for n, text in enumerate(ACCUSATIONS[:3]):
+        status, comment = await service.post_comment(id=f"acc-{n}", text=text)
+        assert status == 201, comment
+        await _decide(service, _api_id(comment), "reject", RULE["id"])
+
+    learned = await _learn_and_put(service)
+    assert len(learned) == 1
+    status, current = await service.call("GET", "/v1/guidelines", role="admin")
+    rule = next(r for r in current["rules"] if r["id"] == RULE["id"])
+    assert len(rule["examples"]) == MAX_EXAMPLES
+
+
+async def test_learning_stops_at_the_documents_cap(make_service: ServiceFactory) -> None:
+    service = await make_service(embedder_instance=HashEmbedder())
+    rules: list[dict[str, Any]] = [
+        {
+            "id": f"filled-{n}",
+            "category": "insult",
+            "title": f"Filled rule {n}",
+            "guideline": "4",
+            "examples": [f"Filler example {n}-{m}." for m in range(MAX_EXAMPLES)],
+        }
+        for n in range(MAX_EXAMPLES_IN_ALL // MAX_EXAMPLES)
+    ]
+    rules[-1]["examples"].pop()  # room for one more in all
+    await _without_examples(service, *rules, RULE)
+    for n, text in enumerate(ACCUSATIONS[:3]):
+        status, comment = await service.post_comment(id=f"acc-{n}", text=text)
+        assert status == 201, comment
+        await _decide(service, _api_id(comment), "reject", RULE["id"])
+
+    learned = await _learn_and_put(service)
+    assert len(learned) == 1 and learned[0]["rule"] == RULE["id"]
+
+
+async def test_erasing_a_rules_last_example_keeps_the_document_valid(
+    make_service: ServiceFactory,
+) -> None:
+    """The rule's counterexamples leave with its last example, so what GET returns can
+    still be PUT as it is."""
+    service = await make_service(embedder_instance=HashEmbedder())
+    await _without_examples(service, RULE)
+    for comment_id, text, action in (
+        ("accusation", ACCUSATIONS[2], "reject"),
+        ("near-miss", NEAR_MISSES[0], "approve"),
+    ):
+        status, comment = await service.post_comment(id=comment_id, text=text)
+        assert status == 201, comment
+        await _decide(service, comment_id, action, RULE["id"])
+    learned = await _learn_and_put(service)
+    assert len(learned) == 2
+
+    status, _ = await service.call("DELETE", "/v1/comments/accusation")
+    assert status == 200
+    status, current = await service.call("GET", "/v1/guidelines", role="admin")
+    rule = next(r for r in current["rules"] if r["id"] == RULE["id"])
+    assert (rule["examples"], rule["counterexamples"]) == ([], [])
+    status, body = await service.call("PUT", "/v1/guidelines", role="admin", json=current)
+    assert status == 200, body
+
+
+async def test_each_website_learns_from_its_own_comments_only(
+    make_service: ServiceFactory,
+) -> None:
+    """Guidelines are shared; comments are not. An admin of website a is shown what a's
+    moderators (and a's Perspective suggestions) teach, by a's ids, and nothing of b's or
+    of the default scope's; the backtest inside learn shows a's texts only."""
+    service = await make_service(embedder_instance=HashEmbedder())
+    await _without_examples(service, RULE)
+    database = service.client.app[DATABASE]
+    texts = {"a": ACCUSATIONS[3], "b": ACCUSATIONS[4], None: ACCUSATIONS[5]}
+    suggested = {"a": ACCUSATIONS[6], "b": ACCUSATIONS[7], None: ACCUSATIONS[8]}
+    admins: dict[str | None, Service] = {}
+    for scope, text in texts.items():
+        keys = {
+            role.name: (await Keys(database).create(f"{scope}-{role.name}", role, scope=scope))
+            for role in Role
+        }
+        assert all(key.key.scope == scope for key in keys.values())
+        scoped = Service(client=service.client, keys={k: v.secret for k, v in keys.items()})
+        admins[scope] = scoped
+        # The same API id in every scope: each website's own "c-1".
+        status, comment = await scoped.post_comment(id="c-1", text=text)
+        assert status == 201, comment
+        await _decide(scoped, "c-1", "reject", RULE["id"])
+        async with service.client.post(
+            "/v1alpha1/comments:suggestscore",
+            params={"key": scoped.keys["site"]},
+            json={
+                "comment": {"text": suggested[scope]},
+                "attributeScores": {"INSULT": {"summaryScore": {"value": 1}}},
+                "clientToken": "token-1",
+                "communityId": f"site-{scope}",
+            },
+        ) as response:
+            assert response.status == 200, await response.text()
+
+    for scope, admin in admins.items():
+        status, proposal = await admin.call("POST", "/v1/guidelines/learn", role="admin", json={})
+        assert status == 200, proposal
+        assert sorted((i["text"], i["comment_id"]) for i in proposal["learned"]) == sorted(
+            [(texts[scope], "c-1"), (suggested[scope], "token-1")]
+        )
+        shown = json.dumps(proposal)
+        others = [t for s in texts if s != scope for t in (texts[s], suggested[s])]
+        assert not [text for text in others if json.dumps(text)[1:-1] in shown]
+        samples = proposal["backtest"]["samples"]
+        assert any(s.get("text") == texts[scope] for s in samples), samples

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import pytest
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, insert, inspect, text
+from sqlalchemy import Connection, insert, inspect, select, text
 
 from moderation.domain.models import (
     Action,
@@ -325,3 +326,132 @@ async def test_every_migration_downgrades_to_base_and_back(database: Database) -
     async with database.transaction() as store:
         await store.add_key("k-1", "after", Role.site, "c" * 64, utcnow())
     assert await database.key_by_hash("c" * 64) is not None
+
+
+async def test_the_priority_migration_puts_queued_notices_and_appeals_first(
+    database_url: str,
+) -> None:
+    """Comments queued under the old floor (1.1) move above every ordinary hold, whose
+    reader reports took it to 150, and back down on a downgrade."""
+    db = Database(database_url, sqlite_synchronous="NORMAL")
+    now = utcnow()
+    before = {
+        "c-notice": (",notice,threshold,", 120),  # a notice with one reader report
+        "c-appeal": (",appeal,", 110),
+        "c-appeal-reported": (",banned_term,appeal,", 150),
+        "c-ordinary": (",banned_term,", 150),  # banned term with five reader reports
+    }
+    try:
+        async with db.engine.connect() as conn:
+            await conn.run_sync(_migrate, "upgrade", "0014")
+            for n, (comment_id, (codes, priority)) in enumerate(before.items()):
+                await conn.execute(
+                    insert(CommentRow.__table__).values(  # type: ignore[arg-type]
+                        id=comment_id,
+                        article_id="art",
+                        author_id="u-1",
+                        text=f"Comment {n}.",
+                        text_sha256=f"{n}" * 64,
+                        article_tags=[],
+                        metadata={},
+                        status="pending",
+                        priority=priority,
+                        queue_codes=codes,
+                        created_at=now,
+                        updated_at=now,
+                    )
+                )
+            await conn.commit()
+        await db.upgrade()
+
+        async def priorities() -> dict[str, int]:
+            async with db.engine.connect() as conn:
+                rows = await conn.execute(select(CommentRow.id, CommentRow.priority))
+                return {row.id: row.priority for row in rows}
+
+        assert await priorities() == {
+            "c-notice": 170,
+            "c-appeal": 160,
+            "c-appeal-reported": 160,
+            "c-ordinary": 150,
+        }
+        async with db.engine.connect() as conn:
+            await conn.run_sync(_migrate, "downgrade", "0014")
+            await conn.commit()
+        assert await priorities() == {
+            "c-notice": 120,
+            "c-appeal": 110,
+            "c-appeal-reported": 110,
+            "c-ordinary": 150,
+        }
+    finally:
+        await db.dispose()
+
+
+async def test_the_audit_scope_migration_tells_each_entrys_website(database_url: str) -> None:
+    """Entries written before the audit log had a scope get their resource's: a key's and
+    a (deleted) webhook's from their rows, an author's from its stored id; the guidelines'
+    stay shared (NULL)."""
+    db = Database(database_url, sqlite_synchronous="NORMAL")
+    now = utcnow()
+    try:
+        async with db.engine.connect() as conn:
+            await conn.run_sync(_migrate, "upgrade", "0015")
+            await conn.execute(
+                insert(ApiKeyRow.__table__).values(  # type: ignore[arg-type]
+                    id="k-a", name="a", role="site", key_hash="a" * 64, created_at=now, scope="a"
+                )
+            )
+            await conn.execute(
+                insert(WebhookRow.__table__).values(  # type: ignore[arg-type]
+                    id="w-b",
+                    url="http://127.0.0.1:9/b",
+                    events=["comment.held"],
+                    secret="s",
+                    created_by="b",
+                    created_at=now,
+                    deleted_at=now,
+                    scope="b",
+                )
+            )
+            entries = [
+                ("key.create", "k-a"),
+                ("key.revoke", "k-gone"),  # no row left: the default scope
+                ("webhook.delete", "w-b"),
+                ("author.status", "a/u-1"),
+                ("author.premoderated", "u-2"),
+                ("guidelines.update", "3"),
+                ("shadow.stop", None),
+            ]
+            for action, target in entries:
+                await conn.execute(
+                    text(
+                        "INSERT INTO audit_log (actor, action, target, details, at) "
+                        "VALUES ('cli', :action, :target, '{}', :at)"
+                    ),
+                    {"action": action, "target": target, "at": now},
+                )
+            await conn.commit()
+        await db.upgrade()
+        async with db.engine.connect() as conn:
+            rows = await conn.execute(text("SELECT action, scope FROM audit_log"))
+            scopes = {row.action: row.scope for row in rows}
+        assert scopes == {
+            "key.create": "a",
+            "key.revoke": "",
+            "webhook.delete": "b",
+            "author.status": "a",
+            "author.premoderated": "",
+            "guidelines.update": None,
+            "shadow.stop": None,
+        }
+        async with db.engine.connect() as conn:
+            await conn.run_sync(_migrate, "downgrade", "0015")
+            await conn.commit()
+            assert "scope" not in {c["name"] for c in await conn.run_sync(_audit_columns)}
+    finally:
+        await db.dispose()
+
+
+def _audit_columns(connection: Connection) -> list[Any]:
+    return list(inspect(connection).get_columns("audit_log"))

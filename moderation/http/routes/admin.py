@@ -199,7 +199,9 @@ async def suggest(request: web.Request) -> web.Response:
 async def learn(request: web.Request) -> web.Response:
     """Nothing changes until an admin PUTs the proposal (or an edited one)."""
     body = await parse(request, LearnIn)
-    proposal = await request.app[LEARNING].propose(per_rule=body.per_rule, samples=body.samples)
+    proposal = await request.app[LEARNING].propose(
+        per_rule=body.per_rule, samples=body.samples, scope=request[API_KEY].scope
+    )
     return web.json_response(
         {
             "guidelines": proposal.guidelines,
@@ -403,7 +405,9 @@ async def revoke_key(request: web.Request) -> web.Response:
 @requires(Role.admin)
 async def audit_log(request: web.Request) -> web.Response:
     query = parse_query(request, AuditQuery)
-    page = await request.app[AUDIT].recent(query.limit, query.action, decode_cursor(query.cursor))
+    page = await request.app[AUDIT].recent(
+        query.limit, query.action, decode_cursor(query.cursor), scope=request[API_KEY].scope
+    )
     return web.json_response(page_json(page, audit_json))
 
 

@@ -7,7 +7,14 @@ from typing import Any
 
 from aiohttp import web
 
-from moderation.contract import appeal_json, article_json, comment_json, notice_json, timestamp
+from moderation.contract import (
+    appeal_json,
+    article_json,
+    comment_json,
+    notice_json,
+    reasons_json,
+    timestamp,
+)
 from moderation.domain.errors import ServiceError, ValidationFailed
 from moderation.domain.models import ArticleMode, Role
 from moderation.http.access import requires
@@ -274,10 +281,11 @@ async def check_comment(request: web.Request) -> web.Response:
     """A nudge before posting: what the guidelines would decide; nothing is stored."""
     body = await parse(request, CheckIn)
     checked = await request.app[MODERATION].check(body.text, article_tags=body.article_tags)
+    notes = request[API_KEY].role >= Role.moderator
     return web.json_response(
         {
             "action": checked.verdict.action.value,
-            "reasons": [reason.as_dict() for reason in checked.verdict.reasons],
+            "reasons": reasons_json(checked.verdict.reasons, notes=notes),
             "message": checked.verdict.message,
             "scores": checked.scores or {},
             "classifier": checked.classifier,

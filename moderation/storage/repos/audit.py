@@ -6,10 +6,11 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
 from moderation.domain.models import ApiKey
 from moderation.domain.records import AuditEntry, Page
+from moderation.domain.scopes import column_value
 from moderation.storage.core import UnitOfWork
 from moderation.storage.tables import AuditRow
 
@@ -22,9 +23,14 @@ class AuditRepo(UnitOfWork):
         target: str | None,
         details: Mapping[str, Any],
         at: datetime,
+        *,
+        scope: str | None = None,
+        shared: bool = False,
     ) -> None:
         """``actor``: the key that acted (its name and id are recorded), or a name such as
-        ``"system"`` or ``"cli"``."""
+        ``"system"`` or ``"cli"``. ``scope``: the website whose resource changed (None: the
+        default scope); ``shared``: what every scope shares (the guidelines), which every
+        scope's admins read."""
         name, key_id = (actor.name, actor.id) if isinstance(actor, ApiKey) else (actor, None)
         self._session.add(
             AuditRow(
@@ -34,14 +40,26 @@ class AuditRepo(UnitOfWork):
                 details=dict(details),
                 at=at,
                 actor_key_id=key_id,
+                scope=None if shared else column_value(scope),
             )
         )
 
     async def audit_log(
-        self, limit: int, action: str | None = None, after: Sequence[str] | None = None
+        self,
+        limit: int,
+        action: str | None = None,
+        after: Sequence[str] | None = None,
+        *,
+        scope: str | None = None,
+        every_scope: bool = False,
     ) -> Page[AuditEntry]:
-        """Newest first."""
+        """Newest first: what every scope shares and ``scope``'s own entries, or all of
+        them (``every_scope``)."""
         query = select(AuditRow)
+        if not every_scope:
+            query = query.where(
+                or_(AuditRow.scope.is_(None), AuditRow.scope == column_value(scope))
+            )
         if action:
             query = query.where(AuditRow.action == action)
         rows, more = await self._page(query, ((AuditRow.id, True),), after, limit)

@@ -240,13 +240,15 @@ class CommentsRepo(UnitOfWork):
         await self._session.flush()
         return changed
 
-    async def moderator_labels(self, limit: int = 5000) -> list[Label]:
-        """The newest comments whose current decision is a moderator's, as labels."""
+    async def moderator_labels(self, *, scope: str | None, limit: int = 5000) -> list[Label]:
+        """The newest comments of ``scope`` (None: the default scope) whose current
+        decision is a moderator's, as labels; their ids are stored ids."""
         query = (
             select(CommentRow, DecisionRow)
             .join(DecisionRow, DecisionRow.id == CommentRow.decision_id)
             .where(
                 DecisionRow.by == "moderator",
+                CommentRow.scope == column_value(scope),
                 CommentRow.deleted_at.is_(None),
                 CommentRow.text.is_not(None),
             )

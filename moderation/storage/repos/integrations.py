@@ -6,11 +6,11 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, or_, select
 
 from moderation.domain.records import Feedback
 from moderation.storage.core import UnitOfWork
-from moderation.storage.tables import IntegrationRow, PerspectiveFeedbackRow
+from moderation.storage.tables import ApiKeyRow, IntegrationRow, PerspectiveFeedbackRow
 
 
 class IntegrationsRepo(UnitOfWork):
@@ -41,10 +41,27 @@ class IntegrationsRepo(UnitOfWork):
         )
         await self._session.flush()
 
-    async def feedback(self, limit: int = 5000) -> list[Feedback]:
-        """The newest suggested scores, newest first."""
+    async def feedback(self, *, scope: str | None, limit: int = 5000) -> list[Feedback]:
+        """The newest suggested scores sent with keys of ``scope`` (None: the default
+        scope), newest first.
+
+        A suggestion is stored with its key's name only, and a name may have been used
+        by keys of several scopes (names are unique per role among active keys): such a
+        name's suggestions belong to no scope, since a text one website sent must not be
+        shown to another."""
+        if scope:
+            ours = ApiKeyRow.scope == scope
+            theirs = or_(ApiKeyRow.scope.is_(None), ApiKeyRow.scope != scope)
+        else:
+            ours, theirs = ApiKeyRow.scope.is_(None), ApiKeyRow.scope.is_not(None)
         rows = await self._session.scalars(
-            select(PerspectiveFeedbackRow).order_by(PerspectiveFeedbackRow.id.desc()).limit(limit)
+            select(PerspectiveFeedbackRow)
+            .where(
+                PerspectiveFeedbackRow.key_name.in_(select(ApiKeyRow.name).where(ours)),
+                PerspectiveFeedbackRow.key_name.not_in(select(ApiKeyRow.name).where(theirs)),
+            )
+            .order_by(PerspectiveFeedbackRow.id.desc())
+            .limit(limit)
         )
         return [
             Feedback(

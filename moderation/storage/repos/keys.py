@@ -86,6 +86,10 @@ class KeysRepo(UnitOfWork):
         result = await self._session.execute(statement.values(revoked_at=at))
         return bool(getattr(result, "rowcount", 0))
 
+    async def key_scope(self, key_id: str) -> str | None:
+        """The scope of the key ``key_id`` (None: the default scope, or no such key)."""
+        return await self._session.scalar(select(ApiKeyRow.scope).where(ApiKeyRow.id == key_id))
+
     async def touch_key(self, key_id: str, at: datetime) -> None:
         await self._session.execute(
             update(ApiKeyRow).where(ApiKeyRow.id == key_id).values(last_used_at=at)
