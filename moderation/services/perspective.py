@@ -31,7 +31,7 @@ from typing import Any
 from classifiers.base import Scores
 from classifiers.language import detect
 from moderation.domain.errors import ServiceError
-from moderation.domain.models import utcnow
+from moderation.domain.models import ApiKey, utcnow
 from moderation.domain.records import Feedback
 from moderation.services.policies import PolicyCache
 from moderation.storage.database import Database
@@ -310,9 +310,10 @@ class Perspective:
         *,
         community_id: str | None,
         client_token: str | None,
-        key_name: str,
+        key: ApiKey,
     ) -> None:
-        """Store a client's suggested scores (attribute -> value) as labels for learning."""
+        """Store a client's suggested scores (attribute -> value), sent with ``key``, as
+        labels for learning in the key's scope."""
         now = utcnow()
         async with self.db.transaction() as store:
             for attribute, value in scores.items():
@@ -326,7 +327,7 @@ class Perspective:
                         client_token=client_token,
                         at=now,
                     ),
-                    key_name,
+                    key,
                 )
 
 

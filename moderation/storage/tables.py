@@ -289,13 +289,18 @@ class ShadowDecisionRow(Base):
 class PerspectiveFeedbackRow(Base):
     """A Perspective ``comments:suggestscore`` call: a client's label for one attribute.
 
-    One row per (community, client token, attribute): a later suggestion for the same
-    comment replaces the earlier one (Coral suggests again when a decision changes)."""
+    One row per (scope, community, client token, attribute): a later suggestion for the
+    same comment replaces the earlier one (Coral suggests again when a decision changes);
+    another website's, with the same community and token, does not."""
 
     __tablename__ = "perspective_feedback"
     __table_args__ = (
         UniqueConstraint(
-            "community_id", "client_token", "attribute", name="uq_perspective_feedback_token"
+            "scope",
+            "community_id",
+            "client_token",
+            "attribute",
+            name="uq_perspective_feedback_token",
         ),
     )
 
@@ -308,6 +313,10 @@ class PerspectiveFeedbackRow(Base):
     text: Mapped[str] = mapped_column(Text)
     key_name: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime]
+    #: The scope of the key that sent it (migration 0017; '' the default scope; None for
+    #: a suggestion stored before whose key name more than one scope used): learning
+    #: learns from its own website's suggestions only.
+    scope: Mapped[str | None] = mapped_column(String(64))
 
 
 class IntegrationRow(Base):

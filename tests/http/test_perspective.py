@@ -869,3 +869,30 @@ async def test_suggestscore_answers_as_google_and_stores_a_label(service: Servic
     )
     assert_google_error(status, body, 400, "INVALID_ARGUMENT")
     assert len(await feedback_rows(service)) == 1
+
+
+async def test_each_websites_suggestions_are_its_own(service: Service) -> None:
+    """Two websites (scoped keys) suggesting for the same (community, token, attribute):
+    each keeps its own label, and a later suggestion replaces only its own website's."""
+    from moderation.domain.models import Role
+    from moderation.services.keys import Keys
+
+    database = service.client.app[DATABASE]
+    secrets = {
+        scope: (await Keys(database).create(f"coral-{scope}", Role.site, scope=scope)).secret
+        for scope in ("a", "b")
+    }
+    text = "You are a paid troll and everybody here knows it."
+    for scope, violates in (("a", True), ("b", False)):
+        status, body, _ = await analyze(
+            service, coral_feedback(text, "c-1", violates), path=SUGGEST_PATH, key=secrets[scope]
+        )
+        assert status == 200, body
+    rows = {row.scope: row.value for row in await feedback_rows(service)}
+    assert rows == {"a": 1, "b": 0}
+    status, _, _ = await analyze(
+        service, coral_feedback(text, "c-1", False), path=SUGGEST_PATH, key=secrets["a"]
+    )
+    assert status == 200
+    rows = {row.scope: row.value for row in await feedback_rows(service)}
+    assert rows == {"a": 0, "b": 0}

@@ -455,3 +455,71 @@ async def test_the_audit_scope_migration_tells_each_entrys_website(database_url:
 
 def _audit_columns(connection: Connection) -> list[Any]:
     return list(inspect(connection).get_columns("audit_log"))
+
+
+async def test_the_feedback_scope_migration_keeps_suggestions_with_their_website(
+    database_url: str,
+) -> None:
+    """Suggestions stored before carry their key's scope where its name tells it, none
+    where keys of two scopes shared the name; afterwards two websites' suggestions for
+    the same (community, token, attribute) live side by side, and a downgrade keeps the
+    newest."""
+    db = Database(database_url, sqlite_synchronous="NORMAL")
+    now = utcnow()
+    try:
+        async with db.engine.connect() as conn:
+            await conn.run_sync(_migrate, "upgrade", "0016")
+            for key_id, name, scope, revoked in (
+                ("k-1", "coral-a", "a", None),
+                ("k-2", "plain", None, None),
+                ("k-3", "shared", "a", now),  # names are unique among active keys only
+                ("k-4", "shared", "b", None),
+            ):
+                await conn.execute(
+                    insert(ApiKeyRow.__table__).values(  # type: ignore[arg-type]
+                        id=key_id,
+                        name=name,
+                        role="site",
+                        key_hash=key_id * 16,
+                        created_at=now,
+                        scope=scope,
+                        revoked_at=revoked,
+                    )
+                )
+            for n, name in enumerate(("coral-a", "plain", "shared", "gone")):
+                await conn.execute(
+                    text(
+                        "INSERT INTO perspective_feedback (community_id, client_token, "
+                        "attribute, category, value, text, key_name, created_at) VALUES "
+                        "('c', :token, 'TOXICITY', 'toxicity', 1.0, 'words', :name, :at)"
+                    ),
+                    {"token": f"t-{n}", "name": name, "at": now},
+                )
+            await conn.commit()
+        await db.upgrade()
+        async with db.engine.connect() as conn:
+            rows = await conn.execute(text("SELECT key_name, scope FROM perspective_feedback"))
+            assert {row.key_name: row.scope for row in rows} == {
+                "coral-a": "a",
+                "plain": "",
+                "shared": None,
+                "gone": None,
+            }
+            # The same (community, token, attribute) from another website: a row of its own.
+            await conn.execute(
+                text(
+                    "INSERT INTO perspective_feedback (community_id, client_token, attribute, "
+                    "category, value, text, key_name, created_at, scope) VALUES "
+                    "('c', 't-0', 'TOXICITY', 'toxicity', 0.0, 'other', 'b-key', :at, 'b')"
+                ),
+                {"at": now},
+            )
+            await conn.commit()
+            await conn.run_sync(_migrate, "downgrade", "0016")
+            await conn.commit()
+            rows = await conn.execute(
+                text("SELECT text FROM perspective_feedback WHERE client_token = 't-0'")
+            )
+            assert [row.text for row in rows] == ["other"]
+    finally:
+        await db.dispose()

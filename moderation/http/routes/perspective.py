@@ -435,7 +435,7 @@ async def _suggest(request: web.Request) -> web.Response:
         {name: item.summary_score.value for name, item in body.attribute_scores.items()},
         community_id=body.community_id,
         client_token=body.client_token,
-        key_name=key.name,
+        key=key,
     )
     answer: dict[str, Any] = {
         "detectedLanguages": found,

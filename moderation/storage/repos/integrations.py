@@ -6,20 +6,25 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import delete, select
 
+from moderation.domain.models import ApiKey
 from moderation.domain.records import Feedback
+from moderation.domain.scopes import column_value
 from moderation.storage.core import UnitOfWork
-from moderation.storage.tables import ApiKeyRow, IntegrationRow, PerspectiveFeedbackRow
+from moderation.storage.tables import IntegrationRow, PerspectiveFeedbackRow
 
 
 class IntegrationsRepo(UnitOfWork):
-    async def add_feedback(self, feedback: Feedback, key_name: str) -> None:
-        """Store a client's suggested score; it replaces an earlier one for the same
-        (community, client token, attribute) when the client gave a token."""
+    async def add_feedback(self, feedback: Feedback, key: ApiKey) -> None:
+        """Store a client's suggested score, sent with ``key``; it replaces an earlier one
+        of the key's scope for the same (community, client token, attribute) when the
+        client gave a token."""
+        scope = column_value(key.scope)
         if feedback.client_token is not None:
             await self._session.execute(
                 delete(PerspectiveFeedbackRow).where(
+                    PerspectiveFeedbackRow.scope == scope,
                     PerspectiveFeedbackRow.community_id.is_(None)
                     if feedback.community_id is None
                     else PerspectiveFeedbackRow.community_id == feedback.community_id,
@@ -35,31 +40,19 @@ class IntegrationsRepo(UnitOfWork):
                 category=feedback.category,
                 value=feedback.value,
                 text=feedback.text,
-                key_name=key_name,
+                key_name=key.name,
                 created_at=feedback.at,
+                scope=scope,
             )
         )
         await self._session.flush()
 
     async def feedback(self, *, scope: str | None, limit: int = 5000) -> list[Feedback]:
         """The newest suggested scores sent with keys of ``scope`` (None: the default
-        scope), newest first.
-
-        A suggestion is stored with its key's name only, and a name may have been used
-        by keys of several scopes (names are unique per role among active keys): such a
-        name's suggestions belong to no scope, since a text one website sent must not be
-        shown to another."""
-        if scope:
-            ours = ApiKeyRow.scope == scope
-            theirs = or_(ApiKeyRow.scope.is_(None), ApiKeyRow.scope != scope)
-        else:
-            ours, theirs = ApiKeyRow.scope.is_(None), ApiKeyRow.scope.is_not(None)
+        scope), newest first."""
         rows = await self._session.scalars(
             select(PerspectiveFeedbackRow)
-            .where(
-                PerspectiveFeedbackRow.key_name.in_(select(ApiKeyRow.name).where(ours)),
-                PerspectiveFeedbackRow.key_name.not_in(select(ApiKeyRow.name).where(theirs)),
-            )
+            .where(PerspectiveFeedbackRow.scope == column_value(scope))
             .order_by(PerspectiveFeedbackRow.id.desc())
             .limit(limit)
         )
