@@ -19,7 +19,7 @@ from typing import Any
 from classifiers.base import Scores
 from moderation.domain.engine import Context
 from moderation.domain.errors import Conflict, NotFound, ServiceError
-from moderation.domain.guidelines import Guidelines
+from moderation.domain.guidelines import Guidelines, example_key
 from moderation.domain.live import ChangeKind
 from moderation.domain.models import (
     Action,
@@ -101,16 +101,14 @@ async def forget_text(store: Store, text: str) -> None:
     what ``GET`` returns could not be sent back. When the version in force had the text,
     a new version without it is made, so that every process recompiles (a compiled
     policy is cached per version number)."""
-    key = " ".join(text.split()).casefold()
+    key = example_key(text)
     latest = await store.latest_guidelines_version()
     in_force: dict[str, Any] | None = None
     for version, document in await store.versions_mentioning(text):
         changed = False
         for rule in document.get("rules", ()):
             for field_name in ("examples", "counterexamples"):
-                kept = [
-                    t for t in rule.get(field_name, ()) if " ".join(t.split()).casefold() != key
-                ]
+                kept = [t for t in rule.get(field_name, ()) if example_key(t) != key]
                 if len(kept) != len(rule.get(field_name, ())):
                     rule[field_name] = kept
                     changed = True
@@ -240,7 +238,15 @@ class Moderation:
         """Moderate a batch: scored together, stored in one transaction, errors per item."""
         results: list[Submitted | ServiceError] = []
         batch = [new.stored_in(scope) for new in batch]
-        scores, shadow = await self._score([new.text for new in batch])
+        try:
+            scores, shadow = await self._score([new.text for new in batch])
+        except Overloaded as full:
+            # Retries of stored comments are answered with them, as a single submission's
+            # are, and only the new ones refused; a batch of new ones only is a 429 whole.
+            answered = await self._stored_or(batch, full)
+            if all(result is full for result in answered):
+                raise
+            return answered
         async with self.db.transaction() as store:
             for new, item_scores, item_shadow in zip(batch, scores, shadow, strict=True):
                 try:
@@ -254,6 +260,20 @@ class Moderation:
                 # event loop for half a second in one piece. The transaction stays open;
                 # other requests get the loop between items.
                 await asyncio.sleep(0)
+        return results
+
+    async def _stored_or(
+        self, batch: Sequence[NewComment], refusal: ServiceError
+    ) -> list[Submitted | ServiceError]:
+        """Each comment of ``batch`` as stored before (or the conflict of a stored id with
+        another text), else ``refusal``."""
+        results: list[Submitted | ServiceError] = []
+        async with self.db.transaction(write=False) as store:
+            for new in batch:
+                try:
+                    results.append(await self._existing(store, new) or refusal)
+                except ServiceError as error:
+                    results.append(error)
         return results
 
     async def _existing(self, store: Store, new: NewComment) -> Submitted | None:

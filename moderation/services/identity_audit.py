@@ -85,11 +85,14 @@ class IdentityAudit:
         return await self._audit(policy, policy.version)
 
     async def proposal(self, document: Mapping[str, Any]) -> Audited:
-        """The audit of a validated guidelines document, which is not stored."""
-        async with self.db.transaction(write=False) as store:
-            version = await store.latest_guidelines_version()
-        policy = await self.policies.build(from_document(document, version + 1))
-        return await self._audit(policy, None)
+        """The audit of a validated guidelines document, which is not stored. In a turn of
+        the admins' bulk thread, as a backtest: compiling a proposed document (thousands of
+        examples embedded, terms compiled) is whole-document work too."""
+        async with self.bulk.turn():
+            async with self.db.transaction(write=False) as store:
+                version = await store.latest_guidelines_version()
+            policy = await self.policies.build(from_document(document, version + 1))
+            return await self._audit(policy, None)
 
     async def _audit(self, policy: Policy, version: int | None) -> Audited:
         scored = await self._score()

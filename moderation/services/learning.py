@@ -16,7 +16,9 @@ memorise:
 
 * only the caller's scope teaches: the guidelines are shared, but its labels are its
   own website's comments (and the suggestions sent with its keys), so another
-  website's texts and ids never appear in the proposal;
+  website's texts never appear in the proposal (its backtest, like every backtest of
+  the shared guidelines, counts every scope's comments and names another's samples by
+  stored id, without their texts);
 * labels whose text is already among the guidelines' examples or counterexamples are
   skipped (so after a proposal is adopted, the next proposes what is new; what an admin
   cut out of an earlier proposal is proposed again, since nothing records it);
@@ -252,33 +254,43 @@ class Learning:
         self, *, per_rule: int = 12, samples: int = 20, scope: str | None = None
     ) -> Proposal:
         """The guidelines in force plus what the moderators of ``scope`` (the caller's
-        website; None: the default scope) teach, backtested on that scope's view."""
-        current = await self.admin.current()
-        document = copy.deepcopy(dict(current.document))
-        async with self.db.transaction(write=False) as store:
-            policy = await self.admin.policies.current(store)
-            decided = await store.moderator_labels(scope=scope)
-            feedback = await store.feedback(scope=scope)
-        labels = [
-            # The API's ids: the caller knows its comments by those.
-            *(replace(label, comment_id=to_api(scope, label.comment_id)) for label in decided),
-            *feedback_labels(feedback, document["rules"]),
-        ]
-        candidates = pending(labels, document["rules"])
-        learned: list[Learned] = []
-        if candidates:
-            vectors = await self.scorer.embed([item.text for item, _ in candidates])
+        website; None: the default scope) teach, backtested on that scope's view.
+
+        Up to 10,000 labels, each text normalised, re-decided and compared: in a turn of
+        the admins' bulk thread (``workers/bulk.py``), as backtests are, and embedded in
+        the scorer's slices, so readers' comments are scored in between."""
+        bulk = self.admin.bulk
+        async with bulk.turn():
+            current = await self.admin.current()
+            document = copy.deepcopy(dict(current.document))
+            rules = document["rules"]
+            async with self.db.transaction(write=False) as store:
+                policy = await self.admin.policies.current(store)
+                decided = await store.moderator_labels(scope=scope)
+                feedback = await store.feedback(scope=scope)
+            labels = [
+                # The API's ids: the caller knows its comments by those.
+                *(replace(label, comment_id=to_api(scope, label.comment_id)) for label in decided),
+                *feedback_labels(feedback, rules),
+            ]
+            candidates = await bulk.call(lambda: pending(labels, rules))
+            learned: list[Learned] = []
             # Without the encoder nothing can be judged similar: propose nothing rather
             # than every decided comment verbatim.
+            vectors = (
+                await self.scorer.embed([item.text for item, _ in candidates])
+                if candidates
+                else None
+            )
             if vectors is not None:
-                # Thousands of labels re-decided: CPU work, off the event loop.
-                judged = await self.admin.bulk.call(
-                    lambda: _candidates(policy, candidates, vectors)
+                existing = await self._existing(policy)
+                learned = await bulk.call(
+                    lambda: adopt(
+                        rules, choose(_candidates(policy, candidates, vectors), existing, per_rule)
+                    )
                 )
-                chosen = choose(judged, await self._existing(policy), per_rule)
-                learned = adopt(document["rules"], chosen)
-        for key in ("version", "created_by", "created_at", "note", "changes"):
-            document.pop(key, None)
+            for key in ("version", "created_by", "created_at", "note", "changes"):
+                document.pop(key, None)
         result = await self.admin.backtest(document, CaseFilter(), samples, scope=scope)
         return Proposal(document, learned, result, len(labels))
 

@@ -426,12 +426,26 @@ class Scorer(Worker):
                 return None
 
     async def embed(self, texts: Sequence[str]) -> Vectors | None:
-        """The texts' embeddings, computed in the model's thread; None without an encoder."""
+        """The texts' embeddings, computed in the model's threads; None without an encoder.
+
+        In slices of :attr:`max_batch` texts, one after the other: a guidelines document's
+        thousands of examples, or learning's thousands of labels, would otherwise hold a
+        model thread for seconds in one call, and readers' comments queue for it; between
+        two slices their batches run."""
         embedder = self.embedder
         if embedder is None:
             return None
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, embedder.embed, list(texts))
+        texts = list(texts)
+        if len(texts) <= self.max_batch:
+            return await loop.run_in_executor(self._executor, embedder.embed, texts)
+        parts = [
+            await loop.run_in_executor(
+                self._executor, embedder.embed, texts[start : start + self.max_batch]
+            )
+            for start in range(0, len(texts), self.max_batch)
+        ]
+        return np.concatenate(parts)
 
     def _predict(
         self,

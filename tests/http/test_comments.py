@@ -125,6 +125,39 @@ async def test_a_retry_when_the_models_queue_is_full_gets_the_stored_comment(
     assert status == 409 and body["error"]["code"] == "comment_exists"
 
 
+async def test_a_batch_of_retries_when_the_models_queue_is_full(
+    service: Service, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Stored comments in a batch are answered with themselves while the queue is full,
+    the new ones refused each; a batch of new comments only is refused whole (429)."""
+    from moderation.workers.scorer import Overloaded, Scorer
+
+    status, first = await service.post_comment(id="c-kept", text="Kept words.")
+    assert status == 201, first
+
+    def full(self: Scorer, *args: Any, **kwargs: Any) -> Any:
+        raise Overloaded("the model's queue is full", retry_after=1.0)
+
+    monkeypatch.setattr(Scorer, "submit", full)
+    item = {"article_id": "a-1", "author_id": "u-1"}
+    comments = [
+        item | {"id": "c-kept", "text": "Kept words."},
+        item | {"id": "c-new", "text": "New words."},
+        item | {"id": "c-kept", "text": "Other words."},
+    ]
+    status, body = await service.call("POST", "/v1/comments/batch", json={"comments": comments})
+    assert status == 200, body
+    kept, new, other = body["results"]
+    assert kept["id"] == "c-kept" and kept["created"] is False
+    assert kept["decision"] == first["decision"]
+    assert new["error"]["code"] == "overloaded" and new["status"] == 429
+    assert other["error"]["code"] == "comment_exists"
+    status, body = await service.call(
+        "POST", "/v1/comments/batch", json={"comments": [comments[1]]}
+    )
+    assert status == 429 and body["error"]["code"] == "overloaded", body
+
+
 async def test_concurrent_duplicates_decide_once(service: Service) -> None:
     import asyncio
 

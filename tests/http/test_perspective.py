@@ -896,3 +896,21 @@ async def test_each_websites_suggestions_are_its_own(service: Service) -> None:
     assert status == 200
     rows = {row.scope: row.value for row in await feedback_rows(service)}
     assert rows == {"a": 0, "b": 0}
+
+
+async def test_the_same_suggestion_sent_at_once_is_stored_once(
+    make_service: ServiceFactory, database_url: str
+) -> None:
+    """A client resending a suggestion after a timeout: on PostgreSQL both deletes ran
+    before either insert committed, and the second insert broke the unique constraint
+    (a 500). Every call is answered, and one label is kept."""
+    import asyncio
+
+    service = await make_service(database_url=database_url)
+    text = "You are a paid troll and everybody here knows it."
+    answers = await asyncio.gather(
+        *(analyze(service, coral_feedback(text, "c-1", True), path=SUGGEST_PATH) for _ in range(8))
+    )
+    assert [status for status, _, _ in answers] == [200] * 8, answers
+    (row,) = await feedback_rows(service)
+    assert row.value == 1

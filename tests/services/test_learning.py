@@ -500,8 +500,9 @@ async def test_each_website_learns_from_its_own_comments_only(
     make_service: ServiceFactory,
 ) -> None:
     """Guidelines are shared; comments are not. An admin of website a is shown what a's
-    moderators (and a's Perspective suggestions) teach, by a's ids, and nothing of b's or
-    of the default scope's; the backtest inside learn shows a's texts only."""
+    moderators (and a's Perspective suggestions) teach, by a's ids, and no text or id of
+    b's or of the default scope's in what is learned; the backtest inside learn shows
+    a's texts only."""
     service = await make_service(embedder_instance=HashEmbedder())
     await _without_examples(service, RULE)
     database = service.client.app[DATABASE]

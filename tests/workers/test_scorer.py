@@ -8,6 +8,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import pytest
 
 from classifiers.base import Scores, only_this_thread
@@ -361,6 +362,23 @@ async def test_a_lane_embeds_its_texts_in_one_call_though_it_scores_rows_alone()
     assert sorted(embedder.calls) == [["a", "b", "c"], ["d", "e", "f"]]
     assert all(r[0].embedding is not None for r in results)
     assert [r[0].scores for r in results] == [{"toxicity": 0.01}] * 6
+
+
+async def test_many_texts_are_embedded_in_slices_of_a_batch() -> None:
+    """A guidelines document's thousands of examples must not hold a model thread in one
+    call: slices of ``max_batch``, their rows in order."""
+    embedder = RecordingEmbedder()
+    scorer = Scorer(Recording(), embedder=embedder, max_batch=4)
+    scorer.start()
+    try:
+        texts = [f"example {n}" for n in range(10)]
+        vectors = await scorer.embed(texts)
+        few = await scorer.embed(texts[:3])
+    finally:
+        await scorer.close()
+    assert embedder.calls == [texts[:4], texts[4:8], texts[8:], texts[:3]]
+    assert vectors is not None and vectors.shape == (10, 4) and vectors.dtype == np.float32
+    assert few is not None and few.shape == (3, 4)
 
 
 async def test_a_batch_independent_runtime_scores_a_lane_batch_in_one_call() -> None:

@@ -31,6 +31,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    # Notices go back exactly; an appealed comment goes back to the old floor (110), so one
+    # whose reader reports had put it higher loses that (until its next decision).
     op.execute(f"UPDATE comments SET priority = priority - 50 WHERE {_NOTICE}")
     op.execute(
         f"UPDATE comments SET priority = 110 WHERE {_APPEAL} AND NOT {_NOTICE} AND priority = 160"

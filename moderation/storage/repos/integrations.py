@@ -7,6 +7,9 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, select
+from sqlalchemy import insert as insert_plain
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from moderation.domain.models import ApiKey
 from moderation.domain.records import Feedback
@@ -19,33 +22,48 @@ class IntegrationsRepo(UnitOfWork):
     async def add_feedback(self, feedback: Feedback, key: ApiKey) -> None:
         """Store a client's suggested score, sent with ``key``; it replaces an earlier one
         of the key's scope for the same (community, client token, attribute) when the
-        client gave a token."""
-        scope = column_value(key.scope)
+        client gave a token.
+
+        With a community and a token, an upsert: a client resending a suggestion after a
+        timeout sends two at once, and on PostgreSQL a delete-then-insert let both deletes
+        run before either insert committed, so the second broke the unique constraint."""
+        values = {
+            "community_id": feedback.community_id,
+            "client_token": feedback.client_token,
+            "attribute": feedback.attribute,
+            "category": feedback.category,
+            "value": feedback.value,
+            "text": feedback.text,
+            "key_name": key.name,
+            "created_at": feedback.at,
+            "scope": column_value(key.scope),
+        }
+        table = PerspectiveFeedbackRow
+        if feedback.client_token is not None and feedback.community_id is not None:
+            insert = postgresql_insert if self._dialect == "postgresql" else sqlite_insert
+            statement = insert(table).values(values)
+            await self._session.execute(
+                statement.on_conflict_do_update(
+                    index_elements=["scope", "community_id", "client_token", "attribute"],
+                    set_={
+                        name: statement.excluded[name]
+                        for name in ("category", "value", "text", "key_name", "created_at")
+                    },
+                )
+            )
+            return
         if feedback.client_token is not None:
+            # No community: the unique constraint does not hold NULLs equal, so no upsert
+            # can find the earlier row; it is deleted first (at worst two labels stay).
             await self._session.execute(
                 delete(PerspectiveFeedbackRow).where(
-                    PerspectiveFeedbackRow.scope == scope,
-                    PerspectiveFeedbackRow.community_id.is_(None)
-                    if feedback.community_id is None
-                    else PerspectiveFeedbackRow.community_id == feedback.community_id,
+                    PerspectiveFeedbackRow.scope == values["scope"],
+                    PerspectiveFeedbackRow.community_id.is_(None),
                     PerspectiveFeedbackRow.client_token == feedback.client_token,
                     PerspectiveFeedbackRow.attribute == feedback.attribute,
                 )
             )
-        self._session.add(
-            PerspectiveFeedbackRow(
-                community_id=feedback.community_id,
-                client_token=feedback.client_token,
-                attribute=feedback.attribute,
-                category=feedback.category,
-                value=feedback.value,
-                text=feedback.text,
-                key_name=key.name,
-                created_at=feedback.at,
-                scope=scope,
-            )
-        )
-        await self._session.flush()
+        await self._session.execute(insert_plain(table).values(values))
 
     async def feedback(self, *, scope: str | None, limit: int = 5000) -> list[Feedback]:
         """The newest suggested scores sent with keys of ``scope`` (None: the default
