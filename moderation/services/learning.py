@@ -20,8 +20,10 @@ memorise:
   the shared guidelines, counts every scope's comments and names another's samples by
   stored id, without their texts);
 * labels whose text is already among the guidelines' examples or counterexamples are
-  skipped (so after a proposal is adopted, the next proposes what is new; what an admin
-  cut out of an earlier proposal is proposed again, since nothing records it);
+  skipped, and so are those offered before the guidelines were last saved
+  (``learning_offers``: an admin saw them and adopted them or left them out), so each
+  call proposes what is new since the last learning; offered and not yet followed by a
+  save, they are offered again;
 * a text labelled both ways for one rule (moderators disagreed) is proposed neither way;
 * the comments the guidelines in force get wrong come first (a violation they would
   approve; an allowed comment they would hold by that rule), then the rest;
@@ -41,7 +43,8 @@ what was added. The proposal comes with a backtest. Nothing changes until an adm
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping, Sequence
+import hashlib
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -56,11 +59,12 @@ from moderation.domain.guidelines import (
     MAX_EXAMPLES_IN_ALL,
     example_key,
 )
-from moderation.domain.models import Action
+from moderation.domain.models import Action, utcnow
 from moderation.domain.records import CaseFilter, Feedback, Label
 from moderation.domain.scopes import to_api
 from moderation.services.guidelines import GuidelinesAdmin
 from moderation.storage.database import Database
+from moderation.storage.repos.learning import Offer
 from moderation.workers.scorer import Scorer
 
 NEAR_DUPLICATE = 0.9
@@ -144,16 +148,24 @@ def feedback_labels(
     return labels
 
 
+def offer_of(rule: str, label: str, text: str) -> Offer:
+    """How an offer is remembered (``learning_offers``): the text's digest, not its words."""
+    return (rule, label, hashlib.sha256(example_key(text).encode()).hexdigest())
+
+
 def pending(
-    labels: Sequence[Label], rules: Sequence[Mapping[str, Any]]
+    labels: Sequence[Label],
+    rules: Sequence[Mapping[str, Any]],
+    settled: Collection[Offer] = frozenset(),
 ) -> list[tuple[Learned, Label]]:
     """The labels that may teach ``rules`` something new, each as what it would teach.
 
     Skipped: labels that teach no rule, texts a rule may not carry (blank, or longer
-    than ``MAX_EXAMPLE_CHARS``), texts the rules already carry, and texts labelled both
-    ways for one rule: a rule may not hold a text as example and counterexample, and
-    which moderator was right is an admin's call, not learning's. Of the same text
-    labelled the same way twice, the first label counts."""
+    than ``MAX_EXAMPLE_CHARS``), texts the rules already carry, ``settled`` offers (made
+    before the guidelines were last saved: an admin adopted or left them out), and texts
+    labelled both ways for one rule: a rule may not hold a text as example and
+    counterexample, and which moderator was right is an admin's call, not learning's. Of
+    the same text labelled the same way twice, the first label counts."""
     taught = {
         example_key(text)
         for rule in rules
@@ -169,6 +181,8 @@ def pending(
         if len(label.text) > MAX_EXAMPLE_CHARS:
             continue
         rule, kind = attributed
+        if settled and offer_of(rule, kind, label.text) in settled:
+            continue
         found.setdefault((rule, key), {}).setdefault(
             kind, (Learned(rule, kind, label.text, label.comment_id), label)
         )
@@ -268,12 +282,16 @@ class Learning:
                 policy = await self.admin.policies.current(store)
                 decided = await store.moderator_labels(scope=scope)
                 feedback = await store.feedback(scope=scope)
+                offers = await store.learning_offers(scope)
+            # "Since the last learning": what was offered before the guidelines were last
+            # saved has been seen by an admin, who adopted it or left it out.
+            settled = {offer for offer, at in offers.items() if at < current.created_at}
             labels = [
                 # The API's ids: the caller knows its comments by those.
                 *(replace(label, comment_id=to_api(scope, label.comment_id)) for label in decided),
                 *feedback_labels(feedback, rules),
             ]
-            candidates = await bulk.call(lambda: pending(labels, rules))
+            candidates = await bulk.call(lambda: pending(labels, rules, settled))
             learned: list[Learned] = []
             # Without the encoder nothing can be judged similar: propose nothing rather
             # than every decided comment verbatim.
@@ -289,6 +307,11 @@ class Learning:
                         rules, choose(_candidates(policy, candidates, vectors), existing, per_rule)
                     )
                 )
+            if learned:
+                async with self.db.transaction() as store:
+                    await store.record_learning_offers(
+                        scope, [offer_of(i.rule, i.label, i.text) for i in learned], utcnow()
+                    )
             for key in ("version", "created_by", "created_at", "note", "changes"):
                 document.pop(key, None)
         result = await self.admin.backtest(document, CaseFilter(), samples, scope=scope)

@@ -10,6 +10,7 @@ from moderation.storage.repos.guidelines import GuidelinesRepo
 from moderation.storage.repos.instances import InstancesRepo
 from moderation.storage.repos.integrations import IntegrationsRepo
 from moderation.storage.repos.keys import KeysRepo, SqliteKeyReader, key_by_hash
+from moderation.storage.repos.learning import LearningRepo
 from moderation.storage.repos.live import LiveRepo
 from moderation.storage.repos.notices import NoticesRepo
 from moderation.storage.repos.queue import QueueRepo
@@ -31,6 +32,7 @@ class Store(
     ShadowRepo,
     AuditRepo,
     IntegrationsRepo,
+    LearningRepo,
     NoticesRepo,
     AppealsRepo,
     TransparencyRepo,

@@ -319,6 +319,26 @@ class PerspectiveFeedbackRow(Base):
     scope: Mapped[str | None] = mapped_column(String(64))
 
 
+class LearningOfferRow(Base):
+    """What ``POST /v1/guidelines/learn`` last offered one website (migration 0018): a
+    rule, a label and the digest of a text's :func:`~moderation.domain.guidelines.
+    example_key` (no reader's words are kept here). An offer older than the guidelines
+    version in force was seen by an admin who has since saved the guidelines: adopted or
+    left out, it is not offered again."""
+
+    __tablename__ = "learning_offers"
+    __table_args__ = (
+        UniqueConstraint("scope", "rule", "label", "text_sha256", name="uq_learning_offers"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    scope: Mapped[str] = mapped_column(String(64))
+    rule: Mapped[str] = mapped_column(String(64))
+    label: Mapped[str] = mapped_column(String(16))
+    text_sha256: Mapped[str] = mapped_column(String(64))
+    offered_at: Mapped[datetime]
+
+
 class IntegrationRow(Base):
     """One integration's settings (``coral``: the External Moderation Phase's signing secret)."""
 

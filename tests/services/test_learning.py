@@ -544,3 +544,36 @@ async def test_each_website_learns_from_its_own_comments_only(
         assert not [text for text in others if json.dumps(text)[1:-1] in shown]
         samples = proposal["backtest"]["samples"]
         assert any(s.get("text") == texts[scope] for s in samples), samples
+
+
+async def test_what_an_admin_left_out_is_not_offered_again(make_service: ServiceFactory) -> None:
+    """The contract's "since the last learning": a learn call offers the moderators'
+    labels; until the guidelines are saved it offers them again; once an admin saves
+    (adopting some, leaving the rest out), only labels new since then are offered."""
+    service = await make_service(embedder_instance=HashEmbedder())
+    await _without_examples(service, RULE)
+    for n, text in enumerate(ACCUSATIONS[:3]):
+        status, comment = await service.post_comment(id=f"acc-{n}", text=text)
+        assert status == 201, comment
+        await _decide(service, f"acc-{n}", "reject", RULE["id"])
+
+    async def learned() -> tuple[set[str], dict[str, Any]]:
+        status, proposal = await service.call("POST", "/v1/guidelines/learn", role="admin", json={})
+        assert status == 200, proposal
+        return {item["text"] for item in proposal["learned"]}, proposal["guidelines"]
+
+    first, proposal = await learned()
+    assert first == set(ACCUSATIONS[:3])
+    again, _ = await learned()
+    assert again == first  # nothing saved yet: offered again
+    # The admin adopts one and leaves two out.
+    rule = next(r for r in proposal["rules"] if r["id"] == RULE["id"])
+    rule["examples"] = [ACCUSATIONS[0]]
+    await _put(service, proposal)
+    after, _ = await learned()
+    assert after == set()
+    status, comment = await service.post_comment(id="acc-new", text=ACCUSATIONS[3])
+    assert status == 201, comment
+    await _decide(service, "acc-new", "reject", RULE["id"])
+    latest, _ = await learned()
+    assert latest == {ACCUSATIONS[3]}
