@@ -65,6 +65,8 @@ class AuditEntry:
     details: Mapping[str, Any]
     at: datetime
     actor_key_id: str | None = None
+    #: The scope of the key that acted (None: the default scope, or no key).
+    actor_scope: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

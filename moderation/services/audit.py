@@ -30,10 +30,17 @@ class Audit:
             page = await store.audit_log(limit, action, after, scope=scope, every_scope=not scope)
         if not scope:
             return page
-        items = [
-            replace(entry, target=to_api_optional(scope, entry.target))
-            if entry.action.startswith("author.")
-            else entry
-            for entry in page.items
-        ]
-        return Page(items, page.next_after)
+        return Page([_as_seen_from(scope, entry) for entry in page.items], page.next_after)
+
+
+OTHER_WEBSITE = "an admin of another website"
+"""Who a scoped admin is told made a shared change (the guidelines) through another
+website's key: that website's key names and ids are its own."""
+
+
+def _as_seen_from(scope: str, entry: AuditEntry) -> AuditEntry:
+    if entry.action.startswith("author."):
+        entry = replace(entry, target=to_api_optional(scope, entry.target))
+    if entry.actor_key_id is not None and entry.actor_scope != scope:
+        entry = replace(entry, actor=OTHER_WEBSITE, actor_key_id=None, actor_scope=None)
+    return entry

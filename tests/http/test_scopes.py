@@ -321,6 +321,13 @@ async def test_a_scoped_admin_reads_its_own_and_the_shared_audit_entries(
     everything = await entries(service)
     assert ("author.status", "a/u-7") in everything
     assert ("webhook.create", hook_b["id"]) in everything
+    # Who changed the shared guidelines: website a's admin, by name, to a; not to b.
+    status, seen = await admin_b.call("GET", "/v1/audit?action=guidelines.update")
+    change = next(item for item in seen["items"] if item["details"].get("note") == "shared")
+    assert change["actor"] == "an admin of another website" and change["actor_key_id"] is None
+    status, seen = await admin_a.call("GET", "/v1/audit?action=guidelines.update")
+    change = next(item for item in seen["items"] if item["details"].get("note") == "shared")
+    assert change["actor"].startswith("a-admin") and change["actor_key_id"] is not None
 
 
 @pytest.fixture

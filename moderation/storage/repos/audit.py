@@ -12,7 +12,7 @@ from moderation.domain.models import ApiKey
 from moderation.domain.records import AuditEntry, Page
 from moderation.domain.scopes import column_value
 from moderation.storage.core import UnitOfWork
-from moderation.storage.tables import AuditRow
+from moderation.storage.tables import ApiKeyRow, AuditRow
 
 
 class AuditRepo(UnitOfWork):
@@ -63,6 +63,13 @@ class AuditRepo(UnitOfWork):
         if action:
             query = query.where(AuditRow.action == action)
         rows, more = await self._page(query, ((AuditRow.id, True),), after, limit)
+        key_ids = {r.actor_key_id for r in rows if r.actor_key_id is not None}
+        scopes: dict[str, str | None] = {}
+        if key_ids:
+            found = await self._session.execute(
+                select(ApiKeyRow.id, ApiKeyRow.scope).where(ApiKeyRow.id.in_(key_ids))
+            )
+            scopes = {row.id: row.scope for row in found}
         items = [
             AuditEntry(
                 id=r.id,
@@ -72,6 +79,7 @@ class AuditRepo(UnitOfWork):
                 details=dict(r.details or {}),
                 at=r.at,
                 actor_key_id=r.actor_key_id,
+                actor_scope=scopes.get(r.actor_key_id) if r.actor_key_id else None,
             )
             for r in rows
         ]
