@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
+import errno
 import json
 import logging
 import os
@@ -118,6 +119,7 @@ def serve(settings: Settings, child: Child | None = None) -> int:
     others (``SO_REUSEPORT``), answers ``loading`` while it starts only if ``stand_in``,
     drains and stops on the supervisor's death signal too, and once ready writes a byte
     to ``ready_fd``."""
+    from classifiers.base import ClassifierLoadError
     from moderation.app import create_app
     from moderation.http import starting
     from moderation.http.server import Hooks, Limits, run
@@ -142,16 +144,31 @@ def serve(settings: Settings, child: Child | None = None) -> int:
         else None,
         ready=partial(_ready, child.ready_fd if child else None),
     )
-    run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        shutdown_timeout=30,
-        limits=limits,
-        hooks=hooks,
-        reuse_port=shared,
-        also_stop_on=(PARENT_DEATH_SIGNAL,) if shared else (),
-    )
+    try:
+        run(
+            create_app(settings),
+            host=settings.host,
+            port=settings.port,
+            shutdown_timeout=30,
+            limits=limits,
+            hooks=hooks,
+            reuse_port=shared,
+            also_stop_on=(PARENT_DEATH_SIGNAL,) if shared else (),
+        )
+    except ClassifierLoadError as exc:
+        # Said once, plainly: the loader has logged each backend's failure already.
+        log.error("not started: no classifier of %s loaded (%s)", settings.classifier, exc)
+        return 1
+    except OSError as exc:
+        if exc.errno not in (errno.EADDRINUSE, errno.EACCES, errno.EADDRNOTAVAIL):
+            raise
+        log.error(
+            "not started: cannot listen on %s:%d (%s)",
+            settings.host,
+            settings.port,
+            exc.strerror or type(exc).__name__,
+        )
+        return 1
     log.info("stopped")
     return 0
 

@@ -22,6 +22,8 @@ from moderation.domain.destinations import AllowList
 PREFIX = "MODERATION_"
 #: When a micro-batch waits for company (``MODERATION_BATCH_WAIT``, workers/scorer.py).
 BATCH_WAITS = ("idle", "always")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+LOG_FORMATS = ("json", "text")
 #: More processes than this is a typo, not a deployment (each loads its own models).
 MAX_PROCESSES = 64
 
@@ -137,6 +139,14 @@ class Settings:
         if self.batch_wait not in BATCH_WAITS:
             raise SettingsError(
                 f"{PREFIX}BATCH_WAIT must be {' or '.join(BATCH_WAITS)}, got {self.batch_wait!r}"
+            )
+        if self.log_level.upper() not in LOG_LEVELS:
+            raise SettingsError(
+                f"{PREFIX}LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, got {self.log_level!r}"
+            )
+        if self.log_format not in LOG_FORMATS:
+            raise SettingsError(
+                f"{PREFIX}LOG_FORMAT must be {' or '.join(LOG_FORMATS)}, got {self.log_format!r}"
             )
         self.webhook_allow_list()  # a malformed list fails at start, naming the variable
 

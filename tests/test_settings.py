@@ -80,6 +80,8 @@ def test_a_mapping_reads_no_dotenv(clean_env: pytest.MonkeyPatch, tmp_path: Path
         ("MODERATION_DB_POOL_SIZE", "1.5"),
         ("MODERATION_METRICS_ROLE", "root"),
         ("MODERATION_BATCH_WAIT", "sometimes"),
+        ("MODERATION_LOG_LEVEL", "LOUD"),
+        ("MODERATION_LOG_FORMAT", "yaml"),
     ],
 )
 def test_a_bad_value_names_the_variable(

@@ -106,7 +106,7 @@ def parse_query(request: web.Request, model: type[Model]) -> Model:
     for name, value in request.query.items():
         _check_string(name, "the query")
         _check_string(value, "the query")
-    return validate(model, dict(request.query))
+    return validate(model, dict(request.query), what="the query string")
 
 
 def path_text(request: web.Request, name: str) -> str:
@@ -117,12 +117,13 @@ def path_text(request: web.Request, name: str) -> str:
     return value
 
 
-def validate(model: type[Model], value: Any) -> Model:
-    """``model`` validated from ``value``, or a 422 listing each field and problem."""
+def validate(model: type[Model], value: Any, *, what: str = "the request body") -> Model:
+    """``model`` validated from ``value`` (``what`` the request holds it in), or a 422
+    listing each field and problem."""
     try:
         return model.model_validate(value)
     except ValidationError as exc:
-        raise ValidationFailed("the request body is not valid", details=describe(exc)) from None
+        raise ValidationFailed(f"{what} is not valid", details=describe(exc)) from None
 
 
 def describe(exc: ValidationError) -> list[dict[str, Any]]:
@@ -137,6 +138,9 @@ def describe(exc: ValidationError) -> list[dict[str, Any]]:
 
 
 def _problem(error: Any) -> str:
+    if error["type"] in ("model_type", "model_attributes_type", "dict_type"):
+        # pydantic names the model class here ("... instance of ClaimIn"): ours, not the API's
+        return "expected a JSON object"
     message = str(error["msg"])
     # pydantic's messages for literals and patterns quote our schema, not the input
     return message.removeprefix("Value error, ")

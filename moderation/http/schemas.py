@@ -26,6 +26,7 @@ from pydantic import (
 from moderation.domain.appeals import MAX_EXPLANATION_CHARS as APPEAL_EXPLANATION_CHARS
 from moderation.domain.appeals import MAX_REASON_CHARS as MAX_APPEAL_REASON_CHARS
 from moderation.domain.events import EVENTS
+from moderation.domain.guidelines import CATEGORIES
 from moderation.domain.notices import (
     MAX_EMAIL_CHARS,
     MAX_EXPLANATION_CHARS,
@@ -205,12 +206,27 @@ class CheckIn(_Body):
     _text = field_validator("text")(_not_blank)
 
 
+def _score_category(name: str) -> str:
+    if name not in CATEGORIES:
+        raise ValueError(f"must be one of {', '.join(CATEGORIES)}")
+    return name
+
+
+#: A score category (classifiers.base.CATEGORIES, the one list of them): a filter on an
+#: unknown one would silently match nothing.
+ScoreCategory = Annotated[
+    str,
+    AfterValidator(_score_category),
+    WithJsonSchema({"type": "string", "enum": list(CATEGORIES)}),
+]
+
+
 class QueueQuery(_Body):
     limit: int = Field(default=50, ge=1, le=200)
     offset: int = Field(default=0, ge=0, le=1_000_000)
     cursor: Cursor | None = None
     article_id: Id | None = None
-    category: Annotated[str, StringConstraints(pattern=r"^[a-z_]{1,40}$")] | None = None
+    category: ScoreCategory | None = None
     reason: Annotated[str, StringConstraints(pattern=r"^[a-z_]{1,40}$")] | None = None
     # ``priority`` (default): most urgent first; ``age``: longest waiting first.
     sort: Literal["priority", "age"] = "priority"

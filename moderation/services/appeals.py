@@ -121,21 +121,27 @@ class Appeals:
     ) -> tuple[Appeal, Comment]:
         """A moderator's answer to an appeal of ``key``'s scope: 404 ``appeal_not_found``;
         409 ``appeal_decided`` (already), ``same_moderator`` (``key`` took the appealed
-        decision), ``claimed_by_other`` (another moderator's claim on the comment lasts),
-        ``comment_deleted`` (a deleted comment cannot be published again)."""
+        decision, or the one in force now), ``claimed_by_other`` (another moderator's
+        claim on the comment lasts), ``comment_deleted`` (a deleted comment cannot be
+        published again)."""
         async with self.db.transaction() as store:
             appeal = await store.appeal(appeal_id, lock=True)
             if appeal is None or column_value(appeal.scope) != column_value(key.scope):
                 raise NotFound("no such appeal", code="appeal_not_found")
             if appeal.status is not AppealStatus.open:
                 raise Conflict("this appeal was decided already", code="appeal_decided")
-            if same_moderator(appeal.appealed_by, appeal.appealed_moderator_key_id, key.id):
+            comment = await store.comment(appeal.comment_id, lock=True, history=True)
+            assert comment is not None  # comments are never removed, only erased
+            # The decision in force counts too: a moderator who decided the comment while
+            # its appeal was open (confirming the restriction, say) would judge their own.
+            current = comment.decision
+            if same_moderator(appeal.appealed_by, appeal.appealed_moderator_key_id, key.id) or (
+                current is not None and same_moderator(current.by, current.moderator_key_id, key.id)
+            ):
                 raise Conflict(
                     "an appeal is decided by a moderator who did not take the appealed decision",
                     code="same_moderator",
                 )
-            comment = await store.comment(appeal.comment_id, lock=True, history=True)
-            assert comment is not None  # comments are never removed, only erased
             now = utcnow()
             holder = await store.claim_holder(comment.id, now)
             if holder is not None and holder[0] != key.id:

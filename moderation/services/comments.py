@@ -280,12 +280,15 @@ class Moderation:
         stored_digest = await store.comment_digest(new.id)
         if stored_digest is None:
             return None
+        comment = await store.comment(new.id)
+        assert comment is not None
         if stored_digest != new.digest:
+            if comment.deleted_at is not None:
+                # Its text (and digest) erased: whether this was the same text is unknown.
+                raise Conflict("this comment was deleted", code="comment_deleted")
             raise Conflict(
                 "a comment with this id exists with a different text", code="comment_exists"
             )
-        comment = await store.comment(new.id)
-        assert comment is not None
         return Submitted(comment=comment, created=False)
 
     async def _check_open(self, store: Store, article_id: str) -> Article | None:

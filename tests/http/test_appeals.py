@@ -190,3 +190,22 @@ async def test_scoped_keys_see_only_their_scopes_appeals(service: Service) -> No
         service, moderator_a, "POST", f"/v1/appeals/{opened['id']}/decision", json=decision
     )
     assert status == 200 and decided["outcome"] == "upheld"
+
+
+async def test_a_moderator_who_decided_while_the_appeal_was_open_may_not_answer_it(
+    service: Service,
+) -> None:
+    """The appealed decision was automatic (a hold); a moderator then rejected the comment
+    while its appeal was open. Answering the appeal would be judging their own decision."""
+    status, comment = await service.post_comment(id="c-auto", text="you are an idiot")
+    assert status == 201 and comment["status"] == "pending", comment
+    status, opened = await appeal(service, "c-auto")
+    assert status == 201, opened
+    status, _ = await service.call(
+        "POST", "/v1/comments/c-auto/decision", role="moderator", json={"action": "reject"}
+    )
+    assert status == 200
+    status, body = await answer(service, opened["id"], "upheld", role="moderator")
+    assert status == 409 and body["error"]["code"] == "same_moderator", body
+    status, decided = await answer(service, opened["id"], "upheld")  # another moderator
+    assert status == 200, decided

@@ -158,6 +158,18 @@ async def test_a_batch_of_retries_when_the_models_queue_is_full(
     assert status == 429 and body["error"]["code"] == "overloaded", body
 
 
+async def test_sending_a_deleted_comment_again_says_it_was_deleted(service: Service) -> None:
+    """The same text again is a retry: the stored (erased) resource, 200. Another text
+    under its id is not "a comment that exists with a different text" but one deleted."""
+    status, _ = await service.post_comment(id="c-gone", text="Soon deleted.")
+    assert status == 201
+    assert (await service.call("DELETE", "/v1/comments/c-gone"))[0] in (200, 204)
+    status, body = await service.post_comment(id="c-gone", text="Soon deleted.")
+    assert status == 200 and body["text"] is None, body
+    status, body = await service.post_comment(id="c-gone", text="Something else.")
+    assert status == 409 and body["error"]["code"] == "comment_deleted", body
+
+
 async def test_concurrent_duplicates_decide_once(service: Service) -> None:
     import asyncio
 

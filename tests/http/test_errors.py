@@ -294,3 +294,27 @@ async def test_a_key_and_a_route_are_checked_before_the_urls_text(service: Servi
     assert_error(status, body, 404)
     status, body = await service.call("GET", "/v1/queue?article_id=a%00", role="moderator")
     assert_error(status, body, 422, "validation_failed")
+
+
+async def test_a_bad_query_string_is_named_as_such_and_no_class_is_named(
+    service: Service,
+) -> None:
+    status, body = await service.call("GET", "/v1/queue?limit=abc", role="moderator")
+    assert status == 422, body
+    assert body["error"]["message"] == "the query string is not valid"
+    assert body["error"]["details"][0]["field"] == "limit"
+    status, body = await service.call("POST", "/v1/queue/claim", role="moderator", json=[])
+    assert status == 422, body
+    assert body["error"]["message"] == "the request body is not valid"
+    assert body["error"]["details"] == [{"field": "(body)", "problem": "expected a JSON object"}]
+    assert "ClaimIn" not in str(body)
+
+
+async def test_a_queue_filter_on_an_unknown_category_is_refused(service: Service) -> None:
+    """It would match nothing, and the moderator would read an empty queue as done."""
+    status, body = await service.call("GET", "/v1/queue?category=bogus", role="moderator")
+    assert status == 422, body
+    assert body["error"]["details"][0]["field"] == "category"
+    assert "bogus" not in str(body)
+    status, body = await service.call("GET", "/v1/queue?category=threat", role="moderator")
+    assert status == 200, body

@@ -272,3 +272,37 @@ def test_score_takes_a_classifier(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["classifier"] == "linear"
     assert "Detoxify" not in result.stderr
+
+
+def test_a_port_in_use_or_no_classifier_is_one_plain_line_and_exit_1(tmp_path: Path) -> None:
+    """Not a traceback: what went wrong, which port or classifier, and exit status 1."""
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run(
+            tmp_path,
+            "serve",
+            extra_env={
+                "MODERATION_PORT": str(port),
+                "MODERATION_CLASSIFIER": "linear",
+                "MODERATION_ENCODER": "off",
+            },
+        )
+    assert result.returncode == 1, result.stderr
+    assert f"not started: cannot listen on 127.0.0.1:{port}" in result.stderr
+    assert "Traceback" not in result.stderr
+    result = run(
+        tmp_path,
+        "serve",
+        extra_env={
+            "MODERATION_PORT": str(free_port()),
+            "MODERATION_CLASSIFIER": "bogus",
+            "MODERATION_ENCODER": "off",
+        },
+    )
+    assert result.returncode == 1, result.stderr
+    assert "not started: no classifier of bogus loaded" in result.stderr
+    assert "Traceback" not in result.stderr
