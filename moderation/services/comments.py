@@ -213,14 +213,13 @@ class Moderation:
         new = new.stored_in(scope)
         try:
             (scores,), (shadow,) = await self._score([new.text], deadline_s)
-        except Overloaded:
+        except Overloaded as full:
             # A retry of a stored comment is answered with it, not refused: the contract's
             # "same id, same text: 200" holds when the model's queue is full too.
-            async with self.db.transaction(write=False) as store:
-                existing = await self._existing(store, new)
-            if existing is None:
-                raise
-            return existing
+            (answered,) = await self._stored_or([new], full)
+            if isinstance(answered, ServiceError):
+                raise answered from None
+            return answered
         if self.writer is not None:
             return await self.writer.run(
                 lambda store: self._store_new(

@@ -8,6 +8,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 from typing import Any, Literal, TypeVar, cast
 
 from sqlalchemy import update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from moderation.storage.sqlite_inline import InlineConnection
@@ -126,6 +128,27 @@ class UnitOfWork:
         statement = INSERT_IGNORE[self._dialect == "postgresql"][table.__tablename__]
         result = await self._run(statement, values)
         return bool(getattr(result, "rowcount", 0))
+
+    async def _upsert(
+        self,
+        table: type[Any],
+        rows: Sequence[Mapping[str, Any]],
+        *,
+        keys: Sequence[str],
+        update: Sequence[str],
+    ) -> None:
+        """INSERT ``rows``; a row whose ``keys`` match one stored takes its ``update``
+        columns from the new row instead (race-free on both backends: one statement)."""
+        if not rows:
+            return
+        insert = pg_insert if self._dialect == "postgresql" else sqlite_insert
+        statement = insert(table).values(list(rows))
+        await self._session.execute(
+            statement.on_conflict_do_update(
+                index_elements=list(keys),
+                set_={name: statement.excluded[name] for name in update},
+            )
+        )
 
     async def _page(
         self,

@@ -6,10 +6,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select
-from sqlalchemy import insert as insert_plain
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import delete, insert, select
 
 from moderation.domain.models import ApiKey
 from moderation.domain.records import Feedback
@@ -38,18 +35,12 @@ class IntegrationsRepo(UnitOfWork):
             "created_at": feedback.at,
             "scope": column_value(key.scope),
         }
-        table = PerspectiveFeedbackRow
         if feedback.client_token is not None and feedback.community_id is not None:
-            insert = postgresql_insert if self._dialect == "postgresql" else sqlite_insert
-            statement = insert(table).values(values)
-            await self._session.execute(
-                statement.on_conflict_do_update(
-                    index_elements=["scope", "community_id", "client_token", "attribute"],
-                    set_={
-                        name: statement.excluded[name]
-                        for name in ("category", "value", "text", "key_name", "created_at")
-                    },
-                )
+            await self._upsert(
+                PerspectiveFeedbackRow,
+                [values],
+                keys=("scope", "community_id", "client_token", "attribute"),
+                update=("category", "value", "text", "key_name", "created_at"),
             )
             return
         if feedback.client_token is not None:
@@ -63,7 +54,7 @@ class IntegrationsRepo(UnitOfWork):
                     PerspectiveFeedbackRow.attribute == feedback.attribute,
                 )
             )
-        await self._session.execute(insert_plain(table).values(values))
+        await self._session.execute(insert(PerspectiveFeedbackRow).values(values))
 
     async def feedback(self, *, scope: str | None, limit: int = 5000) -> list[Feedback]:
         """The newest suggested scores sent with keys of ``scope`` (None: the default

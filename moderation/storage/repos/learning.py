@@ -6,8 +6,6 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from moderation.domain.scopes import column_value
 from moderation.storage.core import UnitOfWork
@@ -34,23 +32,18 @@ class LearningRepo(UnitOfWork):
         self, scope: str | None, offers: Iterable[Offer], at: datetime
     ) -> None:
         """``offers`` made to ``scope`` at ``at`` (an earlier offer of the same moves)."""
-        values = [
-            {
-                "scope": column_value(scope),
-                "rule": r,
-                "label": k,
-                "text_sha256": t,
-                "offered_at": at,
-            }
-            for r, k, t in offers
-        ]
-        if not values:
-            return
-        insert = postgresql_insert if self._dialect == "postgresql" else sqlite_insert
-        statement = insert(LearningOfferRow).values(values)
-        await self._session.execute(
-            statement.on_conflict_do_update(
-                index_elements=["scope", "rule", "label", "text_sha256"],
-                set_={"offered_at": statement.excluded.offered_at},
-            )
+        await self._upsert(
+            LearningOfferRow,
+            [
+                {
+                    "scope": column_value(scope),
+                    "rule": rule,
+                    "label": label,
+                    "text_sha256": digest,
+                    "offered_at": at,
+                }
+                for rule, label, digest in offers
+            ],
+            keys=("scope", "rule", "label", "text_sha256"),
+            update=("offered_at",),
         )
